@@ -1,1 +1,38 @@
-//! Placeholder.
+//! The protocol register of Sigillo: domain types, every SQL statement, the migrator and the
+//! content-addressed blob store.
+//!
+//! The invariants of ARCHITECTURE.md §2 that concern the register are kept here and, where
+//! the database can keep them itself, in the migrations: a number is taken only inside the
+//! transaction that writes the registration; registered fields never change; every human
+//! or automatic action is appended to a hash-chained audit trail.
+
+pub mod audit;
+pub mod blob;
+pub mod codes;
+mod error;
+pub mod export;
+pub mod register;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::Error;
+pub use sqlx::PgPool;
+
+/// The migrations in `migrations/` at the workspace root, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Opens a connection pool.
+pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, Error> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect(database_url)
+        .await?;
+    Ok(pool)
+}
+
+/// Applies the pending migrations.
+pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}

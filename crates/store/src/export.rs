@@ -1,0 +1,275 @@
+//! The register export (registro giornaliero, annual register): the registrations of a day
+//! or a year and the annulments made in it, as CSV or JSON. The output depends only on the
+//! register's content, so exporting a closed day twice gives the same bytes and the same
+//! SHA-256.
+
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+
+use crate::Error;
+use crate::codes::ProtocolNumber;
+use crate::register::{Direction, Register};
+
+/// The period an export covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Period {
+    Day(NaiveDate),
+    Year(i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedRegistration {
+    pub number: ProtocolNumber,
+    pub year: i32,
+    pub segnatura: String,
+    pub registered_at: DateTime<Utc>,
+    pub received_at: Option<DateTime<Utc>>,
+    pub direction: Direction,
+    pub correspondent_name: Option<String>,
+    pub correspondent_address: Option<String>,
+    pub subject: String,
+    pub sender_protocol_number: Option<String>,
+    pub sender_protocol_date: Option<NaiveDate>,
+    pub document_hashes: Vec<String>,
+    pub annulled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedAnnulment {
+    pub number: ProtocolNumber,
+    pub year: i32,
+    pub segnatura: String,
+    pub annulled_at: DateTime<Utc>,
+    pub annulled_by: String,
+    pub reason: String,
+    pub authorising_act: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegisterExport {
+    pub ipa_code: String,
+    pub aoo_code: String,
+    pub register_code: String,
+    pub period: String,
+    pub count: usize,
+    pub first_number: Option<ProtocolNumber>,
+    pub last_number: Option<ProtocolNumber>,
+    pub registrations: Vec<ExportedRegistration>,
+    pub annulments: Vec<ExportedAnnulment>,
+}
+
+/// The bounds `[from, to)` of a period in the register's time zone.
+fn bounds(register: &Register, period: Period) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
+    let (first, next) = match period {
+        Period::Day(d) => (d, d.checked_add_days(Days::new(1))),
+        Period::Year(y) => (
+            NaiveDate::from_ymd_opt(y, 1, 1).ok_or_else(|| Error::invalid("year", y.to_string()))?,
+            NaiveDate::from_ymd_opt(y + 1, 1, 1),
+        ),
+    };
+    let next = next.ok_or_else(|| Error::invalid("period", "out of range"))?;
+    let midnight = |d: NaiveDate| {
+        // Midnight exists in Europe/Rome (DST changes at 02:00/03:00); `earliest` also
+        // covers zones where it would not.
+        register
+            .timezone
+            .from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| Error::invalid("period", format!("no midnight on {d}")))
+    };
+    Ok((midnight(first)?, midnight(next)?))
+}
+
+/// Reads what the export of `period` contains.
+pub async fn collect(
+    conn: &mut PgConnection,
+    register: &Register,
+    period: Period,
+) -> Result<RegisterExport, Error> {
+    let (from, to) = bounds(register, period)?;
+    let rows = sqlx::query!(
+        r#"
+        select r.year, r.number, r.registered_at, r.received_at,
+               r.direction as "direction: Direction",
+               r.correspondent_name, r.correspondent_address, r.subject,
+               r.sender_protocol_number, r.sender_protocol_date, r.document_hashes,
+               (a.registration_id is not null) as "annulled!"
+        from registrations r
+        left join annulments a on a.registration_id = r.id
+        where r.register_id = $1 and r.registered_at >= $2 and r.registered_at < $3
+        order by r.year, r.number
+        "#,
+        register.id,
+        from,
+        to,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut registrations = Vec::with_capacity(rows.len());
+    for r in rows {
+        let number = ProtocolNumber::parse(r.number)?;
+        registrations.push(ExportedRegistration {
+            number,
+            year: r.year,
+            segnatura: register.segnatura(number, r.registered_at),
+            registered_at: r.registered_at,
+            received_at: r.received_at,
+            direction: r.direction,
+            correspondent_name: r.correspondent_name,
+            correspondent_address: r.correspondent_address,
+            subject: r.subject,
+            sender_protocol_number: r.sender_protocol_number,
+            sender_protocol_date: r.sender_protocol_date,
+            document_hashes: r.document_hashes.iter().map(hex::encode).collect(),
+            annulled: r.annulled,
+        });
+    }
+
+    let rows = sqlx::query!(
+        r#"
+        select r.year, r.number, r.registered_at, a.annulled_at, a.annulled_by, a.reason,
+               a.authorising_act
+        from annulments a
+        join registrations r on r.id = a.registration_id
+        where r.register_id = $1 and a.annulled_at >= $2 and a.annulled_at < $3
+        order by a.annulled_at, r.year, r.number
+        "#,
+        register.id,
+        from,
+        to,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut annulments = Vec::with_capacity(rows.len());
+    for a in rows {
+        let number = ProtocolNumber::parse(a.number)?;
+        annulments.push(ExportedAnnulment {
+            number,
+            year: a.year,
+            segnatura: register.segnatura(number, a.registered_at),
+            annulled_at: a.annulled_at,
+            annulled_by: a.annulled_by,
+            reason: a.reason,
+            authorising_act: a.authorising_act,
+        });
+    }
+
+    Ok(RegisterExport {
+        ipa_code: register.ipa_code.to_string(),
+        aoo_code: register.aoo_code.to_string(),
+        register_code: register.code.to_string(),
+        period: match period {
+            Period::Day(d) => d.format("%Y-%m-%d").to_string(),
+            Period::Year(y) => y.to_string(),
+        },
+        count: registrations.len(),
+        first_number: registrations.first().map(|r| r.number),
+        last_number: registrations.last().map(|r| r.number),
+        registrations,
+        annulments,
+    })
+}
+
+impl RegisterExport {
+    /// Renders the export. CSV has one row per registration (`record` = `registrazione`) and
+    /// one per annulment made in the period (`record` = `annullamento`), which may concern a
+    /// registration of an earlier day.
+    pub fn render(&self, format: Format) -> Result<Vec<u8>, Error> {
+        match format {
+            Format::Json => {
+                let mut out = serde_json::to_vec_pretty(self)
+                    .map_err(|e| Error::invalid("export", e.to_string()))?;
+                out.push(b'\n');
+                Ok(out)
+            }
+            Format::Csv => self.render_csv(),
+        }
+    }
+
+    fn render_csv(&self) -> Result<Vec<u8>, Error> {
+        let csv_err = |e: csv::Error| Error::invalid("export", e.to_string());
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record([
+            "record",
+            "number",
+            "year",
+            "segnatura",
+            "registered_at",
+            "received_at",
+            "direction",
+            "correspondent_name",
+            "correspondent_address",
+            "subject",
+            "sender_protocol_number",
+            "sender_protocol_date",
+            "document_sha256",
+            "annulled",
+            "annulled_at",
+            "annulled_by",
+            "annulment_reason",
+            "authorising_act",
+        ])
+        .map_err(csv_err)?;
+        let ts = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        for r in &self.registrations {
+            let direction = match r.direction {
+                Direction::Incoming => "incoming",
+                Direction::Outgoing => "outgoing",
+                Direction::Internal => "internal",
+            };
+            w.write_record([
+                "registrazione",
+                &r.number.to_string(),
+                &r.year.to_string(),
+                &r.segnatura,
+                &ts(&r.registered_at),
+                &r.received_at.as_ref().map(ts).unwrap_or_default(),
+                direction,
+                r.correspondent_name.as_deref().unwrap_or_default(),
+                r.correspondent_address.as_deref().unwrap_or_default(),
+                &r.subject,
+                r.sender_protocol_number.as_deref().unwrap_or_default(),
+                &r.sender_protocol_date.map(|d| d.to_string()).unwrap_or_default(),
+                &r.document_hashes.join(" "),
+                if r.annulled { "true" } else { "false" },
+                "",
+                "",
+                "",
+                "",
+            ])
+            .map_err(csv_err)?;
+        }
+        for a in &self.annulments {
+            w.write_record([
+                "annullamento",
+                &a.number.to_string(),
+                &a.year.to_string(),
+                &a.segnatura,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "true",
+                &ts(&a.annulled_at),
+                &a.annulled_by,
+                &a.reason,
+                &a.authorising_act,
+            ])
+            .map_err(csv_err)?;
+        }
+        w.into_inner().map_err(|e| Error::invalid("export", e.to_string()))
+    }
+}
