@@ -1,1 +1,80 @@
-//! Test harness shared by the end-to-end tests in tests/.
+//! Test harness shared by the end-to-end tests in `tests/`: the real `sigillo` binary run
+//! against a fresh database of the real Postgres the test command provides.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Output;
+
+pub use sigillo_store::testing::TestDb;
+
+/// The `sigillo` binary of this build (`cargo nextest run --workspace` builds it beside the
+/// test executables).
+pub fn sigillo_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/sigillo
+    let candidate = exe.parent().and_then(|deps| deps.parent()).map(|p| p.join("sigillo"));
+    match candidate {
+        Some(bin) if bin.is_file() => bin,
+        _ => panic!(
+            "the sigillo binary is not built next to {}: run the tests with \
+             `cargo nextest run --workspace` (scripts/test does)",
+            exe.display()
+        ),
+    }
+}
+
+/// A Sigillo installation for one test: its own database and data directory.
+pub struct Instance {
+    pub db: TestDb,
+    pub data_dir: tempfile::TempDir,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Instance {
+    pub async fn new() -> Instance {
+        let db = match TestDb::new(4).await {
+            Ok(db) => db,
+            Err(e) => panic!("cannot create a test database (is SIGILLO_TEST_DATABASE_URL right?): {e}"),
+        };
+        let data_dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("cannot create a temporary data directory: {e}"),
+        };
+        let env = BTreeMap::from([
+            ("SIGILLO_DATABASE_URL".to_owned(), db.url.clone()),
+            ("SIGILLO_DATA_DIR".to_owned(), data_dir.path().display().to_string()),
+            ("SIGILLO_IPA_CODE".to_owned(), "c_h501".to_owned()),
+            ("SIGILLO_AOO_CODE".to_owned(), "A1B2C3D".to_owned()),
+            ("SIGILLO_LOG".to_owned(), "warn".to_owned()),
+        ]);
+        Instance { db, data_dir, env }
+    }
+
+    /// Runs `sigillo ARGS` with exactly this instance's environment (plus PATH).
+    pub async fn run(&self, args: &[&str]) -> Output {
+        run_with_env(&self.env, args).await
+    }
+}
+
+/// Runs `sigillo ARGS` with exactly `env` (plus PATH), nothing inherited.
+pub async fn run_with_env(env: &BTreeMap<String, String>, args: &[&str]) -> Output {
+    let mut cmd = tokio::process::Command::new(sigillo_bin());
+    cmd.args(args).env_clear().envs(env);
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    match cmd.output().await {
+        Ok(out) => out,
+        Err(e) => panic!("cannot run sigillo: {e}"),
+    }
+}
+
+/// Standard error as text, for assertions.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Standard output as text, for assertions.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,1 +1,143 @@
-fn main() {}
+//! The `sigillo` command: see ARCHITECTURE.md §4 for the contract.
+
+mod check;
+mod commands;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "sigillo", version, about = "Protocollo informatico da PEC per i comuni")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Apply the database migrations and create the configured AOO and register.
+    Migrate,
+    /// Run the service (for now: the health endpoint; dashboard, intake and outbox follow).
+    Serve,
+    /// Offline check of .eml / .p7m / .p7s / .pdf / .xml files.
+    Check(check::CheckArgs),
+    /// The protocol register.
+    #[command(subcommand)]
+    Register(RegisterCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RegisterCommand {
+    /// Export the registrations and annulments of a day or a year.
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("period").required(true).args(["date", "year"])))]
+struct ExportArgs {
+    /// The day, as YYYY-MM-DD (in the register's time zone).
+    #[arg(long, value_parser = parse_date)]
+    date: Option<chrono::NaiveDate>,
+    /// The year, as YYYY.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1900..=9999))]
+    year: Option<i32>,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    format: ExportFormat,
+    /// Write the export to this file instead of standard output.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute the hash chain and report the first broken entry.
+    Verify,
+}
+
+fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{s:?} is not a date in the form YYYY-MM-DD"))
+}
+
+fn main() -> ExitCode {
+    // Whatever happens, one line and a non-zero status, never a backtrace dump at users.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("sigillo: internal error{at}: {msg}");
+    }));
+
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_logging();
+
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Migrate => run_async(commands::migrate()),
+        Command::Serve => run_async(commands::serve()),
+        Command::Register(RegisterCommand::Export(a)) => {
+            let period = match (a.date, a.year) {
+                (Some(d), _) => sigillo_store::export::Period::Day(d),
+                (None, Some(y)) => sigillo_store::export::Period::Year(y),
+                (None, None) => unreachable!("clap requires one of --date and --year"),
+            };
+            let format = match a.format {
+                ExportFormat::Csv => sigillo_store::export::Format::Csv,
+                ExportFormat::Json => sigillo_store::export::Format::Json,
+            };
+            run_async(commands::export(period, format, a.output))
+        }
+        Command::Audit(AuditCommand::Verify) => run_async(commands::audit_verify()),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGILLO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Runs an async command; an error is one line on standard error and exit status 2.
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sigillo: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sigillo: {}", one_line(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}

@@ -36,3 +36,9 @@ pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
     MIGRATOR.run(pool).await?;
     Ok(())
 }
+
+/// Checks that the database answers (for health checks).
+pub async fn ping(pool: &PgPool) -> Result<(), Error> {
+    sqlx::query_scalar!("select 1 as \"one!\"").fetch_one(pool).await?;
+    Ok(())
+}

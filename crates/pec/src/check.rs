@@ -1,0 +1,128 @@
+//! The whole check of one input: read the message as PEC, verify the provider's signature
+//! and the documents' signatures, apply the decision table.
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use sigillo_signature::{CmsStatus, TrustStore, cms};
+
+use crate::envelope::{self, Envelope};
+use crate::error::PecError;
+use serde::Serialize;
+
+use crate::report::{AttachmentReport, DocumentSignature, EnvelopeSignature, EnvelopeStatus, MessageReport};
+use crate::signed::SignedLookup;
+
+/// Trust anchors and the time of the check; build once, use for many files.
+pub struct Checker {
+    pec_trust: TrustStore,
+    doc_trust: TrustStore,
+    now: DateTime<Utc>,
+}
+
+impl Checker {
+    /// A checker with no anchors: every provider signature is then `untrusted`.
+    /// `now` is the reference time for certificate validity.
+    pub fn new(now: SystemTime) -> Self {
+        Self { pec_trust: TrustStore::empty(), doc_trust: TrustStore::empty(), now: DateTime::<Utc>::from(now) }
+    }
+
+    /// Adds PEC provider CA certificates (one file of `--trust DIR/pec/`: PEM, PEM bundle
+    /// or DER; CRLs too).
+    pub fn add_pec_anchors(&mut self, file: &[u8]) -> Result<(), PecError> {
+        add_anchors(&mut self.pec_trust, file)
+    }
+
+    /// Adds CA certificates for document signatures (`--trust DIR/signatures/`).
+    pub fn add_document_anchors(&mut self, file: &[u8]) -> Result<(), PecError> {
+        add_anchors(&mut self.doc_trust, file)
+    }
+
+    /// Checks one input file: a message (`.eml` or anything else), or a bare signed document
+    /// when the extension says so (`.p7m`, `.p7s`, `.pdf`, `.xml`, `.m7m`, `.tsd`).
+    pub fn check_file(&self, file: &str, raw: &[u8], extension: Option<&str>) -> Result<FileReport, PecError> {
+        let is_document = extension.is_some_and(|e| {
+            ["p7m", "p7s", "pdf", "xml", "m7m", "tsd"].iter().any(|d| e.eq_ignore_ascii_case(d))
+        });
+        if is_document {
+            return Err(PecError::Unsupported("verifica dei documenti firmati non ancora disponibile"));
+        }
+        self.check_message(file, raw).map(FileReport::Message)
+    }
+
+    /// Checks one message. `file` is only copied into the report.
+    pub fn check_message(&self, file: &str, raw: &[u8]) -> Result<MessageReport, PecError> {
+        let envelope = envelope::parse(raw)?;
+        let signature = self.envelope_signature(&envelope);
+        let attachments = envelope
+            .attachments
+            .iter()
+            .map(|a| AttachmentReport { attachment: a.clone(), signature: None })
+            .collect();
+        Ok(MessageReport::new(file, envelope, signature, attachments))
+    }
+
+    /// The provider-signature check of an envelope already read: the detached CMS over the
+    /// signed part's bytes in canonical CRLF form, by `sigillo_signature` (the one CMS
+    /// verifier of the workspace).
+    pub fn envelope_signature(&self, envelope: &Envelope) -> EnvelopeSignature {
+        match &envelope.signed {
+            SignedLookup::NotSigned => EnvelopeSignature {
+                status: EnvelopeStatus::Missing,
+                signer: None,
+                detail: None,
+                canonicalised: false,
+            },
+            SignedLookup::Malformed(why) => EnvelopeSignature {
+                status: EnvelopeStatus::Invalid,
+                signer: None,
+                detail: Some(why.clone()),
+                canonicalised: false,
+            },
+            SignedLookup::Signed(s) => {
+                let check = cms::verify_detached(&s.signature, &s.content, &self.pec_trust, self.now);
+                let status = match check.status {
+                    CmsStatus::Valid => EnvelopeStatus::Valid,
+                    CmsStatus::Invalid | CmsStatus::Malformed => EnvelopeStatus::Invalid,
+                    CmsStatus::Untrusted => EnvelopeStatus::Untrusted,
+                };
+                EnvelopeSignature {
+                    status,
+                    signer: check.signer.map(|s| s.subject),
+                    detail: (status != EnvelopeStatus::Valid).then_some(check.detail),
+                    canonicalised: s.recanonicalised,
+                }
+            }
+        }
+    }
+}
+
+fn add_anchors(store: &mut TrustStore, file: &[u8]) -> Result<(), PecError> {
+    // PEM bundles, DER and CRLs are all understood by the trust store itself.
+    store.add(file).map_err(|e| PecError::BadAnchor(e.to_string()))
+}
+
+/// What `check_file` found: one JSON line of `sigillo check --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum FileReport {
+    Message(MessageReport),
+    Document(DocumentReport),
+}
+
+/// A bare signed document: `{"file", "signature": {…}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DocumentReport {
+    pub file: String,
+    pub signature: DocumentSignature,
+}
+
+impl FileReport {
+    /// The short Italian report for people.
+    pub fn human_it(&self) -> String {
+        match self {
+            FileReport::Message(m) => crate::report::human_it(m),
+            FileReport::Document(d) => crate::report::human_document_it(d),
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! The outcome of `sigillo check` for one message: the JSON shape of ARCHITECTURE.md §4,
+//! the decision table of §3, and the short Italian report for people.
+
+use serde::Serialize;
+
+use crate::attachments::Attachment;
+use crate::daticert::Daticert;
+use crate::envelope::{Envelope, Original};
+use crate::kind::{PecType, ReceiptKind, ReceiptType};
+
+/// Result of the provider-signature check (`pec.envelope_signature.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvelopeStatus {
+    /// Intact and issued by a certificate chaining to a PEC provider anchor.
+    Valid,
+    /// Bytes changed after signing, or a signature that cannot be checked at all.
+    Invalid,
+    /// Intact, but the signer does not chain to a configured PEC provider anchor.
+    Untrusted,
+    /// No S/MIME signature.
+    Missing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvelopeSignature {
+    pub status: EnvelopeStatus,
+    /// Subject of the signer certificate, when one was found.
+    pub signer: Option<String>,
+    /// Why, when not valid (Italian or the verifier's own words).
+    pub detail: Option<String>,
+    /// The stored bytes had bare LF and were checked in their canonical CRLF form.
+    pub canonicalised: bool,
+}
+
+/// ETSI EN 319 102-1 main indication, plus "no signature at all".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    TotalPassed,
+    TotalFailed,
+    Indeterminate,
+    NoSignatureFound,
+}
+
+/// A document signature check, as printed in `attachments[].signature`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocumentSignature {
+    pub verdict: Verdict,
+    pub subindication: Option<String>,
+    pub format: Option<String>,
+    pub signers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachmentReport {
+    #[serde(flatten)]
+    pub attachment: Attachment,
+    /// `None` while documents are not checked (the decision is then `review`).
+    pub signature: Option<DocumentSignature>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Register,
+    Reject,
+    Review,
+    LinkReceipt,
+}
+
+/// Machine-readable reason codes (ARCHITECTURE.md §3, plus `WRAPPED_ENVELOPE` and
+/// `UNCHECKED_ATTACHMENT` which the table does not cover).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReasonCode {
+    NotPec,
+    ForgedEnvelope,
+    UnsignedAttachment,
+    InvalidSignature,
+    SignatureIndeterminate,
+    /// A genuine envelope that reached us inside another message (mailing list, forward):
+    /// it did not come straight from the sender's PEC box.
+    WrappedEnvelope,
+    /// Attachments present but document signatures were not verified.
+    UncheckedAttachment,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    pub code: ReasonCode,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PecReport {
+    #[serde(rename = "type")]
+    pub pec_type: PecType,
+    pub receipt: Option<ReceiptType>,
+    pub receipt_kind: Option<ReceiptKind>,
+    pub envelope_signature: EnvelopeSignature,
+    pub daticert: Option<Daticert>,
+    pub wrapped: bool,
+    pub mailing_list: Option<String>,
+    pub original: Option<Original>,
+    pub warnings: Vec<String>,
+}
+
+/// One line of `sigillo check --json` for a message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageReport {
+    pub file: String,
+    pub pec: PecReport,
+    pub attachments: Vec<AttachmentReport>,
+    pub decision: Decision,
+    pub reasons: Vec<Reason>,
+}
+
+impl MessageReport {
+    /// Assembles the report and applies the decision table.
+    pub fn new(
+        file: &str,
+        envelope: Envelope,
+        envelope_signature: EnvelopeSignature,
+        attachments: Vec<AttachmentReport>,
+    ) -> Self {
+        let (decision, reasons) = decide(&envelope, &envelope_signature, &attachments);
+        let c = envelope.classification;
+        MessageReport {
+            file: file.to_owned(),
+            pec: PecReport {
+                pec_type: c.pec_type,
+                receipt: c.receipt,
+                receipt_kind: c.receipt_kind,
+                envelope_signature,
+                daticert: envelope.daticert,
+                wrapped: envelope.wrapped,
+                mailing_list: envelope.mailing_list,
+                original: envelope.original,
+                warnings: envelope.warnings,
+            },
+            attachments,
+            decision,
+            reasons,
+        }
+    }
+}
+
+/// The decision table of ARCHITECTURE.md §3.
+pub fn decide(
+    envelope: &Envelope,
+    sig: &EnvelopeSignature,
+    attachments: &[AttachmentReport],
+) -> (Decision, Vec<Reason>) {
+    let reason = |code, detail: &str| Reason { code, detail: detail.to_owned() };
+    let forged = forged_reason(envelope, sig);
+    match envelope.classification.pec_type {
+        PecType::None => (
+            Decision::Reject,
+            vec![reason(ReasonCode::NotPec, "messaggio di posta ordinaria, non PEC")],
+        ),
+        PecType::Anomalia => (
+            Decision::Reject,
+            vec![reason(
+                ReasonCode::NotPec,
+                "busta di anomalia: il mittente non ha inviato da una casella PEC valida",
+            )],
+        ),
+        // Receipts are linked whatever their signature says; an unverified one carries the
+        // reason so that the linker can refuse to trust it.
+        PecType::Ricevuta => (
+            Decision::LinkReceipt,
+            forged.map(|d| vec![reason(ReasonCode::ForgedEnvelope, &d)]).unwrap_or_default(),
+        ),
+        PecType::PostaCertificata => {
+            if let Some(d) = forged {
+                return (Decision::Reject, vec![reason(ReasonCode::ForgedEnvelope, &d)]);
+            }
+            let mut reasons = Vec::new();
+            let mut decision = Decision::Register;
+            let mut worsen = |d: Decision| {
+                // reject > review > register
+                decision = match (decision, d) {
+                    (Decision::Reject, _) | (_, Decision::Reject) => Decision::Reject,
+                    (Decision::Review, _) | (_, Decision::Review) => Decision::Review,
+                    _ => d,
+                };
+            };
+            if envelope.wrapped {
+                worsen(Decision::Review);
+                reasons.push(reason(
+                    ReasonCode::WrappedEnvelope,
+                    "la busta PEC è arrivata incapsulata in un altro messaggio (es. mailing list)",
+                ));
+            }
+            for a in attachments {
+                // A detached signature file is judged through the document it signs.
+                if a.attachment.signs.is_some() {
+                    continue;
+                }
+                let name = a.attachment.name.as_deref().unwrap_or("(senza nome)");
+                match &a.signature {
+                    None => {
+                        worsen(Decision::Review);
+                        reasons.push(reason(
+                            ReasonCode::UncheckedAttachment,
+                            &format!("{name}: firma del documento non verificata"),
+                        ));
+                    }
+                    Some(s) => match s.verdict {
+                        Verdict::TotalPassed => {}
+                        Verdict::NoSignatureFound => {
+                            worsen(Decision::Reject);
+                            reasons.push(reason(
+                                ReasonCode::UnsignedAttachment,
+                                &format!("{name}: documento non firmato"),
+                            ));
+                        }
+                        Verdict::TotalFailed => {
+                            worsen(Decision::Reject);
+                            reasons.push(reason(
+                                ReasonCode::InvalidSignature,
+                                &format!("{name}: firma non valida{}", sub(s)),
+                            ));
+                        }
+                        Verdict::Indeterminate => {
+                            worsen(Decision::Review);
+                            reasons.push(reason(
+                                ReasonCode::SignatureIndeterminate,
+                                &format!("{name}: esito della firma indeterminato{}", sub(s)),
+                            ));
+                        }
+                    },
+                }
+            }
+            (decision, reasons)
+        }
+    }
+}
+
+fn sub(s: &DocumentSignature) -> String {
+    s.subindication.as_deref().map(|x| format!(" ({x})")).unwrap_or_default()
+}
+
+/// Why the envelope cannot be taken as the provider's, if it cannot.
+fn forged_reason(envelope: &Envelope, sig: &EnvelopeSignature) -> Option<String> {
+    let base = match sig.status {
+        EnvelopeStatus::Valid => None,
+        EnvelopeStatus::Missing => Some("busta priva della firma del gestore PEC".to_owned()),
+        EnvelopeStatus::Invalid => Some("firma del gestore non valida: contenuto modificato dopo la firma o firma illeggibile".to_owned()),
+        EnvelopeStatus::Untrusted => Some("firma di un certificato che non appartiene a un gestore PEC riconosciuto".to_owned()),
+    };
+    let base = base.map(|b| match &sig.detail {
+        Some(d) => format!("{b} ({d})"),
+        None => b,
+    });
+    base.or_else(|| envelope.daticert_mismatch.clone())
+}
+
+/// The short report in Italian for `sigillo check` without `--json`.
+pub fn human_it(r: &MessageReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "{}", r.file);
+    let tipo = match (&r.pec.pec_type, &r.pec.receipt) {
+        (PecType::PostaCertificata, _) => "busta di trasporto PEC (posta certificata)".to_owned(),
+        (PecType::Anomalia, _) => "busta di anomalia (il messaggio originale non è una PEC valida)".to_owned(),
+        (PecType::Ricevuta, Some(t)) => format!("ricevuta/avviso PEC: {}", receipt_it(t)),
+        (PecType::Ricevuta, None) => "ricevuta PEC".to_owned(),
+        (PecType::None, _) => "posta ordinaria (nessuna busta PEC)".to_owned(),
+    };
+    let _ = writeln!(s, "  Tipo:            {tipo}");
+    let es = &r.pec.envelope_signature;
+    let stato = match es.status {
+        EnvelopeStatus::Valid => "valida",
+        EnvelopeStatus::Invalid => "NON VALIDA (contenuto alterato o firma illeggibile)",
+        EnvelopeStatus::Untrusted => "non attendibile (certificato non di un gestore PEC riconosciuto)",
+        EnvelopeStatus::Missing => "assente",
+    };
+    let _ = write!(s, "  Firma gestore:   {stato}");
+    if let Some(signer) = &es.signer {
+        let _ = write!(s, " — {signer}");
+    }
+    s.push('\n');
+    if let Some(d) = &es.detail {
+        let _ = writeln!(s, "                   {d}");
+    }
+    if r.pec.wrapped {
+        let _ = writeln!(
+            s,
+            "  Attenzione:      busta incapsulata in un altro messaggio{}",
+            r.pec.mailing_list.as_deref().map(|l| format!(" (mailing list {l})")).unwrap_or_default()
+        );
+    }
+    if let Some(d) = &r.pec.daticert {
+        if let Some(g) = &d.gestore_emittente {
+            let _ = writeln!(s, "  Gestore:         {g}");
+        }
+        if let Some(t) = &d.data {
+            let _ = writeln!(s, "  Data:            {}", t.format("%d/%m/%Y %H:%M:%S %:z"));
+        }
+        if let Some(m) = &d.mittente {
+            let _ = writeln!(s, "  Mittente:        {m}");
+        }
+        if let Some(o) = &d.oggetto {
+            let _ = writeln!(s, "  Oggetto:         {o}");
+        }
+        if let Some(i) = &d.identificativo {
+            let _ = writeln!(s, "  Identificativo:  {i}");
+        }
+        if let Some(c) = &d.consegna {
+            let _ = writeln!(s, "  Consegna a:      {c}");
+        }
+        if let Some(e) = &d.errore_esteso {
+            let _ = writeln!(s, "  Errore:          {e}");
+        }
+    } else if let Some(o) = &r.pec.original {
+        if let Some(m) = &o.from {
+            let _ = writeln!(s, "  Mittente:        {m}");
+        }
+        if let Some(subj) = &o.subject {
+            let _ = writeln!(s, "  Oggetto:         {subj}");
+        }
+    }
+    if r.attachments.is_empty() {
+        let _ = writeln!(s, "  Allegati:        nessuno");
+    } else {
+        let _ = writeln!(s, "  Allegati:        {}", r.attachments.len());
+        for a in &r.attachments {
+            let at = &a.attachment;
+            let firma = match (&a.signature, &at.signs) {
+                (_, Some(doc)) => format!("firma separata di {doc}"),
+                (None, _) => "firma non verificata".to_owned(),
+                (Some(sig), _) => verdict_it(sig.verdict).to_owned(),
+            };
+            let _ = writeln!(
+                s,
+                "    - {} ({}, {} byte) — {}\n      sha256 {}",
+                at.name.as_deref().unwrap_or("(senza nome)"),
+                at.media_type,
+                at.size,
+                firma,
+                at.sha256
+            );
+        }
+    }
+    let esito = match r.decision {
+        Decision::Register => "da protocollare",
+        Decision::Reject => "da respingere",
+        Decision::Review => "da esaminare (decide l'ufficio protocollo)",
+        Decision::LinkReceipt => "ricevuta da collegare al messaggio inviato",
+    };
+    let _ = writeln!(s, "  Esito:           {esito}");
+    for reason in &r.reasons {
+        let _ = writeln!(s, "    motivo: {}", reason.detail);
+    }
+    for w in &r.pec.warnings {
+        let _ = writeln!(s, "  Avviso: {w}");
+    }
+    s
+}
+
+/// The short Italian report for a bare signed document.
+pub fn human_document_it(d: &crate::check::DocumentReport) -> String {
+    let s = &d.signature;
+    let mut out = format!("{}\n  Firma:           {}", d.file, verdict_it(s.verdict));
+    if let Some(sub) = &s.subindication {
+        out.push_str(&format!(" ({sub})"));
+    }
+    out.push('\n');
+    if let Some(f) = &s.format {
+        out.push_str(&format!("  Formato:         {f}\n"));
+    }
+    for signer in &s.signers {
+        out.push_str(&format!("  Firmatario:      {signer}\n"));
+    }
+    out
+}
+
+fn receipt_it(t: &ReceiptType) -> String {
+    match t {
+        ReceiptType::Accettazione => "ricevuta di accettazione".to_owned(),
+        ReceiptType::NonAccettazione => "avviso di non accettazione".to_owned(),
+        ReceiptType::PresaInCarico => "ricevuta di presa in carico".to_owned(),
+        ReceiptType::AvvenutaConsegna => "ricevuta di avvenuta consegna".to_owned(),
+        ReceiptType::ErroreConsegna => "avviso di mancata consegna".to_owned(),
+        ReceiptType::PreavvisoErroreConsegna => "preavviso di mancata consegna".to_owned(),
+        ReceiptType::RilevazioneVirus => "avviso di rilevazione virus".to_owned(),
+        ReceiptType::Other(v) => format!("tipo non previsto ({v})"),
+    }
+}
+
+fn verdict_it(v: Verdict) -> &'static str {
+    match v {
+        Verdict::TotalPassed => "firma valida",
+        Verdict::TotalFailed => "firma NON valida",
+        Verdict::Indeterminate => "firma da verificare (esito indeterminato)",
+        Verdict::NoSignatureFound => "non firmato",
+    }
+}

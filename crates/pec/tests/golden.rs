@@ -1,0 +1,386 @@
+//! Golden tests: PEC messages built with the test PKI (`tests/golden/*.eml`) and the
+//! `sigillo check --json` report expected for each (`*.json` beside it).
+//!
+//! Normal runs only read and compare. `UPDATE_GOLDEN=1 cargo nextest run -p sigillo_pec
+//! golden` rebuilds the PKI, the messages and the JSON files; review the diff before
+//! committing. Each case also states the decision and envelope status it must have, so a
+//! regenerated JSON cannot silently bless a wrong verdict.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use chrono::{TimeZone, Utc};
+use sigillo_pec::report::{Decision, EnvelopeStatus};
+use sigillo_pec::{Checker, FileReport};
+use sigillo_testpki::{Ca, CaSpec, Leaf, LeafSpec, SignOptions, sign_detached};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// The instant every golden check runs at: inside the fixtures' validity windows forever.
+fn check_time() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000) // 2026-05-28
+}
+
+struct Case {
+    name: &'static str,
+    decision: Decision,
+    status: EnvelopeStatus,
+}
+
+const fn case(name: &'static str, decision: Decision, status: EnvelopeStatus) -> Case {
+    Case { name, decision, status }
+}
+
+use Decision::{LinkReceipt, Register, Reject, Review};
+use EnvelopeStatus::{Invalid, Missing, Untrusted, Valid};
+
+const CASES: &[Case] = &[
+    case("transport_genuine", Register, Valid),
+    case("transport_genuine_sha1", Register, Valid),
+    case("transport_with_attachments", Review, Valid),
+    case("transport_lf_only_copy", Register, Valid),
+    case("transport_unsigned_all_headers", Reject, Missing),
+    case("transport_signed_by_lookalike", Reject, Untrusted),
+    case("transport_postacert_altered", Reject, Invalid),
+    case("transport_relabelled_receipt", Reject, Valid),
+    case("transport_via_mailinglist", Review, Valid),
+    case("anomalia", Reject, Valid),
+    case("ricevuta_accettazione", LinkReceipt, Valid),
+    case("ricevuta_non-accettazione", LinkReceipt, Valid),
+    case("ricevuta_presa-in-carico", LinkReceipt, Valid),
+    case("ricevuta_avvenuta-consegna", LinkReceipt, Valid),
+    case("ricevuta_errore-consegna", LinkReceipt, Valid),
+    case("ricevuta_preavviso-errore-consegna", LinkReceipt, Valid),
+    case("ricevuta_rilevazione-virus", LinkReceipt, Valid),
+    case("plain_mail", Reject, Missing),
+];
+
+fn read_trust(sub: &str) -> Vec<Vec<u8>> {
+    let d = dir().join("trust").join(sub);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+}
+
+#[test]
+fn golden() {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        generate::all(&dir());
+    }
+    let mut checker = Checker::new(check_time());
+    for a in read_trust("pec") {
+        checker.add_pec_anchors(&a).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for a in read_trust("signatures") {
+        checker.add_document_anchors(&a).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut failures = Vec::new();
+    for c in CASES {
+        let eml = dir().join(format!("{}.eml", c.name));
+        let raw = std::fs::read(&eml).unwrap_or_else(|e| panic!("{}: {e}", eml.display()));
+        let file = format!("{}.eml", c.name);
+        let report = match checker.check_file(&file, &raw, Some("eml")) {
+            Ok(FileReport::Message(m)) => m,
+            other => panic!("{file}: {other:?}"),
+        };
+        if report.decision != c.decision || report.pec.envelope_signature.status != c.status {
+            failures.push(format!(
+                "{file}: decision {:?} status {:?}, expected {:?} {:?} ({:?})",
+                report.decision, report.pec.envelope_signature.status, c.decision, c.status, report.reasons
+            ));
+        }
+        let json = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
+        let json_path = dir().join(format!("{}.json", c.name));
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&json_path, &json).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let expected = std::fs::read_to_string(&json_path).unwrap_or_default();
+        if expected != json {
+            failures.push(format!("{file}: JSON differs from {}:\n{json}", json_path.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+mod generate {
+    use super::*;
+
+    fn t(y: i32, m: u32, d: u32) -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single().unwrap_or_default()
+    }
+
+    struct Pki {
+        provider_ca: Ca,
+        provider: Leaf,
+        lookalike: Leaf,
+        citizen: Leaf,
+        citizen_ca: Ca,
+    }
+
+    fn pki() -> Pki {
+        let ca_spec = |cn: &str| CaSpec {
+            not_before: Some(t(2025, 1, 1)),
+            not_after: Some(t(2045, 1, 1)),
+            ..CaSpec::new(cn)
+        };
+        let provider_ca = Ca::new_root_with(ca_spec("Test PEC Providers CA"));
+        // Same names as the genuine ones, different keys: only the chain tells them apart.
+        let lookalike_ca = Ca::new_root_with(ca_spec("Test PEC Providers CA"));
+        let leaf = || {
+            LeafSpec::pec_provider("Posta Certificata Test", "posta-certificata@pec.test.it")
+                .validity(t(2025, 1, 1), t(2040, 1, 1))
+        };
+        let provider = provider_ca.issue(leaf());
+        let lookalike = lookalike_ca.issue(leaf());
+        let citizen_ca = Ca::new_root_with(ca_spec("Test Qualified Signatures CA"));
+        let citizen = citizen_ca.issue(
+            LeafSpec::person("Mario", "Rossi", "TINIT-RSSMRA80A01H501U").validity(t(2025, 1, 1), t(2040, 1, 1)),
+        );
+        Pki { provider_ca, provider, lookalike, citizen, citizen_ca }
+    }
+
+    fn opts() -> SignOptions {
+        SignOptions { signing_time: Some(t(2025, 11, 10)), ..SignOptions::default() }
+    }
+
+    fn b64(data: &[u8]) -> String {
+        let s = base64::engine::general_purpose::STANDARD.encode(data);
+        let mut out = String::new();
+        for chunk in s.as_bytes().chunks(76) {
+            out.push_str(&String::from_utf8_lossy(chunk));
+            out.push_str("\r\n");
+        }
+        out
+    }
+
+    const IDENT: &str = "opec210.20251110100000.12345.1.1.1@pec.test.it";
+
+    fn original(with_attachments: bool, pki: &Pki) -> String {
+        let head = "Date: Mon, 10 Nov 2025 10:00:00 +0100\r\n\
+            From: Mario Rossi <mario.rossi@pec.test.it>\r\n\
+            To: protocollo@pec.comune.test.it\r\n\
+            Subject: Istanza di accesso agli atti\r\n\
+            Message-ID: <opec210.20251110100000.12345.1.1.1@pec.test.it>\r\n\
+            X-Riferimento-Message-ID: <client-1@mua.test>\r\n\
+            X-TipoRicevuta: completa\r\n\
+            MIME-Version: 1.0\r\n";
+        if !with_attachments {
+            return format!(
+                "{head}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+                 Buongiorno, chiedo l'accesso agli atti della pratica 42.\r\nMario Rossi\r\n"
+            );
+        }
+        let pdf = b"%PDF-1.4\n% istanza di prova\n%%EOF\n";
+        let p7s = sign_detached(&pki.citizen, pdf, &opts());
+        let png = b"\x89PNG\r\n\x1a\nlogo";
+        format!(
+            "{head}Content-Type: multipart/mixed; boundary=\"orig-mixed\"\r\n\r\n\
+             --orig-mixed\r\nContent-Type: multipart/related; boundary=\"orig-rel\"\r\n\r\n\
+             --orig-rel\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+             <p>Buongiorno, allego l'istanza firmata.</p><img src=\"cid:logo@mua.test\">\r\n\
+             --orig-rel\r\nContent-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo@mua.test>\r\n\
+             Content-Disposition: inline; filename=\"logo.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\
+             --orig-rel--\r\n\r\n\
+             --orig-mixed\r\nContent-Type: application/pdf; name=\"istanza.pdf\"\r\n\
+             Content-Disposition: attachment; filename=\"istanza.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\
+             --orig-mixed\r\nContent-Type: application/pkcs7-signature; name=\"istanza.pdf.p7s\"\r\n\
+             Content-Disposition: attachment; filename=\"istanza.pdf.p7s\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\
+             --orig-mixed\r\nContent-Type: text/plain; charset=iso-8859-1; name=\"note.txt\"\r\n\
+             Content-Disposition: attachment; filename=\"note.txt\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+             Nota: perch=E8 no.\r\n\
+             --orig-mixed--\r\n",
+            b64(png),
+            b64(pdf),
+            b64(&p7s)
+        )
+    }
+
+    fn daticert(tipo: &str, errore: &str, extra: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <postacert tipo=\"{tipo}\" errore=\"{errore}\">\n    <intestazione>\n\
+             \x20       <mittente>mario.rossi@pec.test.it</mittente>\n\
+             \x20       <destinatari tipo=\"certificato\">protocollo@pec.comune.test.it</destinatari>\n\
+             \x20       <risposte>mario.rossi@pec.test.it</risposte>\n\
+             \x20       <oggetto>Istanza di accesso agli atti</oggetto>\n    </intestazione>\n    <dati>\n\
+             \x20       <gestore-emittente>TEST PEC S.p.A.</gestore-emittente>\n\
+             \x20       <data zona=\"+0100\">\n            <giorno>10/11/2025</giorno>\n            <ora>10:00:00</ora>\n        </data>\n\
+             \x20       <identificativo>{IDENT}</identificativo>\n\
+             \x20       <msgid>&lt;client-1@mua.test&gt;</msgid>\n{extra}    </dati>\n</postacert>\n"
+        )
+    }
+
+    /// The signed entity of an envelope or receipt (CRLF).
+    fn inner(text: &str, daticert: &str, postacert: Option<&str>) -> String {
+        let mut s = format!(
+            "Content-Type: multipart/mixed; boundary=\"env-mixed\"\r\n\r\n\
+             --env-mixed\r\nContent-Type: multipart/alternative; boundary=\"env-alt\"\r\n\r\n\
+             --env-alt\r\nContent-Type: text/plain; charset=\"iso-8859-1\"\r\nContent-Disposition: inline\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\n{text}\r\n\
+             --env-alt\r\nContent-Type: text/html; charset=\"iso-8859-1\"\r\nContent-Disposition: inline\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\n<html><body><p>{text}</p></body></html>\r\n\
+             --env-alt--\r\n\r\n\
+             --env-mixed\r\nContent-Type: application/xml; name=\"daticert.xml\"\r\n\
+             Content-Disposition: inline; filename=\"daticert.xml\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            b64(daticert.as_bytes())
+        );
+        if let Some(p) = postacert {
+            s.push_str(&format!(
+                "--env-mixed\r\nContent-Type: message/rfc822; name=\"postacert.eml\"\r\n\
+                 Content-Disposition: inline; filename=\"postacert.eml\"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n{p}\r\n"
+            ));
+        }
+        s.push_str("--env-mixed--\r\n");
+        s
+    }
+
+    fn signed(outer_headers: &str, content: &str, signer: Option<&Leaf>, sha1: bool) -> String {
+        let Some(leaf) = signer else {
+            // Same headers, no signature: the content is the message body.
+            return format!("{outer_headers}MIME-Version: 1.0\r\n{content}");
+        };
+        let o = if sha1 { SignOptions { digest: sigillo_testpki::DigestAlg::Sha1, ..opts() } } else { opts() };
+        // The CRLF before the next delimiter belongs to the delimiter, not to the content.
+        let content = content.strip_suffix("\r\n").unwrap_or(content);
+        let sig = sign_detached(leaf, content.as_bytes(), &o);
+        let micalg = if sha1 { "sha1" } else { "sha-256" };
+        let sig = b64(&sig);
+        format!(
+            "{outer_headers}MIME-Version: 1.0\r\n\
+             Content-Type: multipart/signed; protocol=\"application/x-pkcs7-signature\"; micalg=\"{micalg}\"; boundary=\"----SIGBOUNDARY\"\r\n\r\n\
+             This is an S/MIME signed message\r\n\r\n\
+             ------SIGBOUNDARY\r\n{content}\r\n\
+             ------SIGBOUNDARY\r\nContent-Type: application/x-pkcs7-signature; name=\"smime.p7s\"\r\n\
+             Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n{sig}\r\n\
+             ------SIGBOUNDARY--\r\n"
+        )
+    }
+
+    fn transport_headers(x_trasporto: &str, subject_prefix: &str) -> String {
+        format!(
+            "Return-Path: <posta-certificata@pec.test.it>\r\n\
+             Date: Mon, 10 Nov 2025 10:00:00 +0100\r\n\
+             From: \"Per conto di: mario.rossi@pec.test.it\" <posta-certificata@pec.test.it>\r\n\
+             Reply-To: mario.rossi@pec.test.it\r\n\
+             To: protocollo@pec.comune.test.it\r\n\
+             Subject: {subject_prefix}: Istanza di accesso agli atti\r\n\
+             Message-ID: <{IDENT}>\r\n\
+             X-Riferimento-Message-ID: <client-1@mua.test>\r\n\
+             X-Trasporto: {x_trasporto}\r\n\
+             X-Tiporicevuta: completa\r\n"
+        )
+    }
+
+    fn receipt_headers(x_ricevuta: &str, subject_prefix: &str) -> String {
+        format!(
+            "Date: Mon, 10 Nov 2025 10:00:01 +0100\r\n\
+             From: posta-certificata@pec.test.it\r\n\
+             To: protocollo@pec.comune.test.it\r\n\
+             Subject: {subject_prefix}: Istanza di accesso agli atti\r\n\
+             Message-ID: <{IDENT}.r>\r\n\
+             X-Riferimento-Message-ID: <client-1@mua.test>\r\n\
+             X-Ricevuta: {x_ricevuta}\r\n"
+        )
+    }
+
+    const TRANSPORT_TEXT: &str = "Messaggio di posta certificata: il messaggio originale =E8 incluso in allegato.";
+
+    pub fn all(dir: &Path) {
+        let pki = pki();
+        let write = |name: &str, bytes: &[u8]| {
+            std::fs::write(dir.join(name), bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        };
+        std::fs::create_dir_all(dir.join("trust/pec")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(dir.join("trust/signatures")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("trust/pec/test-pec-providers-ca.pem"), pki.provider_ca.cert_pem())
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("trust/signatures/test-qualified-ca.pem"), pki.citizen_ca.cert_pem())
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let plain = original(false, &pki);
+        let with_atts = original(true, &pki);
+        let dc_transport = daticert("posta-certificata", "nessuno", "        <ricevuta tipo=\"completa\" />\n");
+        let th = transport_headers("posta-certificata", "POSTA CERTIFICATA");
+        let genuine_inner = inner(TRANSPORT_TEXT, &dc_transport, Some(&plain));
+
+        let genuine = signed(&th, &genuine_inner, Some(&pki.provider), false);
+        write("transport_genuine.eml", genuine.as_bytes());
+        write("transport_genuine_sha1.eml", signed(&th, &genuine_inner, Some(&pki.provider), true).as_bytes());
+        write(
+            "transport_with_attachments.eml",
+            signed(&th, &inner(TRANSPORT_TEXT, &dc_transport, Some(&with_atts)), Some(&pki.provider), false).as_bytes(),
+        );
+        write("transport_lf_only_copy.eml", genuine.replace("\r\n", "\n").as_bytes());
+        write("transport_unsigned_all_headers.eml", signed(&th, &genuine_inner, None, false).as_bytes());
+        write("transport_signed_by_lookalike.eml", signed(&th, &genuine_inner, Some(&pki.lookalike), false).as_bytes());
+        let altered = genuine.replacen("pratica 42", "pratica 43", 1);
+        assert_ne!(altered, genuine);
+        write("transport_postacert_altered.eml", altered.as_bytes());
+
+        // A genuine, signed receipt whose unsigned outer header is rewritten to pass as an
+        // envelope: the signed daticert still says "accettazione".
+        let dc_acc = daticert("accettazione", "nessuno", "");
+        let acc = signed(
+            &receipt_headers("accettazione", "ACCETTAZIONE"),
+            &inner("Ricevuta di accettazione", &dc_acc, None),
+            Some(&pki.provider),
+            false,
+        );
+        write("ricevuta_accettazione.eml", acc.as_bytes());
+        write(
+            "transport_relabelled_receipt.eml",
+            acc.replace("X-Ricevuta: accettazione", "X-Trasporto: posta-certificata").as_bytes(),
+        );
+
+        // Mailman-style wrapping: the signed entity becomes the first part of a
+        // multipart/mixed with a footer.
+        let sig_entity = signed("", &genuine_inner, Some(&pki.provider), false);
+        let sig_entity = sig_entity.strip_prefix("MIME-Version: 1.0\r\n").unwrap_or(&sig_entity);
+        let wrapped = format!(
+            "{th}List-Id: Lista di prova <lista.test.it>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"===============ML==\"\r\n\r\n\
+             --===============ML==\r\n{sig_entity}\r\n\
+             --===============ML==\r\nContent-Type: text/plain; charset=\"us-ascii\"\r\n\r\n\
+             _______________________________________________\r\nLista mailing list\r\n\
+             --===============ML==--\r\n"
+        );
+        write("transport_via_mailinglist.eml", wrapped.as_bytes());
+
+        // Anomaly envelope: ordinary mail wrapped and signed by the recipient's provider; no
+        // daticert (the DTD has no tipo for it).
+        let anomaly_inner = {
+            let with_dc = inner("Anomalia nel messaggio", "", Some(&plain));
+            // Drop the (empty) daticert part.
+            let start = with_dc.find("--env-mixed\r\nContent-Type: application/xml").unwrap_or(0);
+            let end = with_dc.find("--env-mixed\r\nContent-Type: message/rfc822").unwrap_or(start);
+            format!("{}{}", &with_dc[..start], &with_dc[end..])
+        };
+        write(
+            "anomalia.eml",
+            signed(&transport_headers("errore", "ANOMALIA MESSAGGIO"), &anomaly_inner, Some(&pki.provider), false)
+                .as_bytes(),
+        );
+
+        let receipts: &[(&str, &str, &str, &str, bool)] = &[
+            ("non-accettazione", "AVVISO DI NON ACCETTAZIONE", "altro", "        <errore-esteso>Destinatario non valido</errore-esteso>\n", false),
+            ("presa-in-carico", "PRESA IN CARICO", "nessuno", "        <ricezione>protocollo@pec.comune.test.it</ricezione>\n", false),
+            ("avvenuta-consegna", "CONSEGNA", "nessuno", "        <ricevuta tipo=\"completa\" />\n        <consegna>protocollo@pec.comune.test.it</consegna>\n", true),
+            ("errore-consegna", "AVVISO DI MANCATA CONSEGNA", "no-dest", "        <consegna>protocollo@pec.comune.test.it</consegna>\n        <errore-esteso>5.1.1 - TEST PEC S.p.A. - indirizzo non valido</errore-esteso>\n", false),
+            ("preavviso-errore-consegna", "AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO", "altro", "        <consegna>protocollo@pec.comune.test.it</consegna>\n", false),
+            ("rilevazione-virus", "AVVISO DI RILEVAZIONE VIRUS", "virus", "        <ricezione>protocollo@pec.comune.test.it</ricezione>\n", false),
+        ];
+        for (tipo, prefix, errore, extra, with_original) in receipts {
+            let dc = daticert(tipo, errore, extra);
+            let post = with_original.then_some(plain.as_str());
+            let msg = signed(&receipt_headers(tipo, prefix), &inner(prefix, &dc, post), Some(&pki.provider), false);
+            write(&format!("ricevuta_{tipo}.eml"), msg.as_bytes());
+        }
+
+        write("plain_mail.eml", plain.as_bytes());
+    }
+}

@@ -1,0 +1,110 @@
+//! Detached CMS verification for S/MIME (the PEC provider's envelope signature).
+
+use chrono::{DateTime, Utc};
+
+use crate::cert::Certificate;
+use crate::report::{CmsCheck, CmsStatus, SignerInfoSummary, SubIndication};
+use crate::signed_data::SignedData;
+use crate::signer::verify_signer;
+use crate::trust::{ChainOutcome, Revocation, TrustStore};
+use crate::{input, oids};
+
+pub use crate::report::{CmsCheck as Check, CmsStatus as Status};
+
+/// Verify a detached CMS SignedData (e.g. S/MIME `application/pkcs7-signature`) over
+/// `content`. The CMS may be DER, BER, base64 or PEM.
+///
+/// Policy for PEC envelopes: SHA-1 and SHA-256 RSA signatures are both accepted (providers
+/// used SHA-1 until the late 2010s); MD5 is not. Every SignerInfo must verify. The signer
+/// certificate must chain to an anchor of `trust` and be valid at `now` — pass the
+/// message's reception time to judge archived messages. Revocation is checked against the
+/// trust store's CRLs when it has any for the issuer.
+pub fn verify_detached(cms: &[u8], content: &[u8], trust: &TrustStore, now: DateTime<Utc>) -> CmsCheck {
+    let malformed = |detail: String| CmsCheck { status: CmsStatus::Malformed, signer: None, detail };
+    let Some((der, _)) = input::unwrap_cms(cms) else {
+        return malformed("not a CMS structure (neither DER/BER nor base64)".into());
+    };
+    let sd = match SignedData::from_content_info(&der) {
+        Ok(sd) => sd,
+        Err(e) => return malformed(format!("CMS: {e}")),
+    };
+    if sd.signers.is_empty() {
+        return malformed("SignedData has no signers".into());
+    }
+    if let Some(ec) = &sd.econtent
+        && ec.as_ref() != content
+    {
+        return CmsCheck {
+            status: CmsStatus::Invalid,
+            signer: None,
+            detail: "the signature encapsulates content different from the message part".into(),
+        };
+    }
+    if !oids::is(&sd.econtent_type, &oids::DATA) {
+        return malformed(format!("eContentType {} is not id-data", oids::dotted(&sd.econtent_type)));
+    }
+
+    let mut first: Option<SignerInfoSummary> = None;
+    for (i, si) in sd.signers.iter().enumerate() {
+        let check = verify_signer(si, &sd.certificates, &|d| d.hash(content), Some(&sd.econtent_type), 0);
+        let summary = check.cert.as_ref().map(|c| summary(c, check.signing_time, check.digest.map(|d| d.name())));
+        if first.is_none() {
+            first.clone_from(&summary);
+        }
+        let n = i + 1;
+        if let Some(f) = &check.failure {
+            let status = CmsStatus::Invalid;
+            let detail = match f.sub {
+                SubIndication::NoSigningCertificateFound => format!("signer {n}: {}", f.detail),
+                _ => format!("signer {n}: bytes changed or signature invalid: {}", f.detail),
+            };
+            return CmsCheck { status, signer: first, detail };
+        }
+        if check.digest == Some(crate::crypto::DigestAlg::Md5) {
+            return CmsCheck { status: CmsStatus::Invalid, signer: first, detail: format!("signer {n}: MD5 is not acceptable") };
+        }
+        let Some(cert) = check.cert.as_ref() else {
+            return CmsCheck { status: CmsStatus::Invalid, signer: first, detail: format!("signer {n}: no certificate") };
+        };
+        let untrusted = |detail: String| CmsCheck { status: CmsStatus::Untrusted, signer: first.clone(), detail };
+        let path = match trust.chain(cert, &sd.certificates) {
+            ChainOutcome::Trusted(path) => path,
+            ChainOutcome::NoChain(_) => {
+                return untrusted(format!("signer {n}: certificate {} does not chain to a trusted CA", cert.subject));
+            }
+        };
+        for (k, c) in path.iter().enumerate() {
+            if !c.valid_at(now) {
+                return untrusted(format!(
+                    "signer {n}: certificate {} is not valid at {} (valid {} – {})",
+                    c.subject, now, c.not_before, c.not_after
+                ));
+            }
+            if let Some(issuer) = path.get(k + 1)
+                && let Revocation::Revoked(when) = trust.revocation(c, issuer)
+                && when <= now
+            {
+                return untrusted(format!("signer {n}: certificate {} revoked on {when}", c.subject));
+            }
+        }
+    }
+    CmsCheck { status: CmsStatus::Valid, signer: first, detail: format!("{} signer(s) valid and trusted", sd.signers.len()) }
+}
+
+pub(crate) fn summary(c: &Certificate, signing_time: Option<DateTime<Utc>>, digest: Option<&'static str>) -> SignerInfoSummary {
+    SignerInfoSummary {
+        subject: c.subject.to_string(),
+        common_name: c.subject.get(&oids::AT_COMMON_NAME).map(str::to_owned),
+        issuer: c.issuer.to_string(),
+        serial_number: hex(&c.serial),
+        email: c.emails.first().cloned(),
+        signing_time,
+        not_before: c.not_before,
+        not_after: c.not_after,
+        digest_algorithm: digest,
+    }
+}
+
+pub(crate) fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

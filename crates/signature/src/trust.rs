@@ -1,0 +1,193 @@
+//! Trust anchors, CRLs and certificate path building.
+
+use chrono::{DateTime, Utc};
+
+use crate::Error;
+use crate::ber;
+use crate::cert::{Certificate, Name, parse_time, pem_blocks};
+
+/// Longest chain we try to build (leaf → anchor), bounding work on hostile inputs.
+const MAX_PATH: usize = 8;
+
+/// A parsed CRL whose signature has been checked against a trust-store certificate.
+#[derive(Debug, Clone)]
+pub struct Crl {
+    pub issuer: Name,
+    pub this_update: DateTime<Utc>,
+    pub next_update: Option<DateTime<Utc>>,
+    /// (serial content octets, revocation time).
+    pub revoked: Vec<(Vec<u8>, DateTime<Utc>)>,
+    tbs: Vec<u8>,
+    sig_alg: Result<crate::crypto::SigAlg, String>,
+    signature: Vec<u8>,
+}
+
+impl Crl {
+    pub fn from_der(der: &[u8]) -> Result<Crl, Error> {
+        let top = ber::read_all(der)?.expect(ber::SEQUENCE, "CertificateList")?.children()?;
+        let (Some(tbs), Some(alg), Some(sig)) = (top.first(), top.get(1), top.get(2)) else {
+            return Err(Error::Asn1("CertificateList".into()));
+        };
+        let f = tbs.children()?;
+        let mut i = usize::from(f.first().is_some_and(|v| v.tag == ber::INTEGER));
+        let field = |n: usize| f.get(n).ok_or_else(|| Error::Asn1("truncated TBSCertList".into()));
+        i += 1; // signature algorithm
+        let issuer = Name::parse(field(i)?)?;
+        let this_update = parse_time(field(i + 1)?)?;
+        let mut next_update = None;
+        let mut j = i + 2;
+        if let Some(t) = f.get(j).filter(|t| t.tag == ber::UTC_TIME || t.tag == ber::GENERALIZED_TIME) {
+            next_update = Some(parse_time(t)?);
+            j += 1;
+        }
+        let mut revoked = Vec::new();
+        if let Some(list) = f.get(j).filter(|t| t.tag == ber::SEQUENCE) {
+            for entry in list.children()? {
+                let e = entry.children()?;
+                let (Some(serial), Some(when)) = (e.first(), e.get(1)) else {
+                    return Err(Error::Asn1("revokedCertificates entry".into()));
+                };
+                revoked.push((serial.content.to_vec(), parse_time(when)?));
+            }
+        }
+        Ok(Crl {
+            issuer,
+            this_update,
+            next_update,
+            revoked,
+            tbs: tbs.raw.to_vec(),
+            sig_alg: crate::crypto::SigAlg::from_alg_id(alg).map_err(|e| e.to_string()),
+            signature: sig.bit_string_bytes()?.to_vec(),
+        })
+    }
+
+    fn signed_by(&self, issuer: &Certificate) -> bool {
+        let Ok(alg) = self.sig_alg.clone() else { return false };
+        let (Ok(key), Some(digest)) = (issuer.public_key.as_ref(), alg.digest()) else { return false };
+        key.verify_prehash(alg, digest, &digest.hash(&self.tbs), &self.signature).is_ok()
+    }
+}
+
+/// The certificates a verifier trusts (CA roots, or the PEC providers' CAs) and the CRLs
+/// it may use. Built from bytes so that the pure crate does no I/O.
+#[derive(Debug, Clone, Default)]
+pub struct TrustStore {
+    anchors: Vec<Certificate>,
+    crls: Vec<Crl>,
+}
+
+/// Outcome of path building.
+#[derive(Debug, Clone)]
+pub enum ChainOutcome {
+    /// Path from the leaf to an anchor, leaf first, anchor last.
+    Trusted(Vec<Certificate>),
+    /// No path to any anchor; the partial path found (leaf first).
+    NoChain(Vec<Certificate>),
+}
+
+/// Revocation status of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// Not listed on a (verified) CRL of its issuer.
+    Good,
+    Revoked(DateTime<Utc>),
+    /// No CRL of the issuer in the trust store.
+    Unknown,
+}
+
+impl TrustStore {
+    pub fn empty() -> Self {
+        TrustStore::default()
+    }
+
+    /// Trust anchors from certificates given as DER or PEM (each item may hold several PEM
+    /// blocks). PEM `X509 CRL` blocks in the same items are loaded as CRLs.
+    pub fn from_certificates<'a>(certs: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, Error> {
+        let mut store = TrustStore::empty();
+        for item in certs {
+            store.add(item)?;
+        }
+        Ok(store)
+    }
+
+    /// Adds a certificate or CRL (DER or PEM). A DER CRL is recognised by its structure.
+    pub fn add(&mut self, item: &[u8]) -> Result<(), Error> {
+        let pem_certs = pem_blocks(item, "CERTIFICATE");
+        let pem_crls = pem_blocks(item, "X509 CRL");
+        if pem_certs.is_none() && pem_crls.is_none() {
+            if let Ok(cert) = Certificate::from_der(item) {
+                self.anchors.push(cert);
+                return Ok(());
+            }
+            return self.add_crl(item).map_err(|_| Error::NoCertificate);
+        }
+        for der in pem_certs.unwrap_or_default() {
+            self.anchors.push(Certificate::from_der(&der)?);
+        }
+        for der in pem_crls.unwrap_or_default() {
+            self.add_crl(&der)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a DER CRL.
+    pub fn add_crl(&mut self, der: &[u8]) -> Result<(), Error> {
+        self.crls.push(Crl::from_der(der)?);
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.anchors.is_empty()
+    }
+
+    pub fn anchors(&self) -> &[Certificate] {
+        &self.anchors
+    }
+
+    /// Builds a path from `leaf` to an anchor through `pool` (certificates carried by the
+    /// signature). Every link's signature is verified.
+    pub fn chain(&self, leaf: &Certificate, pool: &[Certificate]) -> ChainOutcome {
+        let mut path = vec![leaf.clone()];
+        let mut current = leaf.clone();
+        for _ in 0..MAX_PATH {
+            if self.anchors.iter().any(|a| a.der == current.der) {
+                return ChainOutcome::Trusted(path);
+            }
+            if let Some(anchor) =
+                self.anchors.iter().find(|a| a.subject.matches(&current.issuer) && current.signed_by(a).is_ok())
+            {
+                path.push(anchor.clone());
+                return ChainOutcome::Trusted(path);
+            }
+            if current.is_self_issued() {
+                break;
+            }
+            let next = pool.iter().find(|c| {
+                c.der != current.der
+                    && c.subject.matches(&current.issuer)
+                    && !path.iter().any(|p| p.der == c.der)
+                    && current.signed_by(c).is_ok()
+            });
+            match next {
+                Some(c) => {
+                    path.push(c.clone());
+                    current = c.clone();
+                }
+                None => break,
+            }
+        }
+        ChainOutcome::NoChain(path)
+    }
+
+    /// Revocation status of `cert` issued by `issuer`, from the trust store's CRLs.
+    pub fn revocation(&self, cert: &Certificate, issuer: &Certificate) -> Revocation {
+        let mut seen = false;
+        for crl in self.crls.iter().filter(|c| c.issuer.matches(&cert.issuer) && c.signed_by(issuer)) {
+            seen = true;
+            if let Some((_, when)) = crl.revoked.iter().find(|(s, _)| *s == cert.serial) {
+                return Revocation::Revoked(*when);
+            }
+        }
+        if seen { Revocation::Good } else { Revocation::Unknown }
+    }
+}
