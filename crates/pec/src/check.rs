@@ -4,13 +4,14 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
-use sigillo_signature::{CmsStatus, TrustStore, cms};
+use sigillo_signature::{CmsStatus, SignatureReport, TrustStore, cms, verify_document};
 
 use crate::envelope::{self, Envelope};
 use crate::error::PecError;
 use serde::Serialize;
 
-use crate::report::{AttachmentReport, DocumentSignature, EnvelopeSignature, EnvelopeStatus, MessageReport};
+use crate::attachments::Attachment;
+use crate::report::{AttachmentReport, EnvelopeSignature, EnvelopeStatus, MessageReport};
 use crate::signed::SignedLookup;
 
 /// Trust anchors and the time of the check; build once, use for many files.
@@ -45,21 +46,37 @@ impl Checker {
             ["p7m", "p7s", "pdf", "xml", "m7m", "tsd"].iter().any(|d| e.eq_ignore_ascii_case(d))
         });
         if is_document {
-            return Err(PecError::Unsupported("verifica dei documenti firmati non ancora disponibile"));
+            let signature = sigillo_signature::verify_document(raw, None, &self.doc_trust, self.now);
+            return Ok(FileReport::Document(DocumentReport { file: file.to_owned(), signature }));
         }
-        self.check_message(file, raw).map(FileReport::Message)
+        self.check_message(file, raw).map(|m| FileReport::Message(Box::new(m)))
     }
 
     /// Checks one message. `file` is only copied into the report.
     pub fn check_message(&self, file: &str, raw: &[u8]) -> Result<MessageReport, PecError> {
         let envelope = envelope::parse(raw)?;
         let signature = self.envelope_signature(&envelope);
-        let attachments = envelope
-            .attachments
-            .iter()
-            .map(|a| AttachmentReport { attachment: a.clone(), signature: None })
-            .collect();
+        let attachments = self.attachment_reports(&envelope.attachments);
         Ok(MessageReport::new(file, envelope, signature, attachments))
+    }
+
+    /// Every attachment's document signature. A detached `.p7s` is checked against the
+    /// file it accompanies, and both entries carry that result (ARCHITECTURE.md §3).
+    pub fn attachment_reports(&self, attachments: &[Attachment]) -> Vec<AttachmentReport> {
+        let by_name = |name: &str| attachments.iter().find(|a| a.name.as_deref() == Some(name));
+        attachments
+            .iter()
+            .map(|a| {
+                let signature = if let Some(doc) = a.signs.as_deref().and_then(by_name) {
+                    verify_document(&a.content, Some(&doc.content), &self.doc_trust, self.now)
+                } else if let Some(p7s) = a.detached_signature.as_deref().and_then(by_name) {
+                    verify_document(&p7s.content, Some(&a.content), &self.doc_trust, self.now)
+                } else {
+                    verify_document(&a.content, None, &self.doc_trust, self.now)
+                };
+                AttachmentReport { attachment: a.clone(), signature: Some(signature) }
+            })
+            .collect()
     }
 
     /// The provider-signature check of an envelope already read: the detached CMS over the
@@ -103,18 +120,19 @@ fn add_anchors(store: &mut TrustStore, file: &[u8]) -> Result<(), PecError> {
 }
 
 /// What `check_file` found: one JSON line of `sigillo check --json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum FileReport {
-    Message(MessageReport),
+    // Boxed: a message report is much larger than a document report.
+    Message(Box<MessageReport>),
     Document(DocumentReport),
 }
 
 /// A bare signed document: `{"file", "signature": {…}}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DocumentReport {
     pub file: String,
-    pub signature: DocumentSignature,
+    pub signature: SignatureReport,
 }
 
 impl FileReport {

@@ -79,7 +79,7 @@ pub fn parse(raw: &[u8]) -> Result<Envelope, PecError> {
     // report is what the provider signed.
     let inner;
     let container: &Message<'_> = match signed_content {
-        Some(content) => match mail_parser::MessageParser::new().parse(content) {
+        Some(content) => match mime::parse_raw(content) {
             Some(m) => {
                 inner = m;
                 &inner

@@ -17,9 +17,6 @@ pub enum PecError {
     /// A trust-anchor file that holds no usable certificate.
     #[error("certificato di fiducia non valido: {0}")]
     BadAnchor(String),
-    /// A kind of input this build cannot check yet.
-    #[error("{0}")]
-    Unsupported(&'static str),
     /// Only surfaced by [`crate::daticert::parse`]; inside an envelope it becomes a warning.
     #[error("daticert.xml non leggibile: {0}")]
     MalformedDaticert(String),

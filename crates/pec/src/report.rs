@@ -2,6 +2,7 @@
 //! the decision table of §3, and the short Italian report for people.
 
 use serde::Serialize;
+use sigillo_signature::{Indication, SignatureReport};
 
 use crate::attachments::Attachment;
 use crate::daticert::Daticert;
@@ -33,31 +34,13 @@ pub struct EnvelopeSignature {
     pub canonicalised: bool,
 }
 
-/// ETSI EN 319 102-1 main indication, plus "no signature at all".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Verdict {
-    TotalPassed,
-    TotalFailed,
-    Indeterminate,
-    NoSignatureFound,
-}
-
-/// A document signature check, as printed in `attachments[].signature`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DocumentSignature {
-    pub verdict: Verdict,
-    pub subindication: Option<String>,
-    pub format: Option<String>,
-    pub signers: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AttachmentReport {
     #[serde(flatten)]
     pub attachment: Attachment,
-    /// `None` while documents are not checked (the decision is then `review`).
-    pub signature: Option<DocumentSignature>,
+    /// The document-signature check (`sigillo_signature::verify_document`); for a detached
+    /// `.p7s` and the file it signs, both carry the same result. `None` when not checked.
+    pub signature: Option<SignatureReport>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -92,7 +75,7 @@ pub struct Reason {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PecReport {
     #[serde(rename = "type")]
     pub pec_type: PecType,
@@ -107,7 +90,7 @@ pub struct PecReport {
 }
 
 /// One line of `sigillo check --json` for a message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct MessageReport {
     pub file: String,
     pub pec: PecReport,
@@ -208,22 +191,22 @@ pub fn decide(
                         ));
                     }
                     Some(s) => match s.verdict {
-                        Verdict::TotalPassed => {}
-                        Verdict::NoSignatureFound => {
+                        Indication::TotalPassed => {}
+                        Indication::NoSignatureFound => {
                             worsen(Decision::Reject);
                             reasons.push(reason(
                                 ReasonCode::UnsignedAttachment,
                                 &format!("{name}: documento non firmato"),
                             ));
                         }
-                        Verdict::TotalFailed => {
+                        Indication::TotalFailed => {
                             worsen(Decision::Reject);
                             reasons.push(reason(
                                 ReasonCode::InvalidSignature,
                                 &format!("{name}: firma non valida{}", sub(s)),
                             ));
                         }
-                        Verdict::Indeterminate => {
+                        Indication::Indeterminate => {
                             worsen(Decision::Review);
                             reasons.push(reason(
                                 ReasonCode::SignatureIndeterminate,
@@ -238,8 +221,20 @@ pub fn decide(
     }
 }
 
-fn sub(s: &DocumentSignature) -> String {
-    s.subindication.as_deref().map(|x| format!(" ({x})")).unwrap_or_default()
+fn sub(s: &SignatureReport) -> String {
+    s.subindication.map(|x| format!(" ({})", screaming(&format!("{x:?}")))).unwrap_or_default()
+}
+
+/// `HashFailure` → `HASH_FAILURE`, the ETSI spelling used in the JSON.
+fn screaming(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 8);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
 /// Why the envelope cannot be taken as the provider's, if it cannot.
@@ -331,7 +326,7 @@ pub fn human_it(r: &MessageReport) -> String {
             let firma = match (&a.signature, &at.signs) {
                 (_, Some(doc)) => format!("firma separata di {doc}"),
                 (None, _) => "firma non verificata".to_owned(),
-                (Some(sig), _) => verdict_it(sig.verdict).to_owned(),
+                (Some(sig), _) => format!("{}{}", verdict_it(sig.verdict), sub(sig)),
             };
             let _ = writeln!(
                 s,
@@ -363,18 +358,31 @@ pub fn human_it(r: &MessageReport) -> String {
 /// The short Italian report for a bare signed document.
 pub fn human_document_it(d: &crate::check::DocumentReport) -> String {
     let s = &d.signature;
-    let mut out = format!("{}\n  Firma:           {}", d.file, verdict_it(s.verdict));
-    if let Some(sub) = &s.subindication {
-        out.push_str(&format!(" ({sub})"));
-    }
-    out.push('\n');
-    if let Some(f) = &s.format {
-        out.push_str(&format!("  Formato:         {f}\n"));
-    }
+    let mut out = format!("{}\n  Firma:           {}{}\n", d.file, verdict_it(s.verdict), sub(s));
+    out.push_str(&format!("  Formato:         {}\n", format_it(s.format)));
     for signer in &s.signers {
-        out.push_str(&format!("  Firmatario:      {signer}\n"));
+        let who = signer.common_name.as_deref().or(signer.subject.as_deref()).unwrap_or("(sconosciuto)");
+        out.push_str(&format!("  Firmatario:      {who} — {}{}\n", verdict_it(signer.verdict), signer.subindication.map(|x| format!(" ({})", screaming(&format!("{x:?}")))).unwrap_or_default()));
+    }
+    if !s.detail.is_empty() {
+        out.push_str(&format!("  Dettaglio:       {}\n", s.detail));
     }
     out
+}
+
+/// The format's usual name (their enum's serde names), without an exhaustive match on a
+/// type that grows with every new format.
+fn format_it(f: sigillo_signature::Format) -> String {
+    match format!("{f:?}").as_str() {
+        "Cades" => "CAdES".to_owned(),
+        "CadesDetached" => "CAdES (firma separata)".to_owned(),
+        "Pades" => "PAdES".to_owned(),
+        "Xades" => "XAdES".to_owned(),
+        "Tsd" => "TSD (marca temporale)".to_owned(),
+        "M7m" => "M7M".to_owned(),
+        "None" => "nessuna firma".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
 fn receipt_it(t: &ReceiptType) -> String {
@@ -390,11 +398,11 @@ fn receipt_it(t: &ReceiptType) -> String {
     }
 }
 
-fn verdict_it(v: Verdict) -> &'static str {
+fn verdict_it(v: Indication) -> &'static str {
     match v {
-        Verdict::TotalPassed => "firma valida",
-        Verdict::TotalFailed => "firma NON valida",
-        Verdict::Indeterminate => "firma da verificare (esito indeterminato)",
-        Verdict::NoSignatureFound => "non firmato",
+        Indication::TotalPassed => "firma valida",
+        Indication::TotalFailed => "firma NON valida",
+        Indication::Indeterminate => "firma da verificare (esito indeterminato)",
+        Indication::NoSignatureFound => "non firmato",
     }
 }

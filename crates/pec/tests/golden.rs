@@ -40,7 +40,10 @@ use EnvelopeStatus::{Invalid, Missing, Untrusted, Valid};
 const CASES: &[Case] = &[
     case("transport_genuine", Register, Valid),
     case("transport_genuine_sha1", Register, Valid),
-    case("transport_with_attachments", Review, Valid),
+    case("transport_with_attachments", Reject, Valid),
+    case("transport_signed_attachments", Register, Valid),
+    case("transport_attachment_broken_p7m", Reject, Valid),
+    case("transport_attachment_unknown_ca", Review, Valid),
     case("transport_lf_only_copy", Register, Valid),
     case("transport_unsigned_all_headers", Reject, Missing),
     case("transport_signed_by_lookalike", Reject, Untrusted),
@@ -85,7 +88,7 @@ fn golden() {
         let raw = std::fs::read(&eml).unwrap_or_else(|e| panic!("{}: {e}", eml.display()));
         let file = format!("{}.eml", c.name);
         let report = match checker.check_file(&file, &raw, Some("eml")) {
-            Ok(FileReport::Message(m)) => m,
+            Ok(FileReport::Message(m)) => *m,
             other => panic!("{file}: {other:?}"),
         };
         if report.decision != c.decision || report.pec.envelope_signature.status != c.status {
@@ -160,7 +163,19 @@ mod generate {
 
     const IDENT: &str = "opec210.20251110100000.12345.1.1.1@pec.test.it";
 
-    fn original(with_attachments: bool, pki: &Pki) -> String {
+    struct Att {
+        name: &'static str,
+        media: &'static str,
+        bytes: Vec<u8>,
+    }
+
+    fn att(name: &'static str, media: &'static str, bytes: Vec<u8>) -> Att {
+        Att { name, media, bytes }
+    }
+
+    /// The citizen's message: text only when `atts` is empty, else HTML with an inline
+    /// logo referenced by cid (body, not a document) plus the attachments.
+    fn original(atts: &[Att]) -> String {
         let head = "Date: Mon, 10 Nov 2025 10:00:00 +0100\r\n\
             From: Mario Rossi <mario.rossi@pec.test.it>\r\n\
             To: protocollo@pec.comune.test.it\r\n\
@@ -169,35 +184,35 @@ mod generate {
             X-Riferimento-Message-ID: <client-1@mua.test>\r\n\
             X-TipoRicevuta: completa\r\n\
             MIME-Version: 1.0\r\n";
-        if !with_attachments {
+        if atts.is_empty() {
             return format!(
                 "{head}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
                  Buongiorno, chiedo l'accesso agli atti della pratica 42.\r\nMario Rossi\r\n"
             );
         }
-        let pdf = b"%PDF-1.4\n% istanza di prova\n%%EOF\n";
-        let p7s = sign_detached(&pki.citizen, pdf, &opts());
         let png = b"\x89PNG\r\n\x1a\nlogo";
-        format!(
+        let mut s = format!(
             "{head}Content-Type: multipart/mixed; boundary=\"orig-mixed\"\r\n\r\n\
              --orig-mixed\r\nContent-Type: multipart/related; boundary=\"orig-rel\"\r\n\r\n\
              --orig-rel\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
              <p>Buongiorno, allego l'istanza firmata.</p><img src=\"cid:logo@mua.test\">\r\n\
              --orig-rel\r\nContent-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo@mua.test>\r\n\
              Content-Disposition: inline; filename=\"logo.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\
-             --orig-rel--\r\n\r\n\
-             --orig-mixed\r\nContent-Type: application/pdf; name=\"istanza.pdf\"\r\n\
-             Content-Disposition: attachment; filename=\"istanza.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\
-             --orig-mixed\r\nContent-Type: application/pkcs7-signature; name=\"istanza.pdf.p7s\"\r\n\
-             Content-Disposition: attachment; filename=\"istanza.pdf.p7s\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\
-             --orig-mixed\r\nContent-Type: text/plain; charset=iso-8859-1; name=\"note.txt\"\r\n\
-             Content-Disposition: attachment; filename=\"note.txt\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
-             Nota: perch=E8 no.\r\n\
-             --orig-mixed--\r\n",
-            b64(png),
-            b64(pdf),
-            b64(&p7s)
-        )
+             --orig-rel--\r\n\r\n",
+            b64(png)
+        );
+        for a in atts {
+            s.push_str(&format!(
+                "--orig-mixed\r\nContent-Type: {}; name=\"{}\"\r\nContent-Disposition: attachment; filename=\"{}\"\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n{}",
+                a.media,
+                a.name,
+                a.name,
+                b64(&a.bytes)
+            ));
+        }
+        s.push_str("--orig-mixed--\r\n");
+        s
     }
 
     fn daticert(tipo: &str, errore: &str, extra: &str) -> String {
@@ -302,8 +317,38 @@ mod generate {
         std::fs::write(dir.join("trust/signatures/test-qualified-ca.pem"), pki.citizen_ca.cert_pem())
             .unwrap_or_else(|e| panic!("{e}"));
 
-        let plain = original(false, &pki);
-        let with_atts = original(true, &pki);
+        let plain = original(&[]);
+        let pdf = b"%PDF-1.4\n% istanza di prova\n%%EOF\n".to_vec();
+        let p7s = sign_detached(&pki.citizen, &pdf, &opts());
+        let p7m = sigillo_testpki::sign_attached(&pki.citizen, b"Dichiarazione sostitutiva", &opts());
+        let with_atts = original(&[
+            att("istanza.pdf", "application/pdf", pdf.clone()),
+            att("istanza.pdf.p7s", "application/pkcs7-signature", p7s.clone()),
+            att("note.txt", "text/plain", "Nota: perch\u{e8} no.".as_bytes().to_vec()),
+        ]);
+        let signed_atts = original(&[
+            att("istanza.pdf", "application/pdf", pdf.clone()),
+            att("istanza.pdf.p7s", "application/pkcs7-signature", p7s),
+            att("dichiarazione.txt.p7m", "application/pkcs7-mime", p7m.clone()),
+        ]);
+        // The citizen's p7m was damaged before sending: the provider faithfully signs it.
+        let mut broken = p7m.clone();
+        let at = broken.windows(10).position(|w| w == b"Dichiarazi").unwrap_or(0);
+        broken[at] = b'd';
+        let broken_atts = original(&[att("dichiarazione.txt.p7m", "application/pkcs7-mime", broken)]);
+        let unknown_ca = Ca::new_root_with(CaSpec {
+            not_before: Some(t(2025, 1, 1)),
+            not_after: Some(t(2045, 1, 1)),
+            ..CaSpec::new("Unknown Signatures CA")
+        });
+        let stranger = unknown_ca.issue(
+            LeafSpec::person("Anna", "Bianchi", "TINIT-BNCNNA80A41H501X").validity(t(2025, 1, 1), t(2040, 1, 1)),
+        );
+        let unknown_atts = original(&[att(
+            "dichiarazione.txt.p7m",
+            "application/pkcs7-mime",
+            sigillo_testpki::sign_attached(&stranger, b"Dichiarazione sostitutiva", &opts()),
+        )]);
         let dc_transport = daticert("posta-certificata", "nessuno", "        <ricevuta tipo=\"completa\" />\n");
         let th = transport_headers("posta-certificata", "POSTA CERTIFICATA");
         let genuine_inner = inner(TRANSPORT_TEXT, &dc_transport, Some(&plain));
@@ -315,6 +360,13 @@ mod generate {
             "transport_with_attachments.eml",
             signed(&th, &inner(TRANSPORT_TEXT, &dc_transport, Some(&with_atts)), Some(&pki.provider), false).as_bytes(),
         );
+        for (name, orig) in [
+            ("transport_signed_attachments.eml", &signed_atts),
+            ("transport_attachment_broken_p7m.eml", &broken_atts),
+            ("transport_attachment_unknown_ca.eml", &unknown_atts),
+        ] {
+            write(name, signed(&th, &inner(TRANSPORT_TEXT, &dc_transport, Some(orig)), Some(&pki.provider), false).as_bytes());
+        }
         write("transport_lf_only_copy.eml", genuine.replace("\r\n", "\n").as_bytes());
         write("transport_unsigned_all_headers.eml", signed(&th, &genuine_inner, None, false).as_bytes());
         write("transport_signed_by_lookalike.eml", signed(&th, &genuine_inner, Some(&pki.lookalike), false).as_bytes());

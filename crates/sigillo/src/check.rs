@@ -21,23 +21,21 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: &CheckArgs) -> ExitCode {
-    let (pec, docs) = match &args.trust {
-        Some(dir) => match (read_anchors(&dir.join("pec")), read_anchors(&dir.join("signatures"))) {
-            (Ok(p), Ok(d)) => (p, d),
-            (Err(e), _) | (_, Err(e)) => {
+    let mut checker = Checker::new(std::time::SystemTime::now());
+    match &args.trust {
+        Some(dir) => {
+            let loaded = load_anchors(&dir.join("pec"), |c, b| c.add_pec_anchors(b), &mut checker)
+                .and_then(|()| load_anchors(&dir.join("signatures"), |c, b| c.add_document_anchors(b), &mut checker));
+            if let Err(e) = loaded {
                 eprintln!("sigillo check: {e}");
                 return ExitCode::from(2);
             }
-        },
-        None => {
-            eprintln!(
-                "sigillo check: attenzione, nessuna directory di fiducia (--trust o SIGILLO_TRUST_DIR): \
-                 nessuna firma di gestore PEC risulterà attendibile"
-            );
-            (Vec::new(), Vec::new())
         }
-    };
-    let checker = Checker::new(pec, docs, std::time::SystemTime::now());
+        None => eprintln!(
+            "sigillo check: attenzione, nessuna directory di fiducia (--trust o SIGILLO_TRUST_DIR): \
+             nessuna firma di gestore PEC risulterà attendibile"
+        ),
+    }
 
     let mut all_ok = true;
     let mut out = std::io::stdout().lock();
@@ -82,16 +80,20 @@ fn extension(p: &Path) -> Option<String> {
     p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
-/// Every regular file of a trust folder, PEM or DER; a missing folder is a usage error
-/// because a typo in `--trust` must not silently make every envelope untrusted.
-fn read_anchors(dir: &Path) -> Result<Vec<Vec<u8>>, String> {
+/// Loads every regular file of a trust folder (PEM or DER). A missing folder is a usage
+/// error: a typo in `--trust` must not silently make every envelope untrusted.
+fn load_anchors(
+    dir: &Path,
+    add: impl Fn(&mut Checker, &[u8]) -> Result<(), sigillo_pec::PecError>,
+    checker: &mut Checker,
+) -> Result<(), String> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: directory di fiducia non leggibile: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
-    let mut out = Vec::new();
     for p in paths.into_iter().filter(|p| p.is_file()) {
-        out.push(std::fs::read(&p).map_err(|e| format!("{}: certificato non leggibile: {e}", p.display()))?);
+        let bytes = std::fs::read(&p).map_err(|e| format!("{}: certificato non leggibile: {e}", p.display()))?;
+        add(checker, &bytes).map_err(|e| format!("{}: {e}", p.display()))?;
     }
-    Ok(out)
+    Ok(())
 }

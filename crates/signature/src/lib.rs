@@ -30,12 +30,19 @@ pub mod ber;
 pub mod cert;
 pub mod cms;
 pub mod crypto;
+mod document;
 mod input;
+mod mime;
+mod pdf;
 pub mod oids;
 pub mod report;
 pub mod signed_data;
 pub mod signer;
 pub mod trust;
+mod verdict;
+mod xml;
+
+pub use document::{extract_signed_content, verify_document};
 
 pub use report::{
     CmsCheck, CmsStatus, Format, Indication, SignatureReport, SignerInfoSummary, SignerReport, SignerRole,

@@ -121,7 +121,13 @@ pub struct SignedData<'a> {
 
 /// Reads a ContentInfo and returns (contentType OID, the `[0] EXPLICIT` content).
 pub fn content_info(input: &[u8]) -> Result<(Tlv<'_>, Tlv<'_>), Error> {
-    let ci = ber::read_all(input)?.expect(ber::SEQUENCE, "ContentInfo")?;
+    let (ci, rest) = ber::read(input)?;
+    // Files often end with a newline or zero padding after the structure; anything else
+    // after it is refused.
+    if !rest.iter().all(|b| *b == 0 || b.is_ascii_whitespace()) {
+        return Err(Error::Asn1("trailing bytes after the ContentInfo".into()));
+    }
+    let ci = ci.expect(ber::SEQUENCE, "ContentInfo")?;
     let k = ci.children()?;
     let (Some(oid), Some(wrapped)) = (k.first(), k.get(1)) else {
         return Err(Error::Asn1("ContentInfo needs type and content".into()));

@@ -101,7 +101,7 @@ pub fn verify_signer(
             check.countersignatures.push(cs_check);
         }
         for token in si.unsigned(&oids::ATTR_SIGNATURE_TIMESTAMP) {
-            check.timestamps.push(verify_timestamp(token.raw, parent_sig, nesting + 1));
+            check.timestamps.push(verify_timestamp(token.raw, &|d| d.hash(parent_sig), nesting + 1));
         }
     }
     check
@@ -275,9 +275,10 @@ fn check_ess(si: &SignerInfo<'_>, cert: &Certificate, check: &mut SignerCheck) -
     Ok(())
 }
 
-/// Verifies an RFC 3161 TimeStampToken whose imprint must cover `data`.
-pub fn verify_timestamp(token: &[u8], data: &[u8], nesting: usize) -> TimestampCheck {
+/// Verifies an RFC 3161 TimeStampToken whose imprint must cover the data `digest_of` hashes.
+pub fn verify_timestamp(token: &[u8], digest_of: &dyn Fn(DigestAlg) -> Vec<u8>, nesting: usize) -> TimestampCheck {
     let mut out = TimestampCheck { time: None, signer: None, failure: None };
+    let token = token_of_response(token).unwrap_or(token);
     let sd = match SignedData::from_content_info(token) {
         Ok(sd) => sd,
         Err(e) => {
@@ -296,7 +297,7 @@ pub fn verify_timestamp(token: &[u8], data: &[u8], nesting: usize) -> TimestampC
     match parse_tst_info(tst) {
         Ok((alg, imprint, time)) => {
             out.time = Some(time);
-            if alg.hash(data) != imprint {
+            if digest_of(alg) != imprint {
                 out.failure = Some(fail(SubIndication::HashFailure, "timestamp imprint does not match"));
             }
         }
@@ -309,6 +310,19 @@ pub fn verify_timestamp(token: &[u8], data: &[u8], nesting: usize) -> TimestampC
         out.failure.get_or_insert(fail(SubIndication::FormatFailure, "timestamp token without signer"));
     }
     out
+}
+
+/// The TimeStampToken inside an RFC 3161 TimeStampResp (`SEQUENCE { PKIStatusInfo, token }`),
+/// which some tools store instead of the bare token (.tsr, M7M parts).
+fn token_of_response(resp: &[u8]) -> Option<&[u8]> {
+    let (seq, _) = ber::read(resp).ok()?;
+    let kids = seq.children().ok()?;
+    let status = kids.first()?.children().ok()?;
+    // PKIStatusInfo starts with an INTEGER; a ContentInfo starts with an OID.
+    if status.first()?.tag != ber::INTEGER || status.first()?.small_uint().ok()? > 1 {
+        return None;
+    }
+    kids.get(1).map(|t| t.raw)
 }
 
 /// (imprint algorithm, imprint, genTime) of a DER TSTInfo.

@@ -1,0 +1,24 @@
+# Sigillo image: a release build of the `sigillo` binary on Debian slim.
+# Build: docker build -t sigillo .   (docker-compose.yml does it for you)
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+# The committed .sqlx query data lets sqlx check the queries without a database.
+ENV SQLX_OFFLINE=true
+RUN cargo build --release --locked -p sigillo
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --home-dir /var/lib/sigillo --create-home sigillo
+COPY --from=build /src/target/release/sigillo /usr/local/bin/sigillo
+USER sigillo
+ENV SIGILLO_DATA_DIR=/var/lib/sigillo \
+    SIGILLO_LISTEN=0.0.0.0:8080
+VOLUME /var/lib/sigillo
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+ENTRYPOINT ["sigillo"]
+CMD ["serve"]

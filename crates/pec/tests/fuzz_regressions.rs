@@ -1,0 +1,23 @@
+//! Inputs the fuzzer (`fuzz/`, target `classify`) found, replayed on every run. They are
+//! mutations of the synthetic golden messages, never of the real corpus.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use sigillo_pec::Checker;
+
+#[test]
+fn fuzz_findings_do_not_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let checker = Checker::new(SystemTime::UNIX_EPOCH);
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let raw = std::fs::read(&path).unwrap_or_default();
+        // Any outcome but a panic is fine: an error line or a report.
+        let _ = checker.check_file("fuzz.eml", &raw, Some("eml"));
+        let _ = sigillo_pec::daticert::parse(&raw);
+        n += 1;
+    }
+    assert!(n > 0, "no regression inputs in {}", dir.display());
+}

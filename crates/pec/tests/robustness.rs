@@ -1,0 +1,108 @@
+//! Inputs that are not messages, or are damaged ones, give a clear error or a cautious
+//! verdict: never a panic, never a registration.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use sigillo_pec::report::Decision;
+use sigillo_pec::{Checker, FileReport, PecError};
+
+fn checker() -> Checker {
+    let mut c = Checker::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000));
+    let anchor = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/trust/pec/test-pec-providers-ca.pem"),
+    )
+    .unwrap_or_default();
+    c.add_pec_anchors(&anchor).unwrap_or_else(|e| panic!("{e}"));
+    let docs = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/trust/signatures/test-qualified-ca.pem"),
+    )
+    .unwrap_or_default();
+    c.add_document_anchors(&docs).unwrap_or_else(|e| panic!("{e}"));
+    c
+}
+
+fn golden(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)).unwrap_or_default()
+}
+
+fn check(c: &Checker, raw: &[u8]) -> Result<sigillo_pec::MessageReport, PecError> {
+    match c.check_file("x.eml", raw, Some("eml"))? {
+        FileReport::Message(m) => Ok(*m),
+        FileReport::Document(_) => panic!("a message was taken for a document"),
+    }
+}
+
+#[test]
+fn not_messages_get_clear_errors() {
+    let c = checker();
+    let cases: &[(&[u8], &str)] = &[
+        (b"", "file vuoto"),
+        (b"\r\n\r\n  \n", "file vuoto"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "non è un messaggio"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", "non è un messaggio"),
+        (b"\x00\x01\x02\x03\x04\x05", "non è un messaggio"),
+        (b"ciao,\nquesto non ha intestazioni\n", "non è un messaggio"),
+        (b"PK\x03\x04\x14\x00\x00\x00\x08\x00", "non è un messaggio"),
+    ];
+    for (raw, want) in cases {
+        match check(&c, raw) {
+            Err(e) => assert!(e.to_string().contains(want), "{raw:?}: {e}"),
+            Ok(r) => panic!("{raw:?} accepted as a message: {:?}", r.pec),
+        }
+    }
+}
+
+#[test]
+fn truncated_envelope_is_an_error() {
+    let c = checker();
+    let raw = golden("transport_genuine.eml");
+    // Cut inside the signature part.
+    let cut = &raw[..raw.len() - 200];
+    assert!(matches!(check(&c, cut), Err(PecError::Truncated(_))), "{:?}", check(&c, cut).map(|r| r.decision));
+}
+
+/// Every prefix of a genuine envelope: no panic, and no prefix is registered.
+#[test]
+fn every_prefix_is_handled_and_never_registered() {
+    let c = checker();
+    for name in ["transport_genuine.eml", "transport_signed_attachments.eml", "transport_via_mailinglist.eml"] {
+        let raw = golden(name);
+        let full = check(&c, &raw).map(|r| r.decision);
+        assert!(matches!(full, Ok(Decision::Register | Decision::Review)), "{name}: {full:?}");
+        // The last bytes are the closing delimiter line and its CRLF.
+        let keep = raw.len().saturating_sub(26);
+        for end in (0..keep).step_by(7) {
+            if let Ok(r) = check(&c, &raw[..end]) {
+                assert!(
+                    !matches!(r.decision, Decision::Register),
+                    "{name} cut at {end}/{} was registered",
+                    raw.len()
+                );
+            }
+        }
+    }
+}
+
+/// Flipping bytes anywhere never panics; flipping a byte of the signed part is never
+/// registered.
+#[test]
+fn byte_flips_never_panic() {
+    let c = checker();
+    let raw = golden("transport_genuine.eml");
+    let text = String::from_utf8_lossy(&raw);
+    let signed_start = text.find("------SIGBOUNDARY\r\n").unwrap_or(0) + 19;
+    let signed_end = text[signed_start..].find("\r\n------SIGBOUNDARY").map_or(0, |e| signed_start + e);
+    for i in (0..raw.len()).step_by(3) {
+        for flip in [0x01u8, 0x20, 0x80] {
+            let mut m = raw.clone();
+            m[i] ^= flip;
+            let r = check(&c, &m);
+            if (signed_start..signed_end).contains(&i) {
+                if let Ok(r) = r {
+                    assert_ne!(r.decision, Decision::Register, "flip {flip:#x} at {i} registered");
+                }
+            }
+        }
+    }
+}

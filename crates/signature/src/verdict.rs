@@ -1,0 +1,161 @@
+//! From cryptographic results to ETSI verdicts: trust, time, revocation and the crypto
+//! and format constraints that apply to document signatures.
+
+use chrono::{DateTime, Utc};
+
+use crate::cert::Certificate;
+use crate::cms::hex;
+use crate::oids;
+use crate::report::{Indication, SignerReport, SignerRole, SubIndication};
+use crate::signer::{EssBinding, SignerCheck};
+use crate::trust::{ChainOutcome, Revocation, TrustStore};
+
+/// Smallest RSA modulus accepted for document signatures (ETSI TS 119 312).
+const MIN_RSA_BITS: usize = 1900;
+
+/// What the verdict needs besides the signer's own check.
+pub struct Context<'a> {
+    pub trust: &'a TrustStore,
+    pub now: DateTime<Utc>,
+    /// Certificates carried by the file (all layers), for path building.
+    pub pool: &'a [Certificate],
+}
+
+/// Turns one SignerCheck (and its countersignatures) into reports, signer first.
+pub fn judge(check: &SignerCheck, role: SignerRole, layer: usize, ctx: &Context<'_>) -> Vec<SignerReport> {
+    let (verdict, sub, detail, poe) = decide(check, role, ctx);
+    let mut report = SignerReport {
+        role,
+        layer,
+        subject: None,
+        common_name: None,
+        given_name: None,
+        surname: None,
+        fiscal_code: None,
+        issuer: None,
+        serial_number: None,
+        email: None,
+        not_before: None,
+        not_after: None,
+        signing_time: check.signing_time,
+        timestamp_time: poe,
+        digest_algorithm: check.digest.map(|d| d.name()),
+        qualified: false,
+        verdict,
+        subindication: sub,
+        detail,
+    };
+    if let Some(c) = &check.cert {
+        report.subject = Some(c.subject.to_string());
+        report.common_name = c.subject.get(&oids::AT_COMMON_NAME).map(str::to_owned);
+        report.given_name = c.subject.get(&oids::AT_GIVEN_NAME).map(str::to_owned);
+        report.surname = c.subject.get(&oids::AT_SURNAME).map(str::to_owned);
+        report.fiscal_code = c.fiscal_code();
+        report.issuer = Some(c.issuer.to_string());
+        report.serial_number = Some(hex(&c.serial));
+        report.email = c.emails.first().cloned();
+        report.not_before = Some(c.not_before);
+        report.not_after = Some(c.not_after);
+        report.qualified = c.qc_compliance;
+    }
+    let mut out = vec![report];
+    for cs in &check.countersignatures {
+        out.extend(judge(cs, SignerRole::Countersigner, layer, ctx));
+    }
+    out
+}
+
+type Decision = (Indication, Option<SubIndication>, String, Option<DateTime<Utc>>);
+
+fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>) -> Decision {
+    let no = |sub: SubIndication, detail: String| (sub.indication(), Some(sub), detail, None);
+    if let Some(f) = &check.failure {
+        return no(f.sub, f.detail.clone());
+    }
+    let Some(cert) = &check.cert else {
+        return no(SubIndication::NoSigningCertificateFound, "signer certificate not found".into());
+    };
+    if !check.has_signed_attrs {
+        return no(
+            SubIndication::NoSigningCertificateFound,
+            "no signed attributes (plain PKCS#7): the signing certificate is not bound; not CAdES-BES \
+             (Delib. CNIPA 45/2009: NON_AMMESSO)"
+                .into(),
+        );
+    }
+    if check.ess == EssBinding::Absent {
+        return no(
+            SubIndication::NoSigningCertificateFound,
+            "no ESS signing-certificate attribute: not CAdES-BES (Delib. CNIPA 45/2009: NON_AMMESSO)".into(),
+        );
+    }
+    if let Some(d) = check.digest.filter(|d| d.is_weak()) {
+        return no(SubIndication::CryptoConstraintsFailureNoPoe, format!("{} is not an acceptable digest algorithm", d.name()));
+    }
+    if let Some(bits) = cert.public_key.as_ref().ok().and_then(|k| k.rsa_bits()).filter(|b| *b < MIN_RSA_BITS) {
+        return no(SubIndication::CryptoConstraintsFailureNoPoe, format!("RSA key of {bits} bits is too short"));
+    }
+
+    let path = match ctx.trust.chain(cert, ctx.pool) {
+        ChainOutcome::Trusted(p) => p,
+        ChainOutcome::NoChain(_) => {
+            return no(
+                SubIndication::NoCertificateChainFound,
+                format!("the certificate of {} does not chain to a trusted CA", cert.subject),
+            );
+        }
+    };
+
+    // Proof of existence: an intact signature timestamp from a trusted TSA.
+    let poe = check
+        .timestamps
+        .iter()
+        .filter(|t| t.intact())
+        .filter(|t| {
+            t.signer
+                .as_ref()
+                .and_then(|s| s.cert.as_ref())
+                .is_some_and(|tsa| matches!(ctx.trust.chain(tsa, ctx.pool), ChainOutcome::Trusted(_)))
+        })
+        .filter_map(|t| t.time)
+        .min();
+    let reference = poe.unwrap_or(ctx.now);
+    let with_poe = |(i, s, d, _): Decision| (i, s, d, poe);
+
+    for c in &path {
+        if reference < c.not_before {
+            return with_poe(no(
+                SubIndication::NotYetValid,
+                format!("certificate {} is not yet valid at {reference}", c.subject),
+            ));
+        }
+        if reference > c.not_after {
+            return with_poe(no(
+                SubIndication::OutOfBoundsNoPoe,
+                format!("certificate {} expired on {} (reference time {reference}, no earlier proof of existence)", c.subject, c.not_after),
+            ));
+        }
+    }
+    let mut revocation_note = "revocation not checked (no CRL for the issuer)";
+    for pair in path.windows(2) {
+        let [c, issuer] = pair else { continue };
+        match ctx.trust.revocation(c, issuer) {
+            Revocation::Revoked(when) if when <= reference => {
+                return with_poe(no(SubIndication::RevokedNoPoe, format!("certificate {} revoked on {when}", c.subject)));
+            }
+            Revocation::Revoked(_) | Revocation::Good => revocation_note = "not revoked (CRL)",
+            Revocation::Unknown => {}
+        }
+    }
+    if role == SignerRole::Signer && !cert.has_key_usage(crate::cert::KU_NON_REPUDIATION) {
+        return with_poe(no(
+            SubIndication::ChainConstraintsFailure,
+            "the signer certificate lacks keyUsage nonRepudiation (required for a firma digitale)".into(),
+        ));
+    }
+    let mut detail = format!("signature intact, certificate trusted, {revocation_note}");
+    if check.resorted {
+        detail.push_str("; signed attributes verified in DER order (stored unsorted)");
+    }
+    (Indication::TotalPassed, None, detail, poe)
+}
