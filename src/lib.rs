@@ -7,7 +7,7 @@ use std::process::Output;
 
 pub use sigillo_store::testing::TestDb;
 
-/// The `sigillo` binary of this build (`cargo nextest run --workspace` builds it beside the
+/// The `sigillo` binary of this build (`cargo build --workspace --bins` puts it beside the
 /// test executables).
 pub fn sigillo_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
@@ -16,8 +16,8 @@ pub fn sigillo_bin() -> PathBuf {
     match candidate {
         Some(bin) if bin.is_file() => bin,
         _ => panic!(
-            "the sigillo binary is not built next to {}: run the tests with \
-             `cargo nextest run --workspace` (scripts/test does)",
+            "the sigillo binary is not built next to {}: build it first with \
+             `cargo build --workspace --bins` (scripts/test does)",
             exe.display()
         ),
     }
