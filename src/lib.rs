@@ -7,6 +7,9 @@ use std::process::Output;
 
 pub use sigillo_store::testing::TestDb;
 
+pub mod dovecot;
+pub mod pec_mail;
+
 /// The `sigillo` binary of this build (`cargo build --workspace --bins` puts it beside the
 /// test executables).
 pub fn sigillo_bin() -> PathBuf {
@@ -77,4 +80,60 @@ pub fn stderr(out: &Output) -> String {
 /// Standard output as text, for assertions.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running `sigillo serve` child process.
+pub struct Service {
+    pub child: tokio::process::Child,
+}
+
+impl Instance {
+    /// Starts `sigillo serve` with this instance's environment plus `extra`, on a free port.
+    pub fn serve(&self, extra: &[(&str, &str)]) -> Service {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let mut cmd = tokio::process::Command::new(sigillo_bin());
+        cmd.arg("serve")
+            .env_clear()
+            .envs(&self.env)
+            .env("SIGILLO_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(extra.iter().map(|(k, v)| (*k, *v)))
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(path) = std::env::var_os("PATH") {
+            cmd.env("PATH", path);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start sigillo serve: {e}"));
+        Service { child }
+    }
+}
+
+impl Service {
+    /// SIGKILL: no chance to finish anything.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// Polls `check` every 100 ms until it returns true or `secs` pass; panics with `what`.
+pub async fn wait_for<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {secs} s waiting for {what}");
 }

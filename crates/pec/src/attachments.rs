@@ -58,10 +58,49 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Attachments of `message` (not of messages nested in it: an attached `.eml` is one
 /// document), minus inline parts the HTML body references by `cid:`.
 pub fn extract(message: &Message<'_>) -> Vec<Attachment> {
+    let mut out: Vec<Attachment> = selected(message)
+        .into_iter()
+        .map(|(id, name, media_type)| {
+            let part = &message.parts[id];
+            let content = match &part.body {
+                // Binary parts are already transfer-decoded by mail-parser and untouched otherwise.
+                PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+                // Text parts were charset-converted by mail-parser; hash the bytes as sent.
+                PartType::Text(_) | PartType::Html(_) | PartType::Message(_) | PartType::Multipart(_) => {
+                    mime::decoded_body(message, part).into_owned()
+                }
+            };
+            Attachment::new(name, media_type, content)
+        })
+        .collect();
+    pair_detached_signatures(&mut out);
+    out
+}
+
+/// Like [`extract`], consuming the message: decoded binary bodies are moved out of the
+/// parse instead of copied (a large attachment is then in memory once).
+pub fn extract_owned(mut message: Message<'_>) -> Vec<Attachment> {
+    let mut out = Vec::new();
+    for (id, name, media_type) in selected(&message) {
+        let content = match std::mem::take(&mut message.parts[id].body) {
+            PartType::Binary(b) | PartType::InlineBinary(b) => b.into_owned(),
+            PartType::Text(_) | PartType::Html(_) | PartType::Message(_) | PartType::Multipart(_) => {
+                mime::decoded_body(&message, &message.parts[id]).into_owned()
+            }
+        };
+        out.push(Attachment::new(name, media_type, content));
+    }
+    pair_detached_signatures(&mut out);
+    out
+}
+
+/// The parts that are documents: `(part index, file name, media type)`.
+fn selected(message: &Message<'_>) -> Vec<(usize, Option<String>, String)> {
     let cids = referenced_cids(message);
     let mut out = Vec::new();
     for &id in &message.attachments {
-        let Some(part) = message.parts.get(id as usize) else { continue };
+        let id = id as usize;
+        let Some(part) = message.parts.get(id) else { continue };
         let name = mime::file_name(part);
         let media_type = mime::media_type(part);
         // mail-parser files undecodable body parts under attachments; an unnamed text part
@@ -76,17 +115,8 @@ pub fn extract(message: &Message<'_>) -> Vec<Attachment> {
                 continue;
             }
         }
-        let content = match &part.body {
-            // Binary parts are already transfer-decoded by mail-parser and untouched otherwise.
-            PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
-            // Text parts were charset-converted by mail-parser; hash the bytes as sent.
-            PartType::Text(_) | PartType::Html(_) | PartType::Message(_) | PartType::Multipart(_) => {
-                mime::decoded_body(message, part).into_owned()
-            }
-        };
-        out.push(Attachment::new(name, media_type, content));
+        out.push((id, name, media_type));
     }
-    pair_detached_signatures(&mut out);
     out
 }
 
@@ -173,7 +203,10 @@ mod tests {
     use super::*;
 
     fn parse(raw: &[u8]) -> Vec<Attachment> {
-        mail_parser::MessageParser::new().parse(raw).map(|m| extract(&m)).unwrap_or_default()
+        let borrowed = mail_parser::MessageParser::new().parse(raw).map(|m| extract(&m)).unwrap_or_default();
+        let owned = mail_parser::MessageParser::new().parse(raw).map(extract_owned).unwrap_or_default();
+        assert_eq!(borrowed, owned);
+        borrowed
     }
 
     const MSG: &str = "From: a@b.it\r\nSubject: t\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: multipart/related; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>ciao <img src=\"cid:logo%40x\"></p>\r\n--r\r\nContent-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo@x>\r\nContent-Disposition: inline; filename=\"logo.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--r--\r\n--m\r\nContent-Type: text/plain; charset=iso-8859-1; name=\"nota.txt\"\r\nContent-Disposition: attachment; filename=\"nota.txt\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nperch=E8\r\n--m\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\nContent-Disposition: attachment; filename=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--m\r\nContent-Type: application/pkcs7-signature; name=\"a.pdf.p7s\"\r\nContent-Disposition: attachment; filename=\"a.pdf.p7s\"\r\nContent-Transfer-Encoding: base64\r\n\r\nMAA=\r\n--m--\r\n";

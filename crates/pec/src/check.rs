@@ -39,42 +39,68 @@ impl Checker {
         add_anchors(&mut self.doc_trust, file)
     }
 
-    /// Checks one input file: a message (`.eml` or anything else), or a bare signed document
-    /// when the extension says so (`.p7m`, `.p7s`, `.pdf`, `.xml`, `.m7m`, `.tsd`).
-    pub fn check_file(&self, file: &str, raw: &[u8], extension: Option<&str>) -> Result<FileReport, PecError> {
-        let is_document = extension.is_some_and(|e| {
-            ["p7m", "p7s", "pdf", "xml", "m7m", "tsd"].iter().any(|d| e.eq_ignore_ascii_case(d))
-        });
+    /// Checks one input file, told apart by its content, never by its name: a message
+    /// (PEC envelope, receipt, plain mail) or a bare signed document (PDF, CMS `.p7m`/`.p7s`/
+    /// `.tsd` in binary, base64 or PEM, XML, M7M). `file` is only copied into the report.
+    ///
+    /// Errors are inputs that are neither (empty, binary, text without headers) and
+    /// messages cut short; their `Display` is the one-line cause shown to the user.
+    pub fn check(&self, file: &str, raw: &[u8]) -> Result<FileReport, PecError> {
+        let is_document = match crate::sniff::sniff(raw)? {
+            crate::sniff::Content::Document => true,
+            crate::sniff::Content::Message => crate::sniff::looks_like_m7m(raw),
+        };
         if is_document {
-            let signature = sigillo_signature::verify_document(raw, None, &self.doc_trust, self.now);
+            let signature = verify_document(raw, None, &self.doc_trust, self.now);
             return Ok(FileReport::Document(DocumentReport { file: file.to_owned(), signature }));
         }
         self.check_message(file, raw).map(|m| FileReport::Message(Box::new(m)))
     }
 
+    /// Former entry point, when the kind of file was told by its extension. The extension is
+    /// now ignored: see [`Checker::check`].
+    #[deprecated(note = "use Checker::check: files are told apart by content, not by extension")]
+    pub fn check_file(&self, file: &str, raw: &[u8], _extension: Option<&str>) -> Result<FileReport, PecError> {
+        self.check(file, raw)
+    }
+
     /// Checks one message. `file` is only copied into the report.
     pub fn check_message(&self, file: &str, raw: &[u8]) -> Result<MessageReport, PecError> {
-        let envelope = envelope::parse(raw)?;
+        let mut envelope = envelope::parse(raw)?;
         let signature = self.envelope_signature(&envelope);
-        let attachments = self.attachment_reports(&envelope.attachments);
+        let attachments = std::mem::take(&mut envelope.attachments);
+        let signatures = self.attachment_signatures(&attachments);
+        // Moved, not cloned: an attachment can be most of the message.
+        let attachments = attachments
+            .into_iter()
+            .zip(signatures)
+            .map(|(attachment, signature)| AttachmentReport { attachment, signature: Some(signature) })
+            .collect();
         Ok(MessageReport::new(file, envelope, signature, attachments))
     }
 
     /// Every attachment's document signature. A detached `.p7s` is checked against the
     /// file it accompanies, and both entries carry that result (ARCHITECTURE.md §3).
     pub fn attachment_reports(&self, attachments: &[Attachment]) -> Vec<AttachmentReport> {
+        attachments
+            .iter()
+            .zip(self.attachment_signatures(attachments))
+            .map(|(a, signature)| AttachmentReport { attachment: a.clone(), signature: Some(signature) })
+            .collect()
+    }
+
+    fn attachment_signatures(&self, attachments: &[Attachment]) -> Vec<SignatureReport> {
         let by_name = |name: &str| attachments.iter().find(|a| a.name.as_deref() == Some(name));
         attachments
             .iter()
             .map(|a| {
-                let signature = if let Some(doc) = a.signs.as_deref().and_then(by_name) {
+                if let Some(doc) = a.signs.as_deref().and_then(by_name) {
                     verify_document(&a.content, Some(&doc.content), &self.doc_trust, self.now)
                 } else if let Some(p7s) = a.detached_signature.as_deref().and_then(by_name) {
                     verify_document(&p7s.content, Some(&a.content), &self.doc_trust, self.now)
                 } else {
                     verify_document(&a.content, None, &self.doc_trust, self.now)
-                };
-                AttachmentReport { attachment: a.clone(), signature: Some(signature) }
+                }
             })
             .collect()
     }
@@ -82,7 +108,7 @@ impl Checker {
     /// The provider-signature check of an envelope already read: the detached CMS over the
     /// signed part's bytes in canonical CRLF form, by `sigillo_signature` (the one CMS
     /// verifier of the workspace).
-    pub fn envelope_signature(&self, envelope: &Envelope) -> EnvelopeSignature {
+    pub fn envelope_signature(&self, envelope: &Envelope<'_>) -> EnvelopeSignature {
         match &envelope.signed {
             SignedLookup::NotSigned => EnvelopeSignature {
                 status: EnvelopeStatus::Missing,

@@ -26,11 +26,12 @@ pub struct Original {
     pub message_id: Option<String>,
 }
 
-/// The message read as PEC, before any signature check.
+/// The message read as PEC, before any signature check. It borrows the stored bytes: the
+/// signed content is not copied unless it has to be re-canonicalised to CRLF.
 #[derive(Debug, Clone)]
-pub struct Envelope {
+pub struct Envelope<'a> {
     pub classification: Classification,
-    pub signed: SignedLookup,
+    pub signed: SignedLookup<'a>,
     pub daticert: Option<Daticert>,
     /// Set when daticert's `tipo` contradicts the header fields (e.g. a signed receipt
     /// relabelled as a transport envelope): the text says how.
@@ -48,21 +49,26 @@ pub struct Envelope {
 
 /// Reads `raw` as a PEC message. Fails only when the bytes are not a message at all
 /// (empty, binary, truncated); anything else odd becomes a warning.
-pub fn parse(raw: &[u8]) -> Result<Envelope, PecError> {
-    let message = mime::parse_message(raw)?;
-    let headers = mime::raw_headers(&message.raw_message, &message.parts[0]);
+///
+/// Memory: every large body is decoded once. When the root is the signed entity (every
+/// envelope straight from a provider) only its header fields are parsed here, the signed
+/// content is parsed once, and the original's attachments are moved, not copied, out of
+/// that parse.
+pub fn parse(raw: &[u8]) -> Result<Envelope<'_>, PecError> {
+    mime::ensure_message(raw)?;
+    let head = mime::parse_headers_raw(raw).ok_or(PecError::NotAMessage("struttura MIME non interpretabile"))?;
+    let fast = mime::root_is_signed(&head);
+    let mut full = if fast { None } else { Some(mime::parse_message(raw)?) };
+    let message = full.as_ref().unwrap_or(&head);
+    let headers = mime::raw_headers(raw, &message.parts[0]);
     let classification = kind::classify(headers.iter().map(|(n, v)| (*n, v.as_str())));
     let mut warnings = classification.warnings.clone();
 
-    let signed = signed::find_signed(&message);
-    let signed_content = match &signed {
-        SignedLookup::Signed(s) => Some(s.content.as_slice()),
-        SignedLookup::Malformed(why) => {
-            warnings.push(format!("firma S/MIME non leggibile: {why}"));
-            None
-        }
-        SignedLookup::NotSigned => None,
-    };
+    let signed = signed::find_signed(raw, message);
+    match &signed {
+        SignedLookup::Malformed(why) => warnings.push(format!("firma S/MIME non leggibile: {why}")),
+        SignedLookup::Signed(_) | SignedLookup::NotSigned => {}
+    }
     let wrapped = matches!(&signed, SignedLookup::Signed(s) if s.nested);
     let mailing_list = mime::header(&headers, "List-Id").map(str::to_owned).or_else(|| {
         (wrapped && headers.iter().any(|(n, _)| n.to_ascii_lowercase().starts_with("x-mailman")))
@@ -74,25 +80,13 @@ pub fn parse(raw: &[u8]) -> Result<Envelope, PecError> {
             None => "busta PEC incapsulata in un altro messaggio".to_owned(),
         });
     }
-
-    // The container of the PEC parts: the signed content when there is one, so that what we
-    // report is what the provider signed.
-    let inner;
-    let container: &Message<'_> = match signed_content {
-        Some(content) => match mime::parse_raw(content) {
-            Some(m) => {
-                inner = m;
-                &inner
-            }
-            None => &message,
-        },
-        None => &message,
-    };
+    drop(headers);
 
     let is_pec = classification.pec_type != PecType::None;
     let mut envelope = Envelope {
         classification,
-        signed: signed.clone(),
+        // Moved in at the end: the container below may borrow it.
+        signed: SignedLookup::NotSigned,
         daticert: None,
         daticert_mismatch: None,
         original: None,
@@ -102,15 +96,66 @@ pub fn parse(raw: &[u8]) -> Result<Envelope, PecError> {
         warnings,
     };
 
-    if !is_pec {
-        envelope.original = Some(original(container));
-        envelope.attachments = attachments::extract(container);
-        return Ok(envelope);
+    // The container of the PEC parts: the signed content when there is one, so that what we
+    // report is what the provider signed; else the message itself.
+    let signed_parse = match &signed {
+        SignedLookup::Signed(s) => mime::parse_raw(&s.content),
+        SignedLookup::Malformed(_) | SignedLookup::NotSigned => None,
+    };
+    let container = match signed_parse {
+        Some(m) => Some(m),
+        None => match full.take() {
+            Some(m) => Some(m),
+            None => mime::parse_raw(raw),
+        },
+    };
+    if fast {
+        // Cut short? Judged on the delimiters of the root and of every multipart inside the
+        // signed content (the full parse did this in `parse_message` for the other path).
+        let inner = container.iter().flat_map(|c| c.parts.iter());
+        mime::ensure_complete_in(raw, head.parts.iter().take(1).chain(inner))?;
     }
+    if let Some(mut container) = container {
+        if is_pec {
+            read_daticert(&container, &mut envelope);
+            read_postacert(&mut container, &mut envelope);
+        } else {
+            envelope.original = Some(original(&container));
+            envelope.attachments = attachments::extract_owned(container);
+        }
+    }
+    envelope.signed = signed;
+    Ok(envelope)
+}
 
-    read_daticert(container, &mut envelope);
-    match find_named(container, "postacert.eml", "message/rfc822") {
-        Some(bytes) => match mime::parse_message_lenient(&bytes) {
+/// The original message (`postacert.eml`) and its attachments, moved out of the container.
+fn read_postacert(container: &mut Message<'_>, envelope: &mut Envelope<'_>) {
+    let Some(index) = find_named(container, "postacert.eml", "message/rfc822") else {
+        // Receipts other than a complete delivery receipt carry no original.
+        if envelope.classification.pec_type != PecType::Ricevuta {
+            envelope.warnings.push("postacert.eml mancante".to_owned());
+        }
+        return;
+    };
+    let body = std::mem::take(&mut container.parts[index].body);
+    let part = &container.parts[index];
+    let bytes = mime::decoded_body(container, part);
+    if let Err(e) = mime::ensure_message(&bytes) {
+        envelope.warnings.push(format!("postacert.eml non leggibile: {e}"));
+        return;
+    }
+    match body {
+        // Already parsed with the container: use it, do not parse (and decode) it again.
+        mail_parser::PartType::Message(orig) => {
+            if let Err(e) = mime::ensure_complete_in(&bytes, orig.parts.iter()) {
+                envelope.warnings.push(format!("postacert.eml: {e}"));
+            }
+            envelope.original = Some(original(&orig));
+            drop(bytes);
+            envelope.attachments = attachments::extract_owned(orig);
+        }
+        // mail-parser gave up on it as a message: try once more on its own bytes.
+        _ => match mime::parse_message_lenient(&bytes) {
             Ok((orig, truncated)) => {
                 if let Some(e) = truncated {
                     envelope.warnings.push(format!("postacert.eml: {e}"));
@@ -120,19 +165,13 @@ pub fn parse(raw: &[u8]) -> Result<Envelope, PecError> {
             }
             Err(e) => envelope.warnings.push(format!("postacert.eml non leggibile: {e}")),
         },
-        None => {
-            // Receipts other than a complete delivery receipt carry no original.
-            if envelope.classification.pec_type != PecType::Ricevuta {
-                envelope.warnings.push("postacert.eml mancante".to_owned());
-            }
-        }
     }
-    Ok(envelope)
 }
 
-fn read_daticert(container: &Message<'_>, envelope: &mut Envelope) {
+fn read_daticert(container: &Message<'_>, envelope: &mut Envelope<'_>) {
     let pec_type = envelope.classification.pec_type;
-    let Some(bytes) = find_named(container, "daticert.xml", "application/xml") else {
+    let found = find_named(container, "daticert.xml", "application/xml");
+    let Some(bytes) = found.map(|i| mime::decoded_body(container, &container.parts[i])) else {
         // Anomaly envelopes may lack it (pec-format.md §4).
         if pec_type != PecType::Anomalia {
             envelope.warnings.push("daticert.xml mancante".to_owned());
@@ -153,6 +192,16 @@ fn read_daticert(container: &Message<'_>, envelope: &mut Envelope) {
         }
     };
     envelope.warnings.extend(d.warnings.iter().map(|w| format!("daticert.xml: {w}")));
+    // The receipt kind: the signed daticert says it for envelopes and delivery receipts;
+    // the X-TipoRicevuta header (unsigned, sometimes absent) is only the fallback.
+    if let Some(kind) = &d.ricevuta {
+        let header = envelope.classification.receipt_kind.replace(kind.clone());
+        if let Some(h) = header.filter(|h| h != kind) {
+            envelope.warnings.push(format!(
+                "X-TipoRicevuta {h:?} in contrasto con daticert.xml {kind:?}: vale daticert.xml"
+            ));
+        }
+    }
     let expected = match (&pec_type, &envelope.classification.receipt) {
         (PecType::PostaCertificata, _) => Some("posta-certificata"),
         (PecType::Ricevuta, Some(r)) => Some(r.as_str()),
@@ -174,25 +223,15 @@ fn read_daticert(container: &Message<'_>, envelope: &mut Envelope) {
     envelope.daticert = Some(d);
 }
 
-/// Transfer-decoded body of the first leaf part with that file name (case-insensitive), or
-/// failing that, of the first part with that media type.
-fn find_named(container: &Message<'_>, name: &str, media: &str) -> Option<Vec<u8>> {
-    let leaf = |p: &&mail_parser::MessagePart<'_>| !matches!(p.body, mail_parser::PartType::Multipart(_));
-    let by_name = container
-        .parts
-        .iter()
-        .skip(1)
-        .filter(leaf)
-        .find(|p| mime::file_name(p).is_some_and(|n| n.trim().eq_ignore_ascii_case(name)));
-    let part = by_name.or_else(|| {
-        container
-            .parts
-            .iter()
-            .skip(1)
-            .filter(leaf)
-            .find(|p| mime::media_type(p) == media)
-    })?;
-    Some(mime::decoded_body(container, part).into_owned())
+/// Index of the first leaf part with that file name (case-insensitive), or failing that,
+/// of the first part with that media type.
+fn find_named(container: &Message<'_>, name: &str, media: &str) -> Option<usize> {
+    let leaf = |(_, p): &(usize, &mail_parser::MessagePart<'_>)| !matches!(p.body, mail_parser::PartType::Multipart(_));
+    let parts = || container.parts.iter().enumerate().skip(1).filter(leaf);
+    parts()
+        .find(|(_, p)| mime::file_name(p).is_some_and(|n| n.trim().eq_ignore_ascii_case(name)))
+        .or_else(|| parts().find(|(_, p)| mime::media_type(p) == media))
+        .map(|(i, _)| i)
 }
 
 fn original(m: &Message<'_>) -> Original {

@@ -11,6 +11,7 @@ pub mod kind;
 pub mod mime;
 pub mod report;
 pub mod signed;
+pub mod sniff;
 
 pub use error::PecError;
 pub use check::{Checker, DocumentReport, FileReport};

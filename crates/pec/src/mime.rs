@@ -192,8 +192,17 @@ fn is_field_line(line: &[u8]) -> bool {
 /// out), so the test is: the last delimiter line of the message's multiparts must be a
 /// closing one. A file that ends inside a part ends after an opening delimiter.
 pub fn ensure_complete(message: &Message<'_>) -> Result<(), PecError> {
+    ensure_complete_in(&message.raw_message, &message.parts)
+}
+
+/// [`ensure_complete`] for the bytes `raw` of a message whose parts are `parts` (a nested
+/// message, or the root alone from a headers-only parse).
+pub fn ensure_complete_in<'p, 'x: 'p>(
+    raw: &[u8],
+    parts: impl IntoIterator<Item = &'p MessagePart<'x>>,
+) -> Result<(), PecError> {
     let mut boundaries = Vec::new();
-    for part in &message.parts {
+    for part in parts {
         let Some(ct) = part.content_type() else { continue };
         if !ct.ctype().eq_ignore_ascii_case("multipart") {
             continue;
@@ -206,7 +215,6 @@ pub fn ensure_complete(message: &Message<'_>) -> Result<(), PecError> {
     if boundaries.is_empty() {
         return Ok(());
     }
-    let raw: &[u8] = &message.raw_message;
     let mut end = raw.len();
     while end > 0 {
         let start = raw[..end - 1].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -235,6 +243,34 @@ pub fn ensure_complete(message: &Message<'_>) -> Result<(), PecError> {
 /// parse, debug builds would panic; either way such bytes are not a usable message.
 pub fn parse_raw(raw: &[u8]) -> Option<Message<'_>> {
     std::panic::catch_unwind(|| mail_parser::MessageParser::new().parse(raw)).ok().flatten()
+}
+
+/// The header fields of the root only (no body parsed, nothing decoded): enough to classify
+/// and to cut the signed entity when the root is `multipart/signed`, without decoding a
+/// large envelope's attachments one more time.
+pub fn parse_headers_raw(raw: &[u8]) -> Option<Message<'_>> {
+    let mut m = std::panic::catch_unwind(|| mail_parser::MessageParser::new().parse_headers(raw)).ok().flatten()?;
+    // A headers-only parse leaves the root's body offset at the end of the input; the body
+    // starts after the blank line that follows the last field.
+    let root = m.parts.first_mut()?;
+    let last = root.headers.iter().map(|h| h.offset_end as usize).max().unwrap_or(0).min(raw.len());
+    let rest = &raw[last..];
+    let skip = if rest.starts_with(b"\r\n") {
+        2
+    } else if rest.starts_with(b"\n") {
+        1
+    } else {
+        0
+    };
+    root.offset_body = (last + skip) as u32;
+    Some(m)
+}
+
+/// Whether the root of a headers-only parse is `multipart/signed`.
+pub fn root_is_signed(message: &Message<'_>) -> bool {
+    message.parts.first().and_then(|p| p.content_type()).is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("signed"))
+    })
 }
 
 /// Parses raw bytes into a message after the sanity checks above.
@@ -291,6 +327,19 @@ mod tests {
         let mut full = raw.to_vec();
         full.extend_from_slice(b"--b--\r\n");
         assert!(parse_message(&full).is_ok());
+    }
+
+    #[test]
+    fn headers_only_parse_knows_where_the_body_starts() {
+        for raw in [
+            &b"Subject: x\r\nContent-Type: text/plain\r\n\r\nbody\r\n"[..],
+            b"Subject: x\nX-Long: a\n b\n\nbody\n",
+        ] {
+            let full = parse_raw(raw).map(|m| m.parts[0].offset_body);
+            let head = parse_headers_raw(raw).map(|m| m.parts[0].offset_body);
+            assert_eq!(head, full, "{:?}", String::from_utf8_lossy(raw));
+            assert!(head.is_some_and(|o| raw[o as usize..].starts_with(b"body")));
+        }
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl MessageReport {
     /// Assembles the report and applies the decision table.
     pub fn new(
         file: &str,
-        envelope: Envelope,
+        envelope: Envelope<'_>,
         envelope_signature: EnvelopeSignature,
         attachments: Vec<AttachmentReport>,
     ) -> Self {
@@ -131,7 +131,7 @@ impl MessageReport {
 
 /// The decision table of ARCHITECTURE.md §3.
 pub fn decide(
-    envelope: &Envelope,
+    envelope: &Envelope<'_>,
     sig: &EnvelopeSignature,
     attachments: &[AttachmentReport],
 ) -> (Decision, Vec<Reason>) {
@@ -238,7 +238,7 @@ fn screaming(camel: &str) -> String {
 }
 
 /// Why the envelope cannot be taken as the provider's, if it cannot.
-fn forged_reason(envelope: &Envelope, sig: &EnvelopeSignature) -> Option<String> {
+fn forged_reason(envelope: &Envelope<'_>, sig: &EnvelopeSignature) -> Option<String> {
     let base = match sig.status {
         EnvelopeStatus::Valid => None,
         EnvelopeStatus::Missing => Some("busta priva della firma del gestore PEC".to_owned()),

@@ -4,15 +4,18 @@
 //! signature covers the first part's bytes *exactly*, from the line after the first
 //! delimiter up to (not including) the line break before the second one (RFC 1847 §2.1).
 
+use std::borrow::Cow;
+
 use mail_parser::{Message, MimeHeaders};
 
 use crate::mime::{self, find};
 
 /// The signed content and its detached signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedEntity {
-    /// The first body part, headers included, in canonical CRLF form.
-    pub content: Vec<u8>,
+pub struct SignedEntity<'a> {
+    /// The first body part, headers included, in canonical CRLF form: borrowed from the
+    /// stored bytes when they already are (the normal case: no copy of a large envelope).
+    pub content: Cow<'a, [u8]>,
     /// True when the stored bytes were not already CRLF (e.g. a copy with bare LF).
     pub recanonicalised: bool,
     /// DER of the CMS SignedData found in the second part.
@@ -26,19 +29,19 @@ pub struct SignedEntity {
 
 /// What was found where a signature should be.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignedLookup {
+pub enum SignedLookup<'a> {
     /// No `multipart/signed` entity at all.
     NotSigned,
     /// A `multipart/signed` entity that cannot be cut into content and S/MIME signature;
     /// the text says why (Italian, shown to the user).
     Malformed(String),
-    Signed(SignedEntity),
+    Signed(SignedEntity<'a>),
 }
 
 /// Finds the first `multipart/signed` entity of `message` (the root first, then nested
-/// parts in document order) and cuts it.
-pub fn find_signed(message: &Message<'_>) -> SignedLookup {
-    let raw: &[u8] = &message.raw_message;
+/// parts in document order) and cuts it. `raw` is what `message` was parsed from (a
+/// headers-only parse is enough when the root is the signed entity).
+pub fn find_signed<'a>(raw: &'a [u8], message: &Message<'_>) -> SignedLookup<'a> {
     let found = message.parts.iter().enumerate().find(|(_, p)| {
         p.content_type().is_some_and(|ct| {
             ct.ctype().eq_ignore_ascii_case("multipart")
@@ -60,10 +63,10 @@ pub fn find_signed(message: &Message<'_>) -> SignedLookup {
     match split(raw, part.offset_body as usize, boundary.as_bytes()) {
         Ok((content, sig_part)) => {
             let canonical = mime::to_crlf(content);
-            let recanonicalised = matches!(canonical, std::borrow::Cow::Owned(_));
+            let recanonicalised = matches!(canonical, Cow::Owned(_));
             match signature_der(sig_part) {
                 Ok(signature) => SignedLookup::Signed(SignedEntity {
-                    content: canonical.into_owned(),
+                    content: canonical,
                     recanonicalised,
                     signature,
                     protocol,
@@ -166,9 +169,9 @@ fn signature_der(part: &[u8]) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
 
-    fn msg(raw: &[u8]) -> SignedLookup {
+    fn msg(raw: &[u8]) -> SignedLookup<'_> {
         match mail_parser::MessageParser::new().parse(raw) {
-            Some(m) => find_signed(&m),
+            Some(m) => find_signed(raw, &m),
             None => SignedLookup::NotSigned,
         }
     }
@@ -178,7 +181,8 @@ mod tests {
     #[test]
     fn cuts_exact_content() {
         let SignedLookup::Signed(s) = msg(SIGNED.as_bytes()) else { panic!("not signed") };
-        assert_eq!(s.content, b"Content-Type: text/plain\r\n\r\nhello");
+        assert_eq!(&*s.content, b"Content-Type: text/plain\r\n\r\nhello");
+        assert!(matches!(s.content, Cow::Borrowed(_)));
         assert_eq!(s.signature, b"hello");
         assert!(!s.recanonicalised);
         assert!(!s.nested);
@@ -188,7 +192,7 @@ mod tests {
     fn lf_copy_is_canonicalised() {
         let lf = SIGNED.replace("\r\n", "\n");
         let SignedLookup::Signed(s) = msg(lf.as_bytes()) else { panic!("not signed") };
-        assert_eq!(s.content, b"Content-Type: text/plain\r\n\r\nhello");
+        assert_eq!(&*s.content, b"Content-Type: text/plain\r\n\r\nhello");
         assert!(s.recanonicalised);
     }
 
@@ -196,7 +200,7 @@ mod tests {
     fn longer_boundary_is_not_ours() {
         let raw = SIGNED.replace("hello\r\n--XX\r\nContent-Type: app", "hello\r\n--XXY\r\n--XX\r\nContent-Type: app");
         let SignedLookup::Signed(s) = msg(raw.as_bytes()) else { panic!("not signed") };
-        assert_eq!(s.content, b"Content-Type: text/plain\r\n\r\nhello\r\n--XXY");
+        assert_eq!(&*s.content, b"Content-Type: text/plain\r\n\r\nhello\r\n--XXY");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! `sigillo check --json` report expected for each (`*.json` beside it).
 //!
 //! Normal runs only read and compare. `UPDATE_GOLDEN=1 cargo nextest run -p sigillo_pec
-//! golden` rebuilds the PKI, the messages and the JSON files; review the diff before
-//! committing. Each case also states the decision and envelope status it must have, so a
+//! golden` rebuilds the PKI, the messages and the JSON files (`UPDATE_GOLDEN=json`: only the
+//! JSON files); review the diff before committing. Each case also states the decision and envelope status it must have, so a
 //! regenerated JSON cannot silently bless a wrong verdict.
 
 use std::path::{Path, PathBuf};
@@ -40,6 +40,7 @@ use EnvelopeStatus::{Invalid, Missing, Untrusted, Valid};
 const CASES: &[Case] = &[
     case("transport_genuine", Register, Valid),
     case("transport_genuine_sha1", Register, Valid),
+    case("transport_breve", Register, Valid),
     case("transport_with_attachments", Reject, Valid),
     case("transport_signed_attachments", Register, Valid),
     case("transport_attachment_broken_p7m", Reject, Valid),
@@ -54,8 +55,13 @@ const CASES: &[Case] = &[
     case("ricevuta_accettazione", LinkReceipt, Valid),
     case("ricevuta_non-accettazione", LinkReceipt, Valid),
     case("ricevuta_presa-in-carico", LinkReceipt, Valid),
+    case("ricevuta_non-accettazione_virus", LinkReceipt, Valid),
     case("ricevuta_avvenuta-consegna", LinkReceipt, Valid),
+    case("ricevuta_avvenuta-consegna_completa_allegati", LinkReceipt, Valid),
+    case("ricevuta_avvenuta-consegna_breve", LinkReceipt, Valid),
+    case("ricevuta_avvenuta-consegna_sintetica", LinkReceipt, Valid),
     case("ricevuta_errore-consegna", LinkReceipt, Valid),
+    case("ricevuta_errore-consegna_virus", LinkReceipt, Valid),
     case("ricevuta_preavviso-errore-consegna", LinkReceipt, Valid),
     case("ricevuta_rilevazione-virus", LinkReceipt, Valid),
     case("plain_mail", Reject, Missing),
@@ -70,9 +76,77 @@ fn read_trust(sub: &str) -> Vec<Vec<u8>> {
     files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }
 
+/// `UPDATE_GOLDEN=1` regenerates the PKI, the messages and the JSON; `UPDATE_GOLDEN=json`
+/// rewrites only the JSON from the committed messages (for a change of the report).
+fn update_mode() -> Option<String> {
+    std::env::var("UPDATE_GOLDEN").ok().filter(|v| !v.is_empty())
+}
+
+/// The report as compared: attachment signatures reduced to the fields of the §4 contract
+/// (verdict, subindication, format, and who signed with what outcome), so that the
+/// signature crate can add detail to its reports without touching these files; its own
+/// tests pin that detail. Field order stays that of the real output.
+fn projected(report: &sigillo_pec::MessageReport) -> String {
+    use serde::Serialize;
+    use sigillo_signature::{Format, Indication, SubIndication};
+
+    #[derive(Serialize)]
+    struct Projected<'a> {
+        file: &'a str,
+        pec: &'a sigillo_pec::report::PecReport,
+        attachments: Vec<Att<'a>>,
+        decision: sigillo_pec::report::Decision,
+        reasons: &'a [sigillo_pec::report::Reason],
+    }
+    #[derive(Serialize)]
+    struct Att<'a> {
+        #[serde(flatten)]
+        attachment: &'a sigillo_pec::attachments::Attachment,
+        signature: Option<Sig<'a>>,
+    }
+    #[derive(Serialize)]
+    struct Sig<'a> {
+        verdict: Indication,
+        subindication: Option<SubIndication>,
+        format: Format,
+        signers: Vec<Signer<'a>>,
+    }
+    #[derive(Serialize)]
+    struct Signer<'a> {
+        subject: Option<&'a str>,
+        verdict: Indication,
+        subindication: Option<SubIndication>,
+    }
+    let p = Projected {
+        file: &report.file,
+        pec: &report.pec,
+        attachments: report
+            .attachments
+            .iter()
+            .map(|a| Att {
+                attachment: &a.attachment,
+                signature: a.signature.as_ref().map(|s| Sig {
+                    verdict: s.verdict,
+                    subindication: s.subindication,
+                    format: s.format,
+                    signers: s
+                        .signers
+                        .iter()
+                        .map(|x| Signer { subject: x.subject.as_deref(), verdict: x.verdict, subindication: x.subindication })
+                        .collect(),
+                }),
+            })
+            .collect(),
+        decision: report.decision,
+        reasons: &report.reasons,
+    };
+    serde_json::to_string_pretty(&p).unwrap_or_default() + "\n"
+}
+
 #[test]
 fn golden() {
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    let mode = update_mode();
+    if mode.as_deref().is_some_and(|m| m != "json") {
         generate::all(&dir());
     }
     let mut checker = Checker::new(check_time());
@@ -87,7 +161,7 @@ fn golden() {
         let eml = dir().join(format!("{}.eml", c.name));
         let raw = std::fs::read(&eml).unwrap_or_else(|e| panic!("{}: {e}", eml.display()));
         let file = format!("{}.eml", c.name);
-        let report = match checker.check_file(&file, &raw, Some("eml")) {
+        let report = match checker.check(&file, &raw) {
             Ok(FileReport::Message(m)) => *m,
             other => panic!("{file}: {other:?}"),
         };
@@ -97,9 +171,9 @@ fn golden() {
                 report.decision, report.pec.envelope_signature.status, c.decision, c.status, report.reasons
             ));
         }
-        let json = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
+        let json = projected(&report);
         let json_path = dir().join(format!("{}.json", c.name));
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        if mode.is_some() {
             std::fs::write(&json_path, &json).unwrap_or_else(|e| panic!("{e}"));
         }
         let expected = std::fs::read_to_string(&json_path).unwrap_or_default();
@@ -108,6 +182,56 @@ fn golden() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// What the generated receipts must say, checked apart from the JSON so that a regenerated
+/// golden file cannot bless a wrong reading.
+#[test]
+fn receipt_types_and_kinds() {
+    let checker = Checker::new(check_time());
+    let cases: &[(&str, &str, Option<&str>, bool)] = &[
+        // (file, X-Ricevuta, receipt kind, carries the original)
+        ("ricevuta_accettazione", "accettazione", None, false),
+        ("ricevuta_non-accettazione_virus", "non-accettazione", None, false),
+        ("ricevuta_presa-in-carico", "presa-in-carico", None, false),
+        ("ricevuta_avvenuta-consegna", "avvenuta-consegna", Some("completa"), true),
+        ("ricevuta_avvenuta-consegna_breve", "avvenuta-consegna", Some("breve"), true),
+        ("ricevuta_avvenuta-consegna_sintetica", "avvenuta-consegna", Some("sintetica"), false),
+        ("ricevuta_errore-consegna_virus", "errore-consegna", None, false),
+        ("ricevuta_preavviso-errore-consegna", "preavviso-errore-consegna", None, false),
+        ("ricevuta_rilevazione-virus", "rilevazione-virus", None, false),
+    ];
+    for (name, receipt, kind, original) in cases {
+        let raw = std::fs::read(dir().join(format!("{name}.eml"))).unwrap_or_default();
+        let Ok(FileReport::Message(r)) = checker.check(name, &raw) else { panic!("{name}") };
+        let json = serde_json::to_value(&*r).unwrap_or_default();
+        assert_eq!(json["pec"]["type"], "ricevuta", "{name}");
+        assert_eq!(json["pec"]["receipt"], *receipt, "{name}");
+        assert_eq!(json["pec"]["receipt_kind"].as_str(), *kind, "{name}");
+        assert_eq!(json["decision"], "link-receipt", "{name}");
+        assert_eq!(r.pec.original.is_some(), *original, "{name}");
+        assert!(r.pec.warnings.is_empty(), "{name}: {:?}", r.pec.warnings);
+    }
+    let raw = std::fs::read(dir().join("transport_breve.eml")).unwrap_or_default();
+    let Ok(FileReport::Message(r)) = checker.check("transport_breve", &raw) else { panic!("transport_breve") };
+    assert_eq!(r.pec.receipt_kind, Some(sigillo_pec::kind::ReceiptKind::Breve));
+}
+
+/// The bare document written beside the messages is the one signed in them: valid against
+/// the golden document anchors, and recognised as a document by content.
+#[test]
+fn golden_document() {
+    let mut checker = Checker::new(check_time());
+    for a in read_trust("signatures") {
+        checker.add_document_anchors(&a).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let raw = std::fs::read(dir().join("documents/dichiarazione.txt.p7m")).unwrap_or_default();
+    match checker.check("dichiarazione.eml", &raw) {
+        Ok(FileReport::Document(d)) => {
+            assert_eq!(d.signature.verdict, sigillo_signature::Indication::TotalPassed, "{:?}", d.signature)
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 mod generate {
@@ -167,6 +291,11 @@ mod generate {
         name: &'static str,
         media: &'static str,
         bytes: Vec<u8>,
+    }
+
+    fn sha256_hex(data: &[u8]) -> String {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
     }
 
     fn att(name: &'static str, media: &'static str, bytes: Vec<u8>) -> Att {
@@ -326,6 +455,9 @@ mod generate {
             att("istanza.pdf.p7s", "application/pkcs7-signature", p7s.clone()),
             att("note.txt", "text/plain", "Nota: perch\u{e8} no.".as_bytes().to_vec()),
         ]);
+        // A bare signed document, for `sigillo check` on documents (tests/check_cli.rs).
+        std::fs::create_dir_all(dir.join("documents")).unwrap_or_else(|e| panic!("{e}"));
+        write("documents/dichiarazione.txt.p7m", &p7m);
         let signed_atts = original(&[
             att("istanza.pdf", "application/pdf", pdf.clone()),
             att("istanza.pdf.p7s", "application/pkcs7-signature", p7s),
@@ -418,20 +550,44 @@ mod generate {
                 .as_bytes(),
         );
 
-        let receipts: &[(&str, &str, &str, &str, bool)] = &[
-            ("non-accettazione", "AVVISO DI NON ACCETTAZIONE", "altro", "        <errore-esteso>Destinatario non valido</errore-esteso>\n", false),
-            ("presa-in-carico", "PRESA IN CARICO", "nessuno", "        <ricezione>protocollo@pec.comune.test.it</ricezione>\n", false),
-            ("avvenuta-consegna", "CONSEGNA", "nessuno", "        <ricevuta tipo=\"completa\" />\n        <consegna>protocollo@pec.comune.test.it</consegna>\n", true),
-            ("errore-consegna", "AVVISO DI MANCATA CONSEGNA", "no-dest", "        <consegna>protocollo@pec.comune.test.it</consegna>\n        <errore-esteso>5.1.1 - TEST PEC S.p.A. - indirizzo non valido</errore-esteso>\n", false),
-            ("preavviso-errore-consegna", "AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO", "altro", "        <consegna>protocollo@pec.comune.test.it</consegna>\n", false),
-            ("rilevazione-virus", "AVVISO DI RILEVAZIONE VIRUS", "virus", "        <ricezione>protocollo@pec.comune.test.it</ricezione>\n", false),
+        // (file suffix, X-Ricevuta, subject prefix, errore, extra daticert, postacert carried)
+        let consegna = "        <consegna>protocollo@pec.comune.test.it</consegna>\n";
+        let kind = |k: &str| format!("        <ricevuta tipo=\"{k}\" />\n{consegna}");
+        // A short ("breve") delivery receipt carries the original with every attachment
+        // replaced by its hash; a synthetic one carries no original at all.
+        let hashed_atts = original(&[
+            att("istanza.pdf", "text/plain", sha256_hex(&pdf).into_bytes()),
+            att("dichiarazione.txt.p7m", "text/plain", sha256_hex(&p7m).into_bytes()),
+        ]);
+        let full_atts = signed_atts.as_str();
+        type Receipt<'a> = (&'a str, &'a str, &'a str, &'a str, String, Option<&'a str>);
+        let receipts: Vec<Receipt<'_>> = vec![
+            ("", "non-accettazione", "AVVISO DI NON ACCETTAZIONE", "altro", "        <errore-esteso>Destinatario non valido</errore-esteso>\n".into(), None),
+            ("_virus", "non-accettazione", "AVVISO DI NON ACCETTAZIONE PER VIRUS", "virus", "        <errore-esteso>Virus rilevato nel messaggio</errore-esteso>\n".into(), None),
+            ("", "presa-in-carico", "PRESA IN CARICO", "nessuno", "        <ricezione>protocollo@pec.comune.test.it</ricezione>\n        <ricezione>ufficio@pec.comune.test.it</ricezione>\n".into(), None),
+            ("", "avvenuta-consegna", "CONSEGNA", "nessuno", kind("completa"), Some(plain.as_str())),
+            ("_completa_allegati", "avvenuta-consegna", "CONSEGNA", "nessuno", kind("completa"), Some(full_atts)),
+            ("_breve", "avvenuta-consegna", "CONSEGNA", "nessuno", kind("breve"), Some(hashed_atts.as_str())),
+            ("_sintetica", "avvenuta-consegna", "CONSEGNA", "nessuno", kind("sintetica"), None),
+            ("", "errore-consegna", "AVVISO DI MANCATA CONSEGNA", "no-dest", format!("{consegna}        <errore-esteso>5.1.1 - TEST PEC S.p.A. - indirizzo non valido</errore-esteso>\n"), None),
+            ("_virus", "errore-consegna", "AVVISO DI MANCATA CONSEGNA PER VIRUS", "virus", format!("{consegna}        <errore-esteso>Virus rilevato</errore-esteso>\n"), None),
+            ("", "preavviso-errore-consegna", "AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO", "altro", consegna.into(), None),
+            ("", "rilevazione-virus", "AVVISO DI RILEVAZIONE VIRUS", "virus", "        <ricezione>protocollo@pec.comune.test.it</ricezione>\n".into(), None),
         ];
-        for (tipo, prefix, errore, extra, with_original) in receipts {
+        for (suffix, tipo, prefix, errore, extra, post) in &receipts {
             let dc = daticert(tipo, errore, extra);
-            let post = with_original.then_some(plain.as_str());
-            let msg = signed(&receipt_headers(tipo, prefix), &inner(prefix, &dc, post), Some(&pki.provider), false);
-            write(&format!("ricevuta_{tipo}.eml"), msg.as_bytes());
+            let msg = signed(&receipt_headers(tipo, prefix), &inner(prefix, &dc, *post), Some(&pki.provider), false);
+            write(&format!("ricevuta_{tipo}{suffix}.eml"), msg.as_bytes());
         }
+
+        // A transport envelope asking for short receipts; the header name in capitals, as
+        // no provider writes it, still counts.
+        let dc_breve = daticert("posta-certificata", "nessuno", "        <ricevuta tipo=\"breve\" />\n");
+        let th_breve = th.replace("X-Tiporicevuta: completa", "X-TIPORICEVUTA: breve");
+        write(
+            "transport_breve.eml",
+            signed(&th_breve, &inner(TRANSPORT_TEXT, &dc_breve, Some(&plain)), Some(&pki.provider), false).as_bytes(),
+        );
 
         write("plain_mail.eml", plain.as_bytes());
     }

@@ -27,7 +27,7 @@ fn golden(name: &str) -> Vec<u8> {
 }
 
 fn check(c: &Checker, raw: &[u8]) -> Result<sigillo_pec::MessageReport, PecError> {
-    match c.check_file("x.eml", raw, Some("eml"))? {
+    match c.check("x.eml", raw)? {
         FileReport::Message(m) => Ok(*m),
         FileReport::Document(_) => panic!("a message was taken for a document"),
     }
@@ -40,7 +40,6 @@ fn not_messages_get_clear_errors() {
         (b"", "file vuoto"),
         (b"\r\n\r\n  \n", "file vuoto"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "non è un messaggio"),
-        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", "non è un messaggio"),
         (b"\x00\x01\x02\x03\x04\x05", "non è un messaggio"),
         (b"ciao,\nquesto non ha intestazioni\n", "non è un messaggio"),
         (b"PK\x03\x04\x14\x00\x00\x00\x08\x00", "non è un messaggio"),
@@ -51,6 +50,52 @@ fn not_messages_get_clear_errors() {
             Ok(r) => panic!("{raw:?} accepted as a message: {:?}", r.pec),
         }
     }
+}
+
+/// Files are told apart by content: the name given is only a label in the report.
+#[test]
+fn documents_and_messages_by_content_not_by_name() {
+    let c = checker();
+    let envelope = golden("transport_genuine.eml");
+    match c.check("busta.bin", &envelope) {
+        Ok(FileReport::Message(m)) => assert_eq!(m.decision, Decision::Register),
+        other => panic!("an envelope named .bin: {other:?}"),
+    }
+    let pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n";
+    // A p7m taken out of a golden envelope, saved under a message's name.
+    let report = match c.check("x.eml", &golden("transport_signed_attachments.eml")) {
+        Ok(FileReport::Message(m)) => *m,
+        other => panic!("{other:?}"),
+    };
+    let p7m = report
+        .attachments
+        .iter()
+        .find(|a| a.attachment.name.as_deref() == Some("dichiarazione.txt.p7m"))
+        .map(|a| a.attachment.content.clone())
+        .unwrap_or_default();
+    let b64 = base64_lines(&p7m);
+    let pem = format!("-----BEGIN PKCS7-----\n{b64}-----END PKCS7-----\n");
+    for (label, bytes, verdict) in [
+        ("istanza.eml", pdf.to_vec(), "NO_SIGNATURE_FOUND"),
+        ("dichiarazione.eml", p7m.clone(), "TOTAL_PASSED"),
+        ("dichiarazione-base64.txt", b64.clone().into_bytes(), "TOTAL_PASSED"),
+        ("dichiarazione.pem", pem.into_bytes(), "TOTAL_PASSED"),
+    ] {
+        match c.check(label, &bytes) {
+            Ok(FileReport::Document(d)) => {
+                let json = serde_json::to_value(&d).unwrap_or_default();
+                assert_eq!(json["signature"]["verdict"], verdict, "{label}: {json}");
+                assert_eq!(json["file"], label);
+            }
+            other => panic!("{label}: {other:?}"),
+        }
+    }
+}
+
+fn base64_lines(data: &[u8]) -> String {
+    use base64::Engine as _;
+    let s = base64::engine::general_purpose::STANDARD.encode(data);
+    s.as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).into_owned() + "\n").collect()
 }
 
 #[test]
@@ -98,10 +143,10 @@ fn byte_flips_never_panic() {
             let mut m = raw.clone();
             m[i] ^= flip;
             let r = check(&c, &m);
-            if (signed_start..signed_end).contains(&i) {
-                if let Ok(r) = r {
-                    assert_ne!(r.decision, Decision::Register, "flip {flip:#x} at {i} registered");
-                }
+            if (signed_start..signed_end).contains(&i)
+                && let Ok(r) = r
+            {
+                assert_ne!(r.decision, Decision::Register, "flip {flip:#x} at {i} registered");
             }
         }
     }

@@ -41,9 +41,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let mut out = std::io::stdout().lock();
     for file in &args.files {
         let label = file.display().to_string();
+        // Messages and documents are told apart by content, never by the file's extension.
         let line = match std::fs::read(file) {
-            Err(e) => Err(format!("impossibile leggere il file: {e}")),
-            Ok(raw) => checker.check_file(&label, &raw, extension(file).as_deref()).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("impossibile leggere il file: {}", io_cause(&e))),
+            Ok(raw) => checker.check(&label, &raw).map_err(|e| e.to_string()),
         };
         let written = match line {
             Ok(report) if args.json => match serde_json::to_string(&report) {
@@ -76,23 +77,31 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     if all_ok { ExitCode::SUCCESS } else { ExitCode::from(2) }
 }
 
-fn extension(p: &Path) -> Option<String> {
-    p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase())
+/// The cause of an I/O error in Italian, with the system's own text for the rare kinds.
+fn io_cause(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "file inesistente".to_owned(),
+        ErrorKind::PermissionDenied => "permesso negato".to_owned(),
+        ErrorKind::IsADirectory => "è una directory, non un file".to_owned(),
+        _ => e.to_string(),
+    }
 }
 
 /// Loads every regular file of a trust folder (PEM or DER). A missing folder is a usage
 /// error: a typo in `--trust` must not silently make every envelope untrusted.
-fn load_anchors(
+pub(crate) fn load_anchors(
     dir: &Path,
     add: impl Fn(&mut Checker, &[u8]) -> Result<(), sigillo_pec::PecError>,
     checker: &mut Checker,
 ) -> Result<(), String> {
     let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: directory di fiducia non leggibile: {e}", dir.display()))?;
+        .map_err(|e| format!("{}: directory di fiducia non leggibile: {}", dir.display(), io_cause(&e)))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths.into_iter().filter(|p| p.is_file()) {
-        let bytes = std::fs::read(&p).map_err(|e| format!("{}: certificato non leggibile: {e}", p.display()))?;
+        let bytes =
+            std::fs::read(&p).map_err(|e| format!("{}: certificato non leggibile: {}", p.display(), io_cause(&e)))?;
         add(checker, &bytes).map_err(|e| format!("{}: {e}", p.display()))?;
     }
     Ok(())

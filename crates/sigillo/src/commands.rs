@@ -7,13 +7,16 @@ use anyhow::Context;
 use sigillo_store::audit::Verification;
 use sigillo_store::export::{Format, Period};
 use sigillo_store::register::Register;
+use sigillo_intake::{Outcome, Pipeline};
+use sigillo_pec::Checker;
+use sigillo_store::inbound::{MessageState, Origin};
 use sigillo_store::{PgPool, blob::BlobStore};
 use sha2::Digest;
 
 use crate::config::{self, Config};
 
 /// Reads the configuration; an unknown `SIGILLO_*` variable is a warning, not an error.
-fn load_config() -> anyhow::Result<Config> {
+pub(crate) fn load_config() -> anyhow::Result<Config> {
     let (config, unknown) = config::from_vars(std::env::vars())?;
     for var in unknown {
         tracing::warn!("unknown variable {var} ignored (a typo?): see .env.sample for the known ones");
@@ -21,7 +24,7 @@ fn load_config() -> anyhow::Result<Config> {
     Ok(config)
 }
 
-async fn open(config: &Config) -> anyhow::Result<(PgPool, Register)> {
+pub(crate) async fn open(config: &Config) -> anyhow::Result<(PgPool, Register)> {
     let pool = sigillo_store::connect(&config.database_url, config.db_max_connections)
         .await
         .context("cannot connect to the database (SIGILLO_DATABASE_URL)")?;
@@ -110,12 +113,155 @@ pub async fn audit_verify() -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The classifier with the configured trust anchors. Without a trust directory every
+/// provider signature is untrusted, so every envelope would be rejected: refused here.
+fn checker(config: &Config) -> anyhow::Result<Checker> {
+    let Some(dir) = &config.trust_dir else {
+        anyhow::bail!(
+            "SIGILLO_TRUST_DIR is missing: set it to the directory with pec/ and signatures/ \
+             (without it no PEC provider signature can be trusted)"
+        );
+    };
+    let mut checker = Checker::new(std::time::SystemTime::now());
+    crate::check::load_anchors(&dir.join("pec"), |c, b| c.add_pec_anchors(b), &mut checker)
+        .and_then(|()| crate::check::load_anchors(&dir.join("signatures"), |c, b| c.add_document_anchors(b), &mut checker))
+        .map_err(|e| anyhow::anyhow!("SIGILLO_TRUST_DIR: {e}"))?;
+    Ok(checker)
+}
+
+async fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
+    let checker = checker(config)?;
+    let (pool, register) = open(config).await?;
+    let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
+    Ok(Pipeline::new(pool, blobs, register, checker, config.intake_max_attempts))
+}
+
+/// One line of `ingest --json` (ARCHITECTURE.md §4), fields in the documented order.
+#[derive(serde::Serialize)]
+struct IngestLine<'a> {
+    file: &'a str,
+    decision: Option<&'a str>,
+    reasons: &'a serde_json::Value,
+    protocol: Option<ProtocolJson>,
+    duplicate: bool,
+    state: MessageState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct ProtocolJson {
+    number: i32,
+    year: i32,
+    register: String,
+    date: String,
+    segnatura: String,
+}
+
+pub async fn ingest(files: Vec<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let config = load_config()?;
+    let pipeline = pipeline(&config).await?;
+    let register = pipeline.register().clone();
+    let mut all_ok = true;
+    let mut out = std::io::stdout().lock();
+    for file in &files {
+        let label = file.display().to_string();
+        let raw = match std::fs::read(file) {
+            Ok(raw) => raw,
+            Err(e) => {
+                all_ok = false;
+                eprintln!("{label}: impossibile leggere il file: {e}");
+                continue;
+            }
+        };
+        let outcome = match pipeline.ingest(raw, &label, &Origin::default()).await {
+            Ok(o) => o,
+            Err(e) => {
+                // Nothing was decided: the database or the data directory is not usable.
+                all_ok = false;
+                eprintln!("{label}: {e}");
+                continue;
+            }
+        };
+        if let Some(cause) = &outcome.error {
+            all_ok = false;
+            eprintln!("{label}: messaggio archiviato ma non elaborato ({} tentativi): {cause}", outcome.attempts);
+        }
+        let protocol = outcome.protocol.as_ref().map(|p| ProtocolJson {
+            number: p.number.get(),
+            year: p.year,
+            register: register.code.to_string(),
+            date: p.registered_at.with_timezone(&register.timezone).format("%Y-%m-%d").to_string(),
+            segnatura: p.segnatura.clone(),
+        });
+        let written = if json {
+            let line = IngestLine {
+                file: &label,
+                decision: outcome.decision.as_deref(),
+                reasons: &outcome.reasons,
+                protocol,
+                duplicate: outcome.duplicate,
+                state: outcome.state,
+                error: outcome.error.as_deref(),
+            };
+            writeln!(out, "{}", serde_json::to_string(&line)?)
+        } else {
+            writeln!(out, "{}", human_outcome(&label, &outcome, protocol.as_ref()))
+        };
+        written.context("cannot write to standard output")?;
+    }
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// One Italian line per message for people.
+fn human_outcome(label: &str, o: &Outcome, protocol: Option<&ProtocolJson>) -> String {
+    let again = if o.duplicate { " (già elaborato in precedenza)" } else { "" };
+    let reasons = o
+        .reasons
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| Some(format!("{}: {}", r.get("code")?.as_str()?, r.get("detail")?.as_str()?)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default();
+    let why = if reasons.is_empty() { String::new() } else { format!(" — {reasons}") };
+    match (o.state, protocol) {
+        (MessageState::Registered, Some(p)) => {
+            format!("{label}: protocollato n. {:07}/{} del {} ({}){again}", p.number, p.year, p.date, p.segnatura)
+        }
+        (MessageState::Rejected, _) => format!("{label}: respinto{why}{again}"),
+        (MessageState::Review, _) => format!("{label}: da esaminare dall'ufficio protocollo{why}{again}"),
+        (MessageState::Receipt, _) => format!("{label}: ricevuta PEC{why}{again}"),
+        (MessageState::Error, _) if o.quarantined => format!("{label}: messo in quarantena dopo {} tentativi", o.attempts),
+        (MessageState::Error, _) => format!("{label}: in errore, sarà ritentato"),
+        (state, _) => format!("{label}: {state:?}{again}"),
+    }
+}
+
 pub async fn serve() -> anyhow::Result<ExitCode> {
     use axum::{Router, extract::State, http::StatusCode, routing::get};
 
     let config = load_config()?;
-    let (pool, _register) = open(&config).await?;
-    BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
+    let (pool, register) = open(&config).await?;
+    let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
+    let web_config = sigillo_web::WebConfig::from_vars(|k| std::env::var(k).ok().map(|v| &*v.leak()))?;
+    let web = sigillo_web::router(sigillo_web::AppState::new(pool.clone(), register, blobs, web_config));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut pollers = Vec::new();
+    if config.mailboxes.is_empty() {
+        tracing::info!("IMAP intake off (SIGILLO_IMAP_URL not set)");
+    } else {
+        let pipeline = pipeline(&config).await?;
+        for mailbox in &config.mailboxes {
+            let cfg = std::sync::Arc::new(mailbox.clone());
+            pollers.push(tokio::spawn(sigillo_intake::poller::run(pipeline.clone(), cfg, stop_rx.clone())));
+        }
+        tracing::info!("IMAP intake on: {} mailbox(es)", config.mailboxes.len());
+    }
 
     async fn health(State(pool): State<PgPool>) -> (StatusCode, &'static str) {
         match sqlx_ping(&pool).await {
@@ -123,12 +269,23 @@ pub async fn serve() -> anyhow::Result<ExitCode> {
             Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
         }
     }
-    let app = Router::new().route("/healthz", get(health)).with_state(pool);
+    let app = Router::new().route("/healthz", get(health)).with_state(pool).merge(web);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (SIGILLO_LISTEN)", config.listen))?;
     tracing::info!("listening on {}", listener.local_addr()?);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // The peer address feeds the dashboard's login throttling.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        })
+        .await?;
+    // The pollers stop between batches: what they committed stays committed, what they had
+    // not is read again at the next start.
+    for p in pollers {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), p).await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

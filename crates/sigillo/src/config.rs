@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chrono_tz::Tz;
+use sigillo_intake::imap::Server;
+use sigillo_intake::poller::{Action, Folders, MailboxConfig};
 use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
 
 /// Every variable Sigillo reads. Anything else starting with `SIGILLO_` is warned about:
@@ -20,6 +22,27 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_DB_MAX_CONNECTIONS",
     "SIGILLO_TRUST_DIR",
     "SIGILLO_LOG",
+    // read by the web crate (sigillo_web::WebConfig)
+    "SIGILLO_STATIC_DIR",
+    "SIGILLO_PUBLIC_URL",
+    "SIGILLO_IMAP_URL",
+    "SIGILLO_IMAP_USER",
+    "SIGILLO_IMAP_PASSWORD",
+    "SIGILLO_IMAP_MAILBOXES",
+    "SIGILLO_IMAP_ACTION",
+    "SIGILLO_IMAP_FOLDER_REGISTERED",
+    "SIGILLO_IMAP_FOLDER_REJECTED",
+    "SIGILLO_IMAP_FOLDER_REVIEW",
+    "SIGILLO_IMAP_FOLDER_RECEIPTS",
+    "SIGILLO_IMAP_FOLDER_QUARANTINE",
+    "SIGILLO_IMAP_BATCH",
+    "SIGILLO_IMAP_IDLE_RENEW_SECS",
+    "SIGILLO_IMAP_POLL_SECS",
+    "SIGILLO_IMAP_BACKOFF_MAX_SECS",
+    "SIGILLO_IMAP_TIMEOUT_SECS",
+    "SIGILLO_INTAKE_WORKERS",
+    "SIGILLO_INTAKE_MAX_ATTEMPTS",
+    "SIGILLO_INTAKE_RETRY_SECS",
     // read by the test harness only
     "SIGILLO_TEST_DATABASE_URL",
 ];
@@ -42,6 +65,12 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Size of the database connection pool.
     pub db_max_connections: u32,
+    /// Trust anchors: `pec/` and `signatures/`.
+    pub trust_dir: Option<PathBuf>,
+    /// Messages set aside after this many failed attempts.
+    pub intake_max_attempts: u32,
+    /// The mailboxes the poller of `sigillo serve` reads; empty when no IMAP URL is set.
+    pub mailboxes: Vec<MailboxConfig>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -88,6 +117,79 @@ pub fn from_vars(
         .filter(|n| (1..=1000).contains(n))
         .ok_or_else(|| malformed("SIGILLO_DB_MAX_CONNECTIONS", format!("{pool_text:?} is not a number from 1 to 1000")))?;
 
+    let trust_dir = get("SIGILLO_TRUST_DIR").map(PathBuf::from);
+    let number = |var: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, ConfigError> {
+        let text = get(var).unwrap_or("");
+        if text.is_empty() {
+            return Ok(default);
+        }
+        text.parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+            malformed(var, format!("{text:?} is not a number from {} to {}", range.start(), range.end()))
+        })
+    };
+    let intake_max_attempts = number("SIGILLO_INTAKE_MAX_ATTEMPTS", 5, 1..=100)? as u32;
+    let mailboxes = match get("SIGILLO_IMAP_URL") {
+        None => Vec::new(),
+        Some(url) => {
+            let server = Server::parse(url).map_err(|e| malformed("SIGILLO_IMAP_URL", e))?;
+            let user = require("SIGILLO_IMAP_USER", "set it to the PEC mailbox's user name")?.to_owned();
+            let password = require("SIGILLO_IMAP_PASSWORD", "set it to the PEC mailbox's password")?.to_owned();
+            let action = match get("SIGILLO_IMAP_ACTION").unwrap_or("move") {
+                "move" => Action::Move,
+                "flag" => Action::Flag,
+                other => return Err(malformed("SIGILLO_IMAP_ACTION", format!("{other:?} is neither move nor flag"))),
+            };
+            let folder = |var: &'static str, default: String| -> Result<String, ConfigError> {
+                let f = get(var).map(str::to_owned).unwrap_or(default);
+                if f.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+                    return Err(malformed(var, format!("{f:?}: no quotes, backslashes or control characters")));
+                }
+                Ok(f)
+            };
+            let d = Folders::default();
+            let folders = Folders {
+                registered: folder("SIGILLO_IMAP_FOLDER_REGISTERED", d.registered)?,
+                rejected: folder("SIGILLO_IMAP_FOLDER_REJECTED", d.rejected)?,
+                review: folder("SIGILLO_IMAP_FOLDER_REVIEW", d.review)?,
+                receipts: folder("SIGILLO_IMAP_FOLDER_RECEIPTS", d.receipts)?,
+                quarantine: folder("SIGILLO_IMAP_FOLDER_QUARANTINE", d.quarantine)?,
+            };
+            let secs = std::time::Duration::from_secs;
+            let batch_size = number("SIGILLO_IMAP_BATCH", 50, 1..=10_000)? as usize;
+            // RFC 2177: servers may end an IDLE after 30 minutes; renew before 29.
+            let idle_renew = secs(number("SIGILLO_IMAP_IDLE_RENEW_SECS", 1500, 1..=1740)?);
+            let poll_interval = secs(number("SIGILLO_IMAP_POLL_SECS", 60, 1..=3600)?);
+            let backoff_max = secs(number("SIGILLO_IMAP_BACKOFF_MAX_SECS", 60, 1..=3600)?);
+            let op_timeout = secs(number("SIGILLO_IMAP_TIMEOUT_SECS", 120, 1..=3600)?);
+            let workers = number("SIGILLO_INTAKE_WORKERS", 2, 1..=64)? as usize;
+            let retry_base = secs(number("SIGILLO_INTAKE_RETRY_SECS", 60, 0..=86_400)?);
+            let names = get("SIGILLO_IMAP_MAILBOXES").unwrap_or("INBOX");
+            let mut list = Vec::new();
+            for name in names.split(',').map(str::trim) {
+                if name.is_empty() || name.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+                    return Err(malformed("SIGILLO_IMAP_MAILBOXES", format!("{names:?}: a comma-separated list of folder names")));
+                }
+                list.push(MailboxConfig {
+                    server: server.clone(),
+                    user: user.clone(),
+                    password: password.clone(),
+                    mailbox: name.to_owned(),
+                    action,
+                    folders: folders.clone(),
+                    batch_size,
+                    batch_bytes: 64 << 20,
+                    workers,
+                    idle_renew,
+                    poll_interval,
+                    retry_base,
+                    backoff_max,
+                    op_timeout,
+                });
+            }
+            list
+        }
+    };
+
     let unknown = vars
         .keys()
         .filter(|k| k.starts_with("SIGILLO_") && !KNOWN.contains(&k.as_str()))
@@ -103,6 +205,9 @@ pub fn from_vars(
             timezone,
             listen,
             db_max_connections,
+            trust_dir,
+            intake_max_attempts,
+            mailboxes,
         },
         unknown,
     ))
@@ -171,6 +276,47 @@ mod tests {
             assert!(text.starts_with(&format!("{var} is malformed")), "{text}");
             assert!(text.contains(cause), "{text}");
         }
+    }
+
+    #[test]
+    fn imap_settings_are_read_and_checked() {
+        let (c, _) = from_vars(complete()).unwrap();
+        assert!(c.mailboxes.is_empty(), "no SIGILLO_IMAP_URL, no intake");
+        let mut vars = complete();
+        vars.extend(
+            [
+                ("SIGILLO_IMAP_URL", "imaps://imaps.pec.example.it"),
+                ("SIGILLO_IMAP_USER", "protocollo@pec.comune.example.it"),
+                ("SIGILLO_IMAP_PASSWORD", "segreta"),
+                ("SIGILLO_IMAP_MAILBOXES", "INBOX, Archivio PEC"),
+                ("SIGILLO_IMAP_FOLDER_REVIEW", "Da controllare"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let (c, unknown) = from_vars(vars.clone()).unwrap();
+        assert!(unknown.is_empty());
+        assert_eq!(c.mailboxes.len(), 2);
+        assert_eq!(c.mailboxes[1].mailbox, "Archivio PEC");
+        assert_eq!(c.mailboxes[0].server.port, 993);
+        assert_eq!(c.mailboxes[0].folders.review, "Da controllare");
+        assert_eq!(c.mailboxes[0].folders.registered, "Protocollati");
+        assert_eq!(c.mailboxes[0].idle_renew.as_secs(), 1500);
+
+        for (var, value, cause) in [
+            ("SIGILLO_IMAP_URL", "imap://mail.example.it:143", "imaps://"),
+            ("SIGILLO_IMAP_ACTION", "delete", "neither move nor flag"),
+            ("SIGILLO_IMAP_IDLE_RENEW_SECS", "1800", "1 to 1740"),
+            ("SIGILLO_IMAP_BATCH", "0", "1 to 10000"),
+            ("SIGILLO_IMAP_MAILBOXES", "INBOX,,X", "comma-separated"),
+            ("SIGILLO_INTAKE_MAX_ATTEMPTS", "many", "1 to 100"),
+        ] {
+            let mut v: Vec<_> = vars.iter().filter(|(k, _)| k != var).cloned().collect();
+            v.push((var.to_owned(), value.to_owned()));
+            let text = from_vars(v).unwrap_err().to_string();
+            assert!(text.starts_with(&format!("{var} is malformed")) && text.contains(cause), "{text}");
+        }
+        let v: Vec<_> = vars.iter().filter(|(k, _)| k != "SIGILLO_IMAP_PASSWORD").cloned().collect();
+        assert!(from_vars(v).unwrap_err().to_string().starts_with("SIGILLO_IMAP_PASSWORD is missing"));
     }
 
     #[test]

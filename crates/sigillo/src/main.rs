@@ -3,6 +3,7 @@
 mod check;
 mod commands;
 mod config;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,16 +21,30 @@ struct Cli {
 enum Command {
     /// Apply the database migrations and create the configured AOO and register.
     Migrate,
-    /// Run the service (for now: the health endpoint; dashboard, intake and outbox follow).
+    /// Run the service: the health endpoint and the IMAP intake (dashboard and outbox follow).
     Serve,
+    /// Staff accounts of the dashboard.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Offline check of .eml / .p7m / .p7s / .pdf / .xml files.
     Check(check::CheckArgs),
+    /// Push raw messages through the same pipeline as the IMAP intake.
+    Ingest(IngestArgs),
     /// The protocol register.
     #[command(subcommand)]
     Register(RegisterCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Args, Debug)]
+struct IngestArgs {
+    /// one JSON object per message, one per line
+    #[arg(long)]
+    json: bool,
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +112,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Migrate => run_async(commands::migrate()),
         Command::Serve => run_async(commands::serve()),
+        Command::User(c) => run_async(user::run(c)),
+        Command::Ingest(a) => run_async(commands::ingest(a.files, a.json)),
         Command::Register(RegisterCommand::Export(a)) => {
             let period = match (a.date, a.year) {
                 (Some(d), _) => sigillo_store::export::Period::Day(d),

@@ -185,6 +185,9 @@ pub struct Certificate {
     pub emails: Vec<String>,
     pub qc_compliance: bool,
     pub qc_sscd: bool,
+    /// Every QCStatement (ETSI EN 319 412-5) by name, in stored order, e.g. "QcCompliance",
+    /// "QcSSCD", "QcType-esign"; unknown statements by dotted OID.
+    pub qc_statements: Vec<String>,
 }
 
 impl Certificate {
@@ -225,6 +228,7 @@ impl Certificate {
             emails: Vec::new(),
             qc_compliance: false,
             qc_sscd: false,
+            qc_statements: Vec::new(),
         };
         if let Some(email) = cert.subject.get(&oids::AT_EMAIL) {
             cert.emails.push(email.to_owned());
@@ -262,9 +266,11 @@ impl Certificate {
             }
         } else if oids::is(oid, &oids::EXT_QC_STATEMENTS) {
             for st in inner.children()? {
-                if let Some(id) = st.children()?.first() {
+                let parts = st.children()?;
+                if let Some(id) = parts.first() {
                     self.qc_compliance |= oids::is(id, &oids::QC_COMPLIANCE);
                     self.qc_sscd |= oids::is(id, &oids::QC_SSCD);
+                    self.qc_statements.extend(qc_statement_names(id, parts.get(1)));
                 }
             }
         }
@@ -298,6 +304,37 @@ impl Certificate {
         let cf = sn.strip_prefix("TINIT-").or_else(|| sn.strip_prefix("IT:"))?;
         Some(cf.to_owned())
     }
+}
+
+/// Names of one QCStatement; QcType expands to one name per type it lists.
+fn qc_statement_names(id: &Tlv<'_>, info: Option<&Tlv<'_>>) -> Vec<String> {
+    let simple = [
+        (oids::QC_COMPLIANCE, "QcCompliance"),
+        (oids::QC_SSCD, "QcSSCD"),
+        (oids::QC_LIMIT_VALUE, "QcLimitValue"),
+        (oids::QC_RETENTION_PERIOD, "QcRetentionPeriod"),
+        (oids::QC_PDS, "QcPDS"),
+        (oids::QC_CC_LEGISLATION, "QcCClegislation"),
+        (oids::QCS_PKIX_SYNTAX_V2, "QcSemanticsId"),
+    ];
+    if let Some((_, name)) = simple.iter().find(|(o, _)| oids::is(id, o)) {
+        return vec![(*name).to_owned()];
+    }
+    if oids::is(id, &oids::QC_TYPE) {
+        let types = info.and_then(|i| i.children().ok()).unwrap_or_default();
+        let named: Vec<String> = types
+            .iter()
+            .map(|t| {
+                let label = [(oids::QC_TYPE_ESIGN, "esign"), (oids::QC_TYPE_ESEAL, "eseal"), (oids::QC_TYPE_WEB, "web")]
+                    .iter()
+                    .find(|(o, _)| oids::is(t, o))
+                    .map_or_else(|| oids::dotted(t), |(_, l)| (*l).to_owned());
+                format!("QcType-{label}")
+            })
+            .collect();
+        return if named.is_empty() { vec!["QcType".to_owned()] } else { named };
+    }
+    vec![oids::dotted(id)]
 }
 
 /// Splits PEM (one or more blocks with the given label) or returns `None` if `input` is

@@ -32,7 +32,7 @@ pub fn verify_detached(cms: &[u8], content: &[u8], trust: &TrustStore, now: Date
         return malformed("SignedData has no signers".into());
     }
     if let Some(ec) = &sd.econtent
-        && ec.as_ref() != content
+        && !ec.eq_bytes(content)
     {
         return CmsCheck {
             status: CmsStatus::Invalid,

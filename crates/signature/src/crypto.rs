@@ -242,6 +242,15 @@ impl PublicKey {
         Err(Error::Unsupported(format!("public key algorithm {}", oids::dotted(oid))))
     }
 
+    /// Whether a signature algorithm can belong to this key type at all.
+    pub fn accepts(&self, alg: SigAlg) -> bool {
+        matches!(
+            (self, alg),
+            (PublicKey::Rsa(_), SigAlg::RsaPkcs1(_) | SigAlg::RsaPss { .. })
+                | (PublicKey::P256(_) | PublicKey::P384(_), SigAlg::Ecdsa(_))
+        )
+    }
+
     /// RSA modulus size in bits (for the crypto constraints); `None` for EC keys.
     pub fn rsa_bits(&self) -> Option<usize> {
         use rsa::traits::PublicKeyParts;

@@ -20,14 +20,52 @@ const MAX_ENVELOPES: usize = 8;
 const SIGNED_DATA_OID: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
 
 /// Verifies the signature(s) of a document. `detached_content` is the file a detached
-/// `.p7s` accompanies. `now` is the validation time. Never panics on any input.
+/// `.p7s` accompanies. `now` is the validation time. Never panics on any input. The report
+/// carries the extracted content of an enveloping p7m ([`SignatureReport::content`]).
 pub fn verify_document(
     bytes: &[u8],
     detached_content: Option<&[u8]>,
     trust: &TrustStore,
     now: DateTime<Utc>,
 ) -> SignatureReport {
-    let mut v = Verifier { trust, now, signers: Vec::new(), pool: Vec::new(), envelopes: 0, content: None, notes: Vec::new(), info: Vec::new() };
+    verify_document_with(bytes, detached_content, trust, now, VerifyOptions::default())
+}
+
+/// Options of [`verify_document_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyOptions {
+    /// Copy the content of an enveloping p7m into [`SignatureReport::content`] (default).
+    /// Callers that only need the verdict, or that stream the content elsewhere with
+    /// [`extract_signed_content`], turn it off: for large files the copy (a fresh allocation
+    /// the size of the document) costs about as much as hashing it.
+    pub extract_content: bool,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions { extract_content: true }
+    }
+}
+
+/// [`verify_document`] with options.
+pub fn verify_document_with(
+    bytes: &[u8],
+    detached_content: Option<&[u8]>,
+    trust: &TrustStore,
+    now: DateTime<Utc>,
+    options: VerifyOptions,
+) -> SignatureReport {
+    let mut v = Verifier {
+        trust,
+        now,
+        options,
+        signers: Vec::new(),
+        pool: Vec::new(),
+        envelopes: 0,
+        content: None,
+        notes: Vec::new(),
+        info: Vec::new(),
+    };
     let (format, encoding) = v.document(bytes, detached_content, 0);
     v.finish(format, encoding)
 }
@@ -38,7 +76,7 @@ pub fn extract_signed_content(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut current = unwrap_outer(bytes)?;
     for _ in 0..MAX_ENVELOPES {
         let sd = SignedData::from_content_info(&current).ok()?;
-        let content = sd.econtent?.into_owned();
+        let content = sd.econtent?.bytes().into_owned();
         if !is_nested_envelope(&content) {
             return Some(content);
         }
@@ -49,8 +87,8 @@ pub fn extract_signed_content(bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// The binary SignedData inside base64/PEM, TSD or M7M wrappers.
 fn unwrap_outer(bytes: &[u8]) -> Option<Vec<u8>> {
-    if let Some(p7m) = m7m_parts(bytes).map(|(p, _)| p) {
-        return Some(p7m);
+    if let Some(m) = m7m_parts(bytes) {
+        return Some(m.p7m);
     }
     let (der, _) = input::unwrap_cms(bytes)?;
     if let Ok((oid, content)) = content_info(&der)
@@ -74,6 +112,7 @@ fn is_nested_envelope(content: &[u8]) -> bool {
 struct Verifier<'t> {
     trust: &'t TrustStore,
     now: DateTime<Utc>,
+    options: VerifyOptions,
     signers: Vec<SignerReport>,
     pool: Vec<Certificate>,
     envelopes: usize,
@@ -91,15 +130,10 @@ impl Verifier<'_> {
             self.notes.push((SubIndication::FormatFailure, "too many nested envelopes".into()));
             return (Format::Cades, None);
         }
-        if bytes.first() != Some(&0x30) && crate::pdf::is_pdf(bytes) {
-            let r = crate::pdf::verify_pdf(bytes, self.trust, self.now, depth);
-            self.envelopes += usize::from(!r.signers.is_empty());
-            self.signers.extend(r.signers);
-            self.notes.extend(r.notes);
-            return (Format::Pades, Some("PDF"));
-        }
-        if let Some((p7m, tokens)) = m7m_parts(bytes) {
-            self.m7m(&p7m, &tokens, depth);
+        // Order matters: an M7M or an XML file may quote "%PDF-" in its first kilobyte (an
+        // enveloped PDF), while a PDF never starts with a MIME header or '<'.
+        if let Some(m) = m7m_parts(bytes) {
+            self.m7m(&m, depth);
             return (Format::M7m, Some("MIME"));
         }
         if let Some(xml) = crate::xml::sniff(bytes) {
@@ -111,6 +145,16 @@ impl Verifier<'_> {
                 return (Format::Xades, Some("XML"));
             }
             return (Format::None, Some("XML"));
+        }
+        if bytes.first() != Some(&0x30) && crate::pdf::is_pdf(bytes) {
+            let r = crate::pdf::verify_pdf(bytes, self.trust, self.now, depth);
+            if r.signers.is_empty() && r.notes.is_empty() {
+                return (Format::None, Some("PDF"));
+            }
+            self.envelopes += usize::from(!r.signers.is_empty());
+            self.signers.extend(r.signers);
+            self.notes.extend(r.notes);
+            return (Format::Pades, Some("PDF"));
         }
         let Some((der, wrapping)) = input::unwrap_cms(bytes) else {
             if looks_like_broken_cms(bytes) {
@@ -148,7 +192,7 @@ impl Verifier<'_> {
 
     /// One SignedData layer, then the layers inside it.
     fn cades(&mut self, der: &[u8], detached: Option<&[u8]>, depth: usize) -> Format {
-        let sd = match SignedData::from_content_info(der) {
+        let mut sd = match SignedData::from_content_info(der) {
             Ok(sd) => sd,
             Err(e) => {
                 self.notes.push((SubIndication::FormatFailure, format!("malformed SignedData: {e}")));
@@ -162,9 +206,12 @@ impl Verifier<'_> {
         let layer = self.envelopes;
         self.envelopes += 1;
         self.pool.extend(sd.certificates.iter().cloned());
-        let (content, format): (&[u8], Format) = match (&sd.econtent, detached) {
-            (Some(c), _) => (c, Format::Cades),
-            (None, Some(d)) => (d, Format::CadesDetached),
+        // Taken out of `sd` so that the extracted content is moved, not copied, into the
+        // report (large files: the copy would cost as much as a third of the hashing).
+        let econtent = sd.econtent.take();
+        let format = match (&econtent, detached) {
+            (Some(_), _) => Format::Cades,
+            (None, Some(_)) => Format::CadesDetached,
             (None, None) => {
                 self.notes.push((
                     SubIndication::SignedDataNotFound,
@@ -173,19 +220,33 @@ impl Verifier<'_> {
                 return Format::CadesDetached;
             }
         };
+        let digest_of = |d: crate::crypto::DigestAlg| match (&econtent, detached) {
+            (Some(ec), _) => ec.hash(d),
+            (None, Some(bytes)) => d.hash(bytes),
+            (None, None) => Vec::new(),
+        };
         let pool = self.pool.clone();
         let ctx = Context { trust: self.trust, now: self.now, pool: &pool };
         for si in &sd.signers {
-            let check = verify_signer(si, &sd.certificates, &|d| d.hash(content), Some(&sd.econtent_type), 0);
+            let check = verify_signer(si, &sd.certificates, &digest_of, Some(&sd.econtent_type), 0);
             self.signers.extend(verdict::judge(&check, SignerRole::Signer, layer, &ctx));
         }
-        if sd.econtent.is_some() {
-            if is_nested_envelope(content) || (crate::pdf::is_pdf(content) && crate::pdf::has_signatures(content)) {
-                self.document(content, None, depth + 1);
-            }
-            // The innermost extracted content wins: a nested layer sets it itself.
-            if !is_nested_envelope(content) {
-                self.content = Some(content.to_vec());
+        if let Some(ec) = econtent {
+            // Only content that starts like a CMS (binary, base64, PEM) or a PDF can hold
+            // further signatures; anything else is never concatenated unless extracted.
+            let head = ec.head(1024);
+            let maybe_cms = head.first() == Some(&0x30) || looks_like_base64(&head);
+            let maybe_pdf = crate::pdf::is_pdf(&head);
+            if maybe_cms || maybe_pdf || self.options.extract_content {
+                let content = ec.bytes();
+                let nested = maybe_cms && is_nested_envelope(&content);
+                if nested || (maybe_pdf && crate::pdf::has_signatures(&content)) {
+                    self.document(&content, None, depth + 1);
+                }
+                // The innermost extracted content wins: a nested layer sets it itself.
+                if !nested && self.options.extract_content {
+                    self.content = Some(content.into_owned());
+                }
             }
         }
         format
@@ -198,7 +259,9 @@ impl Verifier<'_> {
                 // The evidence timestamps are reported but not used as proof of existence
                 // (the signatures inside carry their own CAdES-T timestamps when needed).
                 for token in &tokens {
-                    self.info.push(timestamp_info("TSD", &verify_timestamp(token, &|d| d.hash(&data), 1)));
+                    let t = verify_timestamp(token, &|d| d.hash(&data), 1);
+                    self.evidence_failure("TSD", &t);
+                    self.info.push(timestamp_info("TSD", &t));
                 }
                 self.document(&data, None, depth + 1);
             }
@@ -206,16 +269,35 @@ impl Verifier<'_> {
         }
     }
 
-    /// Italian M7M: the p7m part, plus timestamp tokens over it.
-    fn m7m(&mut self, p7m: &[u8], tokens: &[Vec<u8>], depth: usize) {
-        for token in tokens {
+    /// Italian M7M: the p7m part, plus timestamp tokens over it. The tokens' imprint covers
+    /// the p7m part as transported (InfoCert's files carry it base64-encoded although labelled
+    /// binary), which for a binary part is the DER itself.
+    fn m7m(&mut self, m: &M7m, depth: usize) {
+        for token in &m.tokens {
             let Some((der, _)) = input::unwrap_cms(token) else {
                 self.notes.push((SubIndication::FormatFailure, "M7M timestamp part is not a token".into()));
                 continue;
             };
-            self.info.push(timestamp_info("M7M", &verify_timestamp(&der, &|d| d.hash(p7m), 1)));
+            let over_raw = verify_timestamp(&der, &|d| d.hash(&m.raw_part), 1);
+            let t = if over_raw.failure.is_none() { over_raw } else { verify_timestamp(&der, &|d| d.hash(&m.p7m), 1) };
+            self.evidence_failure("M7M", &t);
+            self.info.push(timestamp_info("M7M", &t));
         }
-        self.document(p7m, None, depth + 1);
+        self.document(&m.p7m, None, depth + 1);
+    }
+
+    /// A TSD/M7M timestamp whose imprint does not match the data it travels with, or whose
+    /// own signature is broken, means the container was altered: the document fails.
+    fn evidence_failure(&mut self, what: &str, t: &crate::signer::TimestampCheck) {
+        let broken = t.failure.as_ref().filter(|f| f.sub == SubIndication::HashFailure).or_else(|| {
+            t.signer
+                .as_ref()
+                .and_then(|s| s.failure.as_ref())
+                .filter(|f| matches!(f.sub, SubIndication::HashFailure | SubIndication::SigCryptoFailure))
+        });
+        if let Some(f) = broken {
+            self.notes.push((f.sub, format!("{what} timestamp: {}", f.detail)));
+        }
     }
 
     fn finish(self, format: Format, encoding: Option<&'static str>) -> SignatureReport {
@@ -259,6 +341,13 @@ fn timestamp_info(what: &str, t: &crate::signer::TimestampCheck) -> String {
     }
 }
 
+/// Whether a content head could be the start of base64 or PEM text (an envelope saved in
+/// base64 inside another one).
+fn looks_like_base64(head: &[u8]) -> bool {
+    !head.is_empty()
+        && head.iter().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_whitespace() || matches!(b, b'+' | b'/' | b'=' | b'-'))
+}
+
 /// A file that carries the signedData OID near its start but does not parse: a damaged or
 /// tampered CMS, not an unsigned file.
 fn looks_like_broken_cms(bytes: &[u8]) -> bool {
@@ -285,8 +374,18 @@ fn tsd_parts(tsd: &ber::Tlv<'_>) -> Result<(Vec<u8>, Vec<Vec<u8>>), crate::Error
     Ok((content.octets()?.into_owned(), tokens))
 }
 
-/// (p7m bytes, timestamp part bodies) of an M7M (MIME multipart/mixed), or `None`.
-fn m7m_parts(bytes: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+/// The parts of an M7M.
+struct M7m {
+    /// The signed envelope, decoded to binary.
+    p7m: Vec<u8>,
+    /// The envelope part's body as transported (what the timestamps cover).
+    raw_part: Vec<u8>,
+    /// Timestamp part bodies.
+    tokens: Vec<Vec<u8>>,
+}
+
+/// The parts of an M7M (MIME multipart/mixed), or `None`.
+fn m7m_parts(bytes: &[u8]) -> Option<M7m> {
     let head = bytes.get(..bytes.len().min(2048))?;
     let head_text = String::from_utf8_lossy(head).to_ascii_lowercase();
     if !(head_text.starts_with("mime-version") || head_text.starts_with("content-type")) || !head_text.contains("multipart/")
@@ -299,10 +398,12 @@ fn m7m_parts(bytes: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
     for part in parts {
         let ct = part.content_type.to_ascii_lowercase();
         if ct.starts_with("application/pkcs7-mime") || ct.starts_with("application/x-pkcs7-mime") {
-            p7m = Some(input::unwrap_cms(&part.body).map(|(d, _)| d.into_owned()).unwrap_or(part.body));
+            let der = input::unwrap_cms(&part.body).map(|(d, _)| d.into_owned()).unwrap_or_else(|| part.body.clone());
+            p7m = Some((der, part.body));
         } else if ct.starts_with("application/timestamp") || ct.starts_with("application/timestamp-reply") {
             tokens.push(part.body);
         }
     }
-    Some((p7m?, tokens))
+    let (p7m, raw_part) = p7m?;
+    Some(M7m { p7m, raw_part, tokens })
 }

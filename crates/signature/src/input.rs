@@ -33,8 +33,13 @@ pub fn unwrap_cms(input: &[u8]) -> Option<(std::borrow::Cow<'_, [u8]>, Wrapping)
     } else {
         (trimmed, Wrapping::Base64)
     };
+    // Check the alphabet before copying: a large text or binary file fails at its first
+    // non-base64 byte instead of being copied whole.
+    if !body.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_whitespace() || matches!(b, b'+' | b'/' | b'=')) {
+        return None;
+    }
     let clean: Vec<u8> = body.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if clean.is_empty() || !clean.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) {
+    if clean.is_empty() {
         return None;
     }
     let der = base64::engine::general_purpose::STANDARD

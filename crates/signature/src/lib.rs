@@ -42,7 +42,7 @@ pub mod trust;
 mod verdict;
 mod xml;
 
-pub use document::{extract_signed_content, verify_document};
+pub use document::{VerifyOptions, extract_signed_content, verify_document, verify_document_with};
 
 pub use report::{
     CmsCheck, CmsStatus, Format, Indication, SignatureReport, SignerInfoSummary, SignerReport, SignerRole,

@@ -59,6 +59,16 @@ pub const EXT_BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
 pub const EXT_QC_STATEMENTS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.3");
 pub const QC_COMPLIANCE: Oid = Oid::new_unwrap("0.4.0.1862.1.1");
 pub const QC_SSCD: Oid = Oid::new_unwrap("0.4.0.1862.1.4");
+pub const QC_LIMIT_VALUE: Oid = Oid::new_unwrap("0.4.0.1862.1.2");
+pub const QC_RETENTION_PERIOD: Oid = Oid::new_unwrap("0.4.0.1862.1.3");
+pub const QC_PDS: Oid = Oid::new_unwrap("0.4.0.1862.1.5");
+pub const QC_TYPE: Oid = Oid::new_unwrap("0.4.0.1862.1.6");
+pub const QC_TYPE_ESIGN: Oid = Oid::new_unwrap("0.4.0.1862.1.6.1");
+pub const QC_TYPE_ESEAL: Oid = Oid::new_unwrap("0.4.0.1862.1.6.2");
+pub const QC_TYPE_WEB: Oid = Oid::new_unwrap("0.4.0.1862.1.6.3");
+pub const QC_CC_LEGISLATION: Oid = Oid::new_unwrap("0.4.0.1862.1.7");
+/// RFC 3739 id-qcs-pkixQCSyntax-v2 (semantics identifier, e.g. natural person).
+pub const QCS_PKIX_SYNTAX_V2: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.11.2");
 
 /// Whether `tlv` is an OBJECT IDENTIFIER equal to `oid`.
 pub fn is(tlv: &crate::ber::Tlv<'_>, oid: &Oid) -> bool {

@@ -105,6 +105,13 @@ pub struct SignerReport {
     pub digest_algorithm: Option<&'static str>,
     /// QcCompliance statement in the certificate.
     pub qualified: bool,
+    /// Every QCStatement of the signer certificate by name ("QcCompliance", "QcSSCD",
+    /// "QcType-esign", …).
+    pub qc_statements: Vec<String>,
+    /// The signature value and the message digest verify and the signed bytes were not
+    /// changed afterwards ("firma integra"); `false` also when the signer certificate is
+    /// missing, so that integrity could not be checked.
+    pub intact: bool,
     pub verdict: Indication,
     pub subindication: Option<SubIndication>,
     pub detail: String,
@@ -164,4 +171,116 @@ pub struct CmsCheck {
     /// The first signer (PEC envelopes have one).
     pub signer: Option<SignerInfoSummary>,
     pub detail: String,
+}
+
+impl Indication {
+    /// The verdict in Italian, for people.
+    pub fn text_it(self) -> &'static str {
+        match self {
+            Indication::TotalPassed => "Firma valida",
+            Indication::TotalFailed => "Firma NON valida",
+            Indication::Indeterminate => "Firma non verificabile (esito indeterminato)",
+            Indication::NoSignatureFound => "Nessuna firma trovata",
+        }
+    }
+}
+
+impl SubIndication {
+    /// The sub-indication explained in Italian.
+    pub fn text_it(self) -> &'static str {
+        use SubIndication::*;
+        match self {
+            FormatFailure => "struttura della firma non conforme o documento modificato dopo la firma",
+            HashFailure => "il contenuto non corrisponde a quello firmato",
+            SigCryptoFailure => "il valore della firma non è verificabile con la chiave del certificato",
+            Revoked | RevokedNoPoe => "certificato revocato",
+            Expired | OutOfBoundsNoPoe | OutOfBoundsNotRevoked => {
+                "certificato scaduto (nessuna marca temporale ne prova l'esistenza prima della scadenza)"
+            }
+            NotYetValid => "certificato non ancora valido alla data di firma",
+            SigConstraintsFailure => "la firma non rispetta i requisiti richiesti",
+            ChainConstraintsFailure => "il certificato non è abilitato alla firma digitale (manca l'uso nonRepudiation)",
+            CertificateChainGeneralFailure => "errore nella verifica della catena dei certificati",
+            CryptoConstraintsFailure | CryptoConstraintsFailureNoPoe => {
+                "algoritmo non più ammesso (MD5, SHA-1 o chiave troppo corta)"
+            }
+            NoSigningCertificateFound => {
+                "certificato del firmatario assente o non legato alla firma (firma non CAdES-BES)"
+            }
+            NoCertificateChainFound => "certificato non emesso da un certificatore attendibile",
+            SignedDataNotFound => "manca il documento firmato (firma separata senza il file)",
+            FormatNotSupported => "formato di firma riconosciuto ma non verificabile (XAdES/XML)",
+        }
+    }
+}
+
+impl SignerReport {
+    /// The checks of this signer as Italian tools show them: integrity ("Firma integra"),
+    /// trust ("Certificato attendibile"), legal status ("Certificato qualificato").
+    pub fn checks_it(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let sub = self.subindication;
+        out.push(if self.intact {
+            "Firma integra".to_owned()
+        } else if self.subject.is_none() && sub == Some(SubIndication::NoSigningCertificateFound) {
+            "Integrità non verificabile: certificato del firmatario assente".to_owned()
+        } else {
+            format!("Firma NON integra: {}", sub.map_or("verifica crittografica fallita", SubIndication::text_it))
+        });
+        if self.intact {
+            out.push(match (self.verdict, sub) {
+                (Indication::TotalPassed, _) => "Certificato attendibile".to_owned(),
+                (_, Some(s)) => format!("Certificato non attendibile: {}", s.text_it()),
+                (_, None) => "Certificato non attendibile".to_owned(),
+            });
+        }
+        if self.subject.is_some() {
+            out.push(if self.qualified {
+                "Certificato qualificato (QcCompliance)".to_owned()
+            } else {
+                "Certificato non qualificato".to_owned()
+            });
+        }
+        out
+    }
+}
+
+impl SignatureReport {
+    /// A short Italian summary for people (`sigillo check` without `--json`): the verdict,
+    /// then per signer who signed and the checks of [`SignerReport::checks_it`]. Names and
+    /// codici fiscali are in it: print it to the user, never log it.
+    pub fn summary_it(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let _ = write!(s, "{}", self.verdict.text_it());
+        if let Some(sub) = self.subindication {
+            let _ = write!(s, ": {}", sub.text_it());
+        }
+        s.push('\n');
+        for (i, signer) in self.signers.iter().enumerate() {
+            let who = signer.common_name.as_deref().or(signer.subject.as_deref()).unwrap_or("firmatario sconosciuto");
+            let role = match signer.role {
+                SignerRole::Signer => "Firmatario",
+                SignerRole::Countersigner => "Controfirma",
+            };
+            let _ = write!(s, "{role} {}: {who}", i + 1);
+            if let Some(cf) = &signer.fiscal_code {
+                let _ = write!(s, " (codice fiscale {cf})");
+            }
+            s.push('\n');
+            if let Some(issuer) = &signer.issuer {
+                let _ = writeln!(s, "  Emesso da: {issuer}");
+            }
+            if let Some(t) = signer.timestamp_time {
+                let _ = writeln!(s, "  Marca temporale: {}", t.format("%d/%m/%Y %H:%M:%S UTC"));
+            } else if let Some(t) = signer.signing_time {
+                let _ = writeln!(s, "  Data di firma dichiarata: {}", t.format("%d/%m/%Y %H:%M:%S UTC"));
+            }
+            for c in signer.checks_it() {
+                let _ = writeln!(s, "  {c}");
+            }
+            let _ = writeln!(s, "  Esito: {}", signer.verdict.text_it());
+        }
+        s
+    }
 }

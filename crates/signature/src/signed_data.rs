@@ -107,12 +107,116 @@ fn parse_attributes<'a>(set: &Tlv<'a>) -> Result<Vec<Attribute<'a>>, Error> {
     Ok(out)
 }
 
+/// Bound on the segments of a BER constructed eContent (1000-byte chunks: 512 MB).
+const MAX_SEGMENTS: usize = 1 << 19;
+
+/// The eContent octets, kept as the borrowed segments of a BER constructed OCTET STRING
+/// (one segment for DER): hashing streams over them, and the bytes are only concatenated
+/// when someone needs them contiguous (extraction, nested envelopes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Econtent<'a> {
+    segments: Vec<&'a [u8]>,
+}
+
+impl<'a> Econtent<'a> {
+    fn parse(octets: &Tlv<'a>) -> Result<Econtent<'a>, Error> {
+        let mut segments = Vec::new();
+        collect_segments(octets, &mut segments, 0)?;
+        Ok(Econtent { segments })
+    }
+
+    /// A contiguous eContent (tests, callers holding bytes).
+    pub fn from_bytes(bytes: &'a [u8]) -> Econtent<'a> {
+        Econtent { segments: vec![bytes] }
+    }
+
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(|s| s.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Digest of the content, streamed over the segments.
+    pub fn hash(&self, alg: DigestAlg) -> Vec<u8> {
+        let mut h = crate::crypto::Hasher::new(alg);
+        for s in &self.segments {
+            h.update(s);
+        }
+        h.finish()
+    }
+
+    /// The first `n` bytes (or fewer), for sniffing.
+    pub fn head(&self, n: usize) -> Cow<'a, [u8]> {
+        match self.segments.as_slice() {
+            [] => Cow::Borrowed(&[]),
+            [one, ..] if one.len() >= n || self.segments.len() == 1 => Cow::Borrowed(one.get(..n.min(one.len())).unwrap_or_default()),
+            _ => {
+                let mut out = Vec::with_capacity(n);
+                for s in &self.segments {
+                    let take = (n - out.len()).min(s.len());
+                    out.extend_from_slice(s.get(..take).unwrap_or_default());
+                    if out.len() == n {
+                        break;
+                    }
+                }
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// The content as one slice: borrowed when stored in one piece, else concatenated.
+    pub fn bytes(&self) -> Cow<'a, [u8]> {
+        match self.segments.as_slice() {
+            [] => Cow::Borrowed(&[]),
+            [one] => Cow::Borrowed(one),
+            many => Cow::Owned(many.concat()),
+        }
+    }
+
+    /// Whether the content equals `other`, without concatenating.
+    pub fn eq_bytes(&self, other: &[u8]) -> bool {
+        if self.len() != other.len() {
+            return false;
+        }
+        let mut rest = other;
+        for s in &self.segments {
+            let (head, tail) = rest.split_at(s.len());
+            if head != *s {
+                return false;
+            }
+            rest = tail;
+        }
+        true
+    }
+}
+
+fn collect_segments<'a>(t: &Tlv<'a>, out: &mut Vec<&'a [u8]>, depth: usize) -> Result<(), Error> {
+    if !t.is_constructed() {
+        if out.len() >= MAX_SEGMENTS {
+            return Err(Error::Asn1("eContent has too many segments".into()));
+        }
+        out.push(t.content);
+        return Ok(());
+    }
+    if depth > 8 {
+        return Err(Error::Asn1("eContent segments nested too deep".into()));
+    }
+    for child in t.children()? {
+        if child.tag & !0x20 != ber::OCTET_STRING {
+            return Err(Error::Asn1("eContent segment is not an OCTET STRING".into()));
+        }
+        collect_segments(&child, out, depth + 1)?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone)]
 pub struct SignedData<'a> {
     pub econtent_type: Tlv<'a>,
-    /// The encapsulated content (segments of a constructed OCTET STRING concatenated);
-    /// `None` for detached signatures.
-    pub econtent: Option<Cow<'a, [u8]>>,
+    /// The encapsulated content; `None` for detached signatures.
+    pub econtent: Option<Econtent<'a>>,
     pub certificates: Vec<Certificate>,
     /// Certificates that could not be parsed (reported, not fatal).
     pub bad_certificates: usize,
@@ -175,7 +279,7 @@ impl<'a> SignedData<'a> {
                 if octets.tag & !0x20 != ber::OCTET_STRING {
                     return Err(Error::Asn1("eContent is not an OCTET STRING".into()));
                 }
-                Some(octets.octets()?)
+                Some(Econtent::parse(octets)?)
             }
             Some(_) => return Err(Error::Asn1("eContent tag".into())),
         };

@@ -186,6 +186,11 @@ fn verify_core(
         .public_key
         .as_ref()
         .map_err(|e| fail(SubIndication::FormatFailure, format!("signer public key: {e}")))?;
+    // A signature algorithm of another key family is a malformed SignerInfo (or a wrong
+    // certificate), not a proof that the signed bytes changed.
+    if !key.accepts(sig_alg) {
+        return Err(fail(SubIndication::FormatFailure, "the signature algorithm does not match the signer's key type"));
+    }
     match signed_input {
         None => key
             .verify_prehash(sig_alg, digest, &content_hash, &si.signature)
@@ -290,10 +295,11 @@ pub fn verify_timestamp(token: &[u8], digest_of: &dyn Fn(DigestAlg) -> Vec<u8>, 
         out.failure = Some(fail(SubIndication::FormatFailure, "timestamp token does not hold a TSTInfo"));
         return out;
     }
-    let Some(tst) = sd.econtent.as_deref() else {
+    let Some(tst) = sd.econtent.as_ref().map(crate::signed_data::Econtent::bytes) else {
         out.failure = Some(fail(SubIndication::FormatFailure, "timestamp token without TSTInfo"));
         return out;
     };
+    let tst: &[u8] = &tst;
     match parse_tst_info(tst) {
         Ok((alg, imprint, time)) => {
             out.time = Some(time);

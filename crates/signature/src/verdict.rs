@@ -24,6 +24,7 @@ pub struct Context<'a> {
 /// Turns one SignerCheck (and its countersignatures) into reports, signer first.
 pub fn judge(check: &SignerCheck, role: SignerRole, layer: usize, ctx: &Context<'_>) -> Vec<SignerReport> {
     let (verdict, sub, detail, poe) = decide(check, role, ctx);
+    let intact = check.failure.is_none() && check.cert.is_some() && timestamp_failure(check).is_none();
     let mut report = SignerReport {
         role,
         layer,
@@ -41,6 +42,8 @@ pub fn judge(check: &SignerCheck, role: SignerRole, layer: usize, ctx: &Context<
         timestamp_time: poe,
         digest_algorithm: check.digest.map(|d| d.name()),
         qualified: false,
+        qc_statements: Vec::new(),
+        intact,
         verdict,
         subindication: sub,
         detail,
@@ -57,12 +60,34 @@ pub fn judge(check: &SignerCheck, role: SignerRole, layer: usize, ctx: &Context<
         report.not_before = Some(c.not_before);
         report.not_after = Some(c.not_after);
         report.qualified = c.qc_compliance;
+        report.qc_statements.clone_from(&c.qc_statements);
     }
     let mut out = vec![report];
     for cs in &check.countersignatures {
         out.extend(judge(cs, SignerRole::Countersigner, layer, ctx));
     }
     out
+}
+
+/// A CAdES-T signature timestamp that is present but broken fails the signature: its
+/// imprint not matching the signature value (HASH_FAILURE) or its own signature not
+/// verifying (SIG_CRYPTO_FAILURE) means the file was altered. A token we cannot read or
+/// whose TSA certificate is missing is only unusable as a proof of existence.
+fn timestamp_failure(check: &SignerCheck) -> Option<crate::signer::Failure> {
+    for t in &check.timestamps {
+        if let Some(f) = t.failure.as_ref().filter(|f| f.sub == SubIndication::HashFailure) {
+            return Some(crate::signer::Failure { sub: f.sub, detail: format!("signature timestamp: {}", f.detail) });
+        }
+        if let Some(f) = t
+            .signer
+            .as_ref()
+            .and_then(|s| s.failure.as_ref())
+            .filter(|f| matches!(f.sub, SubIndication::HashFailure | SubIndication::SigCryptoFailure))
+        {
+            return Some(crate::signer::Failure { sub: f.sub, detail: format!("signature timestamp: {}", f.detail) });
+        }
+    }
+    None
 }
 
 type Decision = (Indication, Option<SubIndication>, String, Option<DateTime<Utc>>);
@@ -75,6 +100,9 @@ fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>) -> Decision 
     let Some(cert) = &check.cert else {
         return no(SubIndication::NoSigningCertificateFound, "signer certificate not found".into());
     };
+    if let Some(f) = timestamp_failure(check) {
+        return no(f.sub, f.detail);
+    }
     if !check.has_signed_attrs {
         return no(
             SubIndication::NoSigningCertificateFound,
@@ -112,15 +140,35 @@ fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>) -> Decision 
         .iter()
         .filter(|t| t.intact())
         .filter(|t| {
-            t.signer
-                .as_ref()
-                .and_then(|s| s.cert.as_ref())
-                .is_some_and(|tsa| matches!(ctx.trust.chain(tsa, ctx.pool), ChainOutcome::Trusted(_)))
+            // The TSA must chain to an anchor and its certificate must cover the time it asserts.
+            t.signer.as_ref().and_then(|s| s.cert.as_ref()).is_some_and(|tsa| {
+                t.time.is_some_and(|time| tsa.valid_at(time))
+                    && matches!(ctx.trust.chain(tsa, ctx.pool), ChainOutcome::Trusted(_))
+            })
         })
         .filter_map(|t| t.time)
         .min();
     let reference = poe.unwrap_or(ctx.now);
     let with_poe = |(i, s, d, _): Decision| (i, s, d, poe);
+
+    // The claimed signing time must fall inside the signer certificate's validity: a
+    // signature claiming a time before the certificate existed is inconsistent
+    // (NOT_YET_VALID, a failure); one claiming a time after expiry was made with an expired
+    // certificate, which no proof of existence can rescue.
+    if let Some(claimed) = check.signing_time {
+        if claimed < cert.not_before {
+            return with_poe(no(
+                SubIndication::NotYetValid,
+                format!("claimed signing time {claimed} is before the certificate validity ({})", cert.not_before),
+            ));
+        }
+        if claimed > cert.not_after {
+            return with_poe(no(
+                SubIndication::OutOfBoundsNoPoe,
+                format!("claimed signing time {claimed} is after the certificate expiry ({})", cert.not_after),
+            ));
+        }
+    }
 
     for c in &path {
         if reference < c.not_before {
@@ -147,7 +195,9 @@ fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>) -> Decision 
             Revocation::Unknown => {}
         }
     }
-    if role == SignerRole::Signer && !cert.has_key_usage(crate::cert::KU_NON_REPUDIATION) {
+    // A firma digitale needs a certificate whose keyUsage says nonRepudiation
+    // (contentCommitment); a certificate without the extension does not say it either.
+    if role == SignerRole::Signer && cert.key_usage.is_none_or(|ku| ku & crate::cert::KU_NON_REPUDIATION == 0) {
         return with_poe(no(
             SubIndication::ChainConstraintsFailure,
             "the signer certificate lacks keyUsage nonRepudiation (required for a firma digitale)".into(),

@@ -88,6 +88,12 @@ fn bounds(register: &Register, period: Period) -> Result<(DateTime<Utc>, DateTim
     Ok((midnight(first)?, midnight(next)?))
 }
 
+/// The instants `[from, to)` a period covers in the register's time zone (for the dashboard's
+/// day filters, so that they agree with the export to the microsecond).
+pub fn period_bounds(register: &Register, period: Period) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
+    bounds(register, period)
+}
+
 /// Reads what the export of `period` contains.
 pub async fn collect(
     conn: &mut PgConnection,

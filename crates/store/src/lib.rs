@@ -8,10 +8,14 @@
 
 pub mod audit;
 pub mod blob;
+pub mod browse;
 pub mod codes;
+pub mod decisions;
 mod error;
 pub mod export;
+pub mod inbound;
 pub mod register;
+pub mod staff;
 #[cfg(feature = "testing")]
 pub mod testing;
 

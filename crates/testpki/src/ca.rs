@@ -214,7 +214,13 @@ impl Ca {
             extensions.push(ext(oids::EXT_EXTENDED_KEY_USAGE, true, &der::seq(&[&der::oid(oids::KP_TIME_STAMPING)])));
         }
         if spec.qualified {
-            let qc = der::seq(&[&der::seq(&[&der::oid(oids::QC_COMPLIANCE)])]);
+            // QcCompliance, QcSSCD and QcType-esign, as Italian qualified signature
+            // certificates carry them (ETSI EN 319 412-5).
+            let qc = der::seq(&[
+                &der::seq(&[&der::oid(oids::QC_COMPLIANCE)]),
+                &der::seq(&[&der::oid(oids::QC_SSCD)]),
+                &der::seq(&[&der::oid(oids::QC_TYPE), &der::seq(&[&der::oid(oids::QC_TYPE_ESIGN)])]),
+            ]);
             extensions.push(ext(oids::EXT_QC_STATEMENTS, false, &qc));
         }
         let serial = next_serial();
@@ -330,7 +336,7 @@ pub struct LeafSpec {
     /// Defaults to a year from now.
     pub not_after: Option<DateTime<Utc>>,
     pub key: KeyKind,
-    /// Adds a qcStatements extension with QcCompliance.
+    /// Adds a qcStatements extension with QcCompliance, QcSSCD and QcType-esign.
     pub qualified: bool,
     /// Adds a critical extendedKeyUsage id-kp-timeStamping (for a TSA).
     pub time_stamping: bool,

@@ -77,6 +77,9 @@ pub struct SignOptions {
     pub extra_signed_attrs: Vec<Vec<u8>>,
     /// CRLs (DER) for the `crls` field.
     pub crls: Vec<Vec<u8>>,
+    /// Extra unsigned attributes, raw `Attribute` DER (see [`attribute`]), e.g. a
+    /// signature timestamp over the wrong bytes.
+    pub extra_unsigned_attrs: Vec<Vec<u8>>,
 }
 
 impl Default for SignOptions {
@@ -99,6 +102,7 @@ impl Default for SignOptions {
             content_type_attr_override: None,
             extra_signed_attrs: Vec::new(),
             crls: Vec::new(),
+            extra_unsigned_attrs: Vec::new(),
         }
     }
 }
@@ -210,7 +214,8 @@ fn collect(s: &Signer<'_>, digest_algs: &mut Vec<Vec<u8>>, certs: &mut Vec<Vec<u
     }
 }
 
-fn attribute(oid: &str, value: &[u8]) -> Vec<u8> {
+/// An `Attribute` (type OID, SET with one value) in DER.
+pub fn attribute(oid: &str, value: &[u8]) -> Vec<u8> {
     der::seq(&[&der::oid(oid), &der::tlv(der::SET, value)])
 }
 
@@ -290,6 +295,7 @@ fn signer_info(s: &Signer<'_>, content: &[u8], econtent_type: Option<&str>) -> V
     if let Some(tsa) = &s.timestamp {
         unsigned.push(attribute(oids::ATTR_SIGNATURE_TIMESTAMP, &timestamp_token(tsa.leaf, &sig, tsa.time)));
     }
+    unsigned.extend(o.extra_unsigned_attrs.iter().cloned());
 
     let version = if o.sid_ski { 3 } else { 1 };
     let mut parts = vec![der::small_int(version), sid, o.digest.alg_der(), signed_attrs_field, sig_alg, der::octets(&sig)];
@@ -315,4 +321,36 @@ pub fn timestamp_token(tsa: &Leaf, data: &[u8], gen_time: DateTime<Utc>) -> Vec<
         ..SignOptions::default()
     };
     sign(&tst_info, true, &[Signer::new(tsa, opts)])
+}
+
+/// An RFC 5544 TimeStampedData (`.tsd`) holding `data` with one timestamp token as evidence
+/// (`token` should be a [`timestamp_token`] over `data`). With `ber`, the structure uses
+/// indefinite lengths and the content is split in 1000-byte chunks, as Italian tools write it.
+pub fn timestamped_data(data: &[u8], token: &[u8], ber: bool) -> Vec<u8> {
+    let cons = |tag: u8, body: &[u8]| if ber { der::tlv_indefinite(tag, body) } else { der::tlv(tag, body) };
+    let content = if ber {
+        let chunks: Vec<Vec<u8>> = data.chunks(1000).map(der::octets).collect();
+        der::tlv_indefinite(0x24, &chunks.concat())
+    } else {
+        der::octets(data)
+    };
+    // temporalEvidence: [0] TimeStampTokenEvidence (SEQUENCE OF TimeStampAndCRL), implicit.
+    let evidence = cons(ctx(0), &der::seq(&[token]));
+    let tsd = cons(der::SEQUENCE, &[der::small_int(1), content, evidence].concat());
+    cons(der::SEQUENCE, &[der::oid(oids::TIMESTAMPED_DATA), cons(ctx(0), &tsd)].concat())
+}
+
+/// An Italian M7M: MIME multipart/mixed with the binary p7m part and a base64 timestamp
+/// token part.
+pub fn m7m(p7m: &[u8], token: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(token);
+    let lines: Vec<&str> = b64.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).expect("ascii")).collect();
+    let mut out = b"Mime-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m7m-boundary\"\r\n\r\n".to_vec();
+    out.extend_from_slice(b"--m7m-boundary\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data\r\nContent-Transfer-Encoding: binary\r\n\r\n");
+    out.extend_from_slice(p7m);
+    out.extend_from_slice(b"\r\n--m7m-boundary\r\nContent-Type: application/timestamp-reply\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+    out.extend_from_slice(lines.join("\r\n").as_bytes());
+    out.extend_from_slice(b"\r\n--m7m-boundary--\r\n");
+    out
 }

@@ -37,6 +37,8 @@
 //!   timestamps (CAdES-T, [`Tsa`]).
 //! * [`timestamp_token`]: an RFC 3161 TimeStampToken over any bytes.
 //! * [`pem`]: PEM armour for any DER.
+//! * [`pdf`]: a minimal one-page PDF, PAdES signatures added as incremental updates
+//!   ([`pdf::sign_pdf`]) and arbitrary later updates ([`pdf::append_update`]) for attacks.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test helper: a panic is a test failure
 
@@ -45,11 +47,12 @@ mod cms;
 pub mod der;
 mod keys;
 pub mod oids;
+pub mod pdf;
 
 pub use ca::{Ca, CaSpec, Leaf, LeafSpec};
 pub use cms::{
-    AttrOrder, EssVersion, Encoding, SignOptions, Signer, Tsa, sign, sign_attached, sign_detached,
-    timestamp_token,
+    AttrOrder, EssVersion, Encoding, SignOptions, Signer, Tsa, attribute, m7m, sign, sign_attached, sign_detached,
+    timestamp_token, timestamped_data,
 };
 pub use keys::{KeyKind, PrivateKey};
 

@@ -49,4 +49,7 @@ pub const EXT_EXTENDED_KEY_USAGE: &str = "2.5.29.37";
 pub const EXT_QC_STATEMENTS: &str = "1.3.6.1.5.5.7.1.3";
 pub const EXT_CRL_NUMBER: &str = "2.5.29.20";
 pub const QC_COMPLIANCE: &str = "0.4.0.1862.1.1";
+pub const QC_SSCD: &str = "0.4.0.1862.1.4";
+pub const QC_TYPE: &str = "0.4.0.1862.1.6";
+pub const QC_TYPE_ESIGN: &str = "0.4.0.1862.1.6.1";
 pub const KP_TIME_STAMPING: &str = "1.3.6.1.5.5.7.3.8";

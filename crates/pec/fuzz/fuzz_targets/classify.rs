@@ -11,7 +11,7 @@ use sigillo_pec::{Checker, FileReport};
 fuzz_target!(|data: &[u8]| {
     static CHECKER: OnceLock<Checker> = OnceLock::new();
     let checker = CHECKER.get_or_init(|| Checker::new(SystemTime::UNIX_EPOCH));
-    if let Ok(FileReport::Message(report)) = checker.check_file("fuzz.eml", data, Some("eml")) {
+    if let Ok(FileReport::Message(report)) = checker.check("fuzz.eml", data) {
         let _ = sigillo_pec::human_it(&report);
     }
     let _ = sigillo_pec::daticert::parse(data);

@@ -187,6 +187,8 @@ fn format_failure(index: usize, detail: String) -> SignerReport {
         timestamp_time: None,
         digest_algorithm: None,
         qualified: false,
+        qc_statements: Vec::new(),
+        intact: false,
         verdict: crate::Indication::TotalFailed,
         subindication: Some(SubIndication::FormatFailure),
         detail,
@@ -283,11 +285,11 @@ fn verify_one(
                 }
                 (Kind::Detached, None) => verify_signer(si, &sd.certificates, &digest_of, Some(&sd.econtent_type), 0),
                 (Kind::Sha1, Some(ec)) => {
-                    if ec.as_ref() != digest_of(DigestAlg::Sha1).as_slice() {
+                    if !ec.eq_bytes(&digest_of(DigestAlg::Sha1)) {
                         return fail("adbe.pkcs7.sha1: the encapsulated digest does not match the signed bytes".into());
                     }
                     let ec = ec.clone();
-                    verify_signer(si, &sd.certificates, &|alg| alg.hash(&ec), Some(&sd.econtent_type), 0)
+                    verify_signer(si, &sd.certificates, &|alg| ec.hash(alg), Some(&sd.econtent_type), 0)
                 }
                 (Kind::Sha1, None) => return fail("adbe.pkcs7.sha1 without encapsulated digest".into()),
             };
@@ -311,6 +313,7 @@ fn verify_one(
             return fail(format!("document modified after the document timestamp: {why}"));
         }
         for r in &mut reports {
+            r.intact = false;
             r.verdict = crate::Indication::TotalFailed;
             r.subindication = Some(SubIndication::FormatFailure);
             r.detail.clone_from(&detail);

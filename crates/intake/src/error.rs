@@ -1,0 +1,17 @@
+/// Everything that can stop the intake. A fault of one message is not an error here: it is
+/// recorded on the message (state `error`) and reported in its [`crate::Outcome`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database or the blob store is not usable now; nothing was decided, the message
+    /// will be read again.
+    #[error("{0}")]
+    Store(#[from] sigillo_store::Error),
+    #[error("IMAP {account}: {what}: {source}")]
+    Imap { account: String, what: String, source: async_imap::error::Error },
+    #[error("IMAP {account}: {what}")]
+    Connection { account: String, what: String },
+    #[error("IMAP {account}: {what}: timed out")]
+    Timeout { account: String, what: String },
+    #[error("internal task failed: {0}")]
+    Task(String),
+}

@@ -1,0 +1,441 @@
+//! The pipeline: one raw message in, one decision out, the same for the poller and for
+//! `sigillo ingest`.
+//!
+//! 1. The raw bytes go to the blob store and the message row is written (state
+//!    `received`) before anything else: every later step can be redone from them.
+//! 2. The classifier (`sigillo_pec::Checker`) reads the envelope and verifies every
+//!    signature, on a blocking thread; a panic there is caught and becomes a fault of this
+//!    message, not of the service.
+//! 3. One transaction locks the row and writes the decision with what it leads to: the
+//!    registration (number, documents, hashes, signature reports, raw message linked),
+//!    or the rejection / review / receipt with reasons. A transport envelope whose daticert
+//!    identificativo and msgid were already decided becomes a duplicate of that message.
+//!
+//! The same bytes twice give back the first decision (`duplicate`). A fault of the message
+//! (unreadable, classifier panic, data the register refuses) is recorded on its row (state
+//! `error`, cause, attempts) and retried a bounded number of times by [`Pipeline::retry`];
+//! an unavailable database or blob store is an [`Error`]: nothing is decided and the
+//! message is read again later.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde::Serialize;
+use sigillo_pec::report::{Decision, PecReport};
+use sigillo_pec::{Checker, MessageReport, PecError};
+use sigillo_store::PgPool;
+use sigillo_store::blob::BlobStore;
+use sigillo_store::inbound::{self, Decided, Inbound, LinkedRegistration, MessageState, Origin};
+use sigillo_store::register::{
+    self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Sha256,
+};
+
+use crate::Error;
+
+/// The classification step: `Checker::check_message` in production; tests replace it to
+/// exercise the fault paths (a classifier that panics).
+pub type Classifier = fn(&Checker, &str, &[u8]) -> Result<MessageReport, PecError>;
+
+fn check_message(checker: &Checker, label: &str, raw: &[u8]) -> Result<MessageReport, PecError> {
+    checker.check_message(label, raw)
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub inbound_id: i64,
+    pub raw_sha256: String,
+    pub state: MessageState,
+    /// `register`, `reject`, `review`, `link-receipt`; `None` while in error.
+    pub decision: Option<String>,
+    pub reasons: serde_json::Value,
+    pub protocol: Option<LinkedRegistration>,
+    /// The decision was taken before, for these bytes or for the same PEC.
+    pub duplicate: bool,
+    /// The cause of the last failed attempt, when in error.
+    pub error: Option<String>,
+    pub attempts: i32,
+    /// In error and out of attempts: left aside until someone looks at it.
+    pub quarantined: bool,
+}
+
+/// The pipeline and what it needs; cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    pool: PgPool,
+    blobs: BlobStore,
+    register: Register,
+    checker: Arc<Checker>,
+    classifier: Classifier,
+    actor: Actor,
+    max_attempts: i32,
+}
+
+/// A failure that belongs to the message, not to the service.
+struct Fault(String);
+
+impl Pipeline {
+    pub fn new(pool: PgPool, blobs: BlobStore, register: Register, checker: Checker, max_attempts: u32) -> Self {
+        Pipeline {
+            pool,
+            blobs,
+            register,
+            checker: Arc::new(checker),
+            classifier: check_message,
+            // A fixed, valid literal: parse cannot fail.
+            actor: Actor::parse("intake").unwrap_or_else(|_| unreachable!("\"intake\" is a valid actor")),
+            max_attempts: i32::try_from(max_attempts.max(1)).unwrap_or(i32::MAX),
+        }
+    }
+
+    /// Replaces the classification step (tests of the fault paths).
+    pub fn with_classifier(mut self, classifier: Classifier) -> Self {
+        self.classifier = classifier;
+        self
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn register(&self) -> &Register {
+        &self.register
+    }
+
+    pub fn max_attempts(&self) -> i32 {
+        self.max_attempts
+    }
+
+    /// Takes one raw message through the pipeline. `label` names it in the report and in
+    /// errors (a file name, or `mailbox/uid`), never in logs at info level.
+    pub async fn ingest(&self, raw: Vec<u8>, label: &str, origin: &Origin) -> Result<Outcome, Error> {
+        let size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
+        let blobs = self.blobs.clone();
+        let (raw, sha) = tokio::task::spawn_blocking(move || {
+            let sha = blobs.put(&raw);
+            (raw, sha)
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
+        let sha = sha?;
+
+        let mut conn = self.pool.acquire().await.map_err(sigillo_store::Error::from)?;
+        let (row, _new) = inbound::record(&mut conn, &sha, size, origin).await?;
+        drop(conn);
+        if row.state.is_decided() {
+            return self.outcome_of(&row, true).await;
+        }
+        if row.state == MessageState::Error && row.attempts >= self.max_attempts {
+            return self.outcome_of(&row, false).await;
+        }
+        self.process(row.id, raw, label).await
+    }
+
+    /// Takes a message in state `error` through the pipeline again, from its stored bytes.
+    pub async fn retry(&self, id: i64, raw_sha256: Sha256, label: &str) -> Result<Outcome, Error> {
+        let blobs = self.blobs.clone();
+        let raw = tokio::task::spawn_blocking(move || blobs.get(&raw_sha256))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        match raw {
+            Ok(raw) => self.process(id, raw, label).await,
+            Err(e @ sigillo_store::Error::Blob { .. }) => {
+                // The stored copy is missing or damaged: a fault of this message, to be seen
+                // by people; the mailbox copy stays where it is.
+                self.fail(id, &format!("copia archiviata non utilizzabile: {e}")).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn process(&self, id: i64, raw: Vec<u8>, label: &str) -> Result<Outcome, Error> {
+        let report = match self.classify(raw, label).await {
+            Ok(r) => r,
+            Err(Fault(cause)) => return self.fail(id, &cause).await,
+        };
+        let plan = Plan::from_report(&report);
+        // Documents are content-addressed and written once: storing them before the
+        // transaction costs nothing if it rolls back.
+        if plan.state == MessageState::Registered {
+            let blobs = self.blobs.clone();
+            let contents: Vec<Vec<u8>> =
+                report.attachments.iter().map(|a| a.attachment.content.clone()).collect();
+            tokio::task::spawn_blocking(move || contents.iter().try_for_each(|c| blobs.put(c).map(|_| ())))
+                .await
+                .map_err(|e| Error::Task(e.to_string()))??;
+        }
+        // Two copies of one PEC decided at the same moment: the unique index lets one through
+        // and the other one, decided again, finds it as the owner.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.decide(id, &report, &plan).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(DecideError::PecRace) if tries < 3 => continue,
+                Err(DecideError::PecRace) => {
+                    return self.fail(id, "decisione concorrente sulla stessa PEC non risolta").await;
+                }
+                Err(DecideError::Fault(cause)) => return self.fail(id, &cause).await,
+                Err(DecideError::Infra(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs the classifier on a blocking thread. Its panics end that thread's task, not the
+    /// service: the join error says so and the message is set aside.
+    async fn classify(&self, raw: Vec<u8>, label: &str) -> Result<MessageReport, Fault> {
+        let checker = Arc::clone(&self.checker);
+        let classifier = self.classifier;
+        let label = label.to_owned();
+        match tokio::task::spawn_blocking(move || classifier(&checker, &label, &raw)).await {
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(e)) => Err(Fault(format!("messaggio non classificabile: {e}"))),
+            Err(join) if join.is_panic() => {
+                let payload = join.into_panic();
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(Fault(format!("errore interno del classificatore (panic): {msg}")))
+            }
+            Err(join) => Err(Fault(format!("classificazione interrotta: {join}"))),
+        }
+    }
+
+    async fn decide(&self, id: i64, report: &MessageReport, plan: &Plan) -> Result<Outcome, DecideError> {
+        let mut tx = self.pool.begin().await.map_err(infra)?;
+        let row = inbound::lock(&mut tx, id).await.map_err(classify_store)?;
+        if row.state.is_decided() {
+            // Decided by another process while we classified: that decision stands.
+            drop(tx);
+            return self.outcome_of(&row, true).await.map_err(DecideError::Infra);
+        }
+        let daticert = report.pec.daticert.as_ref();
+        let ident = daticert.and_then(|d| d.identificativo.clone());
+        let msgid = daticert.and_then(|d| d.msgid.clone());
+        let is_transport = plan.pec_type.as_deref() == Some("posta-certificata");
+
+        if is_transport && let Some(ident) = &ident {
+            if let Some(owner) = inbound::pec_owner(&mut tx, ident, msgid.as_deref(), id).await.map_err(classify_store)? {
+                let decided = Decided {
+                    state: owner.state,
+                    decision: owner.decision.clone().unwrap_or_default(),
+                    reasons: owner.reasons.clone(),
+                    pec_type: plan.pec_type.clone(),
+                    pec_receipt: plan.pec_receipt.clone(),
+                    pec_identificativo: Some(ident.clone()),
+                    pec_msgid: msgid.clone(),
+                    duplicate_of: Some(owner.id),
+                    report: serde_json::to_value(report).ok(),
+                };
+                inbound::decide(&mut tx, id, &decided).await.map_err(classify_store)?;
+                tx.commit().await.map_err(classify_sqlx)?;
+                let mut conn = self.pool.acquire().await.map_err(infra)?;
+                let protocol = inbound::registration_of(&mut conn, &self.register, id).await.map_err(|e| DecideError::Infra(e.into()))?;
+                return Ok(Outcome {
+                    inbound_id: id,
+                    raw_sha256: row.raw_sha256.to_hex(),
+                    state: owner.state,
+                    decision: owner.decision,
+                    reasons: owner.reasons,
+                    protocol,
+                    duplicate: true,
+                    error: None,
+                    attempts: row.attempts,
+                    quarantined: false,
+                });
+            }
+        }
+
+        let protocol = if plan.state == MessageState::Registered {
+            let new = registration(report, id);
+            let reg = register::register(&mut tx, &self.register, &self.actor, &new, None)
+                .await
+                .map_err(classify_store)?;
+            Some(LinkedRegistration {
+                id: reg.id,
+                year: reg.year,
+                number: reg.number,
+                registered_at: reg.registered_at,
+                segnatura: reg.segnatura,
+            })
+        } else {
+            None
+        };
+        let decided = Decided {
+            state: plan.state,
+            decision: plan.decision.clone(),
+            reasons: plan.reasons.clone(),
+            pec_type: plan.pec_type.clone(),
+            pec_receipt: plan.pec_receipt.clone(),
+            pec_identificativo: ident,
+            pec_msgid: msgid,
+            duplicate_of: None,
+            report: serde_json::to_value(report).ok(),
+        };
+        inbound::decide(&mut tx, id, &decided).await.map_err(classify_store)?;
+        tx.commit().await.map_err(classify_sqlx)?;
+        Ok(Outcome {
+            inbound_id: id,
+            raw_sha256: row.raw_sha256.to_hex(),
+            state: plan.state,
+            decision: Some(plan.decision.clone()),
+            reasons: plan.reasons.clone(),
+            protocol,
+            duplicate: false,
+            error: None,
+            attempts: row.attempts,
+            quarantined: false,
+        })
+    }
+
+    /// Records a fault of the message and reports it.
+    async fn fail(&self, id: i64, cause: &str) -> Result<Outcome, Error> {
+        let mut conn = self.pool.acquire().await.map_err(sigillo_store::Error::from)?;
+        inbound::record_error(&mut conn, id, cause).await?;
+        tracing::warn!(inbound_id = id, "message set aside: {cause}");
+        let row = inbound::by_id(&mut conn, id).await?;
+        drop(conn);
+        self.outcome_of(&row, false).await
+    }
+
+    async fn outcome_of(&self, row: &Inbound, duplicate: bool) -> Result<Outcome, Error> {
+        let mut conn = self.pool.acquire().await.map_err(sigillo_store::Error::from)?;
+        let protocol = if row.state == MessageState::Registered {
+            inbound::registration_of(&mut conn, &self.register, row.id).await?
+        } else {
+            None
+        };
+        let in_error = row.state == MessageState::Error;
+        Ok(Outcome {
+            inbound_id: row.id,
+            raw_sha256: row.raw_sha256.to_hex(),
+            state: row.state,
+            decision: row.decision.clone().filter(|_| !in_error),
+            reasons: row.reasons.clone(),
+            protocol,
+            duplicate,
+            error: if in_error { row.last_error.clone() } else { None },
+            attempts: row.attempts,
+            quarantined: in_error && row.attempts >= self.max_attempts,
+        })
+    }
+}
+
+enum DecideError {
+    /// Another copy of the same PEC was decided concurrently.
+    PecRace,
+    Fault(String),
+    Infra(Error),
+}
+
+fn infra(e: sqlx::Error) -> DecideError {
+    DecideError::Infra(Error::Store(sigillo_store::Error::from(e)))
+}
+
+fn classify_sqlx(e: sqlx::Error) -> DecideError {
+    classify_store(sigillo_store::Error::from(e))
+}
+
+/// Sorts a store error into "this message's data is refused" (retrying later will not help
+/// much, so it counts as an attempt) and "the database is not usable now" (nothing decided,
+/// try again).
+fn classify_store(e: sigillo_store::Error) -> DecideError {
+    use sigillo_store::Error as S;
+    match e {
+        S::Database(sqlx::Error::Database(db)) if db.constraint() == Some("inbound_messages_pec_unique") => {
+            DecideError::PecRace
+        }
+        // SQLSTATE class 22 (data exception) and 23 (integrity): the data is refused.
+        S::Database(sqlx::Error::Database(db))
+            if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+        {
+            DecideError::Fault(format!("dati rifiutati dal registro: {}", db.message()))
+        }
+        S::Invalid { .. } | S::Immutable(_) | S::MessageAlreadyRegistered(_) => {
+            DecideError::Fault(format!("dati rifiutati dal registro: {e}"))
+        }
+        other => DecideError::Infra(Error::Store(other)),
+    }
+}
+
+/// What the report leads to, before any database work.
+struct Plan {
+    state: MessageState,
+    decision: String,
+    reasons: serde_json::Value,
+    pec_type: Option<String>,
+    pec_receipt: Option<String>,
+}
+
+impl Plan {
+    fn from_report(report: &MessageReport) -> Plan {
+        let (state, decision) = match report.decision {
+            Decision::Register => (MessageState::Registered, "register"),
+            Decision::Reject => (MessageState::Rejected, "reject"),
+            Decision::Review => (MessageState::Review, "review"),
+            Decision::LinkReceipt => (MessageState::Receipt, "link-receipt"),
+        };
+        Plan {
+            state,
+            decision: decision.to_owned(),
+            reasons: serde_json::to_value(&report.reasons).unwrap_or_else(|_| serde_json::json!([])),
+            pec_type: json_str(&report.pec.pec_type),
+            pec_receipt: report.pec.receipt.as_ref().and_then(json_str),
+        }
+    }
+}
+
+/// The serde name of a unit enum value (`posta-certificata`, `avvenuta-consegna`).
+fn json_str<T: Serialize>(v: &T) -> Option<String> {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The art. 53 record of a message to register: sender and subject from daticert (what the
+/// provider certified), falling back to the original message; receipt time from daticert.
+fn registration(report: &MessageReport, inbound_id: i64) -> NewRegistration {
+    let pec: &PecReport = &report.pec;
+    let daticert = pec.daticert.as_ref();
+    let original = pec.original.as_ref();
+    let address = daticert
+        .and_then(|d| d.mittente.clone())
+        .or_else(|| original.and_then(|o| o.from.clone()))
+        .filter(|s| !s.trim().is_empty());
+    let subject = original
+        .and_then(|o| o.subject.clone())
+        .or_else(|| daticert.and_then(|d| d.oggetto.clone()))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "(senza oggetto)".to_owned());
+    let documents = report
+        .attachments
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let at = &a.attachment;
+            NewDocument {
+                name: at.name.clone().unwrap_or_else(|| format!("allegato-{}", i + 1)),
+                media_type: at.media_type.clone(),
+                size_bytes: i64::try_from(at.size).unwrap_or(i64::MAX),
+                sha256: Sha256::of(&at.content),
+                role: if i == 0 { DocumentRole::Primary } else { DocumentRole::Attachment },
+                signature_report: a.signature.as_ref().and_then(|s| serde_json::to_value(s).ok()),
+            }
+        })
+        .collect();
+    NewRegistration {
+        direction: Direction::Incoming,
+        correspondent_name: None,
+        correspondent_address: address,
+        subject,
+        sender_protocol_number: None,
+        sender_protocol_date: None,
+        received_at: daticert.and_then(|d| d.data).map(|t| t.with_timezone(&Utc)),
+        inbound_message_id: Some(inbound_id),
+        documents,
+    }
+}

@@ -1,0 +1,549 @@
+//! The mailbox poller: one task per mailbox, for as long as the service runs.
+//!
+//! Each pass lists the UIDs above the last one stored for the mailbox's UIDVALIDITY, fetches
+//! them in batches (`UID FETCH … BODY.PEEK[]`, so nothing is marked as read by fetching),
+//! runs them through the pipeline, and only then moves (or flags) the decided ones and
+//! stores the new last UID. A crash anywhere leaves either a message still in the mailbox
+//! (read again, recognised by its hash, moved) or a message already moved (done). Messages in
+//! error stay in the mailbox and are retried from the blob store, with a growing delay,
+//! until they are decided or out of attempts (then moved to the quarantine folder).
+//!
+//! Between passes the task waits in IDLE (renewed before the 29 minutes of RFC 2177) or,
+//! when the server has no IDLE, polls. Any IMAP or database failure ends the session: the
+//! task reconnects after an exponential backoff with jitter.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::extensions::idle::IdleResponse;
+use futures_util::{StreamExt, TryStreamExt};
+use sigillo_store::inbound::{self, MailboxState, MessageState, Origin};
+use tokio::sync::watch;
+
+use crate::imap::{self, Server, Session, timed};
+use crate::{Error, Outcome, Pipeline};
+
+/// What to do with a decided message in the mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Move it to the folder of its outcome (created if missing).
+    Move,
+    /// Leave it in place with a keyword naming its outcome.
+    Flag,
+}
+
+/// The folders (or, with [`Action::Flag`], the keywords' suffixes) per outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folders {
+    pub registered: String,
+    pub rejected: String,
+    pub review: String,
+    pub receipts: String,
+    pub quarantine: String,
+}
+
+impl Default for Folders {
+    fn default() -> Self {
+        Folders {
+            registered: "Protocollati".into(),
+            rejected: "Scartati".into(),
+            review: "Da verificare".into(),
+            receipts: "Ricevute".into(),
+            quarantine: "Quarantena".into(),
+        }
+    }
+}
+
+/// One mailbox to read.
+#[derive(Debug, Clone)]
+pub struct MailboxConfig {
+    pub server: Server,
+    pub user: String,
+    pub password: String,
+    pub mailbox: String,
+    pub action: Action,
+    pub folders: Folders,
+    /// Messages per `UID FETCH`.
+    pub batch_size: usize,
+    /// Bytes per `UID FETCH` (a batch holds at least one message, whatever its size).
+    pub batch_bytes: u64,
+    /// Messages of a batch in the pipeline at once.
+    pub workers: usize,
+    /// IDLE is ended and started again after this long (servers drop it after 30 min).
+    pub idle_renew: Duration,
+    /// Interval between passes when the server has no IDLE.
+    pub poll_interval: Duration,
+    /// First delay before a retry of a message in error; doubled at every attempt.
+    pub retry_base: Duration,
+    pub backoff_max: Duration,
+    /// Limit for one IMAP command (a fetch of one batch included).
+    pub op_timeout: Duration,
+}
+
+impl MailboxConfig {
+    /// `user@host:port`: the account part of the mailbox's identity in the database.
+    pub fn account(&self) -> String {
+        format!("{}@{}:{}", self.user, self.server.host, self.server.port)
+    }
+}
+
+/// Runs the poller of one mailbox until `shutdown` turns true.
+pub async fn run(pipeline: Pipeline, cfg: Arc<MailboxConfig>, mut shutdown: watch::Receiver<bool>) {
+    let account = cfg.account();
+    let mut backoff = Backoff::new(Duration::from_millis(250), cfg.backoff_max);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let mut connected = false;
+        let result = tokio::select! {
+            r = session(&pipeline, &cfg, &account, &mut connected, shutdown.clone()) => r,
+            _ = shutdown.changed() => return,
+        };
+        match result {
+            Ok(()) => return,
+            Err(e) => {
+                if connected {
+                    backoff.reset();
+                }
+                let delay = backoff.next();
+                tracing::warn!(mailbox = %cfg.mailbox, "intake {account}: {e}; reconnecting in {} ms", delay.as_millis());
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter (the AWS architecture blog's recipe): the delay is
+/// uniform in [base, min(max, base·2ⁿ)], so many pollers do not reconnect in step.
+struct Backoff {
+    base: Duration,
+    max: Duration,
+    attempt: u32,
+    seed: u64,
+}
+
+impl Backoff {
+    fn new(base: Duration, max: Duration) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15)
+            | 1;
+        Backoff { base, max: max.max(base), attempt: 0, seed }
+    }
+
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    fn next(&mut self) -> Duration {
+        let cap = self.base.saturating_mul(1 << self.attempt.min(20)).min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        // xorshift64: jitter needs no cryptographic randomness
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let span = cap.saturating_sub(self.base).as_millis() as u64;
+        self.base + Duration::from_millis(if span == 0 { 0 } else { self.seed % (span + 1) })
+    }
+}
+
+async fn session(
+    pipeline: &Pipeline,
+    cfg: &MailboxConfig,
+    account: &str,
+    connected: &mut bool,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let t = cfg.op_timeout;
+    let mut s = imap::login(&cfg.server, &cfg.user, &cfg.password, t).await?;
+    let caps = timed(account, "CAPABILITY", t, s.capabilities()).await?;
+    let has_idle = caps.has_str("IDLE");
+    let has_move = caps.has_str("MOVE");
+    let has_uidplus = caps.has_str("UIDPLUS");
+    drop(caps);
+    if cfg.action == Action::Move {
+        let f = &cfg.folders;
+        for folder in [&f.registered, &f.rejected, &f.review, &f.receipts, &f.quarantine] {
+            // Already there is the usual answer; a real failure shows at the first MOVE.
+            let _ = timed(account, "CREATE", t, s.create(folder)).await;
+        }
+    }
+    let caps = Caps { has_move, has_uidplus };
+    tracing::info!(mailbox = %cfg.mailbox, idle = has_idle, "intake {account}: connected");
+    loop {
+        let mailbox = timed(account, "SELECT", t, s.select(&cfg.mailbox)).await?;
+        *connected = true;
+        let uidvalidity = i64::from(mailbox.uid_validity.ok_or_else(|| Error::Connection {
+            account: account.to_owned(),
+            what: format!("SELECT {}: the server gave no UIDVALIDITY", cfg.mailbox),
+        })?);
+        let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
+        let stored = inbound::mailbox_state(&mut conn, account, &cfg.mailbox).await?;
+        let last_uid = match stored {
+            Some(st) if st.uidvalidity == uidvalidity => st.last_uid,
+            other => {
+                if let Some(old) = other {
+                    tracing::warn!(
+                        mailbox = %cfg.mailbox,
+                        "intake {account}: UIDVALIDITY changed from {} to {uidvalidity}: reading the mailbox again \
+                         (messages already decided are recognised by their hash)",
+                        old.uidvalidity
+                    );
+                }
+                inbound::save_mailbox_state(&mut conn, account, &cfg.mailbox, MailboxState { uidvalidity, last_uid: 0 })
+                    .await?;
+                0
+            }
+        };
+        drop(conn);
+
+        pass(pipeline, cfg, account, &mut s, caps, uidvalidity, last_uid, &shutdown).await?;
+        retries(pipeline, cfg, account, &mut s, caps, uidvalidity).await?;
+        if *shutdown.borrow() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
+            return Ok(());
+        }
+
+        if has_idle {
+            let mut handle = s.idle();
+            timed(account, "IDLE", t, handle.init()).await?;
+            let (wait, _stop) = handle.wait_with_timeout(cfg.idle_renew);
+            let woke = tokio::select! {
+                r = wait => Some(r),
+                _ = shutdown.changed() => None,
+            };
+            match woke {
+                // The stream ended: async-imap reports a closed connection as an interrupt.
+                Some(Ok(IdleResponse::ManualInterrupt)) => {
+                    return Err(Error::Connection { account: account.to_owned(), what: "connection closed during IDLE".into() });
+                }
+                Some(Err(source)) => {
+                    return Err(Error::Imap { account: account.to_owned(), what: "IDLE".into(), source });
+                }
+                Some(Ok(IdleResponse::Timeout | IdleResponse::NewData(_))) | None => {}
+            }
+            s = timed(account, "DONE", t, handle.done()).await?;
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep(cfg.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+            timed(account, "NOOP", t, s.noop()).await?;
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Caps {
+    has_move: bool,
+    has_uidplus: bool,
+}
+
+/// Reads every message above `last_uid`, batch after batch, until none is left.
+#[allow(clippy::too_many_arguments)]
+async fn pass(
+    pipeline: &Pipeline,
+    cfg: &MailboxConfig,
+    account: &str,
+    s: &mut Session,
+    caps: Caps,
+    uidvalidity: i64,
+    mut last_uid: i64,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let t = cfg.op_timeout;
+    loop {
+        // `n:*` always matches the last message, even below n: filter.
+        let listing: Vec<(u32, u64)> = timed(account, "UID FETCH (RFC822.SIZE)", t, async {
+            let stream = s.uid_fetch(format!("{}:*", last_uid + 1), "(UID RFC822.SIZE)").await?;
+            stream
+                .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, u64::from(f.size.unwrap_or(0))))) })
+                .try_collect()
+                .await
+        })
+        .await?;
+        let mut pending: Vec<(u32, u64)> = listing.into_iter().filter(|(u, _)| i64::from(*u) > last_uid).collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        pending.sort_unstable();
+        for batch in batches(&pending, cfg.batch_size, cfg.batch_bytes) {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let set = uid_set(batch.iter().map(|(u, _)| *u));
+            let mut bodies: Vec<(u32, Vec<u8>)> = timed(account, "UID FETCH (BODY.PEEK[])", t, async {
+                let stream = s.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+                stream
+                    .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, f.body().map(<[u8]>::to_vec).unwrap_or_default()))) })
+                    .try_collect()
+                    .await
+            })
+            .await?;
+            bodies.sort_unstable_by_key(|(u, _)| *u);
+            bodies.dedup_by_key(|(u, _)| *u);
+
+            let results: Vec<(u32, Result<Outcome, Error>)> = futures_util::stream::iter(bodies)
+                .map(|(uid, raw)| async move {
+                    let origin = Origin {
+                        account: Some(account.to_owned()),
+                        mailbox: Some(cfg.mailbox.clone()),
+                        uidvalidity: Some(uidvalidity),
+                        uid: Some(i64::from(uid)),
+                    };
+                    let label = format!("{}/{uidvalidity}/{uid}", cfg.mailbox);
+                    (uid, pipeline.ingest(raw, &label, &origin).await)
+                })
+                .buffered(cfg.workers.max(1))
+                .collect()
+                .await;
+
+            // Only what committed is acted upon, and the last UID moves only over an
+            // unbroken run of committed messages: what follows a failure is read again.
+            let mut done: Vec<(u32, Outcome)> = Vec::new();
+            let mut failure = None;
+            for (uid, r) in results {
+                match r {
+                    Ok(o) if failure.is_none() => done.push((uid, o)),
+                    Ok(_) => {}
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+            let counts = done.iter().fold(BTreeMap::<&str, usize>::new(), |mut m, (_, o)| {
+                *m.entry(state_name(o)).or_default() += 1;
+                m
+            });
+            act(cfg, account, s, caps, done.iter().map(|(u, o)| (*u, o))).await?;
+            if let Some((uid, _)) = done.last() {
+                last_uid = i64::from(*uid);
+                let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
+                inbound::save_mailbox_state(&mut conn, account, &cfg.mailbox, MailboxState { uidvalidity, last_uid }).await?;
+            }
+            tracing::info!(mailbox = %cfg.mailbox, "intake {account}: batch of {} up to UID {last_uid}: {counts:?}", done.len());
+            if let Some(e) = failure {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Retries the messages of this mailbox in state `error` whose delay has passed.
+async fn retries(
+    pipeline: &Pipeline,
+    cfg: &MailboxConfig,
+    account: &str,
+    s: &mut Session,
+    caps: Caps,
+    uidvalidity: i64,
+) -> Result<(), Error> {
+    let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
+    let due = inbound::retryable(&mut conn, Some(account), Some(&cfg.mailbox), pipeline.max_attempts(), 50).await?;
+    drop(conn);
+    let mut done = Vec::new();
+    for r in due {
+        let wait = cfg.retry_base.saturating_mul(1 << r.attempts.clamp(0, 16));
+        if !retry_due(pipeline, r.id, wait).await? {
+            continue;
+        }
+        let label = format!("{}/{}/{}", cfg.mailbox, r.uidvalidity.unwrap_or(0), r.uid.unwrap_or(0));
+        let outcome = pipeline.retry(r.id, r.raw_sha256, &label).await?;
+        // A UID is only meaningful under its UIDVALIDITY: after a change, the message is
+        // found again by the rescan, recognised and moved then.
+        if r.uidvalidity == Some(uidvalidity)
+            && let Some(uid) = r.uid.and_then(|u| u32::try_from(u).ok())
+        {
+            done.push((uid, outcome));
+        }
+    }
+    act(cfg, account, s, caps, done.iter().map(|(u, o)| (*u, o))).await
+}
+
+async fn retry_due(pipeline: &Pipeline, id: i64, wait: Duration) -> Result<bool, Error> {
+    let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
+    Ok(inbound::idle_for(&mut conn, id).await? >= wait)
+}
+
+fn state_name(o: &Outcome) -> &'static str {
+    match o.state {
+        MessageState::Registered => "registered",
+        MessageState::Rejected => "rejected",
+        MessageState::Review => "review",
+        MessageState::Receipt => "receipt",
+        MessageState::Error if o.quarantined => "quarantined",
+        MessageState::Error => "error",
+        MessageState::Received => "received",
+    }
+}
+
+/// The folder an outcome sends its message to; `None` leaves it where it is (to retry).
+fn target<'a>(folders: &'a Folders, o: &Outcome) -> Option<&'a str> {
+    match o.state {
+        MessageState::Registered => Some(&folders.registered),
+        MessageState::Rejected => Some(&folders.rejected),
+        MessageState::Review => Some(&folders.review),
+        MessageState::Receipt => Some(&folders.receipts),
+        MessageState::Error if o.quarantined => Some(&folders.quarantine),
+        MessageState::Error | MessageState::Received => None,
+    }
+}
+
+/// Moves or flags committed messages, one command per destination.
+async fn act<'a>(
+    cfg: &MailboxConfig,
+    account: &str,
+    s: &mut Session,
+    caps: Caps,
+    outcomes: impl Iterator<Item = (u32, &'a Outcome)>,
+) -> Result<(), Error> {
+    let mut by_target: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for (uid, o) in outcomes {
+        if let Some(folder) = target(&cfg.folders, o) {
+            by_target.entry(folder).or_default().push(uid);
+        }
+    }
+    let t = cfg.op_timeout;
+    for (folder, uids) in by_target {
+        let set = uid_set(uids.iter().copied());
+        match cfg.action {
+            Action::Move if caps.has_move => timed(account, "UID MOVE", t, s.uid_mv(&set, folder)).await?,
+            Action::Move => {
+                timed(account, "UID COPY", t, s.uid_copy(&set, folder)).await?;
+                timed(account, "UID STORE", t, async {
+                    s.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").await?.try_collect::<Vec<_>>().await
+                })
+                .await?;
+                if caps.has_uidplus {
+                    timed(account, "UID EXPUNGE", t, async {
+                        s.uid_expunge(&set).await?.try_collect::<Vec<_>>().await
+                    })
+                    .await?;
+                }
+            }
+            Action::Flag => {
+                let keyword = keyword(folder);
+                timed(account, "UID STORE", t, async {
+                    s.uid_store(&set, format!("+FLAGS.SILENT ({keyword})")).await?.try_collect::<Vec<_>>().await
+                })
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The IMAP keyword for a folder name in flag mode: `Sigillo_` and the name's letters and
+/// digits (keywords are atoms: no spaces, no specials).
+pub fn keyword(folder: &str) -> String {
+    let clean: String = folder.chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("Sigillo_{clean}")
+}
+
+/// Splits the listing into batches of at most `count` messages and `bytes` bytes.
+fn batches(pending: &[(u32, u64)], count: usize, bytes: u64) -> Vec<&[(u32, u64)]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut size = 0_u64;
+    for (i, (_, s)) in pending.iter().enumerate() {
+        if i > start && (i - start >= count.max(1) || size + s > bytes) {
+            out.push(&pending[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += s;
+    }
+    if start < pending.len() {
+        out.push(&pending[start..]);
+    }
+    out
+}
+
+/// A UID set in the compact form `1:5,7,9:12`.
+pub fn uid_set(uids: impl IntoIterator<Item = u32>) -> String {
+    let mut sorted: Vec<u32> = uids.into_iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set([9, 1, 2, 3, 7, 10, 12, 11, 3]), "1:3,7,9:12");
+        assert_eq!(uid_set([5]), "5");
+        assert_eq!(uid_set([]), "");
+    }
+
+    #[test]
+    fn batches_respect_count_and_bytes_and_never_starve_a_big_message() {
+        let p: Vec<(u32, u64)> = (1..=7).map(|u| (u, 10)).collect();
+        let b = batches(&p, 3, 1000);
+        assert_eq!(b.iter().map(|b| b.len()).collect::<Vec<_>>(), [3, 3, 1]);
+        let b = batches(&p, 100, 25);
+        assert_eq!(b.iter().map(|b| b.len()).collect::<Vec<_>>(), [2, 2, 2, 1]);
+        let big = [(1, 10), (2, 5_000), (3, 10)];
+        let b = batches(&big, 100, 100);
+        assert_eq!(b.iter().map(|b| b.len()).collect::<Vec<_>>(), [1, 1, 1]);
+    }
+
+    #[test]
+    fn backoff_grows_stays_bounded_and_jitters() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        let delays: Vec<Duration> = (0..12).map(|_| b.next()).collect();
+        assert!(delays.iter().all(|d| *d >= Duration::from_millis(100) && *d <= Duration::from_secs(2)));
+        assert!(delays[8..].iter().any(|d| *d > Duration::from_millis(400)), "{delays:?}");
+        let distinct: std::collections::BTreeSet<_> = delays.iter().collect();
+        assert!(distinct.len() > 3, "no jitter: {delays:?}");
+        b.reset();
+        assert!(b.next() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn keywords_are_atoms() {
+        assert_eq!(keyword("Da verificare"), "Sigillo_Daverificare");
+    }
+
+    #[test]
+    fn plain_imap_only_on_loopback() {
+        assert!(Server::parse("imap://127.0.0.1:1143").is_ok());
+        assert!(Server::parse("imap://localhost:1143").is_ok());
+        assert!(Server::parse("imap://[::1]:1143").is_ok());
+        let e = Server::parse("imap://mail.example.it:143").unwrap_err();
+        assert!(e.contains("imaps://"), "{e}");
+        let s = Server::parse("imaps://imaps.pec.aruba.it").unwrap();
+        assert_eq!((s.host.as_str(), s.port, s.tls), ("imaps.pec.aruba.it", 993, true));
+        assert!(Server::parse("imaps://u@h").is_err());
+        assert!(Server::parse("http://h").is_err());
+        assert!(Server::parse("imaps://h:0").is_err());
+    }
+}

@@ -1,0 +1,424 @@
+//! Inbound messages: the row written as soon as the raw bytes are stored, the decision
+//! written with (or instead of) the registration, errors and retries, and where the intake
+//! stopped in each IMAP mailbox.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+
+use crate::Error;
+use crate::codes::ProtocolNumber;
+use crate::register::{Register, Sha256};
+
+/// Processing state of an inbound message (`message_state` in the schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "message_state", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    Received,
+    Registered,
+    Rejected,
+    Review,
+    Receipt,
+    Error,
+}
+
+impl MessageState {
+    /// Whether a decision has been written: the message is never processed again.
+    pub fn is_decided(self) -> bool {
+        !matches!(self, MessageState::Received | MessageState::Error)
+    }
+}
+
+/// Where a message came from.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// `user@host:port` of the IMAP account; `None` for `sigillo ingest`.
+    pub account: Option<String>,
+    pub mailbox: Option<String>,
+    pub uidvalidity: Option<i64>,
+    pub uid: Option<i64>,
+}
+
+/// An inbound message row as the intake needs it.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub id: i64,
+    pub raw_sha256: Sha256,
+    pub raw_size: i64,
+    pub state: MessageState,
+    pub decision: Option<String>,
+    pub reasons: serde_json::Value,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub duplicate_of: Option<i64>,
+}
+
+struct Row {
+    id: i64,
+    raw_sha256: Vec<u8>,
+    raw_size: i64,
+    state: MessageState,
+    decision: Option<String>,
+    reasons: serde_json::Value,
+    attempts: i32,
+    last_error: Option<String>,
+    duplicate_of: Option<i64>,
+}
+
+impl TryFrom<Row> for Inbound {
+    type Error = Error;
+    fn try_from(r: Row) -> Result<Self, Error> {
+        Ok(Inbound {
+            id: r.id,
+            raw_sha256: Sha256::from_slice(&r.raw_sha256)?,
+            raw_size: r.raw_size,
+            state: r.state,
+            decision: r.decision,
+            reasons: r.reasons,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            duplicate_of: r.duplicate_of,
+        })
+    }
+}
+
+/// Records a message whose raw bytes are already in the blob store. Returns its row and
+/// whether the row is new; the same bytes recorded again give back the existing row
+/// untouched (its origin stays the first one).
+pub async fn record(
+    conn: &mut PgConnection,
+    raw_sha256: &Sha256,
+    raw_size: i64,
+    origin: &Origin,
+) -> Result<(Inbound, bool), Error> {
+    if raw_size < 0 {
+        return Err(Error::invalid("raw_size", "negative"));
+    }
+    // `do nothing` returns no row on conflict: the existing one is read afterwards. Two
+    // concurrent recorders of the same bytes both end up with the one row.
+    let inserted = sqlx::query_scalar!(
+        r#"
+        insert into inbound_messages (raw_sha256, raw_size, account, mailbox, uidvalidity, uid)
+        values ($1, $2, $3, $4, $5, $6)
+        on conflict (raw_sha256) do nothing
+        returning id
+        "#,
+        &raw_sha256.0[..],
+        raw_size,
+        origin.account,
+        origin.mailbox,
+        origin.uidvalidity,
+        origin.uid,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let row = by_sha256(conn, raw_sha256)
+        .await?
+        .ok_or_else(|| Error::NotFound { what: format!("inbound message {raw_sha256}") })?;
+    Ok((row, inserted.is_some()))
+}
+
+/// The message with these raw bytes, if recorded.
+pub async fn by_sha256(conn: &mut PgConnection, raw_sha256: &Sha256) -> Result<Option<Inbound>, Error> {
+    let row = sqlx::query_as!(
+        Row,
+        r#"
+        select id, raw_sha256, raw_size, state as "state: MessageState", decision, reasons,
+               attempts, last_error, duplicate_of
+        from inbound_messages where raw_sha256 = $1
+        "#,
+        &raw_sha256.0[..],
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(Inbound::try_from).transpose()
+}
+
+/// The message with this id.
+pub async fn by_id(conn: &mut PgConnection, id: i64) -> Result<Inbound, Error> {
+    let row = sqlx::query_as!(
+        Row,
+        r#"
+        select id, raw_sha256, raw_size, state as "state: MessageState", decision, reasons,
+               attempts, last_error, duplicate_of
+        from inbound_messages where id = $1
+        "#,
+        id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound { what: format!("inbound message {id}") })?;
+    Inbound::try_from(row)
+}
+
+/// Reads and locks a message row for the decision transaction: a second process deciding
+/// the same message waits here, then sees the first one's decision.
+pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<Inbound, Error> {
+    let row = sqlx::query_as!(
+        Row,
+        r#"
+        select id, raw_sha256, raw_size, state as "state: MessageState", decision, reasons,
+               attempts, last_error, duplicate_of
+        from inbound_messages where id = $1 for update
+        "#,
+        id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound { what: format!("inbound message {id}") })?;
+    Inbound::try_from(row)
+}
+
+/// The transport envelope that already carries the decision for this PEC (same daticert
+/// identificativo and msgid), other than `except`.
+pub async fn pec_owner(
+    conn: &mut PgConnection,
+    identificativo: &str,
+    msgid: Option<&str>,
+    except: i64,
+) -> Result<Option<Inbound>, Error> {
+    let row = sqlx::query_as!(
+        Row,
+        r#"
+        select id, raw_sha256, raw_size, state as "state: MessageState", decision, reasons,
+               attempts, last_error, duplicate_of
+        from inbound_messages
+        where pec_type = 'posta-certificata' and duplicate_of is null
+          and pec_identificativo = $1 and pec_msgid is not distinct from $2 and id <> $3
+        "#,
+        identificativo,
+        msgid,
+        except,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(Inbound::try_from).transpose()
+}
+
+/// A decision to write on a message row.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub state: MessageState,
+    /// `register`, `reject`, `review`, `link-receipt`.
+    pub decision: String,
+    /// `[{"code", "detail"}]`
+    pub reasons: serde_json::Value,
+    pub pec_type: Option<String>,
+    pub pec_receipt: Option<String>,
+    pub pec_identificativo: Option<String>,
+    pub pec_msgid: Option<String>,
+    pub duplicate_of: Option<i64>,
+    pub report: Option<serde_json::Value>,
+}
+
+/// Writes the decision, inside the caller's transaction (with the registration, if any).
+pub async fn decide(conn: &mut PgConnection, id: i64, d: &Decided) -> Result<(), Error> {
+    if !d.state.is_decided() {
+        return Err(Error::invalid("state", format!("{:?} is not a decision", d.state)));
+    }
+    sqlx::query!(
+        r#"
+        update inbound_messages
+        set state = $2, decision = $3, reasons = $4, pec_type = $5, pec_receipt = $6,
+            pec_identificativo = $7, pec_msgid = $8, duplicate_of = $9, report = $10,
+            last_error = null, decided_at = now(), updated_at = now()
+        where id = $1
+        "#,
+        id,
+        d.state as MessageState,
+        d.decision,
+        d.reasons,
+        d.pec_type,
+        d.pec_receipt,
+        d.pec_identificativo,
+        d.pec_msgid,
+        d.duplicate_of,
+        d.report,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt (state `error`, the cause, one more attempt) unless the message
+/// was decided meanwhile. Returns the number of attempts so far.
+pub async fn record_error(conn: &mut PgConnection, id: i64, cause: &str) -> Result<i32, Error> {
+    let attempts = sqlx::query_scalar!(
+        r#"
+        update inbound_messages
+        set state = case when state in ('received', 'error') then 'error'::message_state else state end,
+            attempts = attempts + 1, last_error = $2, updated_at = now()
+        where id = $1
+        returning attempts
+        "#,
+        id,
+        cause,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound { what: format!("inbound message {id}") })?;
+    Ok(attempts)
+}
+
+/// A message in state `error` still to be retried.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub id: i64,
+    pub raw_sha256: Sha256,
+    pub uidvalidity: Option<i64>,
+    pub uid: Option<i64>,
+    pub attempts: i32,
+}
+
+/// The messages of a mailbox (or of `sigillo ingest`, with `None`s) in state `error` with
+/// fewer than `max_attempts` attempts, oldest first.
+pub async fn retryable(
+    conn: &mut PgConnection,
+    account: Option<&str>,
+    mailbox: Option<&str>,
+    max_attempts: i32,
+    limit: i64,
+) -> Result<Vec<Retry>, Error> {
+    let rows = sqlx::query!(
+        r#"
+        select id, raw_sha256, uidvalidity, uid, attempts from inbound_messages
+        where state = 'error' and attempts < $3
+          and account is not distinct from $1 and mailbox is not distinct from $2
+        order by id limit $4
+        "#,
+        account,
+        mailbox,
+        max_attempts,
+        limit,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Retry {
+                id: r.id,
+                raw_sha256: Sha256::from_slice(&r.raw_sha256)?,
+                uidvalidity: r.uidvalidity,
+                uid: r.uid,
+                attempts: r.attempts,
+            })
+        })
+        .collect()
+}
+
+/// How long ago the message row last changed (its last attempt, for a message in error).
+pub async fn idle_for(conn: &mut PgConnection, id: i64) -> Result<std::time::Duration, Error> {
+    let micros = sqlx::query_scalar!(
+        r#"select (extract(epoch from (now() - updated_at)) * 1000000)::bigint as "micros!" from inbound_messages where id = $1"#,
+        id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound { what: format!("inbound message {id}") })?;
+    Ok(std::time::Duration::from_micros(u64::try_from(micros).unwrap_or(0)))
+}
+
+/// The registration of a message (or of the message it duplicates).
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkedRegistration {
+    pub id: i64,
+    pub year: i32,
+    pub number: ProtocolNumber,
+    pub registered_at: DateTime<Utc>,
+    pub segnatura: String,
+}
+
+pub async fn registration_of(
+    conn: &mut PgConnection,
+    register: &Register,
+    inbound_id: i64,
+) -> Result<Option<LinkedRegistration>, Error> {
+    let row = sqlx::query!(
+        r#"
+        select r.id, r.year, r.number, r.registered_at from registrations r
+        join inbound_messages m on r.inbound_message_id = coalesce(m.duplicate_of, m.id)
+        where m.id = $1 and r.register_id = $2
+        "#,
+        inbound_id,
+        register.id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| {
+        let number = ProtocolNumber::parse(r.number)?;
+        Ok(LinkedRegistration {
+            id: r.id,
+            year: r.year,
+            number,
+            registered_at: r.registered_at,
+            segnatura: register.segnatura(number, r.registered_at),
+        })
+    })
+    .transpose()
+}
+
+/// Where the intake stopped in a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxState {
+    pub uidvalidity: i64,
+    pub last_uid: i64,
+}
+
+pub async fn mailbox_state(
+    conn: &mut PgConnection,
+    account: &str,
+    mailbox: &str,
+) -> Result<Option<MailboxState>, Error> {
+    let row = sqlx::query!(
+        "select uidvalidity, last_uid from imap_mailboxes where account = $1 and mailbox = $2",
+        account,
+        mailbox,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| MailboxState { uidvalidity: r.uidvalidity, last_uid: r.last_uid }))
+}
+
+/// Saves where the intake stopped. Within one UIDVALIDITY the last UID only moves forward
+/// (a late writer cannot move it back); a new UIDVALIDITY replaces both.
+pub async fn save_mailbox_state(
+    conn: &mut PgConnection,
+    account: &str,
+    mailbox: &str,
+    state: MailboxState,
+) -> Result<MailboxState, Error> {
+    if state.uidvalidity <= 0 || state.last_uid < 0 {
+        return Err(Error::invalid("mailbox state", format!("{state:?}")));
+    }
+    let row = sqlx::query!(
+        r#"
+        insert into imap_mailboxes as m (account, mailbox, uidvalidity, last_uid)
+        values ($1, $2, $3, $4)
+        on conflict (account, mailbox) do update set
+            last_uid = case when m.uidvalidity = excluded.uidvalidity
+                            then greatest(m.last_uid, excluded.last_uid)
+                            else excluded.last_uid end,
+            uidvalidity = excluded.uidvalidity,
+            updated_at = now()
+        returning uidvalidity, last_uid
+        "#,
+        account,
+        mailbox,
+        state.uidvalidity,
+        state.last_uid,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(MailboxState { uidvalidity: row.uidvalidity, last_uid: row.last_uid })
+}
+
+/// Counts of messages per state, for logs and tests.
+pub async fn count_by_state(conn: &mut PgConnection) -> Result<Vec<(MessageState, i64)>, Error> {
+    let rows = sqlx::query!(
+        r#"select state as "state: MessageState", count(*) as "n!" from inbound_messages group by state order by state"#
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.state, r.n)).collect())
+}

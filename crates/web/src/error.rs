@@ -1,0 +1,100 @@
+//! The one error type of the web layer. Internal details are logged (without citizens'
+//! data), never shown; the person sees a page in Italian that says what to do.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("not logged in")]
+    Unauthenticated,
+    #[error("role not allowed")]
+    Forbidden,
+    #[error("missing or wrong CSRF token")]
+    Csrf,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("too many login attempts")]
+    TooManyAttempts,
+    #[error("missing or wrong API token")]
+    ApiUnauthorized,
+    #[error("store: {0}")]
+    Store(sigillo_store::Error),
+    #[error("template: {0}")]
+    Template(#[from] askama::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<sigillo_store::Error> for AppError {
+    fn from(e: sigillo_store::Error) -> Self {
+        use sigillo_store::Error as E;
+        match e {
+            E::NotFound { .. } => AppError::NotFound,
+            E::Invalid { field, reason } => AppError::BadRequest(format!("{field}: {reason}")),
+            E::AlreadyAnnulled(_) => AppError::BadRequest("la registrazione è già annullata".into()),
+            other => AppError::Store(other),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    title: &'static str,
+    message: String,
+}
+
+impl AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Unauthenticated | AppError::ApiUnauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Store(_) | AppError::Template(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        if matches!(self, AppError::ApiUnauthorized) {
+            let mut res = (status, axum::Json(serde_json::json!({ "error": "token API mancante o non valido" }))).into_response();
+            res.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"sigillo\""),
+            );
+            return res;
+        }
+        let (title, message) = match &self {
+            AppError::NotFound => ("Pagina non trovata", "La pagina o il documento richiesto non esiste.".to_owned()),
+            AppError::Unauthenticated => ("Accesso richiesto", "Per continuare è necessario accedere.".to_owned()),
+            AppError::Forbidden => ("Operazione non consentita", "Il suo ruolo non consente questa operazione.".to_owned()),
+            AppError::Csrf => (
+                "Modulo scaduto",
+                "Il modulo non è valido o è scaduto. Ricarichi la pagina e riprovi.".to_owned(),
+            ),
+            AppError::BadRequest(m) => ("Richiesta non valida", m.clone()),
+            AppError::TooManyAttempts => (
+                "Troppi tentativi",
+                "Troppi tentativi di accesso non riusciti da questo indirizzo. Riprovi tra 15 minuti.".to_owned(),
+            ),
+            _ => ("Errore interno", "Si è verificato un errore interno. Riprovi; se il problema persiste avvisi l'amministratore.".to_owned()),
+        };
+        let page = ErrorPage { status: status.as_u16(), title, message };
+        match page.render() {
+            Ok(html) => (status, axum::response::Html(html)).into_response(),
+            Err(_) => (status, title).into_response(),
+        }
+    }
+}

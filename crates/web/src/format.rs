@@ -1,0 +1,184 @@
+//! Italian presentation: dates, numbers, sizes, and signature reports in plain words.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde_json::Value;
+
+/// `22/11/2026 14:03` in the register's time zone.
+pub fn datetime_it(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string()
+}
+
+pub fn date_it(d: NaiveDate) -> String {
+    d.format("%d/%m/%Y").to_string()
+}
+
+/// `1.234.567`: Italian digit grouping.
+pub fn int_it(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `12,3 kB`: decimal comma, SI units.
+pub fn size_it(bytes: i64) -> String {
+    let b = bytes.max(0) as f64;
+    let (value, unit) = if b < 1_000.0 {
+        return format!("{} byte", int_it(bytes));
+    } else if b < 1_000_000.0 {
+        (b / 1_000.0, "kB")
+    } else if b < 1_000_000_000.0 {
+        (b / 1_000_000.0, "MB")
+    } else {
+        (b / 1_000_000_000.0, "GB")
+    };
+    format!("{value:.1} {unit}").replace('.', ",")
+}
+
+/// One signer as the record page shows it.
+#[derive(Debug, Clone)]
+pub struct SignerView {
+    pub name: String,
+    pub fiscal_code: String,
+    pub ca: String,
+    pub signing_time: String,
+    pub verdict: String,
+}
+
+/// A signature report in plain Italian.
+#[derive(Debug, Clone)]
+pub struct SignatureView {
+    pub verdict: String,
+    /// Bootstrap contextual class: success, danger, warning, secondary.
+    pub class: &'static str,
+    pub explanation: String,
+    pub format: String,
+    pub signers: Vec<SignerView>,
+}
+
+fn verdict_it(v: &str) -> (&'static str, &'static str) {
+    match v {
+        "TOTAL_PASSED" => ("Firma valida", "success"),
+        "TOTAL_FAILED" => ("Firma non valida", "danger"),
+        "INDETERMINATE" => ("Esito non determinabile", "warning"),
+        "NO_SIGNATURE_FOUND" => ("Documento non firmato", "secondary"),
+        _ => ("Esito sconosciuto", "secondary"),
+    }
+}
+
+fn subindication_it(s: &str) -> &'static str {
+    match s {
+        "HASH_FAILURE" => "il documento è stato modificato dopo la firma",
+        "SIG_CRYPTO_FAILURE" => "la verifica crittografica della firma non è riuscita",
+        "FORMAT_FAILURE" => "il formato della busta di firma non è corretto",
+        "REVOKED" | "REVOKED_NO_POE" => "il certificato del firmatario risulta revocato",
+        "EXPIRED" | "OUT_OF_BOUNDS_NO_POE" | "OUT_OF_BOUNDS_NOT_REVOKED" => {
+            "il certificato del firmatario era scaduto o non ancora valido al momento della verifica"
+        }
+        "NOT_YET_VALID" => "il certificato del firmatario non era ancora valido",
+        "NO_SIGNING_CERTIFICATE_FOUND" => "il certificato del firmatario non è presente",
+        "NO_CERTIFICATE_CHAIN_FOUND" => "il certificato non è emesso da un'autorità di certificazione riconosciuta",
+        "CRYPTO_CONSTRAINTS_FAILURE" | "CRYPTO_CONSTRAINTS_FAILURE_NO_POE" => {
+            "la firma usa un algoritmo non più considerato sicuro"
+        }
+        "FORMAT_NOT_SUPPORTED" => "il formato di firma non è ancora verificabile automaticamente",
+        "SIGNED_DATA_NOT_FOUND" => "il contenuto firmato non è stato trovato",
+        "CHAIN_CONSTRAINTS_FAILURE" | "CERTIFICATE_CHAIN_GENERAL_FAILURE" | "SIG_CONSTRAINTS_FAILURE" => {
+            "la catena dei certificati non rispetta i requisiti"
+        }
+        _ => "motivo non classificato",
+    }
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned).filter(|s| !s.is_empty())
+}
+
+fn time(v: &Value, key: &str, tz: Tz) -> Option<String> {
+    text(v, key).and_then(|s| s.parse::<DateTime<Utc>>().ok()).map(|t| datetime_it(t, tz))
+}
+
+/// The report stored with a document (the `signature` crate's JSON), in plain Italian.
+pub fn signature_view(report: &Value, tz: Tz) -> SignatureView {
+    let verdict_code = text(report, "verdict").unwrap_or_default();
+    let (verdict, class) = verdict_it(&verdict_code);
+    let explanation = match text(report, "subindication") {
+        Some(sub) => format!("{}: {}.", verdict, subindication_it(&sub)),
+        None if verdict_code == "TOTAL_PASSED" => {
+            "Tutte le firme sono integre e i certificati sono emessi da autorità riconosciute.".to_owned()
+        }
+        None => format!("{verdict}."),
+    };
+    let signers = report
+        .get("signers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    let name = match (text(s, "given_name"), text(s, "surname")) {
+                        (Some(g), Some(f)) => format!("{g} {f}"),
+                        _ => text(s, "common_name").or_else(|| text(s, "subject")).unwrap_or_else(|| "non indicato".into()),
+                    };
+                    SignerView {
+                        name,
+                        fiscal_code: text(s, "fiscal_code").unwrap_or_else(|| "non indicato".into()),
+                        ca: text(s, "issuer").unwrap_or_else(|| "non indicata".into()),
+                        signing_time: time(s, "timestamp_time", tz)
+                            .map(|t| format!("{t} (marca temporale)"))
+                            .or_else(|| time(s, "signing_time", tz).map(|t| format!("{t} (dichiarata dal firmatario)")))
+                            .unwrap_or_else(|| "non indicata".into()),
+                        verdict: verdict_it(&text(s, "verdict").unwrap_or_default()).0.to_owned(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    SignatureView {
+        verdict: verdict.to_owned(),
+        class,
+        explanation,
+        format: text(report, "format").unwrap_or_else(|| "—".into()),
+        signers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn numbers_and_sizes_are_italian() {
+        assert_eq!(int_it(0), "0");
+        assert_eq!(int_it(1234), "1.234");
+        assert_eq!(int_it(1_000_000), "1.000.000");
+        assert_eq!(int_it(-12345), "-12.345");
+        assert_eq!(size_it(999), "999 byte");
+        assert_eq!(size_it(12_345), "12,3 kB");
+        assert_eq!(size_it(2_500_000), "2,5 MB");
+    }
+
+    #[test]
+    fn a_failed_signature_is_explained_in_italian() {
+        let report = serde_json::json!({
+            "verdict": "TOTAL_FAILED", "subindication": "HASH_FAILURE", "format": "CAdES",
+            "signers": [{"given_name": "Mario", "surname": "Rossi", "fiscal_code": "RSSMRA80A01H501U",
+                         "issuer": "Test Qualified CA", "signing_time": "2026-11-20T10:00:00Z",
+                         "verdict": "TOTAL_FAILED"}]
+        });
+        let v = signature_view(&report, chrono_tz::Europe::Rome);
+        assert_eq!(v.verdict, "Firma non valida");
+        assert!(v.explanation.contains("modificato dopo la firma"));
+        assert_eq!(v.signers[0].name, "Mario Rossi");
+        assert_eq!(v.signers[0].signing_time, "20/11/2026 11:00 (dichiarata dal firmatario)");
+    }
+}

@@ -1,0 +1,146 @@
+//! The staff dashboard of Sigillo and its read-only JSON API.
+//!
+//! Every route is declared once, in [`routes::table`], with who may use it; the router is
+//! built from that table only, and one guard ([`auth::guard`]) enforces the table on every
+//! request: session and role for pages, a valid CSRF token for every form, an API token for
+//! `/api/`. The tests walk the same table, so a route added without an access rule cannot
+//! exist.
+
+mod api;
+pub mod auth;
+mod error;
+mod format;
+mod pages;
+pub mod routes;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use sigillo_store::PgPool;
+use sigillo_store::blob::BlobStore;
+use sigillo_store::register::Register;
+
+pub use error::AppError;
+
+/// What the web layer needs besides the database.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The `web/static` folder (CSS, JS, fonts; `vendor/` is filled by `npm run build`).
+    pub static_dir: PathBuf,
+    /// Mark cookies `Secure`: set when the dashboard is reached over HTTPS (directly or
+    /// through a TLS-terminating proxy).
+    pub secure_cookies: bool,
+}
+
+/// The web layer's configuration problems, each naming its variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{var} is malformed: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl WebConfig {
+    /// The variables this crate reads (for the binary's list of known variables).
+    pub const VARS: [&'static str; 2] = ["SIGILLO_STATIC_DIR", "SIGILLO_PUBLIC_URL"];
+
+    /// Reads `SIGILLO_STATIC_DIR` (default `web/static`) and `SIGILLO_PUBLIC_URL` (the address
+    /// staff use; `https://…` makes cookies `Secure`; default: plain HTTP on loopback).
+    pub fn from_vars<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<WebConfig, ConfigError> {
+        let static_dir = PathBuf::from(get("SIGILLO_STATIC_DIR").map(str::trim).filter(|s| !s.is_empty()).unwrap_or("web/static"));
+        let secure_cookies = match get("SIGILLO_PUBLIC_URL").map(str::trim).filter(|s| !s.is_empty()) {
+            None => false,
+            Some(u) if u.starts_with("https://") => true,
+            Some(u) if u.starts_with("http://") => false,
+            Some(u) => {
+                return Err(ConfigError {
+                    var: "SIGILLO_PUBLIC_URL",
+                    reason: format!("{u:?} does not start with https:// or http://"),
+                });
+            }
+        };
+        Ok(WebConfig { static_dir, secure_cookies })
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    register: Register,
+    blobs: BlobStore,
+    config: WebConfig,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, register: Register, blobs: BlobStore, config: WebConfig) -> Self {
+        AppState { inner: Arc::new(Inner { pool, register, blobs, config }) }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    pub fn register(&self) -> &Register {
+        &self.inner.register
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.inner.blobs
+    }
+
+    pub fn config(&self) -> &WebConfig {
+        &self.inner.config
+    }
+}
+
+/// The whole web application: the routes of the table, the static files, the security
+/// headers. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that
+/// login throttling sees the client's address.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for route in routes::table() {
+        let guarded = route.handler.route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), route.spec.access),
+            auth::guard,
+        ));
+        router = router.route(route.spec.path, guarded);
+    }
+    let statics = tower_http::services::ServeDir::new(&state.config().static_dir);
+    router
+        .nest_service("/static", statics)
+        .fallback(|| async { AppError::NotFound })
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Headers on every response. The CSP allows scripts only from this origin (no inline
+/// script); Bootstrap Italia sets inline styles, so styles are allowed inline.
+async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name: header::HeaderName, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+         font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "same-origin");
+    set(h, header::CACHE_CONTROL, "no-store");
+    res
+}
+
+/// A database error as the web layer reports it.
+pub(crate) fn db(e: sqlx::Error) -> AppError {
+    AppError::from(sigillo_store::Error::from(e))
+}

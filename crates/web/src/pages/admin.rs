@@ -1,0 +1,210 @@
+//! Administration: offices, staff accounts, API tokens (amministratore).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use sigillo_store::register::Sha256;
+use sigillo_store::staff::{self, Role, Username};
+
+use super::{Layout, parse_id};
+use crate::auth::{CurrentUser, check_password_rule, hash_password, random_token};
+use crate::format::datetime_it;
+use crate::{AppError, AppState, db};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "offices.html")]
+pub struct OfficesPage {
+    layout: Layout,
+    offices: Vec<staff::Office>,
+}
+
+pub async fn offices(State(state): State<AppState>, user: CurrentUser) -> Result<OfficesPage, AppError> {
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    Ok(OfficesPage { layout: Layout::new(&user, "uffici", "Uffici"), offices: staff::list_offices(&mut conn).await? })
+}
+
+#[derive(Deserialize)]
+pub struct OfficeForm {
+    codice: String,
+    nome: String,
+}
+
+pub async fn create_office(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::Form(f): axum::Form<OfficeForm>,
+) -> Result<Response, AppError> {
+    let mut tx = state.pool().begin().await.map_err(db)?;
+    staff::create_office(&mut tx, &user.actor()?, &f.codice, &f.nome).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Redirect::to("/uffici").into_response())
+}
+
+pub async fn toggle_office(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let mut tx = state.pool().begin().await.map_err(db)?;
+    let active = staff::list_offices(&mut tx).await?.into_iter().find(|o| o.id == id).ok_or(AppError::NotFound)?.active;
+    staff::set_office_active(&mut tx, &user.actor()?, id, !active).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Redirect::to("/uffici").into_response())
+}
+
+pub struct UserView {
+    pub username: String,
+    pub full_name: String,
+    pub role: &'static str,
+    pub state: String,
+    pub last_login: String,
+    pub active: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users.html")]
+pub struct UsersPage {
+    layout: Layout,
+    users: Vec<UserView>,
+    roles: Vec<&'static str>,
+    error: Option<String>,
+}
+
+async fn users_page(state: &AppState, user: &CurrentUser, error: Option<String>) -> Result<UsersPage, AppError> {
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let tz = state.register().timezone;
+    let now = chrono::Utc::now();
+    let users = staff::list_users(&mut conn)
+        .await?
+        .into_iter()
+        .map(|u| UserView {
+            state: if u.disabled_at.is_some() {
+                "disattivato".into()
+            } else if u.locked_until.is_some_and(|t| t > now) {
+                "bloccato temporaneamente".into()
+            } else {
+                "attivo".into()
+            },
+            active: u.disabled_at.is_none(),
+            username: u.username,
+            full_name: u.full_name,
+            role: u.role.as_str(),
+            last_login: u.last_login_at.map(|t| datetime_it(t, tz)).unwrap_or_else(|| "mai".into()),
+        })
+        .collect();
+    Ok(UsersPage {
+        layout: Layout::new(user, "utenti", "Utenti"),
+        users,
+        roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+        error,
+    })
+}
+
+pub async fn users(State(state): State<AppState>, user: CurrentUser) -> Result<UsersPage, AppError> {
+    users_page(&state, &user, None).await
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    username: String,
+    nome: String,
+    ruolo: String,
+    password: String,
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::Form(f): axum::Form<UserForm>,
+) -> Result<Response, AppError> {
+    let checked = Username::parse(&f.username)
+        .map_err(|_| "nome utente non valido: da 2 a 64 lettere minuscole, cifre, '.', '_' o '-'".to_owned())
+        .and_then(|u| Role::parse(&f.ruolo).map(|r| (u, r)).map_err(|_| "ruolo non valido".to_owned()))
+        .and_then(|ur| check_password_rule(&f.password).map(|()| ur));
+    let (username, role) = match checked {
+        Ok(v) => v,
+        Err(e) => return Ok((StatusCode::BAD_REQUEST, users_page(&state, &user, Some(e)).await?).into_response()),
+    };
+    let password = f.password.clone();
+    let phc = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
+    let mut tx = state.pool().begin().await.map_err(db)?;
+    staff::create_user(&mut tx, &user.actor()?, &username, &f.nome, role, &phc).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Redirect::to("/utenti").into_response())
+}
+
+pub async fn disable_user(State(state): State<AppState>, user: CurrentUser, Path(name): Path<String>) -> Result<Response, AppError> {
+    let username = Username::parse(&name).map_err(|_| AppError::NotFound)?;
+    let mut tx = state.pool().begin().await.map_err(db)?;
+    staff::disable_user(&mut tx, &user.actor()?, &username).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Redirect::to("/utenti").into_response())
+}
+
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "tokens.html")]
+pub struct TokensPage {
+    layout: Layout,
+    tokens: Vec<TokenView>,
+    new_token: Option<String>,
+}
+
+async fn tokens_page(state: &AppState, user: &CurrentUser, new_token: Option<String>) -> Result<TokensPage, AppError> {
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let tz = state.register().timezone;
+    Ok(TokensPage {
+        layout: Layout::new(user, "token", "Token API"),
+        tokens: staff::list_api_tokens(&mut conn)
+            .await?
+            .into_iter()
+            .map(|t| TokenView {
+                id: t.id,
+                name: t.name,
+                created: format!("{} da {}", datetime_it(t.created_at, tz), t.created_by),
+                last_used: t.last_used_at.map(|x| datetime_it(x, tz)).unwrap_or_else(|| "mai".into()),
+                revoked: t.revoked_at.is_some(),
+            })
+            .collect(),
+        new_token,
+    })
+}
+
+pub async fn tokens(State(state): State<AppState>, user: CurrentUser) -> Result<TokensPage, AppError> {
+    tokens_page(&state, &user, None).await
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    nome: String,
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::Form(f): axum::Form<TokenForm>,
+) -> Result<TokensPage, AppError> {
+    let token = random_token();
+    let mut tx = state.pool().begin().await.map_err(db)?;
+    staff::create_api_token(&mut tx, &user.actor()?, &f.nome, &Sha256::of(token.as_bytes())).await?;
+    tx.commit().await.map_err(db)?;
+    // Shown once: only its hash is stored.
+    tokens_page(&state, &user, Some(token)).await
+}
+
+pub async fn revoke_token(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let mut tx = state.pool().begin().await.map_err(db)?;
+    staff::revoke_api_token(&mut tx, &user.actor()?, id).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Redirect::to("/token-api").into_response())
+}

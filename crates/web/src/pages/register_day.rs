@@ -1,0 +1,104 @@
+//! The daily register (registro giornaliero): the page and its CSV, from the same export the
+//! command line produces, so the two can never disagree.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sigillo_store::export::{self, Format, Period};
+
+use super::{Layout, parse_date, today};
+use crate::auth::CurrentUser;
+use crate::format::{date_it, datetime_it, int_it};
+use crate::{AppError, AppState, db};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DayQuery {
+    data: Option<String>,
+}
+
+pub struct DayRow {
+    pub number: String,
+    pub time: String,
+    pub correspondent: String,
+    pub subject: String,
+    pub annulled: bool,
+}
+
+pub struct DayAnnulment {
+    pub number: String,
+    pub at: String,
+    pub by: String,
+    pub reason: String,
+    pub act: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "register_day.html")]
+pub struct DayPage {
+    layout: Layout,
+    date_iso: String,
+    date: String,
+    count: String,
+    range: String,
+    rows: Vec<DayRow>,
+    annulments: Vec<DayAnnulment>,
+}
+
+pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Query<DayQuery>) -> Result<DayPage, AppError> {
+    let register = state.register();
+    let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let e = export::collect(&mut conn, register, Period::Day(day)).await?;
+    let tz = register.timezone;
+    Ok(DayPage {
+        layout: Layout::new(&user, "registro", format!("Registro giornaliero del {}", date_it(day))),
+        date_iso: day.format("%Y-%m-%d").to_string(),
+        date: date_it(day),
+        count: int_it(i64::try_from(e.count).unwrap_or(i64::MAX)),
+        range: match (e.first_number, e.last_number) {
+            (Some(a), Some(b)) => format!("dal n. {a} al n. {b}"),
+            _ => "nessuna registrazione".into(),
+        },
+        rows: e
+            .registrations
+            .iter()
+            .map(|r| DayRow {
+                number: r.number.to_string(),
+                time: datetime_it(r.registered_at, tz),
+                correspondent: r.correspondent_name.clone().or_else(|| r.correspondent_address.clone()).unwrap_or_default(),
+                subject: r.subject.clone(),
+                annulled: r.annulled,
+            })
+            .collect(),
+        annulments: e
+            .annulments
+            .iter()
+            .map(|a| DayAnnulment {
+                number: format!("{}/{}", a.number, a.year),
+                at: datetime_it(a.annulled_at, tz),
+                by: a.annulled_by.clone(),
+                reason: a.reason.clone(),
+                act: a.authorising_act.clone(),
+            })
+            .collect(),
+    })
+}
+
+pub async fn csv(State(state): State<AppState>, _user: CurrentUser, Query(q): Query<DayQuery>) -> Result<Response, AppError> {
+    let register = state.register();
+    let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let bytes = export::collect(&mut conn, register, Period::Day(day)).await?.render(Format::Csv)?;
+    let disposition = format!("attachment; filename=\"registro-giornaliero-{}.csv\"", day.format("%Y-%m-%d"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|e| AppError::Internal(e.to_string()))?),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,472 @@
+//! The registrations: list and search, one record, downloads, annulment, assignment.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use sigillo_store::browse::{self, ListFilter, SearchText, StateFilter};
+use sigillo_store::export::{Period, period_bounds};
+use sigillo_store::register::{self, Direction, DocumentRole, NewAnnulment, Sha256};
+use sigillo_store::staff;
+
+use super::{Layout, parse_date, parse_id};
+use crate::auth::CurrentUser;
+use crate::format::{SignatureView, date_it, datetime_it, signature_view, size_it};
+use crate::{AppError, AppState, db};
+
+const PAGE_SIZE: i64 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    dal: Option<String>,
+    al: Option<String>,
+    stato: Option<String>,
+    mittente: Option<String>,
+    q: Option<String>,
+    prima: Option<String>,
+}
+
+pub struct RowView {
+    pub id: i64,
+    pub number: String,
+    pub date: String,
+    pub correspondent: String,
+    pub subject: String,
+    pub annulled: bool,
+    pub documents: i32,
+    pub office: String,
+}
+
+pub struct Results {
+    pub rows: Vec<RowView>,
+    pub next_link: Option<String>,
+    pub searched: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "registrations.html")]
+pub struct ListPage {
+    layout: Layout,
+    dal: String,
+    al: String,
+    stato: String,
+    mittente: String,
+    q: String,
+    results: Results,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "registrations_results.html")]
+pub struct ResultsPartial {
+    results: Results,
+}
+
+fn correspondent(name: Option<&str>, address: Option<&str>) -> String {
+    match (name, address) {
+        (Some(n), Some(a)) => format!("{n} <{a}>"),
+        (Some(n), None) => n.to_owned(),
+        (None, Some(a)) => a.to_owned(),
+        (None, None) => "—".to_owned(),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, AppError> {
+    let register = state.register();
+    let from = parse_date("dal", q.dal.as_deref())?;
+    let to = parse_date("al", q.al.as_deref())?;
+    let mut filter = ListFilter::default();
+    if let Some(d) = from {
+        filter.from = Some(period_bounds(register, Period::Day(d))?.0);
+    }
+    if let Some(d) = to {
+        filter.to = Some(period_bounds(register, Period::Day(d))?.1);
+    }
+    filter.state = match q.stato.as_deref().unwrap_or("") {
+        "" | "tutte" => StateFilter::All,
+        "attive" => StateFilter::Active,
+        "annullate" => StateFilter::Annulled,
+        other => return Err(AppError::BadRequest(format!("stato: «{other}» non è tutte, attive o annullate"))),
+    };
+    filter.sender = q.mittente.clone().filter(|s| !s.trim().is_empty());
+    filter.text = SearchText::parse(q.q.as_deref().unwrap_or(""))?;
+    filter.before_id = match q.prima.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(p) => Some(p.parse::<i64>().map_err(|_| AppError::BadRequest("prima: cursore non valido".into()))?),
+    };
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let (rows, next) = browse::list(&mut conn, register, &filter, PAGE_SIZE).await?;
+    drop(conn);
+    let tz = register.timezone;
+    let next_link = next.map(|cursor| {
+        let params = [
+            ("dal", q.dal.clone().unwrap_or_default()),
+            ("al", q.al.clone().unwrap_or_default()),
+            ("stato", q.stato.clone().unwrap_or_default()),
+            ("mittente", q.mittente.clone().unwrap_or_default()),
+            ("q", q.q.clone().unwrap_or_default()),
+            ("prima", cursor.to_string()),
+        ];
+        format!("/registrazioni?{}", serde_urlencoded::to_string(params).unwrap_or_default())
+    });
+    let results = Results {
+        rows: rows
+            .into_iter()
+            .map(|r| RowView {
+                id: r.id,
+                number: format!("{}/{}", r.number, r.year),
+                date: datetime_it(r.registered_at, tz),
+                correspondent: correspondent(r.correspondent_name.as_deref(), r.correspondent_address.as_deref()),
+                subject: r.subject,
+                annulled: r.annulled,
+                documents: r.documents,
+                office: r.office.unwrap_or_else(|| "—".into()),
+            })
+            .collect(),
+        next_link,
+        searched: filter.text.is_some() || filter.sender.is_some() || from.is_some() || to.is_some(),
+    };
+    if headers.contains_key("hx-request") {
+        return Ok(ResultsPartial { results }.into_response());
+    }
+    Ok(ListPage {
+        layout: Layout::new(&user, "registrazioni", "Registrazioni"),
+        dal: q.dal.unwrap_or_default(),
+        al: q.al.unwrap_or_default(),
+        stato: q.stato.unwrap_or_default(),
+        mittente: q.mittente.unwrap_or_default(),
+        q: q.q.unwrap_or_default(),
+        results,
+    }
+    .into_response())
+}
+
+pub struct DocView {
+    pub id: i64,
+    pub name: String,
+    pub role: &'static str,
+    pub media_type: String,
+    pub size: String,
+    pub sha256: String,
+    pub signature: Option<SignatureView>,
+}
+
+pub struct HistView {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+}
+
+pub struct AssignView {
+    pub office: String,
+    pub at: String,
+    pub by: String,
+    pub note: String,
+}
+
+pub struct AnnulView {
+    pub at: String,
+    pub by: String,
+    pub reason: String,
+    pub act: String,
+}
+
+pub struct Field {
+    pub label: &'static str,
+    pub value: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "registration.html")]
+pub struct DetailPage {
+    layout: Layout,
+    id: i64,
+    heading: String,
+    segnatura: String,
+    subject: String,
+    fields: Vec<Field>,
+    annulment: Option<AnnulView>,
+    documents: Vec<DocView>,
+    has_message: bool,
+    message_fields: Vec<Field>,
+    history: Vec<HistView>,
+    assignments: Vec<AssignView>,
+    offices: Vec<staff::Office>,
+    notice: Option<&'static str>,
+}
+
+fn action_it(action: &str) -> String {
+    match action {
+        "registration.create" => "Registrazione".into(),
+        "registration.annul" => "Annullamento".into(),
+        "registration.assign" => "Assegnazione a un ufficio".into(),
+        other => other.to_owned(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowQuery {
+    esito: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Query(sq): Query<ShowQuery>,
+) -> Result<DetailPage, AppError> {
+    let id = parse_id(&id)?;
+    let register = state.register();
+    let tz = register.timezone;
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let r = browse::registration(&mut conn, register, id).await?;
+    let history = browse::history(&mut conn, "registration", &id.to_string()).await?;
+    let assignments = staff::assignments(&mut conn, id).await?;
+    let offices = staff::list_offices(&mut conn).await?.into_iter().filter(|o| o.active).collect();
+    drop(conn);
+    let dash = || "—".to_owned();
+    let fields = vec![
+        Field { label: "Numero di protocollo", value: format!("{}/{}", r.number, r.year) },
+        Field { label: "Data di registrazione", value: datetime_it(r.registered_at, tz) },
+        Field {
+            label: "Data di ricezione (consegna PEC)",
+            value: r.received_at.map(|t| datetime_it(t, tz)).unwrap_or_else(dash),
+        },
+        Field {
+            label: "Direzione",
+            value: match r.direction {
+                Direction::Incoming => "In arrivo",
+                Direction::Outgoing => "In partenza",
+                Direction::Internal => "Interna",
+            }
+            .into(),
+        },
+        Field { label: "Mittente", value: r.correspondent_name.clone().unwrap_or_else(dash) },
+        Field { label: "Indirizzo del mittente", value: r.correspondent_address.clone().unwrap_or_else(dash) },
+        Field { label: "Protocollo del mittente", value: r.sender_protocol_number.clone().unwrap_or_else(dash) },
+        Field { label: "Data del protocollo del mittente", value: r.sender_protocol_date.map(date_it).unwrap_or_else(dash) },
+        Field { label: "Registrata da", value: r.created_by.clone() },
+        Field {
+            label: "Stato della ricevuta al mittente",
+            value: "non disponibile: l'invio delle ricevute non è ancora attivo".into(),
+        },
+    ];
+    let message_fields = match &r.message {
+        None => Vec::new(),
+        Some(m) => vec![
+            Field { label: "Ricevuto il", value: datetime_it(m.first_seen_at, tz) },
+            Field { label: "Identificativo PEC (daticert)", value: m.pec_identificativo.clone().unwrap_or_else(dash) },
+            Field { label: "Message-ID (daticert)", value: m.pec_msgid.clone().unwrap_or_else(dash) },
+            Field { label: "Dimensione", value: size_it(m.raw_size) },
+            Field { label: "Impronta SHA-256", value: m.raw_sha256.to_hex() },
+        ],
+    };
+    Ok(DetailPage {
+        layout: Layout::new(&user, "registrazioni", format!("Protocollo n. {}/{}", r.number, r.year)),
+        id,
+        heading: format!("Protocollo n. {} del {}", r.number, datetime_it(r.registered_at, tz)),
+        segnatura: r.segnatura.clone(),
+        subject: r.subject.clone(),
+        fields,
+        annulment: r.annulment.as_ref().map(|a| AnnulView {
+            at: datetime_it(a.annulled_at, tz),
+            by: a.annulled_by.clone(),
+            reason: a.reason.clone(),
+            act: a.authorising_act.clone(),
+        }),
+        documents: r
+            .documents
+            .iter()
+            .map(|d| DocView {
+                id: d.id,
+                name: d.name.clone(),
+                role: match d.role {
+                    DocumentRole::Primary => "Documento principale",
+                    DocumentRole::Attachment => "Allegato",
+                },
+                media_type: d.media_type.clone(),
+                size: size_it(d.size_bytes),
+                sha256: d.sha256.to_hex(),
+                signature: d.signature_report.as_ref().map(|rep| signature_view(rep, tz)),
+            })
+            .collect(),
+        has_message: r.message.is_some(),
+        message_fields,
+        history: history
+            .into_iter()
+            .map(|h| HistView { at: datetime_it(h.at, tz), actor: h.actor, action: action_it(&h.action) })
+            .collect(),
+        assignments: assignments
+            .into_iter()
+            .map(|a| AssignView {
+                office: format!("{} — {}", a.office_code, a.office_name),
+                at: datetime_it(a.assigned_at, tz),
+                by: a.assigned_by,
+                note: a.note.unwrap_or_default(),
+            })
+            .collect(),
+        offices,
+        notice: match sq.esito.as_deref() {
+            Some("annullata") => Some("La registrazione è stata annullata."),
+            Some("assegnata") => Some("L'assegnazione è stata registrata."),
+            _ => None,
+        },
+    })
+}
+
+/// `attachment` with an ASCII fallback name and the UTF-8 name (RFC 6266 / 5987).
+fn attachment(name: &str) -> HeaderValue {
+    let ascii: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+async fn blob(state: &AppState, hash: Sha256) -> Result<Vec<u8>, AppError> {
+    let blobs = state.blobs().clone();
+    tokio::task::spawn_blocking(move || blobs.get(&hash))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(AppError::Store)
+}
+
+pub async fn document(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path((id, doc)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let (id, doc) = (parse_id(&id)?, parse_id(&doc)?);
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let d = browse::document(&mut conn, state.register(), id, doc).await?;
+    drop(conn);
+    let bytes = blob(&state, d.sha256).await?;
+    let content_type =
+        HeaderValue::from_str(&d.media_type).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    Ok(([(header::CONTENT_TYPE, content_type), (header::CONTENT_DISPOSITION, attachment(&d.name))], bytes).into_response())
+}
+
+pub async fn raw_message(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let r = browse::registration(&mut conn, state.register(), id).await?;
+    drop(conn);
+    let m = r.message.ok_or(AppError::NotFound)?;
+    let bytes = blob(&state, m.raw_sha256).await?;
+    let name = format!("protocollo-{}-{}.eml", r.number, r.year);
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static("message/rfc822")), (header::CONTENT_DISPOSITION, attachment(&name))],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "annul.html")]
+pub struct AnnulPage {
+    layout: Layout,
+    id: i64,
+    heading: String,
+    subject: String,
+    reason: String,
+    act: String,
+    confirm: bool,
+    error: Option<String>,
+}
+
+async fn annul_page(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    reason: String,
+    act: String,
+    confirm: bool,
+    error: Option<String>,
+) -> Result<AnnulPage, AppError> {
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let r = browse::registration(&mut conn, state.register(), id).await?;
+    if r.annulment.is_some() {
+        return Err(AppError::BadRequest("la registrazione è già annullata".into()));
+    }
+    Ok(AnnulPage {
+        layout: Layout::new(user, "registrazioni", format!("Annullamento del protocollo n. {}/{}", r.number, r.year)),
+        id,
+        heading: format!("Annullamento del protocollo n. {}/{}", r.number, r.year),
+        subject: r.subject,
+        reason,
+        act,
+        confirm,
+        error,
+    })
+}
+
+pub async fn annul_form(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<AnnulPage, AppError> {
+    annul_page(&state, &user, parse_id(&id)?, String::new(), String::new(), false, None).await
+}
+
+#[derive(Deserialize)]
+pub struct AnnulForm {
+    motivo: String,
+    atto: String,
+    /// `rivedi` shows the confirmation step; `conferma` annuls.
+    passo: String,
+}
+
+pub async fn annul(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<AnnulForm>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let (reason, act) = (f.motivo.trim().to_owned(), f.atto.trim().to_owned());
+    if reason.is_empty() || act.is_empty() {
+        let error = Some("Indichi il motivo dell'annullamento e gli estremi del provvedimento che lo autorizza.".to_owned());
+        let page = annul_page(&state, &user, id, reason, act, false, error).await?;
+        return Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response());
+    }
+    if f.passo != "conferma" {
+        return Ok(annul_page(&state, &user, id, reason, act, true, None).await?.into_response());
+    }
+    let mut tx = state.pool().begin().await.map_err(db)?;
+    // Only registrations of this register can be annulled from here.
+    browse::registration(&mut tx, state.register(), id).await?;
+    register::annul(&mut tx, id, &user.actor()?, &NewAnnulment { reason, authorising_act: act }).await?;
+    tx.commit().await.map_err(db)?;
+    tracing::info!(registration.id = id, "annulled");
+    Ok(Redirect::to(&format!("/registrazioni/{id}?esito=annullata")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct AssignForm {
+    ufficio: String,
+    nota: Option<String>,
+}
+
+pub async fn assign(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<AssignForm>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let office = f.ufficio.parse::<i64>().map_err(|_| AppError::BadRequest("scelga un ufficio".into()))?;
+    let mut tx = state.pool().begin().await.map_err(db)?;
+    browse::registration(&mut tx, state.register(), id).await?;
+    staff::assign(&mut tx, &user.actor()?, id, office, f.nota.as_deref()).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Redirect::to(&format!("/registrazioni/{id}?esito=assegnata")).into_response())
+}
+

@@ -1,0 +1,94 @@
+//! Every route of the application and who may use it. The router is built from this table
+//! only (see [`crate::router`]), and the security tests walk it.
+
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post};
+use sigillo_store::staff::Role;
+
+use crate::{AppState, api, auth, pages};
+
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anybody: the login page only.
+    Public,
+    /// A logged-in person with one of these roles. POST requests also need the session's
+    /// CSRF token.
+    Staff(&'static [Role]),
+    /// Another back-office system with an API token (`Authorization: Bearer …`).
+    Api,
+}
+
+/// The method, path and access rule of a route (what the tests walk).
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+pub struct Route {
+    pub spec: RouteSpec,
+    pub handler: MethodRouter<AppState>,
+}
+
+use Role::{Amministratore, Operatore, Responsabile, Revisore};
+
+/// Reading the register: everybody with an account.
+pub const READERS: &[Role] = &[Operatore, Responsabile, Amministratore, Revisore];
+/// Day-to-day work on registrations and messages.
+pub const DESK: &[Role] = &[Operatore, Responsabile];
+/// Acts that need the responsabile's authority (art. 61 c.3 g DPR 445/2000).
+pub const HEAD: &[Role] = &[Responsabile];
+/// Accounts, offices, API tokens.
+pub const ADMIN: &[Role] = &[Amministratore];
+/// The audit trail.
+pub const OVERSIGHT: &[Role] = &[Responsabile, Amministratore, Revisore];
+
+fn r(method: Method, path: &'static str, access: Access, handler: MethodRouter<AppState>) -> Route {
+    Route { spec: RouteSpec { method, path, access }, handler }
+}
+
+pub fn table() -> Vec<Route> {
+    use Access::{Api, Public, Staff};
+    vec![
+        r(Method::GET, "/accedi", Public, get(auth::login_form)),
+        r(Method::POST, "/accedi", Public, post(auth::login)),
+        r(Method::POST, "/esci", Staff(READERS), post(auth::logout)),
+        r(Method::GET, "/password", Staff(READERS), get(auth::password_form)),
+        r(Method::POST, "/password", Staff(READERS), post(auth::change_password)),
+        r(Method::GET, "/", Staff(READERS), get(pages::home::show)),
+        r(Method::GET, "/registrazioni", Staff(READERS), get(pages::registrations::list)),
+        r(Method::GET, "/registrazioni/{id}", Staff(READERS), get(pages::registrations::show)),
+        r(Method::GET, "/registrazioni/{id}/documenti/{doc}", Staff(READERS), get(pages::registrations::document)),
+        r(Method::GET, "/registrazioni/{id}/messaggio.eml", Staff(READERS), get(pages::registrations::raw_message)),
+        r(Method::GET, "/registrazioni/{id}/annulla", Staff(HEAD), get(pages::registrations::annul_form)),
+        r(Method::POST, "/registrazioni/{id}/annulla", Staff(HEAD), post(pages::registrations::annul)),
+        r(Method::POST, "/registrazioni/{id}/assegna", Staff(DESK), post(pages::registrations::assign)),
+        r(Method::GET, "/registro", Staff(READERS), get(pages::register_day::show)),
+        r(Method::GET, "/registro.csv", Staff(READERS), get(pages::register_day::csv)),
+        r(Method::GET, "/revisione", Staff(READERS), get(pages::queue::review)),
+        r(Method::GET, "/scartati", Staff(READERS), get(pages::queue::rejected)),
+        r(Method::POST, "/messaggi/{id}/conferma-scarto", Staff(DESK), post(pages::queue::confirm_rejection)),
+        r(Method::POST, "/messaggi/{id}/reinvia-avviso", Staff(DESK), post(pages::queue::resend_notice)),
+        r(Method::GET, "/audit", Staff(OVERSIGHT), get(pages::audit::show)),
+        r(Method::GET, "/uffici", Staff(READERS), get(pages::admin::offices)),
+        r(Method::POST, "/uffici", Staff(ADMIN), post(pages::admin::create_office)),
+        r(Method::POST, "/uffici/{id}/stato", Staff(ADMIN), post(pages::admin::toggle_office)),
+        r(Method::GET, "/utenti", Staff(ADMIN), get(pages::admin::users)),
+        r(Method::POST, "/utenti", Staff(ADMIN), post(pages::admin::create_user)),
+        r(Method::POST, "/utenti/{username}/disattiva", Staff(ADMIN), post(pages::admin::disable_user)),
+        r(Method::GET, "/token-api", Staff(ADMIN), get(pages::admin::tokens)),
+        r(Method::POST, "/token-api", Staff(ADMIN), post(pages::admin::create_token)),
+        r(Method::POST, "/token-api/{id}/revoca", Staff(ADMIN), post(pages::admin::revoke_token)),
+        r(Method::GET, "/api/v1/openapi.json", Api, get(api::openapi)),
+        r(Method::GET, "/api/v1/registrations", Api, get(api::list)),
+        r(Method::GET, "/api/v1/registrations/{id}", Api, get(api::show)),
+        r(Method::GET, "/api/v1/registrations/{id}/documents", Api, get(api::documents)),
+    ]
+}
+
+/// The table without handlers, for tests and documentation.
+pub fn specs() -> Vec<RouteSpec> {
+    table().into_iter().map(|r| r.spec).collect()
+}

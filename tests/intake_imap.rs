@@ -1,0 +1,207 @@
+//! The IMAP intake of `sigillo serve` against a real Dovecot and a real Postgres: folders,
+//! crash and restart of the service, of Dovecot and of the database connections,
+//! UIDVALIDITY changes, quarantine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use sigillo_e2e::dovecot::{Dovecot, PASSWORD};
+use sigillo_e2e::pec_mail::{Attachment, Pki};
+use sigillo_e2e::{Instance, Service, stderr, wait_for};
+
+const USER: &str = "protocollo";
+
+struct Setup {
+    app: Instance,
+    pki: Pki,
+    dovecot: Dovecot,
+    _trust: tempfile::TempDir,
+}
+
+async fn setup(extra: &[(&str, &str)]) -> Setup {
+    let mut app = Instance::new().await;
+    let trust = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    pki.write_trust_dir(trust.path());
+    let dovecot = Dovecot::start().await;
+    for (k, v) in [
+        ("SIGILLO_TRUST_DIR", trust.path().display().to_string()),
+        ("SIGILLO_IMAP_URL", dovecot.url()),
+        ("SIGILLO_IMAP_USER", USER.to_owned()),
+        ("SIGILLO_IMAP_PASSWORD", PASSWORD.to_owned()),
+        ("SIGILLO_IMAP_BACKOFF_MAX_SECS", "1".to_owned()),
+        ("SIGILLO_IMAP_TIMEOUT_SECS", "20".to_owned()),
+        ("SIGILLO_INTAKE_RETRY_SECS", "0".to_owned()),
+        ("SIGILLO_IMAP_POLL_SECS", "1".to_owned()),
+    ] {
+        app.env.insert(k.into(), v);
+    }
+    for (k, v) in extra {
+        app.env.insert((*k).into(), (*v).into());
+    }
+    let out = app.run(&["migrate"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    Setup { app, pki, dovecot, _trust: trust }
+}
+
+async fn scalar(app: &Instance, sql: &str) -> i64 {
+    match sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&app.db.pool).await {
+        Ok(n) => n,
+        Err(_) => -1,
+    }
+}
+
+async fn wait_count(s: &Setup, mailbox: &str, n: u32, secs: u64) {
+    wait_for(secs, &format!("{n} messages in {mailbox}"), || async { s.dovecot.count(USER, mailbox).await == n }).await;
+}
+
+/// Numbers 1..n, no gap, no duplicate, one registration per message.
+async fn assert_gapless(app: &Instance, n: i64) {
+    assert_eq!(scalar(app, "select count(*) from registrations").await, n);
+    assert_eq!(scalar(app, "select coalesce(max(number), 0)::bigint from registrations").await, n);
+    assert_eq!(scalar(app, "select count(distinct number) from registrations").await, n);
+    assert_eq!(scalar(app, "select count(distinct inbound_message_id) from registrations").await, n);
+}
+
+fn stop(service: &mut Service) -> impl std::future::Future<Output = ()> + '_ {
+    service.kill()
+}
+
+#[tokio::test]
+async fn every_kind_of_message_is_decided_and_moved_to_its_folder() {
+    let s = setup(&[("SIGILLO_INTAKE_MAX_ATTEMPTS", "1")]).await;
+    let p = &s.pki;
+    s.dovecot
+        .append(
+            USER,
+            "INBOX",
+            &[
+                p.transport("opec.v@pec.test.it", "Istanza firmata", &[Attachment::SignedP7m { size: 4096 }]),
+                p.anomaly("opec.a@pec.test.it", "Domanda"),
+                p.forged("opec.f@pec.test.it", "Domanda"),
+                p.transport("opec.u@pec.test.it", "Domanda", &[Attachment::Unsigned]),
+                p.receipt("opec.r@pec.test.it", "accettazione"),
+                // Not a message at all: the classifier refuses it.
+                b"\r\n\r\n".to_vec(),
+            ],
+        )
+        .await;
+    let mut service = s.app.serve(&[]);
+    wait_count(&s, "INBOX", 0, 60).await;
+    assert!(service.running());
+    assert_eq!(s.dovecot.count(USER, "Protocollati").await, 1);
+    assert_eq!(s.dovecot.count(USER, "Scartati").await, 3);
+    assert_eq!(s.dovecot.count(USER, "Ricevute").await, 1);
+    assert_eq!(s.dovecot.count(USER, "Quarantena").await, 1);
+    assert_gapless(&s.app, 1).await;
+    let (number, subject): (i32, String) =
+        sqlx::query_as("select number, subject from registrations").fetch_one(&s.app.db.pool).await.unwrap();
+    assert_eq!((number, subject.as_str()), (1, "Istanza firmata"));
+    assert_eq!(scalar(&s.app, "select count(*) from documents").await, 1);
+    let reasons: Vec<String> = sqlx::query_scalar("select reasons->0->>'code' from inbound_messages where state = 'rejected' order by 1")
+        .fetch_all(&s.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(reasons, ["FORGED_ENVELOPE", "NOT_PEC", "UNSIGNED_ATTACHMENT"]);
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages where state = 'error' and attempts = 1").await, 1);
+    // The moved message is the one that was registered.
+    let moved = s.dovecot.bodies(USER, "Protocollati").await;
+    assert_eq!(moved.len(), 1);
+    let text = String::from_utf8_lossy(&moved[0]);
+    assert!(text.contains("opec.v@pec.test.it"), "{} bytes: {}", text.len(), &text[..text.len().min(300)]);
+    stop(&mut service).await;
+}
+
+#[tokio::test]
+async fn a_service_killed_mid_batch_processes_every_message_exactly_once() {
+    const N: usize = 500;
+    let s = setup(&[("SIGILLO_IMAP_BATCH", "25")]).await;
+    let messages: Vec<Vec<u8>> = (0..N)
+        .map(|i| s.pki.transport(&format!("opec.k{i}@pec.test.it"), &format!("Istanza {i}"), &[Attachment::SignedP7m { size: 1024 }]))
+        .collect();
+    s.dovecot.append(USER, "INBOX", &messages).await;
+    let mut service = s.app.serve(&[]);
+    wait_for(120, "the first registrations", || async { scalar(&s.app, "select count(*) from registrations").await >= 60 }).await;
+    service.kill().await;
+    let at_kill = scalar(&s.app, "select count(*) from registrations").await;
+    assert!(at_kill < N as i64, "killed too late to test anything ({at_kill})");
+
+    let mut service = s.app.serve(&[]);
+    wait_count(&s, "INBOX", 0, 300).await;
+    assert_gapless(&s.app, N as i64).await;
+    assert_eq!(s.dovecot.count(USER, "Protocollati").await, N as u32, "each message moved exactly once");
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages").await, N as i64);
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages where state <> 'registered'").await, 0);
+    service.kill().await;
+}
+
+#[tokio::test]
+async fn the_poller_reconnects_after_dovecot_restarts_and_after_postgres_drops_it() {
+    let mut s = setup(&[]).await;
+    let mut service = s.app.serve(&[]);
+    let pec = |i: usize| s.pki.transport(&format!("opec.d{i}@pec.test.it"), "Istanza", &[]);
+    let first = pec(0);
+    s.dovecot.append(USER, "INBOX", &[first]).await;
+    wait_for(60, "registration 1", || async { scalar(&s.app, "select count(*) from registrations").await == 1 }).await;
+
+    // Dovecot goes away while the poller is in IDLE; mail arrives while it is back.
+    let more: Vec<Vec<u8>> = (1..3).map(pec).collect();
+    s.dovecot.restart().await;
+    s.dovecot.append(USER, "INBOX", &more).await;
+    wait_for(60, "registrations 2 and 3", || async { scalar(&s.app, "select count(*) from registrations").await == 3 }).await;
+
+    // The database drops every connection of the service.
+    let dropped = scalar(
+        &s.app,
+        &format!(
+            "select count(pg_terminate_backend(pid))::bigint from pg_stat_activity where datname = '{}' and pid <> pg_backend_pid() \
+             and application_name <> 'test'",
+            s.app.db.name
+        ),
+    )
+    .await;
+    assert!(dropped >= 1, "the service had connections to drop");
+    let later: Vec<Vec<u8>> = (3..6).map(pec).collect();
+    s.dovecot.append(USER, "INBOX", &later).await;
+    wait_for(60, "registrations 4 to 6", || async { scalar(&s.app, "select count(*) from registrations").await == 6 }).await;
+    wait_count(&s, "INBOX", 0, 30).await;
+    assert_gapless(&s.app, 6).await;
+    assert!(service.running());
+    service.kill().await;
+}
+
+#[tokio::test]
+async fn a_new_uidvalidity_rescans_without_registering_twice() {
+    let s = setup(&[("SIGILLO_IMAP_MAILBOXES", "Arrivi")]).await;
+    let msgs: Vec<Vec<u8>> = (0..3).map(|i| s.pki.transport(&format!("opec.u{i}@pec.test.it"), "Istanza", &[])).collect();
+    s.dovecot.append(USER, "Arrivi", &msgs[..2]).await;
+    let before = s.dovecot.uidvalidity(USER, "Arrivi").await;
+    let mut service = s.app.serve(&[]);
+    wait_count(&s, "Protocollati", 2, 60).await;
+    service.kill().await;
+
+    // The mailbox is rebuilt (a restore, a migration of the provider): new UIDVALIDITY, the
+    // same two messages again plus a new one.
+    s.dovecot.delete(USER, "Arrivi").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    s.dovecot.append(USER, "Arrivi", &msgs).await;
+    let after = s.dovecot.uidvalidity(USER, "Arrivi").await;
+    assert_ne!(before, after, "Dovecot gave the new mailbox a new UIDVALIDITY");
+    let mut service = s.app.serve(&[]);
+    wait_count(&s, "Arrivi", 0, 60).await;
+    assert_gapless(&s.app, 3).await;
+    assert_eq!(s.dovecot.count(USER, "Protocollati").await, 5, "the two copies are moved too");
+    assert_eq!(scalar(&s.app, &format!("select uidvalidity from imap_mailboxes where mailbox = 'Arrivi' and uidvalidity = {after}")).await, i64::from(after));
+    service.kill().await;
+}
+
+#[tokio::test]
+async fn without_idle_the_poller_polls() {
+    let mut app_setup = setup(&[]).await;
+    app_setup.dovecot.stop().await;
+    let dovecot = Dovecot::start_with(false).await;
+    app_setup.app.env.insert("SIGILLO_IMAP_URL".into(), dovecot.url());
+    let mut service = app_setup.app.serve(&[]);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    dovecot.append(USER, "INBOX", &[app_setup.pki.transport("opec.p@pec.test.it", "Istanza", &[])]).await;
+    wait_for(60, "the registration", || async { scalar(&app_setup.app, "select count(*) from registrations").await == 1 }).await;
+    service.kill().await;
+}
