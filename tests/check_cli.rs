@@ -204,6 +204,17 @@ async fn human_report_is_short_italian_text() {
     }
     // Short: a screenful for a message with three attachments and a document.
     assert!(text.lines().count() < 30, "{text}");
+
+    let receipt = path(&golden("ricevuta_avvenuta-consegna_sintetica.eml"));
+    let out = check(&["--trust", &t, &receipt]).await;
+    let text = stdout(&out);
+    for want in [
+        "Tipo:            ricevuta/avviso PEC: ricevuta di avvenuta consegna (sintetica)",
+        "Consegna a:      protocollo@pec.comune.test.it",
+        "Esito:           ricevuta da collegare al messaggio inviato",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
 }
 
 #[tokio::test]

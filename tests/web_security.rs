@@ -166,7 +166,10 @@ async fn a_script_in_the_subject_is_shown_as_text() {
         let csp = res.headers().get("content-security-policy").unwrap().to_str().unwrap().to_owned();
         assert!(csp.contains("script-src 'self'"), "{csp}");
         let html = res.text().await.unwrap();
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{path}: subject not escaped");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{path}: subject not shown as escaped text"
+        );
         assert!(!html.contains("<script>alert(1)"), "{path}: raw script tag");
         assert!(!html.contains("<img src=x"), "{path}: raw img tag");
     }
@@ -197,7 +200,7 @@ async fn document_download_refuses_path_tricks_and_other_registrations_documents
         let res = app.get(&s, &path).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
         let body = res.text().await.unwrap();
-        assert!(!body.contains("contenuto"), "{path} leaked a document");
+        assert!(!body.contains("contenuto A") && !body.contains("contenuto B"), "{path} leaked a document");
     }
     // The raw blob path is never reachable through /static either.
     let res = app.client.get(app.url("/static/../blobs")).send().await.unwrap();
@@ -260,13 +263,13 @@ async fn keyset_pagination_walks_every_registration_once() {
     let s = app.login("op").await;
     let mut seen = Vec::new();
     let mut url = "/registrazioni".to_owned();
-    loop {
+    for _ in 0..10 {
         let html = app.get(&s, &url).await.text().await.unwrap();
         for part in html.split("href=\"/registrazioni/").skip(1) {
             seen.push(part.split('"').next().unwrap().parse::<i64>().unwrap());
         }
         match html.split("href=\"/registrazioni?").nth(1) {
-            Some(rest) => url = format!("/registrazioni?{}", rest.split('"').next().unwrap().replace("&amp;", "&")),
+            Some(rest) => url = format!("/registrazioni?{}", rest.split('"').next().unwrap().replace("&amp;", "&").replace("&#38;", "&")),
             None => break,
         }
     }

@@ -47,7 +47,7 @@ try {
   await audit('01-accesso');
   await page.fill('#username', user);
   await page.fill('#password', password);
-  await Promise.all([page.waitForURL(`${base}/`), page.click('button[type=submit]')]);
+  await Promise.all([page.waitForURL(`${base}/`), page.click('main button[type=submit]')]);
   await audit('02-cruscotto');
 
   step('search');
@@ -77,10 +77,10 @@ try {
   await audit('06-annullamento');
   await page.fill('#motivo', 'Registrazione duplicata');
   await page.fill('#atto', 'Provvedimento n. 12/2026');
-  await page.click('button[type=submit]');
+  await page.click('main button[type=submit]');
   await page.waitForSelector('text=Conferma richiesta');
   await audit('07-annullamento-conferma');
-  await Promise.all([page.waitForURL(/esito=annullata/), page.click('button.btn-danger')]);
+  await Promise.all([page.waitForURL(/esito=annullata/), page.click('main button.btn-danger')]);
   await page.waitForSelector('text=ANNULLATA');
   await audit('08-annullata');
 

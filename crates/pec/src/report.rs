@@ -260,7 +260,10 @@ pub fn human_it(r: &MessageReport) -> String {
     let tipo = match (&r.pec.pec_type, &r.pec.receipt) {
         (PecType::PostaCertificata, _) => "busta di trasporto PEC (posta certificata)".to_owned(),
         (PecType::Anomalia, _) => "busta di anomalia (il messaggio originale non è una PEC valida)".to_owned(),
-        (PecType::Ricevuta, Some(t)) => format!("ricevuta/avviso PEC: {}", receipt_it(t)),
+        (PecType::Ricevuta, Some(t)) => match (&r.pec.receipt_kind, t) {
+            (Some(k), ReceiptType::AvvenutaConsegna) => format!("ricevuta/avviso PEC: {} ({})", receipt_it(t), kind_it(k)),
+            _ => format!("ricevuta/avviso PEC: {}", receipt_it(t)),
+        },
         (PecType::Ricevuta, None) => "ricevuta PEC".to_owned(),
         (PecType::None, _) => "posta ordinaria (nessuna busta PEC)".to_owned(),
     };
@@ -395,6 +398,15 @@ fn receipt_it(t: &ReceiptType) -> String {
         ReceiptType::PreavvisoErroreConsegna => "preavviso di mancata consegna".to_owned(),
         ReceiptType::RilevazioneVirus => "avviso di rilevazione virus".to_owned(),
         ReceiptType::Other(v) => format!("tipo non previsto ({v})"),
+    }
+}
+
+fn kind_it(k: &ReceiptKind) -> &str {
+    match k {
+        ReceiptKind::Completa => "completa",
+        ReceiptKind::Breve => "breve",
+        ReceiptKind::Sintetica => "sintetica",
+        ReceiptKind::Other(v) => v,
     }
 }
 

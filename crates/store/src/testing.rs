@@ -53,6 +53,21 @@ impl TestDb {
         crate::migrate(&pool).await?;
         Ok(TestDb { pool, url, name })
     }
+
+    /// The register every test uses unless it needs another: IPA `c_h501`, AOO `A1B2C3D`,
+    /// register `PG`, Europe/Rome (the codes of `.env.sample`).
+    pub async fn test_register(&self) -> Result<crate::register::Register, Error> {
+        use crate::codes::{AooCode, IpaCode, RegisterCode};
+        let mut conn = self.pool.acquire().await?;
+        crate::register::Register::ensure(
+            &mut conn,
+            &IpaCode::parse("c_h501")?,
+            &AooCode::parse("A1B2C3D")?,
+            &RegisterCode::parse("PG")?,
+            chrono_tz::Europe::Rome,
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

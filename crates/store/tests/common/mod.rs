@@ -1,7 +1,6 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Utc};
-use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
 use sigillo_store::register::{
     self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Registration,
     Sha256,
@@ -10,16 +9,7 @@ use sigillo_store::testing::TestDb;
 
 pub async fn setup(max_connections: u32) -> (TestDb, Register) {
     let db = TestDb::new(max_connections).await.expect("test database");
-    let mut conn = db.pool.acquire().await.unwrap();
-    let register = Register::ensure(
-        &mut conn,
-        &IpaCode::parse("c_h501").unwrap(),
-        &AooCode::parse("A1B2C3D").unwrap(),
-        &RegisterCode::parse("PG").unwrap(),
-        chrono_tz::Europe::Rome,
-    )
-    .await
-    .unwrap();
+    let register = db.test_register().await.expect("test register");
     (db, register)
 }
 
