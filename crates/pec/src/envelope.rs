@@ -259,6 +259,26 @@ mod tests {
         assert!(matches!(parse(b"\x00\x01\x02binary"), Err(PecError::NotAMessage(_))));
     }
 
+    /// The fast path (root is the signed entity) reads the same values as a full parse,
+    /// without copying the signed content.
+    #[test]
+    fn signed_root_is_read_without_copies() {
+        let raw = include_bytes!("../tests/golden/transport_with_attachments.eml");
+        let e = parse(raw).unwrap_or_else(|e| panic!("{e}"));
+        let SignedLookup::Signed(s) = &e.signed else { panic!("{:?}", e.signed) };
+        assert!(matches!(s.content, std::borrow::Cow::Borrowed(_)));
+        assert!(!s.nested);
+        assert_eq!(e.classification.pec_type, PecType::PostaCertificata);
+        assert_eq!(e.attachments.len(), 3);
+        assert!(e.daticert.is_some() && e.daticert_mismatch.is_none(), "{:?}", e.warnings);
+        // The LF-only copy must be re-canonicalised, hence owned.
+        let lf = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+        let e = parse(lf.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let SignedLookup::Signed(s) = &e.signed else { panic!("{:?}", e.signed) };
+        assert!(matches!(s.content, std::borrow::Cow::Owned(_)) && s.recanonicalised);
+        assert_eq!(e.attachments.len(), 3);
+    }
+
     #[test]
     fn plain_mail() {
         let e = parse(b"From: a@b.it\r\nTo: c@d.it\r\nSubject: ciao\r\n\r\ntesto").unwrap_or_else(|e| panic!("{e}"));

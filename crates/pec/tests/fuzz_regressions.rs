@@ -1,6 +1,8 @@
 //! Inputs the fuzzer (`fuzz/`, target `classify`) found, replayed on every run: `crash-*`
-//! made it fail once (fixed since), `seed-*` are inputs it reached the document paths
-//! (PDF, base64/PEM CMS, XML) and the envelope/receipt/wrapped paths with. They are
+//! stopped it once (mail-parser `debug_assert!`s on malformed MIME, contained by
+//! `mime::parse_raw`; replayed here in a debug build, where they still fire), `seed-*` are inputs it reached the document paths
+//! with (messages prefixed by `%PDF-`, `-----BEGIN`, `<!--`: taken as documents) and the
+//! envelope/receipt/wrapped/truncated paths. They are
 //! mutations of the synthetic golden messages, never of the real corpus.
 
 use std::path::Path;
