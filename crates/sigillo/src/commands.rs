@@ -247,7 +247,7 @@ pub async fn serve() -> anyhow::Result<ExitCode> {
     let config = load_config()?;
     let (pool, register) = open(&config).await?;
     let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
-    let web_config = sigillo_web::WebConfig::from_vars(|k| std::env::var(k).ok().map(|v| &*v.leak()))?;
+    let web_config = sigillo_web::WebConfig::from_vars(|k| std::env::var(k).ok())?;
     let web = sigillo_web::router(sigillo_web::AppState::new(pool.clone(), register, blobs, web_config));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

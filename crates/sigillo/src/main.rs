@@ -3,6 +3,7 @@
 mod check;
 mod commands;
 mod config;
+mod dev;
 mod user;
 
 use std::path::PathBuf;
@@ -26,6 +27,9 @@ enum Command {
     /// Staff accounts of the dashboard.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Developer tools (benchmark data).
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
     /// Offline check of .eml / .p7m / .p7s / .pdf / .xml files.
     Check(check::CheckArgs),
     /// Push raw messages through the same pipeline as the IMAP intake.
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
         Command::Migrate => run_async(commands::migrate()),
         Command::Serve => run_async(commands::serve()),
         Command::User(c) => run_async(user::run(c)),
+        Command::Dev(c) => run_async(dev::run(c)),
         Command::Ingest(a) => run_async(commands::ingest(a.files, a.json)),
         Command::Register(RegisterCommand::Export(a)) => {
             let period = match (a.date, a.year) {

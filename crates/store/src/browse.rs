@@ -141,26 +141,8 @@ pub async fn list(
     // (index on id vs. full-text/trigram bitmaps) and a generic plan would serve neither.
     let rows = match &filter.text {
         None => {
-            sqlx::query!(
-                r#"
-                select r.id, r.year, r.number, r.registered_at, r.correspondent_name,
-                       r.correspondent_address, r.subject,
-                       exists (select 1 from annulments a where a.registration_id = r.id) as "annulled!",
-                       cardinality(r.document_hashes) as "documents!",
-                       (select o.code from assignments s join offices o on o.id = s.office_id
-                        where s.registration_id = r.id order by s.id desc limit 1) as office
-                from registrations r
-                where r.register_id = $1
-                  and ($2::timestamptz is null or r.registered_at >= $2)
-                  and ($3::timestamptz is null or r.registered_at < $3)
-                  and ($4::text = 'all'
-                       or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
-                  and ($5::text is null
-                       or (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $5)
-                  and ($6::bigint is null or r.id < $6)
-                order by r.id desc
-                limit $7
-                "#,
+            sqlx::query_file!(
+                "queries/list_registrations.sql",
                 register.id,
                 filter.from,
                 filter.to,
@@ -176,37 +158,8 @@ pub async fn list(
             .collect::<Vec<_>>()
         }
         Some(text) => {
-            sqlx::query!(
-                r#"
-                select r.id, r.year, r.number, r.registered_at, r.correspondent_name,
-                       r.correspondent_address, r.subject,
-                       exists (select 1 from annulments a where a.registration_id = r.id) as "annulled!",
-                       cardinality(r.document_hashes) as "documents!",
-                       (select o.code from assignments s join offices o on o.id = s.office_id
-                        where s.registration_id = r.id order by s.id desc limit 1) as office
-                from registrations r
-                where r.register_id = $1
-                  and ($2::timestamptz is null or r.registered_at >= $2)
-                  and ($3::timestamptz is null or r.registered_at < $3)
-                  and ($4::text = 'all'
-                       or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
-                  and ($5::text is null
-                       or (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $5)
-                  and ($6::bigint is null or r.id < $6)
-                  and (
-                    to_tsvector('italian'::regconfig,
-                        r.subject || ' ' || coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, ''))
-                      @@ websearch_to_tsquery('italian'::regconfig, $7)
-                    or r.subject ilike $8
-                    or (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $8
-                    or r.id in (
-                        select d.registration_id from documents d
-                        where to_tsvector('italian'::regconfig, d.name) @@ websearch_to_tsquery('italian'::regconfig, $7)
-                           or d.name ilike $8)
-                  )
-                order by r.id desc
-                limit $9
-                "#,
+            sqlx::query_file!(
+                "queries/search_registrations.sql",
                 register.id,
                 filter.from,
                 filter.to,

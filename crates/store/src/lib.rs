@@ -15,6 +15,7 @@ mod error;
 pub mod export;
 pub mod inbound;
 pub mod register;
+pub mod seed;
 pub mod staff;
 #[cfg(feature = "testing")]
 pub mod testing;

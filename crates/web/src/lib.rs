@@ -48,9 +48,11 @@ impl WebConfig {
 
     /// Reads `SIGILLO_STATIC_DIR` (default `web/static`) and `SIGILLO_PUBLIC_URL` (the address
     /// staff use; `https://…` makes cookies `Secure`; default: plain HTTP on loopback).
-    pub fn from_vars<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<WebConfig, ConfigError> {
-        let static_dir = PathBuf::from(get("SIGILLO_STATIC_DIR").map(str::trim).filter(|s| !s.is_empty()).unwrap_or("web/static"));
-        let secure_cookies = match get("SIGILLO_PUBLIC_URL").map(str::trim).filter(|s| !s.is_empty()) {
+    /// `get` returns a variable's value, `None` when unset (e.g. `|k| std::env::var(k).ok()`).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<WebConfig, ConfigError> {
+        let var = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let static_dir = PathBuf::from(var("SIGILLO_STATIC_DIR").unwrap_or_else(|| "web/static".to_owned()));
+        let secure_cookies = match var("SIGILLO_PUBLIC_URL") {
             None => false,
             Some(u) if u.starts_with("https://") => true,
             Some(u) if u.starts_with("http://") => false,
@@ -143,4 +145,24 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
 /// A database error as the web layer reports it.
 pub(crate) fn db(e: sqlx::Error) -> AppError {
     AppError::from(sigillo_store::Error::from(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<WebConfig, ConfigError> {
+        WebConfig::from_vars(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn public_url_decides_secure_cookies() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.static_dir, c.secure_cookies), (PathBuf::from("web/static"), false));
+        let c = config(&[("SIGILLO_PUBLIC_URL", " https://protocollo.comune.example.it "), ("SIGILLO_STATIC_DIR", "/srv/s")]).unwrap();
+        assert_eq!((c.static_dir, c.secure_cookies), (PathBuf::from("/srv/s"), true));
+        assert!(!config(&[("SIGILLO_PUBLIC_URL", "http://127.0.0.1:8080")]).unwrap().secure_cookies);
+        let e = config(&[("SIGILLO_PUBLIC_URL", "ftp://x")]).unwrap_err();
+        assert_eq!(e.var, "SIGILLO_PUBLIC_URL");
+    }
 }

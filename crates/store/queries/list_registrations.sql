@@ -1,0 +1,20 @@
+-- The registrations list without search text (`sigillo_store::browse::list`), newest first.
+-- $1 register, $2/$3 registered_at range, $4 'all' | 'active' | 'annulled', $5 ILIKE pattern
+-- on the sender, $6 keyset cursor (ids below it), $7 rows. scripts/bench-web times this file.
+select r.id, r.year, r.number, r.registered_at, r.correspondent_name,
+       r.correspondent_address, r.subject,
+       exists (select 1 from annulments a where a.registration_id = r.id) as "annulled!",
+       cardinality(r.document_hashes) as "documents!",
+       (select o.code from assignments s join offices o on o.id = s.office_id
+        where s.registration_id = r.id order by s.id desc limit 1) as office
+from registrations r
+where r.register_id = $1
+  and ($2::timestamptz is null or r.registered_at >= $2)
+  and ($3::timestamptz is null or r.registered_at < $3)
+  and ($4::text = 'all'
+       or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
+  and ($5::text is null
+       or (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $5)
+  and ($6::bigint is null or r.id < $6)
+order by r.id desc
+limit $7
