@@ -1,6 +1,14 @@
 # Sigillo image: a release build of the `sigillo` binary on Debian slim.
 # Build: docker build -t sigillo .   (docker-compose.yml does it for you)
 
+# The dashboard's front-end assets, from npm with the committed lock file.
+FROM node:20-bookworm-slim AS assets
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -14,8 +22,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/sigillo --create-home sigillo
 COPY --from=build /src/target/release/sigillo /usr/local/bin/sigillo
+COPY --from=assets /src/web/static /usr/share/sigillo/static
 USER sigillo
 ENV SIGILLO_DATA_DIR=/var/lib/sigillo \
+    SIGILLO_STATIC_DIR=/usr/share/sigillo/static \
     SIGILLO_LISTEN=0.0.0.0:8080
 VOLUME /var/lib/sigillo
 EXPOSE 8080

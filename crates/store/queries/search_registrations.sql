@@ -3,7 +3,7 @@
 -- $1-$6 as in list_registrations.sql, $7 the text, $8 its ILIKE pattern (NULL for words under
 -- three characters), $9 rows. scripts/bench-web times this file.
 --
--- One branch per index, each with every filter and its own `order by id desc limit`, joined
+-- One branch per index (five), each with every filter and its own `order by id desc limit`, joined
 -- by UNION: the planner then picks, per branch, either a backward scan of the primary key
 -- that stops after $9 hits (a frequent word) or a bitmap from the GIN index (a rare word).
 -- A single WHERE with the four conditions OR-ed together is estimated to match half the
@@ -44,8 +44,17 @@ with hits as (
     union
     (select r.id from documents d join registrations r on r.id = d.registration_id
      where r.register_id = $1
-       and (to_tsvector('italian'::regconfig, d.name) @@ websearch_to_tsquery('italian'::regconfig, $7)
-            or d.name ilike $8)
+       and to_tsvector('italian'::regconfig, d.name) @@ websearch_to_tsquery('italian'::regconfig, $7)
+       and ($2::timestamptz is null or r.registered_at >= $2)
+       and ($3::timestamptz is null or r.registered_at < $3)
+       and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
+       and ($5::text is null or (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $5)
+       and ($6::bigint is null or r.id < $6)
+     order by r.id desc limit $9)
+    union
+    (select r.id from documents d join registrations r on r.id = d.registration_id
+     where r.register_id = $1
+       and d.name ilike $8
        and ($2::timestamptz is null or r.registered_at >= $2)
        and ($3::timestamptz is null or r.registered_at < $3)
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
