@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sha2::Digest;
 use sigillo_e2e::{Instance, run_with_env, stderr, stdout};
-use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
+
 use sigillo_store::register::{
     self, Actor, Direction, DocumentRole, NewAnnulment, NewDocument, NewRegistration, Register,
     Sha256,
@@ -20,16 +20,7 @@ async fn migrated() -> Instance {
 }
 
 async fn the_register(app: &Instance) -> Register {
-    let mut conn = app.db.pool.acquire().await.unwrap();
-    Register::ensure(
-        &mut conn,
-        &IpaCode::parse("c_h501").unwrap(),
-        &AooCode::parse("A1B2C3D").unwrap(),
-        &RegisterCode::parse("PG").unwrap(),
-        chrono_tz::Europe::Rome,
-    )
-    .await
-    .unwrap()
+    app.db.test_register().await.unwrap()
 }
 
 fn registration(subject: &str) -> NewRegistration {

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sigillo_intake::Pipeline;
 use sigillo_pec::{Checker, MessageReport, PecError};
 use sigillo_store::blob::BlobStore;
-use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
+
 use sigillo_store::inbound::{self, MailboxState, MessageState, Origin};
-use sigillo_store::register::Register;
+
 use sigillo_store::testing::TestDb;
 
 static PANIC: AtomicBool = AtomicBool::new(true);
@@ -22,16 +22,7 @@ fn sometimes_panics(c: &Checker, label: &str, raw: &[u8]) -> Result<MessageRepor
 }
 
 async fn pipeline(db: &TestDb, data: &std::path::Path, max: u32) -> Pipeline {
-    let mut conn = db.pool.acquire().await.unwrap();
-    let register = Register::ensure(
-        &mut conn,
-        &IpaCode::parse("c_h501").unwrap(),
-        &AooCode::parse("A1B2C3D").unwrap(),
-        &RegisterCode::parse("PG").unwrap(),
-        chrono_tz::Europe::Rome,
-    )
-    .await
-    .unwrap();
+    let register = db.test_register().await.unwrap();
     Pipeline::new(db.pool.clone(), BlobStore::open(data).unwrap(), register, Checker::new(std::time::SystemTime::now()), max)
         .with_classifier(sometimes_panics)
 }

@@ -16,7 +16,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
+use sigillo_store::codes::RegisterCode;
 use sigillo_store::register::{self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Sha256};
 use sigillo_store::testing::TestDb;
 
@@ -135,15 +135,7 @@ async fn main() {
     let secs: u64 = std::env::var("SIGILLO_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
     let db = TestDb::new(40).await.expect("a test database (SIGILLO_TEST_DATABASE_URL)");
     let mut conn = db.pool.acquire().await.unwrap();
-    let reg = Register::ensure(
-        &mut conn,
-        &IpaCode::parse("c_h501").unwrap(),
-        &AooCode::parse("A1B2C3D").unwrap(),
-        &RegisterCode::parse("PG").unwrap(),
-        chrono_tz::Europe::Rome,
-    )
-    .await
-    .unwrap();
+    let reg = db.test_register().await.unwrap();
     // A second register for pgbench's `equivalent` script, so both write the same tables.
     let bench_reg = Register::ensure(&mut conn, &reg.ipa_code, &reg.aoo_code, &RegisterCode::parse("BENCH").unwrap(), reg.timezone)
         .await

@@ -1,20 +1,22 @@
 -- The registrations list with search text (`sigillo_store::browse::list`): full-text search
--- in Italian over subject and sender, trigram ILIKE for partial words, and document names.
+-- in Italian over subject and sender, trigram ILIKE for partial words and document names.
 -- $1-$6 as in list_registrations.sql, $7 the text, $8 its ILIKE pattern (NULL for words under
 -- three characters), $9 rows. scripts/bench-web times this file.
 --
--- One branch per index (five), each with every filter and its own `order by id desc limit`, joined
+-- One branch per index, each with every filter and its own `order by id desc limit`, joined
 -- by UNION: the planner then picks, per branch, either a backward scan of the primary key
 -- that stops after $9 hits (a frequent word) or a bitmap from the GIN index (a rare word).
 -- A single WHERE with the four conditions OR-ed together is estimated to match half the
 -- table, so the backward scan was always chosen, and a word that matches nothing read the
--- whole register computing to_tsvector row by row (15 s on a million registrations).
+-- whole register computing to_tsvector row by row (15 s on a million registrations);
+-- `search_vector` (migration 0004) makes the per-row test of the backward scan a comparison.
+-- Document names are matched by trigrams only: the Italian parser reads `istanza.pdf.p7m` as
+-- one file token, so full-text search finds nothing in them, and its estimate on that index
+-- (a fixed 0.5 %) sent the planner into a backward scan of all documents for every word.
 with hits as (
     (select r.id from registrations r
      where r.register_id = $1
-       and to_tsvector('italian'::regconfig,
-               r.subject || ' ' || coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, ''))
-           @@ websearch_to_tsquery('italian'::regconfig, $7)
+       and r.search_vector @@ websearch_to_tsquery('italian'::regconfig, $7)
        and ($2::timestamptz is null or r.registered_at >= $2)
        and ($3::timestamptz is null or r.registered_at < $3)
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
@@ -35,16 +37,6 @@ with hits as (
     (select r.id from registrations r
      where r.register_id = $1
        and (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $8
-       and ($2::timestamptz is null or r.registered_at >= $2)
-       and ($3::timestamptz is null or r.registered_at < $3)
-       and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
-       and ($5::text is null or (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $5)
-       and ($6::bigint is null or r.id < $6)
-     order by r.id desc limit $9)
-    union
-    (select r.id from documents d join registrations r on r.id = d.registration_id
-     where r.register_id = $1
-       and to_tsvector('italian'::regconfig, d.name) @@ websearch_to_tsquery('italian'::regconfig, $7)
        and ($2::timestamptz is null or r.registered_at >= $2)
        and ($3::timestamptz is null or r.registered_at < $3)
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))

@@ -142,6 +142,7 @@ pub async fn seed(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::codes::{AooCode, IpaCode, RegisterCode};

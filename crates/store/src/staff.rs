@@ -306,14 +306,20 @@ pub async fn open_session(
 
 /// The live session with this token, if any, extending its expiry to `expires_at` (idle
 /// timeout). Sessions of disabled accounts are never live.
+///
+/// The expiry is moved at most once a minute: every page view writing (and committing) the
+/// session row cost more than the page's own query, and the idle timeout of hours does not
+/// need a precision below a minute.
 pub async fn session(conn: &mut PgConnection, token_hash: &Sha256, expires_at: DateTime<Utc>) -> Result<Option<Session>, Error> {
     Ok(sqlx::query_as!(
         Session,
         r#"
         with s as (
-            update staff_sessions set last_seen_at = now(), expires_at = $2
+            select token_hash, user_id, csrf_token, last_seen_at from staff_sessions
             where token_hash = $1 and expires_at > now()
-            returning user_id, csrf_token
+        ), touched as (
+            update staff_sessions t set last_seen_at = now(), expires_at = $2
+            from s where t.token_hash = s.token_hash and s.last_seen_at < now() - interval '1 minute'
         )
         select u.id as user_id, u.username, u.full_name, u.role as "role: Role", s.csrf_token
         from s join staff_users u on u.id = s.user_id

@@ -148,6 +148,7 @@ pub(crate) fn db(e: sqlx::Error) -> AppError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

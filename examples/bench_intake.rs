@@ -1,0 +1,343 @@
+//! Benchmark of the IMAP intake (issue 5): the release `sigillo serve` against a real Dovecot
+//! and a fresh database of the real Postgres.
+//!
+//! ```text
+//! cargo build --release -p sigillo --bin sigillo
+//! cargo run --release --example bench_intake -- bulk N [LATENCY_MSGS]
+//! cargo run --release --example bench_intake -- big MEGABYTES
+//! ```
+//!
+//! `bulk` preloads INBOX with N messages (60% PEC with a 200 KB signed .p7m, 20% PEC with a
+//! 500 KB PAdES-signed PDF, 10% anomalies, 10% receipts), measures the bare IMAP fetch rate of
+//! that mailbox (`UID FETCH 1:* BODY.PEEK[]`), then starts `sigillo serve` and measures the
+//! time until every message is decided and the serve process's peak RSS; then, with the
+//! service in IDLE, appends LATENCY_MSGS more at 20 messages/s and reports p50/p99 of
+//! APPEND → decision. `big` appends one PEC carrying a signed .p7m of MEGABYTES MB and
+//! reports the time and the peak RSS.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::TryStreamExt;
+use sigillo_e2e::dovecot::{Dovecot, PASSWORD};
+use sigillo_e2e::pec_mail::{Attachment, Pki};
+use sigillo_e2e::{Instance, stderr};
+use sigillo_testpki::pdf::{PdfSignOptions, minimal_pdf, sign_pdf};
+use sigillo_testpki::{Ca, CaSpec, Leaf, LeafSpec, SignOptions};
+
+const USER: &str = "protocollo";
+
+fn t(y: i32, m: u32, d: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single().unwrap_or_default()
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_owned()
+}
+
+/// `VmHWM` (peak resident set) of a process, in KiB.
+fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A second citizen signer for the PAdES PDFs and a second provider for their envelopes:
+/// `Pki` keeps its own keys private (its `Attachment` has no PDF kind), so the benchmark
+/// brings its CAs and adds them to the trust directory next to the harness's.
+struct PdfSigner {
+    ca: Ca,
+    leaf: Leaf,
+    provider_ca: Ca,
+    provider: Leaf,
+}
+
+impl PdfSigner {
+    fn new() -> PdfSigner {
+        let ca = Ca::new_root_with(CaSpec { not_before: Some(t(2025, 1, 1)), not_after: Some(t(2045, 1, 1)), ..CaSpec::new("Bench Qualified Signatures CA") });
+        let leaf = ca.issue(LeafSpec::person("Anna", "Bianchi", "TINIT-BNCNNA80A41H501X").validity(t(2025, 1, 1), t(2040, 1, 1)));
+        let provider_ca = Ca::new_root_with(CaSpec { not_before: Some(t(2025, 1, 1)), not_after: Some(t(2045, 1, 1)), ..CaSpec::new("Bench PEC Providers CA") });
+        let provider = provider_ca
+            .issue(LeafSpec::pec_provider("Posta Certificata Test", "posta-certificata@pec.test.it").validity(t(2025, 1, 1), t(2040, 1, 1)));
+        PdfSigner { ca, leaf, provider_ca, provider }
+    }
+
+    fn pdf(&self, size: usize, seed: usize) -> Vec<u8> {
+        let pdf = minimal_pdf(&format!("Istanza n. {seed}"), size);
+        let opts = PdfSignOptions {
+            cms: SignOptions { signing_time: Some(t(2026, 1, 10)), ..SignOptions::default() },
+            time: Some(t(2026, 1, 10)),
+            ..PdfSignOptions::default()
+        };
+        sign_pdf(&pdf, &self.leaf, &opts)
+    }
+}
+
+struct Setup {
+    app: Instance,
+    pki: Pki,
+    pdf: PdfSigner,
+    dovecot: Dovecot,
+    _trust: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let mut app = Instance::new().await;
+    let trust = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    pki.write_trust_dir(trust.path());
+    let pdf = PdfSigner::new();
+    std::fs::write(trust.path().join("signatures").join("bench-ca.pem"), pdf.ca.cert_pem()).unwrap();
+    std::fs::write(trust.path().join("pec").join("bench-ca.pem"), pdf.provider_ca.cert_pem()).unwrap();
+    let dovecot = Dovecot::start().await;
+    for (k, v) in [
+        ("SIGILLO_TRUST_DIR", trust.path().display().to_string()),
+        ("SIGILLO_IMAP_URL", dovecot.url()),
+        ("SIGILLO_IMAP_USER", USER.to_owned()),
+        ("SIGILLO_IMAP_PASSWORD", PASSWORD.to_owned()),
+        ("SIGILLO_IMAP_TIMEOUT_SECS", "120".to_owned()),
+    ] {
+        app.env.insert(k.into(), v);
+    }
+    // Anything else (SIGILLO_IMAP_BATCH, SIGILLO_INTAKE_WORKERS, ...) passes through.
+    for (k, v) in std::env::vars() {
+        if k.starts_with("SIGILLO_IMAP_") || k.starts_with("SIGILLO_INTAKE_") {
+            app.env.insert(k, v);
+        }
+    }
+    let out = app.run(&["migrate"]).await;
+    assert!(out.status.success(), "migrate: {}", stderr(&out));
+    Setup { app, pki, pdf, dovecot, _trust: trust }
+}
+
+/// Message `i` of the mix: 60% PEC + 200 KB .p7m, 20% PEC + 500 KB PAdES PDF, 10% anomalies,
+/// 10% receipts.
+fn message(s: &Setup, prefix: &str, i: usize) -> Vec<u8> {
+    let ident = format!("opec.{prefix}{i}@pec.test.it");
+    match i % 10 {
+        0..=5 => s.pki.transport(&ident, &format!("Istanza {i}"), &[Attachment::SignedP7m { size: 200 * 1024 }]),
+        6 | 7 => {
+            let atts = [(format!("istanza-{i}.pdf"), "application/pdf", s.pdf.pdf(500 * 1024, i))];
+            s.pki.transport_with(&ident, &format!("Istanza {i}"), &atts, &s.pdf.provider)
+        }
+        8 => s.pki.anomaly(&ident, &format!("Domanda {i}")),
+        _ => s.pki.receipt(&format!("opec.r{prefix}{i}@pec.test.it"), "accettazione"),
+    }
+}
+
+async fn scalar(app: &Instance, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&app.db.pool).await.unwrap_or(-1)
+}
+
+async fn states(app: &Instance) -> String {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("select state::text, count(*) from inbound_messages group by 1 order by 1").fetch_all(&app.db.pool).await.unwrap_or_default();
+    rows.iter().map(|(s, n)| format!("{s}={n}")).collect::<Vec<_>>().join(" ")
+}
+
+/// Bare fetch of a whole mailbox on one session, streamed: (messages, bytes, seconds).
+async fn bare_fetch(dovecot: &Dovecot, mailbox: &str) -> (u64, u64, f64) {
+    let mut session = dovecot.session(USER).await;
+    session.examine(mailbox).await.unwrap();
+    let start = Instant::now();
+    let (mut n, mut bytes) = (0u64, 0u64);
+    {
+        let mut stream = session.uid_fetch("1:*", "(UID BODY.PEEK[])").await.unwrap();
+        while let Some(f) = stream.try_next().await.unwrap() {
+            n += 1;
+            bytes += f.body().map_or(0, |b| b.len() as u64);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let _ = session.logout().await;
+    (n, bytes, secs)
+}
+
+async fn bulk(n: usize, latency_msgs: usize) {
+    println!("load at start: {}", loadavg());
+    let s = setup().await;
+
+    // 1. Preload.
+    let start = Instant::now();
+    let mut session = s.dovecot.session(USER).await;
+    let mut bytes = 0u64;
+    let mut gen_secs = 0f64;
+    for i in 0..n {
+        let g = Instant::now();
+        let m = message(&s, "b", i);
+        gen_secs += g.elapsed().as_secs_f64();
+        bytes += m.len() as u64;
+        session.append("INBOX", None, None, &m).await.unwrap_or_else(|e| panic!("APPEND {i}: {e}"));
+    }
+    let _ = session.logout().await;
+    println!(
+        "preload: {n} messages, {:.1} MB in {:.1} s (building {:.1} s); load {}",
+        bytes as f64 / 1e6,
+        start.elapsed().as_secs_f64(),
+        gen_secs,
+        loadavg()
+    );
+
+    // 2. The IMAP limit: the bare fetch of the same mailbox.
+    let (fetched, fbytes, fsecs) = bare_fetch(&s.dovecot, "INBOX").await;
+    println!(
+        "bare IMAP fetch: {fetched} messages, {:.1} MB in {fsecs:.2} s = {:.0} msg/s, {:.1} MB/s; load {}",
+        fbytes as f64 / 1e6,
+        fetched as f64 / fsecs,
+        fbytes as f64 / 1e6 / fsecs,
+        loadavg()
+    );
+
+    // 3. The intake.
+    let mut service = s.app.serve(&[]);
+    let pid = service.child.id().unwrap();
+    let start = Instant::now();
+    let mut last_report = Instant::now();
+    let mut loads = Vec::new();
+    loop {
+        let decided = scalar(&s.app, "select count(*) from inbound_messages where state not in ('received', 'error')").await;
+        if decided >= n as i64 {
+            break;
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            last_report = Instant::now();
+            loads.push(loadavg());
+            println!("  {:>6.1} s: decided {decided}; {}; load {}", start.elapsed().as_secs_f64(), states(&s.app).await, loadavg());
+        }
+        assert!(service.running(), "sigillo serve exited");
+        assert!(start.elapsed() < Duration::from_secs(3600), "not done in an hour: {}", states(&s.app).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "intake: {n} decided in {secs:.1} s = {:.1} msg/s ({:.1} MB/s of mail); states {}; peak RSS (VmHWM) {} MiB; load {}",
+        n as f64 / secs,
+        bytes as f64 / 1e6 / secs,
+        states(&s.app).await,
+        vm_hwm_kib(pid) / 1024,
+        loadavg()
+    );
+    let registered = scalar(&s.app, "select count(*) from registrations").await;
+    println!("  registrations {registered}; decision reasons of non-registered transport envelopes:");
+    let reasons: Vec<(String, i64)> = sqlx::query_as(
+        "select coalesce(reasons->0->>'code', state::text), count(*) from inbound_messages where state in ('rejected', 'review') group by 1 order by 1",
+    )
+    .fetch_all(&s.app.db.pool)
+    .await
+    .unwrap_or_default();
+    for (r, c) in reasons {
+        println!("    {r}: {c}");
+    }
+    // Moving out of INBOX follows the decision.
+    let inbox_start = Instant::now();
+    while s.dovecot.count(USER, "INBOX").await > 0 && inbox_start.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("  INBOX empty {:.1} s after the last decision", inbox_start.elapsed().as_secs_f64());
+
+    // 4. Latency under IDLE at 20 messages/s.
+    if latency_msgs > 0 {
+        let msgs: Vec<Vec<u8>> = (0..latency_msgs).map(|i| message(&s, "l", i)).collect();
+        let mut session = s.dovecot.session(USER).await;
+        let mut sent = Vec::with_capacity(latency_msgs);
+        let start = Instant::now();
+        let mut behind = 0;
+        for (i, m) in msgs.iter().enumerate() {
+            let due = start + Duration::from_millis(50 * i as u64);
+            let now = Instant::now();
+            if due > now {
+                tokio::time::sleep(due - now).await;
+            } else if now - due > Duration::from_millis(50) {
+                behind += 1;
+            }
+            let at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64();
+            session.append("INBOX", None, None, m).await.unwrap();
+            sent.push(at);
+        }
+        let _ = session.logout().await;
+        let rate = latency_msgs as f64 / start.elapsed().as_secs_f64();
+        let total = (n + latency_msgs) as i64;
+        let wait = Instant::now();
+        while scalar(&s.app, "select count(*) from inbound_messages where state not in ('received', 'error')").await < total {
+            assert!(wait.elapsed() < Duration::from_secs(600), "latency messages not decided: {}", states(&s.app).await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The row of message i of the latency batch: its ident is in pec_identificativo
+        // (receipts carry opec.rl<i>) .
+        let rows: Vec<(String, f64)> = sqlx::query_as(
+            "select pec_identificativo, extract(epoch from decided_at)::float8 from inbound_messages \
+             where pec_identificativo like 'opec.l%' or pec_identificativo like 'opec.rl%'",
+        )
+        .fetch_all(&s.app.db.pool)
+        .await
+        .unwrap();
+        let mut lat: Vec<f64> = rows
+            .iter()
+            .filter_map(|(ident, decided)| {
+                let i: usize = ident.trim_start_matches("opec.rl").trim_start_matches("opec.l").split('@').next()?.parse().ok()?;
+                Some((decided - sent.get(i)?) * 1000.0)
+            })
+            .collect();
+        lat.sort_by(f64::total_cmp);
+        let pct = |p: f64| lat.get(((lat.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN);
+        println!(
+            "latency APPEND→decision under IDLE: {} messages at {rate:.1} msg/s ({behind} APPENDs late), matched {}: \
+             p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; peak RSS now {} MiB; load {}",
+            latency_msgs,
+            lat.len(),
+            pct(0.5),
+            pct(0.99),
+            lat.last().copied().unwrap_or(f64::NAN),
+            vm_hwm_kib(pid) / 1024,
+            loadavg()
+        );
+    }
+    println!("load samples during the intake: {loads:?}");
+    service.kill().await;
+}
+
+async fn big(mb: usize) {
+    println!("load at start: {}", loadavg());
+    let s = setup().await;
+    let g = Instant::now();
+    let m = s.pki.transport("opec.big@pec.test.it", "Istanza grande", &[Attachment::SignedP7m { size: mb * 1024 * 1024 }]);
+    println!("built a {:.1} MB message in {:.1} s", m.len() as f64 / 1e6, g.elapsed().as_secs_f64());
+    s.dovecot.append(USER, "INBOX", &[m.clone()]).await;
+    let size = m.len();
+    drop(m);
+    let mut service = s.app.serve(&[]);
+    let pid = service.child.id().unwrap();
+    let start = Instant::now();
+    while scalar(&s.app, "select count(*) from inbound_messages where state not in ('received', 'error')").await < 1 {
+        assert!(service.running(), "sigillo serve exited");
+        assert!(start.elapsed() < Duration::from_secs(900), "not decided: {}", states(&s.app).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hwm = vm_hwm_kib(pid) * 1024;
+    println!(
+        "big message: {:.1} MB decided in {:.1} s; states {}; peak RSS (VmHWM) {:.1} MB = {:.2}× the message; load {}",
+        size as f64 / 1e6,
+        start.elapsed().as_secs_f64(),
+        states(&s.app).await,
+        hwm as f64 / 1e6,
+        hwm as f64 / size as f64,
+        loadavg()
+    );
+    service.kill().await;
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    match args.first().map(String::as_str) {
+        Some("bulk") => bulk(num(1, 500), num(2, 200)).await,
+        Some("big") => big(num(1, 100)).await,
+        _ => eprintln!("usage: bench_intake bulk N [LATENCY_MSGS] | bench_intake big MEGABYTES"),
+    }
+}
