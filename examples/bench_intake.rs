@@ -47,6 +47,16 @@ fn vm_hwm_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user, system) a process has used so far.
+fn cpu_secs(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (ticks(11), ticks(12))
+}
+
 /// A second citizen signer for the PAdES PDFs and a second provider for their envelopes:
 /// `Pki` keeps its own keys private (its `Attachment` has no PDF kind), so the benchmark
 /// brings its CAs and adds them to the trust directory next to the harness's.
@@ -222,6 +232,8 @@ async fn bulk(n: usize, latency_msgs: usize) {
         vm_hwm_kib(pid) / 1024,
         loadavg()
     );
+    let (user, sys) = cpu_secs(pid);
+    println!("  sigillo serve CPU: {user:.1} s user + {sys:.1} s system = {:.1} ms per message", (user + sys) * 1000.0 / n as f64);
     let registered = scalar(&s.app, "select count(*) from registrations").await;
     println!("  registrations {registered}; decision reasons of non-registered transport envelopes:");
     let reasons: Vec<(String, i64)> = sqlx::query_as(
