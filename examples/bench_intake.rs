@@ -319,9 +319,8 @@ async fn big(mb: usize) {
     let g = Instant::now();
     let m = s.pki.transport("opec.big@pec.test.it", "Istanza grande", &[Attachment::SignedP7m { size: mb * 1024 * 1024 }]);
     println!("built a {:.1} MB message in {:.1} s", m.len() as f64 / 1e6, g.elapsed().as_secs_f64());
-    s.dovecot.append(USER, "INBOX", &[m.clone()]).await;
     let size = m.len();
-    drop(m);
+    s.dovecot.append(USER, "INBOX", &[m]).await;
     let mut service = s.app.serve(&[]);
     let pid = service.child.id().unwrap();
     let start = Instant::now();
