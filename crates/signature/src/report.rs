@@ -117,6 +117,36 @@ pub struct SignerReport {
     pub detail: String,
 }
 
+impl SignerReport {
+    /// A report with its verdict and no certificate details yet: the caller fills in what
+    /// it knows.
+    pub fn bare(role: SignerRole, layer: usize, verdict: Indication, subindication: Option<SubIndication>, detail: String) -> Self {
+        SignerReport {
+            role,
+            layer,
+            subject: None,
+            common_name: None,
+            given_name: None,
+            surname: None,
+            fiscal_code: None,
+            issuer: None,
+            serial_number: None,
+            email: None,
+            not_before: None,
+            not_after: None,
+            signing_time: None,
+            timestamp_time: None,
+            digest_algorithm: None,
+            qualified: false,
+            qc_statements: Vec::new(),
+            intact: false,
+            verdict,
+            subindication,
+            detail,
+        }
+    }
+}
+
 /// The verification report of one document.
 #[derive(Debug, Clone, Serialize)]
 pub struct SignatureReport {

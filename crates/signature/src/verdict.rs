@@ -26,27 +26,11 @@ pub fn judge(check: &SignerCheck, role: SignerRole, layer: usize, ctx: &Context<
     let (verdict, sub, detail, poe) = decide(check, role, ctx);
     let intact = check.failure.is_none() && check.cert.is_some() && timestamp_failure(check).is_none();
     let mut report = SignerReport {
-        role,
-        layer,
-        subject: None,
-        common_name: None,
-        given_name: None,
-        surname: None,
-        fiscal_code: None,
-        issuer: None,
-        serial_number: None,
-        email: None,
-        not_before: None,
-        not_after: None,
         signing_time: check.signing_time,
         timestamp_time: poe,
         digest_algorithm: check.digest.map(|d| d.name()),
-        qualified: false,
-        qc_statements: Vec::new(),
         intact,
-        verdict,
-        subindication: sub,
-        detail,
+        ..SignerReport::bare(role, layer, verdict, sub, detail)
     };
     if let Some(c) = &check.cert {
         report.subject = Some(c.subject.to_string());

@@ -170,29 +170,7 @@ fn collect_sig_dicts(v: &Obj, out: &mut Vec<Obj>, depth: usize) {
 type Reports = (Vec<SignerReport>, Vec<(SubIndication, String)>);
 
 fn format_failure(index: usize, detail: String) -> SignerReport {
-    SignerReport {
-        role: SignerRole::Signer,
-        layer: index,
-        subject: None,
-        common_name: None,
-        given_name: None,
-        surname: None,
-        fiscal_code: None,
-        issuer: None,
-        serial_number: None,
-        email: None,
-        not_before: None,
-        not_after: None,
-        signing_time: None,
-        timestamp_time: None,
-        digest_algorithm: None,
-        qualified: false,
-        qc_statements: Vec::new(),
-        intact: false,
-        verdict: crate::Indication::TotalFailed,
-        subindication: Some(SubIndication::FormatFailure),
-        detail,
-    }
+    SignerReport::bare(SignerRole::Signer, index, crate::Indication::TotalFailed, Some(SubIndication::FormatFailure), detail)
 }
 
 /// Verifies one signature dictionary; returns its reports and the end of the bytes it
