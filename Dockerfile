@@ -14,14 +14,17 @@ WORKDIR /src
 COPY . .
 # The committed .sqlx query data lets sqlx check the queries without a database.
 ENV SQLX_OFFLINE=true
-RUN cargo build --release --locked -p sigillo
+# pec-sim, the local PEC provider, is built too: the demo profile of docker-compose.yml runs it.
+RUN cargo build --release --locked -p sigillo -p sigillo_pec_sim
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/sigillo --create-home sigillo
-COPY --from=build /src/target/release/sigillo /usr/local/bin/sigillo
+COPY --from=build /src/target/release/sigillo /src/target/release/pec-sim /usr/local/bin/
+COPY docker/demo/traffic.sh /usr/share/sigillo/demo/traffic.sh
+COPY docker/demo/samples /usr/share/sigillo/demo/samples
 COPY --from=assets /src/web/static /usr/share/sigillo/static
 USER sigillo
 ENV SIGILLO_DATA_DIR=/var/lib/sigillo \

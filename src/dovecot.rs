@@ -1,7 +1,8 @@
-//! A real Dovecot (Debian `dovecot-imapd`) per test: its own configuration, mail and state
-//! in a temporary directory, IMAP in clear on a free loopback port, any user name with the
-//! password [`PASSWORD`] (static passdb). See ARCHITECTURE.md §6 for the settings that let
-//! the master run as root.
+//! A real Dovecot (Debian `dovecot-imapd`, `dovecot-lmtpd`) per test: its own configuration,
+//! mail and state in a temporary directory, IMAP in clear and LMTP on free loopback ports,
+//! any user name with the password [`PASSWORD`] (static passdb). Mailboxes are per full
+//! user name (`%u`), so `protocollo@a.test` and `protocollo@b.test` are two boxes. See
+//! ARCHITECTURE.md §6 for the settings that let the master run as root.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,6 +16,8 @@ const DOVECOT: &str = "/usr/sbin/dovecot";
 pub struct Dovecot {
     dir: tempfile::TempDir,
     pub port: u16,
+    /// LMTP listener (for pec-sim's deliveries).
+    pub lmtp_port: u16,
     idle: bool,
     child: Option<tokio::process::Child>,
 }
@@ -54,7 +57,9 @@ impl Dovecot {
         for sub in ["mail", "home"] {
             std::os::unix::fs::chown(d.join(sub), Some(uid), Some(gid)).unwrap_or_else(|e| panic!("{e}"));
         }
-        let mut dv = Dovecot { dir, port: free_port(), idle, child: None };
+        let port = free_port();
+        let lmtp_port = std::iter::repeat_with(free_port).find(|p| *p != port).unwrap_or_default();
+        let mut dv = Dovecot { dir, port, lmtp_port, idle, child: None };
         dv.launch().await;
         dv
     }
@@ -72,14 +77,15 @@ impl Dovecot {
         };
         let conf = format!(
             "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
-             protocols = imap\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\n\
+             protocols = imap lmtp\npostmaster_address = postmaster@localhost\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\n\
              auth_mechanisms = plain login\ndefault_login_user = dovenull\ndefault_internal_user = dovecot\n\
-             first_valid_uid = 1\nmail_location = maildir:{d}/mail/%n\n{caps}\
+             first_valid_uid = 1\nmail_location = maildir:{d}/mail/%u\n{caps}\
              passdb {{\n  driver = static\n  args = password={PASSWORD}\n}}\n\
-             userdb {{\n  driver = static\n  args = uid=dovecot gid=dovecot home={d}/home/%n\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=dovecot gid=dovecot home={d}/home/%u allow_all_users=yes\n}}\n\
              service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {}\n  }}\n\
-             \x20 inet_listener imaps {{\n    port = 0\n  }}\n}}\nservice anvil {{\n  chroot =\n}}\n",
-            self.port
+             \x20 inet_listener imaps {{\n    port = 0\n  }}\n}}\nservice anvil {{\n  chroot =\n}}\n\
+             service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {}\n  }}\n}}\n",
+            self.port, self.lmtp_port
         );
         std::fs::write(self.conf_path(), conf).unwrap_or_else(|e| panic!("{e}"));
         let child = tokio::process::Command::new(DOVECOT)
@@ -93,7 +99,9 @@ impl Dovecot {
             .unwrap_or_else(|e| panic!("cannot start dovecot: {e}"));
         self.child = Some(child);
         for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if TcpStream::connect(("127.0.0.1", self.port)).await.is_ok()
+                && TcpStream::connect(("127.0.0.1", self.lmtp_port)).await.is_ok()
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -103,6 +111,11 @@ impl Dovecot {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// `127.0.0.1:PORT` of the LMTP listener (pec-sim `--lmtp`).
+    pub fn lmtp_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.lmtp_port)
     }
 
     /// `imap://127.0.0.1:PORT` for `SIGILLO_IMAP_URL`.

@@ -9,6 +9,7 @@ pub use sigillo_store::testing::TestDb;
 
 pub mod dovecot;
 pub mod pec_mail;
+pub mod pec_sim;
 
 /// The `sigillo` binary of this build (`cargo build --workspace --bins` puts it beside the
 /// test executables).

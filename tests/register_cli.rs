@@ -111,6 +111,53 @@ async fn export_json_lists_the_day_with_annulments_and_its_sha256() {
 }
 
 #[tokio::test]
+async fn export_pdf_is_pdf_a_with_embedded_fonts_and_the_day_in_it() {
+    let app = migrated().await;
+    seed(&app).await;
+    let file = app.data_dir.path().join("registro.pdf");
+    let out = app
+        .run(&["register", "export", "--date", &today(), "--format", "pdf", "--output", file.to_str().unwrap()])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pdf = std::fs::read(&file).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert_eq!(sha_from_summary(&stderr(&out)), hex::encode(sha2::Sha256::digest(&pdf)));
+    let raw = String::from_utf8_lossy(&pdf);
+    assert!(raw.contains("/FontFile2"), "TrueType font program embedded");
+    assert!(raw.contains("pdfaid:part") && raw.contains("/OutputIntents"), "PDF/A XMP identification and output intent");
+
+    // pdffonts: every font embedded (column "emb" = yes).
+    let fonts = std::process::Command::new("pdffonts").arg(&file).output().expect("pdffonts (poppler-utils; scripts/test installs it)");
+    let fonts = String::from_utf8_lossy(&fonts.stdout).into_owned();
+    let rows: Vec<&str> = fonts.lines().skip(2).filter(|l| !l.trim().is_empty()).collect();
+    assert!(!rows.is_empty() && rows.iter().all(|l| l.contains("TitilliumWeb") && l.contains(" yes ")), "{fonts}");
+
+    let text = std::process::Command::new("pdftotext").args(["-layout", "-enc", "UTF-8"]).arg(&file).arg("-").output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    let year = &today()[..4];
+    for needle in [
+        "Registro giornaliero di protocollo".to_owned(),
+        "c_h501".to_owned(),
+        "A1B2C3D".to_owned(),
+        format!("0000001/{year}"),
+        format!("0000003/{year}"),
+        "Offerta gara 3".to_owned(),
+        "[ANNULLATA]".to_owned(),
+        "Provv. 7/2026".to_owned(),
+        "dal n. 0000001 al n. 0000003".to_owned(),
+        hex::encode(sha2::Sha256::digest(b"Offerta gara 1")),
+    ] {
+        assert!(text.contains(&needle), "{needle:?} not in:\n{text}");
+    }
+    // The CSV export of the same day is named by its SHA-256.
+    let csv = app.run(&["register", "export", "--date", &today(), "--format", "csv"]).await;
+    assert!(text.contains(&hex::encode(sha2::Sha256::digest(&csv.stdout))), "{text}");
+    // Same day, same bytes.
+    let again = app.run(&["register", "export", "--date", &today(), "--format", "pdf"]).await;
+    assert_eq!(again.stdout, pdf);
+}
+
+#[tokio::test]
 async fn export_csv_to_a_file_and_by_year() {
     let app = migrated().await;
     seed(&app).await;

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use sigillo_e2e::TestDb;
+use sigillo_e2e::pec_mail::Pki;
 use sigillo_store::blob::BlobStore;
 use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
 use sigillo_store::register::{self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Sha256};
@@ -21,6 +22,8 @@ pub struct TestApp {
     pub register: Register,
     pub blobs: BlobStore,
     pub data_dir: tempfile::TempDir,
+    /// `SIGILLO_TRUST_DIR` of the dashboard (empty unless made with [`spawn_app_with_pki`]).
+    pub trust_dir: tempfile::TempDir,
     /// Never follows redirects: the tests look at them.
     pub client: reqwest::Client,
 }
@@ -30,6 +33,22 @@ pub fn static_dir() -> std::path::PathBuf {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn(None).await
+}
+
+/// The dashboard with the test PKI's trust anchors, for messages ingested with
+/// [`TestApp::ingest`] (the real `sigillo ingest`, into the same database and data directory).
+pub async fn spawn_app_with_pki() -> (TestApp, Pki) {
+    let pki = Pki::new();
+    let app = spawn(Some(&pki)).await;
+    (app, pki)
+}
+
+async fn spawn(pki: Option<&Pki>) -> TestApp {
+    let trust_dir = tempfile::tempdir().unwrap();
+    if let Some(pki) = pki {
+        pki.write_trust_dir(trust_dir.path());
+    }
     let db = TestDb::new(8).await.expect("test database (is SIGILLO_TEST_DATABASE_URL right?)");
     let mut conn = db.pool.acquire().await.unwrap();
     let register = Register::ensure(
@@ -44,14 +63,18 @@ pub async fn spawn_app() -> TestApp {
     drop(conn);
     let data_dir = tempfile::tempdir().unwrap();
     let blobs = BlobStore::open(data_dir.path()).unwrap();
-    let config = sigillo_web::WebConfig { static_dir: static_dir(), secure_cookies: false };
+    let config = sigillo_web::WebConfig {
+        static_dir: static_dir(),
+        secure_cookies: false,
+        trust_dir: Some(trust_dir.path().to_path_buf()),
+    };
     let state = sigillo_web::AppState::new(db.pool.clone(), register.clone(), blobs.clone(), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let app = sigillo_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { address: format!("http://127.0.0.1:{port}"), db, register, blobs, data_dir, client }
+    TestApp { address: format!("http://127.0.0.1:{port}"), db, register, blobs, data_dir, trust_dir, client }
 }
 
 /// A logged-in browser: its session cookie and the CSRF token of its forms.
@@ -164,6 +187,33 @@ impl TestApp {
             .await
             .unwrap();
         (r.id, doc_id)
+    }
+}
+
+impl TestApp {
+    /// Pushes a raw message through `sigillo ingest --json` (the intake's own pipeline) into
+    /// this app's database and data directory; returns its JSON line and the message id.
+    pub async fn ingest(&self, name: &str, raw: &[u8]) -> (serde_json::Value, i64) {
+        let file = self.data_dir.path().join(name);
+        std::fs::write(&file, raw).unwrap();
+        let env = std::collections::BTreeMap::from([
+            ("SIGILLO_DATABASE_URL".to_owned(), self.db.url.clone()),
+            ("SIGILLO_DATA_DIR".to_owned(), self.data_dir.path().display().to_string()),
+            ("SIGILLO_IPA_CODE".to_owned(), "c_h501".to_owned()),
+            ("SIGILLO_AOO_CODE".to_owned(), "A1B2C3D".to_owned()),
+            ("SIGILLO_TRUST_DIR".to_owned(), self.trust_dir.path().display().to_string()),
+            ("SIGILLO_LOG".to_owned(), "warn".to_owned()),
+        ]);
+        let out = sigillo_e2e::run_with_env(&env, &["ingest", "--json", &file.display().to_string()]).await;
+        assert!(out.status.success(), "ingest failed: {}", sigillo_e2e::stderr(&out));
+        let line: serde_json::Value = serde_json::from_str(sigillo_e2e::stdout(&out).trim()).unwrap();
+        use sha2::Digest;
+        let id: i64 = sqlx::query_scalar("select id from inbound_messages where raw_sha256 = $1")
+            .bind(sha2::Sha256::digest(raw).to_vec())
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap();
+        (line, id)
     }
 }
 

@@ -1,8 +1,10 @@
 // The dashboard in a real browser: Debian's chromium, driven by playwright-core.
 //   node web/tests/browser.mjs BASE_URL OUT_DIR
 // Environment: SIGILLO_E2E_USER / SIGILLO_E2E_PASSWORD (a responsabile), SIGILLO_E2E_SEARCH
-// (a word of one seeded subject). Steps: log in, search, open a record, download a
-// document, annul it (two steps), export the daily register; screenshots of the main pages
+// (a word of one seeded subject), SIGILLO_E2E_REJECTED (the subject of a rejected message).
+// Steps: log in, search, open a record, download a document, annul it (two steps), export
+// the daily register (CSV and PDF/A), register a rejected message anyway (reason, two
+// steps); screenshots of the main pages
 // into OUT_DIR; axe-core on every page, failing on serious or critical violations.
 // Exits 0 when every step passed, 1 with the failing step otherwise.
 import { chromium } from 'playwright-core';
@@ -17,6 +19,7 @@ const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const user = process.env.SIGILLO_E2E_USER, password = process.env.SIGILLO_E2E_PASSWORD;
 const word = process.env.SIGILLO_E2E_SEARCH;
+const rejected = process.env.SIGILLO_E2E_REJECTED;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -93,6 +96,26 @@ try {
   await csv.saveAs(csvPath);
   const text = readFileSync(csvPath, 'utf8');
   if (!text.startsWith('record,number,year,segnatura') || !text.includes('annullamento,')) throw new Error('CSV without the annulment');
+  const [pdf] = await Promise.all([page.waitForEvent('download'), page.click('a[href^="/registro.pdf"]')]);
+  const pdfPath = join(out, 'registro.pdf');
+  await pdf.saveAs(pdfPath);
+  if (readFileSync(pdfPath).subarray(0, 5).toString('latin1') !== '%PDF-') throw new Error('the daily register PDF is not a PDF');
+
+  step('register a rejected message anyway');
+  await page.click('a.nav-link[href="/scartati"]');
+  await page.waitForURL(`${base}/scartati`);
+  await audit('10-scartati');
+  if (!(await page.textContent('main')).includes(rejected)) throw new Error(`the rejected list does not show «${rejected}»`);
+  await Promise.all([page.waitForURL(/\/messaggi\/\d+\/registra$/), page.click('a[href$="/registra"]')]);
+  await audit('11-protocolla-comunque');
+  await page.fill('#motivo', 'Istanza inviata dalla PEC del richiedente (art. 65 c.1 c-bis CAD)');
+  await page.click('main button[type=submit]');
+  await page.waitForSelector('text=Conferma richiesta');
+  await audit('12-protocollazione-conferma');
+  await Promise.all([page.waitForURL(/esito=protocollata/), page.click('main button.btn-danger')]);
+  const registered = await page.textContent('#oggetto');
+  if (!registered.includes(rejected)) throw new Error(`registered record shows ${registered}`);
+  await audit('13-protocollata');
 
   step('keyboard');
   await page.goto(`${base}/`);

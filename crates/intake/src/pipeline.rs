@@ -11,6 +11,10 @@
 //!    or the rejection / review / receipt with reasons. A transport envelope whose daticert
 //!    identificativo and msgid were already decided becomes a duplicate of that message.
 //!
+//! With an outbox configured ([`Pipeline::with_outbox`]), the same transaction writes the
+//! automatic answer (receipt or notice, `sigillo_notify::outbox`) or links a provider receipt
+//! to the message it certifies; the outbox worker is woken after the commit.
+//!
 //! The same bytes twice give back the first decision (`duplicate`). A fault of the message
 //! (unreadable, classifier panic, data the register refuses) is recorded on its row (state
 //! `error`, cause, attempts) and retried a bounded number of times by [`Pipeline::retry`];
@@ -26,9 +30,11 @@ use sigillo_pec::{Checker, MessageReport, PecError};
 use sigillo_store::PgPool;
 use sigillo_store::blob::BlobStore;
 use sigillo_store::inbound::{self, Decided, Inbound, LinkedRegistration, MessageState, Origin};
+use sigillo_notify::outbox::{self as notify_outbox, NoticeOutcome, OutboxConfig, Registered};
 use sigillo_store::register::{
     self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Sha256,
 };
+use tokio::sync::Notify;
 
 use crate::Error;
 
@@ -69,6 +75,10 @@ pub struct Pipeline {
     classifier: Classifier,
     actor: Actor,
     max_attempts: i32,
+    /// `None`: no automatic answers (no `SIGILLO_NOTIFY_FROM`).
+    outbox: Option<Arc<OutboxConfig>>,
+    /// Wakes the outbox worker after a commit that queued a message.
+    wake: Option<Arc<Notify>>,
 }
 
 /// A failure that belongs to the message, not to the service.
@@ -85,7 +95,19 @@ impl Pipeline {
             // A fixed, valid literal: parse cannot fail.
             actor: Actor::parse("intake").unwrap_or_else(|_| unreachable!("\"intake\" is a valid actor")),
             max_attempts: i32::try_from(max_attempts.max(1)).unwrap_or(i32::MAX),
+            outbox: None,
+            wake: None,
         }
+    }
+
+    /// Answers decided messages through the outbox (receipts, notices) and links provider
+    /// receipts, in the decision's transaction. `wake` is notified after each commit that
+    /// queued a message (the worker of `sigillo serve`); `None` leaves the rows for a worker
+    /// that polls.
+    pub fn with_outbox(mut self, config: OutboxConfig, wake: Option<Arc<Notify>>) -> Self {
+        self.outbox = Some(Arc::new(config));
+        self.wake = wake;
+        self
     }
 
     /// Replaces the classification step (tests of the fault paths).
@@ -248,11 +270,13 @@ impl Pipeline {
             }
         }
 
+        let mut registered = None;
         let protocol = if plan.state == MessageState::Registered {
             let new = registration(report, id);
             let reg = register::register(&mut tx, &self.register, &self.actor, &new, None)
                 .await
                 .map_err(classify_store)?;
+            registered = Some(registered_for_receipt(&reg, &new));
             Some(LinkedRegistration {
                 id: reg.id,
                 year: reg.year,
@@ -263,6 +287,21 @@ impl Pipeline {
         } else {
             None
         };
+        let mut queued = false;
+        if let Some(config) = &self.outbox {
+            match plan.state {
+                MessageState::Registered | MessageState::Rejected => {
+                    let outcome = notify_outbox::enqueue_for_decision(&mut tx, config, id, report, registered.as_ref())
+                        .await
+                        .map_err(classify_notify)?;
+                    queued = matches!(outcome, NoticeOutcome::Queued { .. });
+                }
+                MessageState::Receipt => {
+                    notify_outbox::link_provider_receipt(&mut tx, report, id).await.map_err(classify_notify)?;
+                }
+                _ => {}
+            }
+        }
         let decided = Decided {
             state: plan.state,
             decision: plan.decision.clone(),
@@ -276,6 +315,9 @@ impl Pipeline {
         };
         inbound::decide(&mut tx, id, &decided).await.map_err(classify_store)?;
         tx.commit().await.map_err(classify_sqlx)?;
+        if queued && let Some(wake) = &self.wake {
+            wake.notify_one();
+        }
         Ok(Outcome {
             inbound_id: id,
             raw_sha256: row.raw_sha256.to_hex(),
@@ -357,6 +399,38 @@ fn classify_store(e: sigillo_store::Error) -> DecideError {
             DecideError::Fault(format!("dati rifiutati dal registro: {e}"))
         }
         other => DecideError::Infra(Error::Store(other)),
+    }
+}
+
+/// A failure of the automatic answer: the database's are sorted as the store's; one that
+/// composing the message raises is a fault of this message (its decision is retried with it).
+fn classify_notify(e: sigillo_notify::Error) -> DecideError {
+    match e {
+        sigillo_notify::Error::Store(e) => classify_store(e),
+        other => DecideError::Fault(format!("risposta automatica non composta: {other}")),
+    }
+}
+
+/// What the receipt of a registration lists.
+fn registered_for_receipt(reg: &register::Registration, new: &NewRegistration) -> Registered {
+    Registered {
+        id: reg.id,
+        number: reg.number.get(),
+        year: reg.year,
+        registered_at: reg.registered_at,
+        segnatura: reg.segnatura.clone(),
+        subject: new.subject.clone(),
+        documents: new
+            .documents
+            .iter()
+            .map(|d| sigillo_notify::model::Document {
+                name: d.name.clone(),
+                media_type: Some(d.media_type.clone()),
+                size: d.size_bytes,
+                sha256: d.sha256.to_hex(),
+                primary: d.role == DocumentRole::Primary,
+            })
+            .collect(),
     }
 }
 

@@ -4,7 +4,7 @@
 //! Everything PEC-specific is taken from *inside* the signed entity when there is one, so
 //! that once the signature is verified, every value reported here is covered by it.
 
-use mail_parser::Message;
+use mail_parser::{Message, MimeHeaders};
 use serde::Serialize;
 
 use crate::attachments::{self, Attachment};
@@ -24,6 +24,19 @@ pub struct Original {
     /// RFC 3339, as written in the Date header.
     pub date: Option<String>,
     pub message_id: Option<String>,
+    /// Header fields that mark automatic mail (RFC 3834 `Auto-Submitted`, `Precedence`,
+    /// `List-Id`, an empty `Return-Path`, the `report-type` of a `multipart/report` root):
+    /// the notifier never answers such a message. Raw values, absent when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_submitted: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precedence: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_type: Option<String>,
 }
 
 /// The message read as PEC, before any signature check. It borrows the stored bytes: the
@@ -43,6 +56,9 @@ pub struct Envelope<'a> {
     pub wrapped: bool,
     /// `List-Id` of the list that wrapped the envelope, when it says.
     pub mailing_list: Option<String>,
+    /// `X-Riferimento-Message-ID` of the outer message: for a receipt, the Message-ID of the
+    /// message it certifies (outside the signature: daticert `msgid` is preferred).
+    pub riferimento_message_id: Option<String>,
     /// Deviations, in Italian.
     pub warnings: Vec<String>,
 }
@@ -80,6 +96,7 @@ pub fn parse(raw: &[u8]) -> Result<Envelope<'_>, PecError> {
             None => "busta PEC incapsulata in un altro messaggio".to_owned(),
         });
     }
+    let riferimento_message_id = mime::header(&headers, "X-Riferimento-Message-ID").map(str::to_owned);
     drop(headers);
 
     let is_pec = classification.pec_type != PecType::None;
@@ -93,6 +110,7 @@ pub fn parse(raw: &[u8]) -> Result<Envelope<'_>, PecError> {
         attachments: Vec::new(),
         wrapped,
         mailing_list,
+        riferimento_message_id,
         warnings,
     };
 
@@ -246,6 +264,30 @@ fn original(m: &Message<'_>) -> Original {
         subject: m.subject().map(str::to_owned),
         date: m.date().map(|d| d.to_rfc3339()),
         message_id: m.message_id().map(|id| format!("<{id}>")),
+        ..automatic_markers(m)
+    }
+}
+
+/// The header fields that tell automatic mail, read raw from the message's own bytes.
+fn automatic_markers(m: &Message<'_>) -> Original {
+    let Some(root) = m.parts.first() else { return Original::default() };
+    let headers = mime::raw_headers(&m.raw_message, root);
+    let get = |name: &str| mime::header(&headers, name).map(str::to_owned);
+    let report_type = match root.content_type() {
+        Some(ct) if ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")) =>
+        {
+            Some(ct.attribute("report-type").unwrap_or("").to_owned())
+        }
+        _ => None,
+    };
+    Original {
+        auto_submitted: get("Auto-Submitted"),
+        precedence: get("Precedence"),
+        list_id: get("List-Id"),
+        return_path: get("Return-Path"),
+        report_type,
+        ..Original::default()
     }
 }
 

@@ -85,6 +85,10 @@ pub struct PecReport {
     pub daticert: Option<Daticert>,
     pub wrapped: bool,
     pub mailing_list: Option<String>,
+    /// `X-Riferimento-Message-ID` of the outer message (not part of the `check --json`
+    /// contract; the notifier links receipts with it when daticert has no `msgid`).
+    #[serde(skip)]
+    pub riferimento_message_id: Option<String>,
     pub original: Option<Original>,
     pub warnings: Vec<String>,
 }
@@ -119,6 +123,7 @@ impl MessageReport {
                 daticert: envelope.daticert,
                 wrapped: envelope.wrapped,
                 mailing_list: envelope.mailing_list,
+                riferimento_message_id: envelope.riferimento_message_id,
                 original: envelope.original,
                 warnings: envelope.warnings,
             },

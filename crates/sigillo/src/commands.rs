@@ -57,12 +57,22 @@ pub async fn migrate() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn export(period: Period, format: Format, output: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+/// What `register export --format` asks for: the data (CSV, JSON) or the printable PDF/A.
+#[derive(Debug, Clone, Copy)]
+pub enum ExportAs {
+    Data(Format),
+    Pdf,
+}
+
+pub async fn export(period: Period, format: ExportAs, output: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let config = load_config()?;
     let (pool, register) = open(&config).await?;
     let mut conn = pool.acquire().await?;
     let export = sigillo_store::export::collect(&mut conn, &register, period).await?;
-    let bytes = export.render(format)?;
+    let bytes = match format {
+        ExportAs::Data(format) => export.render(format)?,
+        ExportAs::Pdf => sigillo_report_pdf::render(&export, register.timezone)?,
+    };
     let sha = hex::encode(sha2::Sha256::digest(&bytes));
     match &output {
         Some(path) => write_atomically(path, &bytes)?,
@@ -129,11 +139,50 @@ fn checker(config: &Config) -> anyhow::Result<Checker> {
     Ok(checker)
 }
 
-async fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
+async fn pipeline(config: &Config, wake: Option<std::sync::Arc<tokio::sync::Notify>>) -> anyhow::Result<Pipeline> {
     let checker = checker(config)?;
     let (pool, register) = open(config).await?;
     let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
-    Ok(Pipeline::new(pool, blobs, register, checker, config.intake_max_attempts))
+    let pipeline = Pipeline::new(pool, blobs, register.clone(), checker, config.intake_max_attempts);
+    Ok(match outbox_config(config, &register)? {
+        Some(outbox) => pipeline.with_outbox(outbox, wake),
+        None => pipeline,
+    })
+}
+
+/// Who answers citizens, from `SIGILLO_NOTIFY_*`, `SIGILLO_ENTE_NAME`, … and the seal; `None`
+/// without `SIGILLO_NOTIFY_FROM` (no receipts, no notices, receipts of providers not linked).
+fn outbox_config(config: &Config, register: &Register) -> anyhow::Result<Option<sigillo_notify::outbox::OutboxConfig>> {
+    use sigillo_notify::model::{Context as NotifyContext, Ente, Office};
+    let Some(n) = &config.notify else { return Ok(None) };
+    let seal = match &n.seal {
+        None => None,
+        Some((cert, key)) => Some(
+            sigillo_notify::segnatura::Seal::from_files(key, cert)
+                .map_err(|e| anyhow::anyhow!("SIGILLO_SEAL_CERT / SIGILLO_SEAL_KEY: {e}"))?,
+        ),
+    };
+    Ok(Some(sigillo_notify::outbox::OutboxConfig {
+        ctx: NotifyContext {
+            ente: Ente {
+                name: n.ente_name.clone(),
+                ipa_code: register.ipa_code.to_string(),
+                aoo_code: register.aoo_code.to_string(),
+                aoo_name: n.aoo_name.clone(),
+                register_code: register.code.to_string(),
+                timezone: register.timezone,
+            },
+            office: Office {
+                name: n.office_name.clone(),
+                email: n.office_email.clone(),
+                phone: n.office_phone.clone(),
+                hours: n.office_hours.clone(),
+            },
+            from: n.from.clone(),
+        },
+        rate_limit: sigillo_notify::outbox::RateLimit { per_hour: n.rate_per_hour },
+        seal,
+    }))
 }
 
 /// One line of `ingest --json` (ARCHITECTURE.md §4), fields in the documented order.
@@ -161,7 +210,8 @@ struct ProtocolJson {
 pub async fn ingest(files: Vec<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     use std::io::Write as _;
     let config = load_config()?;
-    let pipeline = pipeline(&config).await?;
+    // Answers are queued with the decisions; the worker of `sigillo serve` sends them.
+    let pipeline = pipeline(&config, None).await?;
     let register = pipeline.register().clone();
     let mut all_ok = true;
     let mut out = std::io::stdout().lock();
@@ -241,7 +291,13 @@ fn human_outcome(label: &str, o: &Outcome, protocol: Option<&ProtocolJson>) -> S
     }
 }
 
-pub async fn serve() -> anyhow::Result<ExitCode> {
+/// The parts of `sigillo serve` the command line leaves on.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeParts {
+    pub outbox: bool,
+}
+
+pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
     use axum::{Router, extract::State, http::StatusCode, routing::get};
 
     let config = load_config()?;
@@ -251,11 +307,31 @@ pub async fn serve() -> anyhow::Result<ExitCode> {
     let web = sigillo_web::router(sigillo_web::AppState::new(pool.clone(), register, blobs, web_config));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut worker_task = None;
+    match config.notify.as_ref().map(|n| (n, &n.smtp)) {
+        None => tracing::info!("answers to citizens off (SIGILLO_NOTIFY_FROM not set)"),
+        Some((_, None)) => tracing::info!("outbox worker off (SIGILLO_SMTP_URL not set): answers are queued, not sent"),
+        Some(_) if !parts.outbox => tracing::info!("outbox worker off (--no-outbox): answers are queued, not sent"),
+        Some((n, Some(smtp))) => {
+            let settings = sigillo_notify::worker::WorkerSettings {
+                max_attempts: n.max_attempts,
+                retry_base: n.retry_base,
+                ..Default::default()
+            };
+            let worker = sigillo_notify::worker::Worker::new(pool.clone(), &smtp.server, smtp.credentials.clone(), &n.from, settings)
+                .map_err(|e| anyhow::anyhow!("SIGILLO_SMTP_URL: {e}"))?
+                .with_wake(wake.clone());
+            tracing::info!("outbox worker on: {}:{}", smtp.server.host, smtp.server.port);
+            let stop = stop_rx.clone();
+            worker_task = Some(tokio::spawn(async move { worker.run(stop).await }));
+        }
+    }
     let mut pollers = Vec::new();
     if config.mailboxes.is_empty() {
         tracing::info!("IMAP intake off (SIGILLO_IMAP_URL not set)");
     } else {
-        let pipeline = pipeline(&config).await?;
+        let pipeline = pipeline(&config, Some(wake.clone())).await?;
         for mailbox in &config.mailboxes {
             let cfg = std::sync::Arc::new(mailbox.clone());
             pollers.push(tokio::spawn(sigillo_intake::poller::run(pipeline.clone(), cfg, stop_rx.clone())));
@@ -285,6 +361,11 @@ pub async fn serve() -> anyhow::Result<ExitCode> {
     // not is read again at the next start.
     for p in pollers {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(30), p).await;
+    }
+    // The worker stops between rows; a row whose sending was interrupted is sent again at
+    // the next start (at least once, see sigillo_notify::worker).
+    if let Some(w) = worker_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(90), w).await;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use chrono_tz::Tz;
 use sigillo_intake::imap::Server;
 use sigillo_intake::poller::{Action, Folders, MailboxConfig};
+use sigillo_notify::policy::clean_address;
+use sigillo_notify::worker::SmtpServer;
 use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
 
 /// Every variable Sigillo reads. Anything else starting with `SIGILLO_` is warned about:
@@ -43,6 +45,21 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_INTAKE_WORKERS",
     "SIGILLO_INTAKE_MAX_ATTEMPTS",
     "SIGILLO_INTAKE_RETRY_SECS",
+    "SIGILLO_NOTIFY_FROM",
+    "SIGILLO_ENTE_NAME",
+    "SIGILLO_AOO_NAME",
+    "SIGILLO_OFFICE_NAME",
+    "SIGILLO_OFFICE_EMAIL",
+    "SIGILLO_OFFICE_PHONE",
+    "SIGILLO_OFFICE_HOURS",
+    "SIGILLO_NOTIFY_RATE_PER_HOUR",
+    "SIGILLO_NOTIFY_MAX_ATTEMPTS",
+    "SIGILLO_NOTIFY_RETRY_SECS",
+    "SIGILLO_SMTP_URL",
+    "SIGILLO_SMTP_USER",
+    "SIGILLO_SMTP_PASSWORD",
+    "SIGILLO_SEAL_CERT",
+    "SIGILLO_SEAL_KEY",
     // read by the test harness only
     "SIGILLO_TEST_DATABASE_URL",
 ];
@@ -71,6 +88,45 @@ pub struct Config {
     pub intake_max_attempts: u32,
     /// The mailboxes the poller of `sigillo serve` reads; empty when no IMAP URL is set.
     pub mailboxes: Vec<MailboxConfig>,
+    /// Automatic receipts and notices; `None` when `SIGILLO_NOTIFY_FROM` is not set.
+    pub notify: Option<NotifyConfig>,
+}
+
+/// Receipts and notices: who sends them and how.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// The comune's PEC address: From of every message, MAIL FROM of every SMTP envelope.
+    pub from: String,
+    pub ente_name: String,
+    pub aoo_name: String,
+    pub office_name: String,
+    pub office_email: Option<String>,
+    pub office_phone: Option<String>,
+    pub office_hours: Option<String>,
+    pub rate_per_hour: u32,
+    pub max_attempts: u32,
+    pub retry_base: std::time::Duration,
+    /// The outbox worker's SMTP server; `None`: rows are queued, no worker sends them.
+    pub smtp: Option<SmtpConfig>,
+    /// The seal of Segnatura.xml: (certificate, key) PEM files.
+    pub seal: Option<(PathBuf, PathBuf)>,
+}
+
+#[derive(Clone)]
+pub struct SmtpConfig {
+    pub server: SmtpServer,
+    /// (user, password)
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("SmtpConfig")
+            .field("server", &self.server)
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -190,6 +246,65 @@ pub fn from_vars(
         }
     };
 
+    let notify = match get("SIGILLO_NOTIFY_FROM") {
+        None => {
+            if get("SIGILLO_SMTP_URL").is_some() {
+                return Err(ConfigError::Missing {
+                    var: "SIGILLO_NOTIFY_FROM",
+                    hint: "SIGILLO_SMTP_URL is set: set the comune's PEC address the receipts are sent from",
+                });
+            }
+            None
+        }
+        Some(from) => {
+            let from = clean_address(from)
+                .ok_or_else(|| malformed("SIGILLO_NOTIFY_FROM", format!("{from:?} is not an address such as protocollo@pec.comune.example.it")))?;
+            let ente_name = require("SIGILLO_ENTE_NAME", "set it to the ente's name as it appears in receipts, e.g. Comune di Roma")?.to_owned();
+            let optional = |var: &'static str| get(var).map(str::to_owned);
+            let smtp = match get("SIGILLO_SMTP_URL") {
+                None => None,
+                Some(url) => {
+                    let server = SmtpServer::parse(url).map_err(|e| malformed("SIGILLO_SMTP_URL", e))?;
+                    let credentials = match (get("SIGILLO_SMTP_USER"), get("SIGILLO_SMTP_PASSWORD")) {
+                        (None, None) => None,
+                        (Some(u), Some(p)) => Some((u.to_owned(), p.to_owned())),
+                        (Some(_), None) => {
+                            return Err(ConfigError::Missing { var: "SIGILLO_SMTP_PASSWORD", hint: "SIGILLO_SMTP_USER is set: set its password" });
+                        }
+                        (None, Some(_)) => {
+                            return Err(ConfigError::Missing { var: "SIGILLO_SMTP_USER", hint: "SIGILLO_SMTP_PASSWORD is set: set the user name" });
+                        }
+                    };
+                    Some(SmtpConfig { server, credentials })
+                }
+            };
+            let seal = match (get("SIGILLO_SEAL_CERT"), get("SIGILLO_SEAL_KEY")) {
+                (None, None) => None,
+                (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+                (Some(_), None) => {
+                    return Err(ConfigError::Missing { var: "SIGILLO_SEAL_KEY", hint: "SIGILLO_SEAL_CERT is set: set the PEM file of its private key" });
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError::Missing { var: "SIGILLO_SEAL_CERT", hint: "SIGILLO_SEAL_KEY is set: set the PEM file of its certificate" });
+                }
+            };
+            Some(NotifyConfig {
+                from,
+                ente_name,
+                aoo_name: optional("SIGILLO_AOO_NAME").unwrap_or_else(|| "Protocollo generale".to_owned()),
+                office_name: optional("SIGILLO_OFFICE_NAME").unwrap_or_else(|| "Ufficio Protocollo".to_owned()),
+                office_email: optional("SIGILLO_OFFICE_EMAIL"),
+                office_phone: optional("SIGILLO_OFFICE_PHONE"),
+                office_hours: optional("SIGILLO_OFFICE_HOURS"),
+                rate_per_hour: number("SIGILLO_NOTIFY_RATE_PER_HOUR", 20, 1..=10_000)? as u32,
+                max_attempts: number("SIGILLO_NOTIFY_MAX_ATTEMPTS", 8, 1..=100)? as u32,
+                retry_base: std::time::Duration::from_secs(number("SIGILLO_NOTIFY_RETRY_SECS", 60, 1..=86_400)?),
+                smtp,
+                seal,
+            })
+        }
+    };
+
     let unknown = vars
         .keys()
         .filter(|k| k.starts_with("SIGILLO_") && !KNOWN.contains(&k.as_str()))
@@ -208,6 +323,7 @@ pub fn from_vars(
             trust_dir,
             intake_max_attempts,
             mailboxes,
+            notify,
         },
         unknown,
     ))
@@ -317,6 +433,62 @@ mod tests {
         }
         let v: Vec<_> = vars.iter().filter(|(k, _)| k != "SIGILLO_IMAP_PASSWORD").cloned().collect();
         assert!(from_vars(v).unwrap_err().to_string().starts_with("SIGILLO_IMAP_PASSWORD is missing"));
+    }
+
+    #[test]
+    fn notify_settings_are_read_and_checked() {
+        let (c, _) = from_vars(complete()).unwrap();
+        assert!(c.notify.is_none(), "no SIGILLO_NOTIFY_FROM, no answers");
+        let mut vars = complete();
+        vars.extend(
+            [
+                ("SIGILLO_NOTIFY_FROM", "protocollo@pec.comune.example.it"),
+                ("SIGILLO_ENTE_NAME", "Comune di Esempio"),
+                ("SIGILLO_SMTP_URL", "smtps://smtps.pec.example.it"),
+                ("SIGILLO_SMTP_USER", "protocollo@pec.comune.example.it"),
+                ("SIGILLO_SMTP_PASSWORD", "segreta"),
+                ("SIGILLO_OFFICE_PHONE", "06 123456"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let (c, unknown) = from_vars(vars.clone()).unwrap();
+        assert!(unknown.is_empty());
+        let n = c.notify.unwrap();
+        assert_eq!(n.from, "protocollo@pec.comune.example.it");
+        assert_eq!((n.rate_per_hour, n.max_attempts, n.retry_base.as_secs()), (20, 8, 60));
+        assert_eq!(n.office_name, "Ufficio Protocollo");
+        assert_eq!(n.office_phone.as_deref(), Some("06 123456"));
+        let smtp = n.smtp.unwrap();
+        assert_eq!(smtp.server.port, 465);
+        assert!(!format!("{smtp:?}").contains("segreta"), "the password is never printed");
+
+        for (var, value, cause) in [
+            ("SIGILLO_NOTIFY_FROM", "protocollo at comune", "not an address"),
+            ("SIGILLO_SMTP_URL", "http://smtp.example.it", "smtps://"),
+            ("SIGILLO_SMTP_URL", "smtp://smtp.example.it:0", "not a port"),
+            ("SIGILLO_NOTIFY_RATE_PER_HOUR", "0", "1 to 10000"),
+            ("SIGILLO_NOTIFY_MAX_ATTEMPTS", "many", "1 to 100"),
+        ] {
+            let mut v: Vec<_> = vars.iter().filter(|(k, _)| k != var).cloned().collect();
+            v.push((var.to_owned(), value.to_owned()));
+            let text = from_vars(v).unwrap_err().to_string();
+            assert!(text.starts_with(&format!("{var} is malformed")) && text.contains(cause), "{text}");
+        }
+        for (removed, missing) in [
+            ("SIGILLO_ENTE_NAME", "SIGILLO_ENTE_NAME"),
+            ("SIGILLO_SMTP_PASSWORD", "SIGILLO_SMTP_PASSWORD"),
+            ("SIGILLO_NOTIFY_FROM", "SIGILLO_NOTIFY_FROM"),
+        ] {
+            let v: Vec<_> = vars.iter().filter(|(k, _)| k != removed).cloned().collect();
+            let text = from_vars(v).unwrap_err().to_string();
+            assert!(text.starts_with(&format!("{missing} is missing")), "{text}");
+        }
+        let mut v = vars.clone();
+        v.push(("SIGILLO_SEAL_CERT".into(), "/etc/sigillo/seal.pem".into()));
+        assert!(from_vars(v).unwrap_err().to_string().starts_with("SIGILLO_SEAL_KEY is missing"));
+        // Without SMTP the rows are still written (for a worker elsewhere).
+        let v: Vec<_> = vars.iter().filter(|(k, _)| !k.starts_with("SIGILLO_SMTP_")).cloned().collect();
+        assert!(from_vars(v).unwrap().0.notify.unwrap().smtp.is_none());
     }
 
     #[test]

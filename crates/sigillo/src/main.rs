@@ -22,8 +22,8 @@ struct Cli {
 enum Command {
     /// Apply the database migrations and create the configured AOO and register.
     Migrate,
-    /// Run the service: the health endpoint and the IMAP intake (dashboard and outbox follow).
-    Serve,
+    /// Run the service: the dashboard, the IMAP intake and the outbox worker.
+    Serve(ServeArgs),
     /// Staff accounts of the dashboard.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -40,6 +40,14 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Do not run the outbox worker here (answers are still queued; another `sigillo serve`
+    /// sends them).
+    #[arg(long)]
+    no_outbox: bool,
 }
 
 #[derive(Args, Debug)]
@@ -77,6 +85,8 @@ struct ExportArgs {
 enum ExportFormat {
     Csv,
     Json,
+    /// PDF/A-2u with embedded fonts, for printing and keeping.
+    Pdf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -115,7 +125,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Migrate => run_async(commands::migrate()),
-        Command::Serve => run_async(commands::serve()),
+        Command::Serve(a) => run_async(commands::serve(commands::ServeParts { outbox: !a.no_outbox })),
         Command::User(c) => run_async(user::run(c)),
         Command::Dev(c) => run_async(dev::run(c)),
         Command::Ingest(a) => run_async(commands::ingest(a.files, a.json)),
@@ -126,8 +136,9 @@ fn main() -> ExitCode {
                 (None, None) => unreachable!("clap requires one of --date and --year"),
             };
             let format = match a.format {
-                ExportFormat::Csv => sigillo_store::export::Format::Csv,
-                ExportFormat::Json => sigillo_store::export::Format::Json,
+                ExportFormat::Csv => commands::ExportAs::Data(sigillo_store::export::Format::Csv),
+                ExportFormat::Json => commands::ExportAs::Data(sigillo_store::export::Format::Json),
+                ExportFormat::Pdf => commands::ExportAs::Pdf,
             };
             run_async(commands::export(period, format, a.output))
         }

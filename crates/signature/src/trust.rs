@@ -1,6 +1,10 @@
 //! Trust anchors, CRLs and certificate path building.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use crate::Error;
 use crate::ber;
@@ -74,7 +78,17 @@ impl Crl {
 pub struct TrustStore {
     anchors: Vec<Certificate>,
     crls: Vec<Crl>,
+    /// Certificate links (certificate, issuer) whose signature verified, keyed by the SHA-256
+    /// of both DER encodings. Every envelope of one PEC provider, and every document of one
+    /// CA, carries the same chain: the public-key check of each link is deterministic, so it
+    /// is done once per link, not once per message (it was about a sixth of the intake's CPU).
+    /// Shared by clones; bounded by [`MAX_CACHED_LINKS`].
+    verified_links: Arc<Mutex<HashSet<[u8; 32]>>>,
 }
+
+/// Bound of the verified-link cache: a hostile stream of distinct chains cannot grow it
+/// without limit (it is emptied when full; the cost is only a re-verification).
+const MAX_CACHED_LINKS: usize = 4096;
 
 /// Outcome of path building.
 #[derive(Debug, Clone)]
@@ -154,7 +168,7 @@ impl TrustStore {
                 return ChainOutcome::Trusted(path);
             }
             if let Some(anchor) =
-                self.anchors.iter().find(|a| a.subject.matches(&current.issuer) && current.signed_by(a).is_ok())
+                self.anchors.iter().find(|a| a.subject.matches(&current.issuer) && self.link_verifies(&current, a))
             {
                 path.push(anchor.clone());
                 return ChainOutcome::Trusted(path);
@@ -166,7 +180,7 @@ impl TrustStore {
                 c.der != current.der
                     && c.subject.matches(&current.issuer)
                     && !path.iter().any(|p| p.der == c.der)
-                    && current.signed_by(c).is_ok()
+                    && self.link_verifies(&current, c)
             });
             match next {
                 Some(c) => {
@@ -179,6 +193,30 @@ impl TrustStore {
         ChainOutcome::NoChain(path)
     }
 
+    /// Whether `cert` was signed by `issuer`'s key, remembering links that verified.
+    fn link_verifies(&self, cert: &Certificate, issuer: &Certificate) -> bool {
+        let mut h = Sha256::new();
+        h.update((cert.der.len() as u64).to_be_bytes());
+        h.update(&cert.der);
+        h.update(&issuer.der);
+        let key: [u8; 32] = h.finalize().into();
+        // A poisoned lock only means another thread panicked while inserting: the set itself
+        // is still a valid set of verified links.
+        let known = self.verified_links.lock().unwrap_or_else(|p| p.into_inner()).contains(&key);
+        if known {
+            return true;
+        }
+        if cert.signed_by(issuer).is_err() {
+            return false;
+        }
+        let mut links = self.verified_links.lock().unwrap_or_else(|p| p.into_inner());
+        if links.len() >= MAX_CACHED_LINKS {
+            links.clear();
+        }
+        links.insert(key);
+        true
+    }
+
     /// Revocation status of `cert` issued by `issuer`, from the trust store's CRLs.
     pub fn revocation(&self, cert: &Certificate, issuer: &Certificate) -> Revocation {
         let mut seen = false;
@@ -189,5 +227,34 @@ impl TrustStore {
             }
         }
         if seen { Revocation::Good } else { Revocation::Unknown }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigillo_testpki::{Ca, LeafSpec};
+
+    fn cached(store: &TrustStore) -> usize {
+        store.verified_links.lock().map(|l| l.len()).unwrap_or(usize::MAX)
+    }
+
+    #[test]
+    fn a_verified_link_is_remembered_and_a_forged_one_never_is() -> Result<(), Error> {
+        let ca = Ca::new_root("Cache Test CA");
+        // Same names, another key: its certificates must never chain to `ca`.
+        let lookalike = Ca::new_root("Cache Test CA");
+        let leaf = Certificate::from_der(ca.issue(LeafSpec::new("Mario Rossi")).cert_der())?;
+        let forged = Certificate::from_der(lookalike.issue(LeafSpec::new("Mario Rossi")).cert_der())?;
+        let store = TrustStore::from_certificates([ca.cert_der()])?;
+        for _ in 0..2 {
+            assert!(matches!(store.chain(&leaf, &[]), ChainOutcome::Trusted(p) if p.len() == 2));
+            assert_eq!(cached(&store), 1);
+            assert!(matches!(store.chain(&forged, &[]), ChainOutcome::NoChain(_)));
+            assert_eq!(cached(&store), 1, "a link that failed must not be remembered");
+        }
+        // Clones share what was learnt.
+        assert_eq!(cached(&store.clone()), 1);
+        Ok(())
     }
 }

@@ -414,6 +414,10 @@ pub struct QueuedMessage {
     pub pec_identificativo: Option<String>,
     pub last_action: Option<String>,
     pub registration_id: Option<i64>,
+    /// The sender as the provider certified it (daticert), else the original `From`.
+    pub sender: Option<String>,
+    /// The original message's subject, else the one in daticert.
+    pub subject: Option<String>,
 }
 
 /// Messages in a state (`review` or `rejected`), newest first.
@@ -427,7 +431,9 @@ pub async fn messages_in_state(conn: &mut PgConnection, state: &str, limit: i64)
         select m.id, m.first_seen_at, m.updated_at, m.raw_size, m.reasons, m.pec_identificativo,
                (select d.action::text from message_decisions d where d.inbound_message_id = m.id
                 order by d.id desc limit 1) as last_action,
-               (select r.id from registrations r where r.inbound_message_id = m.id) as registration_id
+               (select r.id from registrations r where r.inbound_message_id = m.id) as registration_id,
+               coalesce(m.report #>> '{pec,daticert,mittente}', m.report #>> '{pec,original,from}') as sender,
+               coalesce(m.report #>> '{pec,original,subject}', m.report #>> '{pec,daticert,oggetto}') as subject
         from inbound_messages m
         where m.state::text = $1
         order by m.id desc
@@ -438,6 +444,43 @@ pub async fn messages_in_state(conn: &mut PgConnection, state: &str, limit: i64)
     )
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// A message the office is deciding on, as its confirmation page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageDetail {
+    pub id: i64,
+    pub state: String,
+    pub first_seen_at: DateTime<Utc>,
+    pub raw_size: i64,
+    pub reasons: serde_json::Value,
+    pub sender: Option<String>,
+    pub subject: Option<String>,
+    /// The attachments as the classifier listed them (name, media type, size, sha256,
+    /// signature), without content.
+    pub attachments: serde_json::Value,
+    pub duplicate_of: Option<i64>,
+    pub registration_id: Option<i64>,
+}
+
+/// One message with what the office needs to decide on it.
+pub async fn message_detail(conn: &mut PgConnection, id: i64) -> Result<MessageDetail, Error> {
+    sqlx::query_as!(
+        MessageDetail,
+        r#"
+        select m.id, m.state::text as "state!", m.first_seen_at, m.raw_size, m.reasons,
+               coalesce(m.report #>> '{pec,daticert,mittente}', m.report #>> '{pec,original,from}') as sender,
+               coalesce(m.report #>> '{pec,original,subject}', m.report #>> '{pec,daticert,oggetto}') as subject,
+               coalesce(m.report -> 'attachments', '[]'::jsonb) as "attachments!",
+               m.duplicate_of,
+               (select r.id from registrations r where r.inbound_message_id = m.id) as registration_id
+        from inbound_messages m where m.id = $1
+        "#,
+        id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound { what: format!("message {id}") })
 }
 
 /// One audit entry as the audit page shows it.

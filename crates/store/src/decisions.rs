@@ -4,7 +4,7 @@ use sqlx::PgConnection;
 
 use crate::Error;
 use crate::audit::{self, NewAuditEntry};
-use crate::register::Actor;
+use crate::register::{self, Actor, NewRegistration, Register, Registration};
 
 /// What the office decided (`message_action` in the schema).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -50,6 +50,15 @@ pub async fn record(
     if !matches!(state.as_str(), "rejected" | "review") {
         return Err(Error::invalid("message", format!("it is in state {state}, not rejected or review")));
     }
+    if action == MessageAction::ConfirmRejection && state == "review" {
+        // Staff decided a message the pipeline could not: it joins the rejected ones.
+        sqlx::query!(
+            "update inbound_messages set state = 'rejected', decision = 'reject', updated_at = now() where id = $1",
+            message_id
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     let id = sqlx::query_scalar!(
         r#"
         insert into message_decisions (inbound_message_id, action, reason, registration_id, decided_by)
@@ -75,4 +84,56 @@ pub async fn record(
     )
     .await?;
     Ok(id)
+}
+
+/// Registers a rejected or review message anyway (CAD art. 65 c.1 c-bis: an unsigned istanza
+/// from the applicant's own PEC is valid): the registration through the same
+/// [`register::register`] the intake uses, the decision row that points at it, its audit
+/// entry, and the message (with the copies that mirror it) moved to `registered`, all on
+/// `conn`, which must be inside a transaction the caller commits. The message's reasons are
+/// kept: they say why the pipeline had refused it.
+///
+/// `new` is the registration built from the stored raw message; its `inbound_message_id`
+/// must be `message_id`. A message that is a duplicate of another is refused: the decision
+/// belongs to the one it mirrors.
+pub async fn register_anyway(
+    conn: &mut PgConnection,
+    register: &Register,
+    actor: &Actor,
+    message_id: i64,
+    reason: &str,
+    new: &NewRegistration,
+) -> Result<(Registration, i64), Error> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::invalid("reason", "registering a rejected message needs a reason"));
+    }
+    if new.inbound_message_id != Some(message_id) {
+        return Err(Error::invalid("registration", "it is not linked to the message being registered"));
+    }
+    let row = sqlx::query!(
+        r#"select state::text as "state!", duplicate_of from inbound_messages where id = $1 for update"#,
+        message_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound { what: format!("message {message_id}") })?;
+    if let Some(owner) = row.duplicate_of {
+        return Err(Error::invalid("message", format!("it is a copy of message {owner}: decide on that one")));
+    }
+    if !matches!(row.state.as_str(), "rejected" | "review") {
+        return Err(Error::invalid("message", format!("it is in state {}, not rejected or review", row.state)));
+    }
+    let registration = register::register(conn, register, actor, new, None).await?;
+    let decision = record(conn, actor, message_id, MessageAction::RegisterAnyway, Some(reason), Some(registration.id)).await?;
+    sqlx::query!(
+        r#"
+        update inbound_messages set state = 'registered', decision = 'register', updated_at = now()
+        where id = $1 or duplicate_of = $1
+        "#,
+        message_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok((registration, decision))
 }

@@ -14,6 +14,7 @@ pub mod decisions;
 mod error;
 pub mod export;
 pub mod inbound;
+pub mod outbox;
 pub mod register;
 pub mod seed;
 pub mod staff;

@@ -131,6 +131,11 @@ impl Ca {
 
     pub fn new_root_with(spec: CaSpec) -> Ca {
         let key = PrivateKey::new(spec.key);
+        Ca::new_root_with_key(spec, key)
+    }
+
+    /// A self-signed root CA with the given key (e.g. [`PrivateKey::generate`]d).
+    pub fn new_root_with_key(spec: CaSpec, key: PrivateKey) -> Ca {
         let subject = ca_name(&spec);
         let cert_der = ca_cert(&spec, &subject, &key, &subject, &key);
         Ca { cert_der, key, name_der: subject, chain: Vec::new(), cert_digest: spec.cert_digest }
@@ -164,9 +169,22 @@ impl Ca {
         &self.name_der
     }
 
+    /// A CA read back from its certificate and key (e.g. PEM files written by
+    /// [`Ca::cert_pem`] and [`PrivateKey::to_pkcs8_pem`]); `chain` = its issuers, nearest
+    /// first (empty for a root). Fails when the bytes are not a certificate.
+    pub fn from_parts(cert_der: Vec<u8>, key: PrivateKey, chain: Vec<Vec<u8>>) -> Result<Ca, String> {
+        let name_der = subject_of(&cert_der).ok_or_else(|| "not an X.509 certificate".to_owned())?;
+        Ok(Ca { cert_der, key, name_der, chain, cert_digest: DigestAlg::Sha256 })
+    }
+
     /// Issues an end-entity certificate.
     pub fn issue(&self, spec: LeafSpec) -> Leaf {
         let key = PrivateKey::new(spec.key);
+        self.issue_with_key(spec, key)
+    }
+
+    /// Issues an end-entity certificate for the given key (`spec.key` is ignored).
+    pub fn issue_with_key(&self, spec: LeafSpec, key: PrivateKey) -> Leaf {
         let mut attrs: Vec<(&str, Vec<u8>)> = Vec::new();
         if let Some(c) = &spec.country {
             attrs.push((oids::AT_COUNTRY, der::printable(c)));
@@ -429,6 +447,20 @@ impl Leaf {
     pub fn issuer_and_serial(&self) -> (Vec<u8>, Vec<u8>) {
         issuer_and_serial(&self.cert_der)
     }
+}
+
+/// Subject Name DER of a DER certificate, without panicking on garbage.
+fn subject_of(cert: &[u8]) -> Option<Vec<u8>> {
+    if cert.first() != Some(&der::SEQUENCE) {
+        return None;
+    }
+    let top = std::panic::catch_unwind(|| {
+        let tbs = der::children(cert)[0];
+        let fields = der::children(tbs);
+        let offset = usize::from(fields[0][0] == ctx(0));
+        fields[offset + 4].to_vec()
+    });
+    top.ok()
 }
 
 /// (issuer Name DER, serialNumber INTEGER TLV) of a DER certificate.

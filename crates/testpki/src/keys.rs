@@ -83,6 +83,55 @@ impl PrivateKey {
         }
     }
 
+    /// A freshly generated key of the given kind (RSA 2048 from the OS RNG: slow in debug
+    /// builds, seconds rather than milliseconds). For PKIs written to disk, whose keys must
+    /// not be the pool's public ones.
+    pub fn generate(kind: KeyKind) -> Self {
+        match kind {
+            KeyKind::Rsa2048 => PrivateKey::Rsa(RsaPrivateKey::new(&mut OsRng, 2048).expect("RSA key generation")),
+            KeyKind::P256 | KeyKind::P384 => PrivateKey::new(kind),
+        }
+    }
+
+    /// PKCS#8 `PrivateKeyInfo` DER.
+    pub fn to_pkcs8_der(&self) -> Vec<u8> {
+        use rsa::pkcs8::EncodePrivateKey;
+        let doc = match self {
+            PrivateKey::Rsa(k) => k.to_pkcs8_der(),
+            PrivateKey::P256(k) => p256::SecretKey::from(k.as_nonzero_scalar()).to_pkcs8_der(),
+            PrivateKey::P384(k) => p384::SecretKey::from(k.as_nonzero_scalar()).to_pkcs8_der(),
+        };
+        doc.expect("PKCS#8 encoding of a valid key").as_bytes().to_vec()
+    }
+
+    /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), as OpenSSL writes it.
+    pub fn to_pkcs8_pem(&self) -> String {
+        crate::pem("PRIVATE KEY", &self.to_pkcs8_der())
+    }
+
+    /// Reads a PKCS#8 DER key (RSA, P-256 or P-384).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, String> {
+        if let Ok(k) = RsaPrivateKey::from_pkcs8_der(der) {
+            return Ok(PrivateKey::Rsa(k));
+        }
+        if let Ok(k) = p256::SecretKey::from_pkcs8_der(der) {
+            return Ok(PrivateKey::P256(k.into()));
+        }
+        p384::SecretKey::from_pkcs8_der(der)
+            .map(|k| PrivateKey::P384(k.into()))
+            .map_err(|_| "not a PKCS#8 RSA, P-256 or P-384 private key".to_owned())
+    }
+
+    /// Reads the first `PRIVATE KEY` block of a PEM text.
+    pub fn from_pkcs8_pem(text: &str) -> Result<Self, String> {
+        let der = crate::pem_decode(text)?
+            .into_iter()
+            .find(|(label, _)| label == "PRIVATE KEY")
+            .map(|(_, der)| der)
+            .ok_or_else(|| "no PRIVATE KEY block in the PEM text".to_owned())?;
+        Self::from_pkcs8_der(&der)
+    }
+
     /// RSA key number `i` of the embedded pool (deterministic across runs).
     pub fn rsa_from_pool(i: usize) -> Self {
         let pool = rsa_pool();

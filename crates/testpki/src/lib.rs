@@ -116,6 +116,35 @@ impl DigestAlg {
     }
 }
 
+/// Every PEM block of `text` as `(label, DER)`, in order; text outside blocks is ignored.
+pub fn pem_decode(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) {
+            current = Some((label.to_owned(), String::new()));
+        } else if let Some(label) = line.strip_prefix("-----END ").and_then(|l| l.strip_suffix("-----")) {
+            let Some((begin, b64)) = current.take() else {
+                return Err(format!("END {label} without BEGIN"));
+            };
+            if begin != label {
+                return Err(format!("BEGIN {begin} closed by END {label}"));
+            }
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| format!("bad base64 in {label}: {e}"))?;
+            out.push((label.to_owned(), der));
+        } else if let Some((_, b64)) = current.as_mut() {
+            b64.push_str(line);
+        }
+    }
+    if let Some((label, _)) = current {
+        return Err(format!("BEGIN {label} without END"));
+    }
+    Ok(out)
+}
+
 /// PEM armour (`-----BEGIN {label}-----`, 64-column base64).
 pub fn pem(label: &str, der: &[u8]) -> String {
     use base64::Engine as _;

@@ -93,3 +93,21 @@ fn crl_is_well_formed() {
     let parsed = x509_cert::crl::CertificateList::from_der(&crl).expect("CRL parses");
     assert_eq!(parsed.tbs_cert_list.revoked_certificates.map(|r| r.len()), Some(1));
 }
+
+#[test]
+fn keys_and_cas_round_trip_through_pem() {
+    use sigillo_testpki::{CaSpec, PrivateKey, pem_decode};
+    let ca = Ca::new_root_with_key(CaSpec::new("Disk CA"), PrivateKey::generate(KeyKind::P256));
+    let key_pem = ca.key().to_pkcs8_pem();
+    assert!(key_pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    let key = PrivateKey::from_pkcs8_pem(&key_pem).unwrap();
+    let cert = pem_decode(&ca.cert_pem()).unwrap().remove(0).1;
+    let back = Ca::from_parts(cert, key, Vec::new()).unwrap();
+    let leaf = back.issue_with_key(LeafSpec::new("Leaf"), PrivateKey::rsa_from_pool(3));
+    let c = x509_cert::Certificate::from_der(&leaf.cert_der).unwrap();
+    assert_eq!(c.tbs_certificate.issuer.to_string(), x509_cert::Certificate::from_der(ca.cert_der()).unwrap().tbs_certificate.subject.to_string());
+    let rsa = PrivateKey::rsa_from_pool(5);
+    assert_eq!(PrivateKey::from_pkcs8_pem(&rsa.to_pkcs8_pem()).unwrap().spki_der(), rsa.spki_der());
+    assert!(PrivateKey::from_pkcs8_pem("nothing").is_err());
+    assert!(Ca::from_parts(b"junk".to_vec(), rsa, Vec::new()).is_err());
+}

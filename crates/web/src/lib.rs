@@ -6,6 +6,7 @@
 //! `/api/`. The tests walk the same table, so a route added without an access rule cannot
 //! exist.
 
+mod anyway;
 mod api;
 pub mod auth;
 mod error;
@@ -32,6 +33,9 @@ pub struct WebConfig {
     /// Mark cookies `Secure`: set when the dashboard is reached over HTTPS (directly or
     /// through a TLS-terminating proxy).
     pub secure_cookies: bool,
+    /// `SIGILLO_TRUST_DIR` (with `pec/` and `signatures/`): the anchors the classifier needs
+    /// when the responsabile registers a rejected message anyway. `None`: that is refused.
+    pub trust_dir: Option<PathBuf>,
 }
 
 /// The web layer's configuration problems, each naming its variable.
@@ -44,10 +48,11 @@ pub struct ConfigError {
 
 impl WebConfig {
     /// The variables this crate reads (for the binary's list of known variables).
-    pub const VARS: [&'static str; 2] = ["SIGILLO_STATIC_DIR", "SIGILLO_PUBLIC_URL"];
+    pub const VARS: [&'static str; 3] = ["SIGILLO_STATIC_DIR", "SIGILLO_PUBLIC_URL", "SIGILLO_TRUST_DIR"];
 
     /// Reads `SIGILLO_STATIC_DIR` (default `web/static`) and `SIGILLO_PUBLIC_URL` (the address
-    /// staff use; `https://…` makes cookies `Secure`; default: plain HTTP on loopback).
+    /// staff use; `https://…` makes cookies `Secure`; default: plain HTTP on loopback) and
+    /// `SIGILLO_TRUST_DIR` (shared with the intake).
     /// `get` returns a variable's value, `None` when unset (e.g. `|k| std::env::var(k).ok()`).
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<WebConfig, ConfigError> {
         let var = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -63,7 +68,8 @@ impl WebConfig {
                 });
             }
         };
-        Ok(WebConfig { static_dir, secure_cookies })
+        let trust_dir = var("SIGILLO_TRUST_DIR").map(PathBuf::from);
+        Ok(WebConfig { static_dir, secure_cookies, trust_dir })
     }
 }
 

@@ -4,8 +4,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use sigillo_store::browse;
+use serde::Deserialize;
 use sigillo_store::decisions::{self, MessageAction};
+use sigillo_store::{browse, inbound};
 
 use super::{Layout, parse_id};
 use crate::auth::CurrentUser;
@@ -14,6 +15,8 @@ use crate::{AppError, AppState, db};
 
 pub struct MessageView {
     pub id: i64,
+    pub sender: String,
+    pub subject: String,
     pub received: String,
     pub size: String,
     pub reasons: Vec<String>,
@@ -40,6 +43,26 @@ fn reason_it(code: &str) -> &'static str {
     }
 }
 
+/// The reasons of a message (`[{"code", "detail"}]`) in Italian.
+pub(crate) fn reasons_it(reasons: &serde_json::Value) -> Vec<String> {
+    reasons
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    let code = r.get("code").and_then(|c| c.as_str()).unwrap_or("");
+                    let detail = r.get("detail").and_then(|c| c.as_str()).unwrap_or("");
+                    if detail.is_empty() { reason_it(code).to_owned() } else { format!("{}: {detail}", reason_it(code)) }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn or_unknown(s: Option<String>) -> String {
+    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| "(non indicato)".to_owned())
+}
+
 fn action_it(a: &str) -> &'static str {
     match a {
         "confirm_rejection" => "Scarto confermato",
@@ -57,21 +80,11 @@ async fn page(state: &AppState, user: &CurrentUser, which: &'static str) -> Resu
         .into_iter()
         .map(|m| MessageView {
             id: m.id,
+            sender: or_unknown(m.sender),
+            subject: or_unknown(m.subject),
             received: datetime_it(m.first_seen_at, tz),
             size: size_it(m.raw_size),
-            reasons: m
-                .reasons
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|r| {
-                            let code = r.get("code").and_then(|c| c.as_str()).unwrap_or("");
-                            let detail = r.get("detail").and_then(|c| c.as_str()).unwrap_or("");
-                            if detail.is_empty() { reason_it(code).to_owned() } else { format!("{}: {detail}", reason_it(code)) }
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            reasons: reasons_it(&m.reasons),
             last_action: m.last_action.as_deref().map(action_it).unwrap_or("—").to_owned(),
         })
         .collect();
@@ -105,4 +118,119 @@ pub async fn confirm_rejection(State(state): State<AppState>, user: CurrentUser,
 
 pub async fn resend_notice(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
     decide(&state, &user, &id, MessageAction::ResendNotice).await
+}
+
+/// An attachment as the confirmation page lists it.
+pub struct AttachmentView {
+    pub name: String,
+    pub size: String,
+    pub sha256: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "register_anyway.html")]
+pub struct RegisterAnywayPage {
+    layout: Layout,
+    id: i64,
+    heading: String,
+    sender: String,
+    subject: String,
+    received: String,
+    reasons: Vec<String>,
+    attachments: Vec<AttachmentView>,
+    back: &'static str,
+    reason: String,
+    confirm: bool,
+    error: Option<String>,
+}
+
+async fn register_page(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    reason: String,
+    confirm: bool,
+    error: Option<String>,
+) -> Result<RegisterAnywayPage, AppError> {
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let m = browse::message_detail(&mut conn, id).await?;
+    if let Some(r) = m.registration_id {
+        return Err(AppError::BadRequest(format!("il messaggio è già protocollato (registrazione {r})")));
+    }
+    if !matches!(m.state.as_str(), "rejected" | "review") {
+        return Err(AppError::BadRequest("si possono protocollare d'ufficio solo messaggi scartati o da revisionare".into()));
+    }
+    if let Some(owner) = m.duplicate_of {
+        return Err(AppError::BadRequest(format!("il messaggio è una copia del messaggio n. {owner}: decida su quello")));
+    }
+    let heading = format!("Protocollazione d'ufficio del messaggio n. {id}");
+    Ok(RegisterAnywayPage {
+        layout: Layout::new(user, if m.state == "review" { "revisione" } else { "scartati" }, heading.clone()),
+        id,
+        heading,
+        sender: or_unknown(m.sender),
+        subject: or_unknown(m.subject),
+        received: datetime_it(m.first_seen_at, state.register().timezone),
+        reasons: reasons_it(&m.reasons),
+        attachments: m
+            .attachments
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| AttachmentView {
+                        name: x.get("name").and_then(|v| v.as_str()).unwrap_or("(senza nome)").to_owned(),
+                        size: size_it(x.get("size").and_then(serde_json::Value::as_i64).unwrap_or(0)),
+                        sha256: x.get("sha256").and_then(|v| v.as_str()).unwrap_or("").to_owned(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        back: if m.state == "review" { "/revisione" } else { "/scartati" },
+        reason,
+        confirm,
+        error,
+    })
+}
+
+pub async fn register_form(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<RegisterAnywayPage, AppError> {
+    register_page(&state, &user, parse_id(&id)?, String::new(), false, None).await
+}
+
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    motivo: String,
+    /// `rivedi` shows the confirmation step; `conferma` registers.
+    passo: String,
+}
+
+/// Registers a rejected or review message anyway (responsabile only, by the route table):
+/// a written reason, a confirmation step, then the registration, the decision and the audit
+/// entries in one transaction.
+pub async fn register_anyway(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<RegisterForm>,
+) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let reason = f.motivo.trim().to_owned();
+    if reason.is_empty() {
+        let error = Some("Indichi il motivo per cui il messaggio va protocollato nonostante lo scarto.".to_owned());
+        let page = register_page(&state, &user, id, reason, false, error).await?;
+        return Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response());
+    }
+    if f.passo != "conferma" {
+        return Ok(register_page(&state, &user, id, reason, true, None).await?.into_response());
+    }
+    let raw_sha256 = {
+        let mut conn = state.pool().acquire().await.map_err(db)?;
+        inbound::by_id(&mut conn, id).await?.raw_sha256
+    };
+    let new = crate::anyway::registration_from_raw(&state, id, raw_sha256).await?;
+    let mut tx = state.pool().begin().await.map_err(db)?;
+    let (registration, _) = decisions::register_anyway(&mut tx, state.register(), &user.actor()?, id, &reason, &new).await?;
+    crate::anyway::enqueue_receipt(&mut tx, &state, id, &registration).await?;
+    tx.commit().await.map_err(db)?;
+    tracing::info!(inbound_id = id, registration.id = registration.id, "registered anyway");
+    Ok(Redirect::to(&format!("/registrazioni/{}?esito=protocollata", registration.id)).into_response())
 }

@@ -1,5 +1,5 @@
-//! The daily register (registro giornaliero): the page and its CSV, from the same export the
-//! command line produces, so the two can never disagree.
+//! The daily register (registro giornaliero): the page, its CSV and its PDF/A, from the same
+//! export the command line produces, so they can never disagree.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -96,6 +96,30 @@ pub async fn csv(State(state): State<AppState>, _user: CurrentUser, Query(q): Qu
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|e| AppError::Internal(e.to_string()))?),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The daily register as PDF/A-2u with embedded fonts (`sigillo_report_pdf`), rendered on a
+/// blocking thread: font subsetting and compression take a few milliseconds per page.
+pub async fn pdf(State(state): State<AppState>, _user: CurrentUser, Query(q): Query<DayQuery>) -> Result<Response, AppError> {
+    let register = state.register();
+    let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
+    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let e = export::collect(&mut conn, register, Period::Day(day)).await?;
+    drop(conn);
+    let tz = register.timezone;
+    let bytes = tokio::task::spawn_blocking(move || sigillo_report_pdf::render(&e, tz))
+        .await
+        .map_err(|e| AppError::Internal(format!("PDF rendering interrupted: {e}")))?
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let disposition = format!("attachment; filename=\"registro-giornaliero-{}.pdf\"", day.format("%Y-%m-%d"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/pdf")),
             (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|e| AppError::Internal(e.to_string()))?),
         ],
         bytes,

@@ -265,7 +265,14 @@ pub async fn show(
             Field { label: "Message-ID (daticert)", value: m.pec_msgid.clone().unwrap_or_else(dash) },
             Field { label: "Dimensione", value: size_it(m.raw_size) },
             Field { label: "Impronta SHA-256", value: m.raw_sha256.to_hex() },
-        ],
+        ]
+        .into_iter()
+        // A message registered by the office after a rejection keeps the pipeline's reasons.
+        .chain(Some(super::queue::reasons_it(&m.reasons).join("; ")).filter(|r| !r.is_empty()).map(|value| Field {
+            label: "Motivi dello scarto automatico (protocollato d'ufficio)",
+            value,
+        }))
+        .collect(),
     };
     Ok(DetailPage {
         layout: Layout::new(&user, "registrazioni", format!("Protocollo n. {}/{}", r.number, r.year)),
@@ -315,6 +322,7 @@ pub async fn show(
         notice: match sq.esito.as_deref() {
             Some("annullata") => Some("La registrazione è stata annullata."),
             Some("assegnata") => Some("L'assegnazione è stata registrata."),
+            Some("protocollata") => Some("Il messaggio è stato protocollato d'ufficio."),
             _ => None,
         },
     })

@@ -1,0 +1,331 @@
+//! The outbox worker: sends pending rows over SMTP, retries with backoff, gives up after a
+//! number of attempts (the row is then `failed`, shown in the dashboard and re-sendable).
+//!
+//! Each row is claimed with `SELECT … FOR UPDATE SKIP LOCKED` in its own transaction, which
+//! stays open while the message is handed to the SMTP server and commits the outcome: two
+//! workers (two `sigillo serve` processes) never send the same row at the same time.
+//!
+//! Delivery is **at least once**. The window: the SMTP server has accepted the message
+//! (`250` after DATA) but the worker dies, or the database goes away, before the commit of
+//! `sent`. The row is still `pending` with its lock released, and the next pass sends it
+//! again, with the same bytes and the same Message-ID, so the provider and the citizen see a
+//! copy of the same message (its receipts link to the same row). The window is one SMTP
+//! reply plus one `UPDATE … COMMIT`; it cannot be closed without the SMTP server taking part
+//! in our transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::address::{Address, Envelope};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use sigillo_store::PgPool;
+use sigillo_store::outbox as rows;
+use tokio::sync::{Notify, watch};
+
+use crate::Error;
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// `smtps://`: TLS from the first byte (port 465).
+    Tls,
+    /// `smtp://` to a remote host: STARTTLS, required before credentials or mail (port 587).
+    StartTls,
+    /// `smtp://` to 127.0.0.1, ::1 or localhost: no TLS (a local relay, pec-sim in tests).
+    Plain,
+}
+
+/// The SMTP server of `SIGILLO_SMTP_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpServer {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+}
+
+impl SmtpServer {
+    /// Parses `smtps://host[:port]` (default 465) or `smtp://host[:port]` (default 587,
+    /// STARTTLS required; plain only towards a loopback host).
+    pub fn parse(url: &str) -> Result<SmtpServer, String> {
+        let (implicit_tls, rest) = if let Some(r) = url.strip_prefix("smtps://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("smtp://") {
+            (false, r)
+        } else {
+            return Err(format!("{url:?} must start with smtps:// or smtp://"));
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() || rest.contains(['/', '@', '?', '#']) {
+            return Err(format!("{url:?}: expected smtps://host[:port] with no user, path or query"));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                let port = p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("{url:?}: {p:?} is not a port"))?;
+                (h, port)
+            }
+            _ => (rest, if implicit_tls { 465 } else { 587 }),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("{url:?}: no host"));
+        }
+        let security = match (implicit_tls, is_loopback(host)) {
+            (true, _) => Security::Tls,
+            (false, true) => Security::Plain,
+            (false, false) => Security::StartTls,
+        };
+        Ok(SmtpServer { host: host.to_owned(), port, security })
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Retry policy and timing of the worker.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Attempts after which a row is `failed` (`SIGILLO_NOTIFY_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// Delay before the first retry, doubled at each further attempt, with jitter.
+    pub retry_base: Duration,
+    /// Longest delay between two attempts.
+    pub retry_max: Duration,
+    /// Longest sleep between two passes when nothing wakes the worker.
+    pub idle_poll: Duration,
+    /// Time limit of each SMTP command.
+    pub smtp_timeout: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            max_attempts: 8,
+            retry_base: Duration::from_secs(60),
+            retry_max: Duration::from_secs(3600),
+            idle_poll: Duration::from_secs(30),
+            smtp_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The delay before attempt `failures + 1`: `base · 2^(failures-1)`, capped at `max`, times
+/// `jitter` (taken in [0.5, 1]) so that rows failed together are not retried together.
+pub fn backoff(failures: u32, base: Duration, max: Duration, jitter: f64) -> Duration {
+    let exp = failures.saturating_sub(1).min(30);
+    let raw = base.saturating_mul(1u32 << exp).min(max);
+    raw.mul_f64(jitter.clamp(0.5, 1.0))
+}
+
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    0.5 + (h.finish() % 1_000_000) as f64 / 2_000_000.0
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub sent: u32,
+    /// Failed attempts that will be retried.
+    pub retried: u32,
+    /// Rows given up on (now `failed`).
+    pub failed: u32,
+}
+
+/// The outbox worker.
+pub struct Worker {
+    pool: PgPool,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Address,
+    settings: WorkerSettings,
+    wake: Arc<Notify>,
+}
+
+impl Worker {
+    /// `from` is the envelope sender (MAIL FROM), the comune's PEC address.
+    pub fn new(
+        pool: PgPool,
+        server: &SmtpServer,
+        credentials: Option<(String, String)>,
+        from: &str,
+        settings: WorkerSettings,
+    ) -> Result<Worker, Error> {
+        let from: Address = from.parse().map_err(|e| Error::Invalid { field: "SIGILLO_NOTIFY_FROM", cause: format!("{e}") })?;
+        let tls = |host: &str| TlsParameters::new(host.to_owned()).map_err(|e| Error::Smtp(format!("TLS: {e}")));
+        let security = match server.security {
+            Security::Tls => Tls::Wrapper(tls(&server.host)?),
+            Security::StartTls => Tls::Required(tls(&server.host)?),
+            Security::Plain => Tls::None,
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.host.clone())
+            .port(server.port)
+            .tls(security)
+            .timeout(Some(settings.smtp_timeout));
+        if let Some((user, password)) = credentials {
+            builder = builder.credentials(Credentials::new(user, password));
+        }
+        Ok(Worker { pool, transport: builder.build(), from, settings, wake: Arc::new(Notify::new()) })
+    }
+
+    /// Shares a wake-up handle (the one the intake notifies after committing a row).
+    pub fn with_wake(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = wake;
+        self
+    }
+
+    /// The handle that wakes the worker: `notify_one()` after committing new rows.
+    pub fn wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Sends every row that is due now, one transaction per row. Returns when none is left
+    /// (rows other workers hold are skipped, not waited for).
+    pub async fn run_once(&self) -> Result<Pass, Error> {
+        let mut pass = Pass::default();
+        loop {
+            let mut tx = self.pool.begin().await.map_err(sigillo_store::Error::from)?;
+            let Some(row) = rows::claim_due(&mut tx).await? else {
+                tx.commit().await.map_err(sigillo_store::Error::from)?;
+                return Ok(pass);
+            };
+            match self.send(&row).await {
+                Ok(()) => {
+                    rows::mark_sent(&mut tx, row.id).await?;
+                    tx.commit().await.map_err(sigillo_store::Error::from)?;
+                    tracing::info!(outbox_id = row.id, "message sent");
+                    pass.sent += 1;
+                }
+                Err(failure) => {
+                    let failures = u32::try_from(row.attempts).unwrap_or(0) + 1;
+                    let give_up = failure.permanent || failures >= self.settings.max_attempts;
+                    let delay = backoff(failures, self.settings.retry_base, self.settings.retry_max, jitter());
+                    rows::mark_attempt_failed(&mut tx, row.id, &failure.text, delay, give_up).await?;
+                    tx.commit().await.map_err(sigillo_store::Error::from)?;
+                    if give_up {
+                        tracing::warn!(outbox_id = row.id, attempts = failures, "message not sent, given up: {}", failure.text);
+                        pass.failed += 1;
+                    } else {
+                        tracing::warn!(outbox_id = row.id, attempts = failures, retry_in = ?delay, "message not sent: {}", failure.text);
+                        pass.retried += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&self, row: &rows::Claimed) -> Result<(), Failure> {
+        let to: Address = row.recipient.parse().map_err(|e| Failure {
+            text: format!("indirizzo del destinatario non valido: {e}"),
+            permanent: true,
+        })?;
+        let envelope = Envelope::new(Some(self.from.clone()), vec![to])
+            .map_err(|e| Failure { text: format!("busta SMTP non valida: {e}"), permanent: true })?;
+        match self.transport.send_raw(&envelope, &row.raw).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let code = e.status().map(|c| c.to_string());
+                // A refused login is a configuration problem that someone will fix: keep
+                // retrying. Other 5xx replies (recipient refused, message refused) will not
+                // change by themselves.
+                let auth = matches!(code.as_deref(), Some("530" | "534" | "535" | "538"));
+                Err(Failure { text: smtp_error_text(&e), permanent: e.is_permanent() && !auth })
+            }
+        }
+    }
+
+    /// Runs passes until `shutdown` turns true: after each pass it sleeps until the next
+    /// retry is due, `idle_poll` at most, or until woken. A database or SMTP outage never
+    /// ends the loop.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut db_backoff = Duration::from_secs(1);
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let sleep = match self.run_once().await {
+                Ok(_) => {
+                    db_backoff = Duration::from_secs(1);
+                    self.next_due().await
+                }
+                Err(e) => {
+                    tracing::warn!("outbox worker: {e}");
+                    db_backoff = (db_backoff * 2).min(Duration::from_secs(60));
+                    db_backoff
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn next_due(&self) -> Duration {
+        let Ok(mut conn) = self.pool.acquire().await else { return self.settings.idle_poll };
+        match rows::next_due_in(&mut conn).await {
+            Ok(Some(d)) => d.min(self.settings.idle_poll).max(Duration::from_millis(50)),
+            _ => self.settings.idle_poll,
+        }
+    }
+}
+
+struct Failure {
+    text: String,
+    permanent: bool,
+}
+
+/// The error and its causes on one line (lettre's Display leaves the source out).
+fn smtp_error_text(e: &lettre::transport::smtp::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn smtp_urls() {
+        let s = SmtpServer::parse("smtps://smtps.pec.aruba.it").unwrap();
+        assert_eq!((s.port, s.security), (465, Security::Tls));
+        let s = SmtpServer::parse("smtp://smtp.example.it").unwrap();
+        assert_eq!((s.port, s.security), (587, Security::StartTls));
+        let s = SmtpServer::parse("smtp://127.0.0.1:2525").unwrap();
+        assert_eq!((s.host.as_str(), s.port, s.security), ("127.0.0.1", 2525, Security::Plain));
+        let s = SmtpServer::parse("smtp://[::1]:25").unwrap();
+        assert_eq!((s.host.as_str(), s.security), ("::1", Security::Plain));
+        assert_eq!(SmtpServer::parse("smtp://localhost:25").unwrap().security, Security::Plain);
+        for bad in ["http://x", "smtps://", "smtps://u:p@host", "smtp://host:0", "smtp://host:x", "smtps://h/p"] {
+            assert!(SmtpServer::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(1, s(60), s(3600), 1.0), s(60));
+        assert_eq!(backoff(2, s(60), s(3600), 1.0), s(120));
+        assert_eq!(backoff(4, s(60), s(3600), 1.0), s(480));
+        assert_eq!(backoff(20, s(60), s(3600), 1.0), s(3600));
+        assert_eq!(backoff(u32::MAX, s(60), s(3600), 1.0), s(3600));
+        assert_eq!(backoff(1, s(60), s(3600), 0.5), s(30));
+        assert_eq!(backoff(1, s(60), s(3600), 7.0), s(60), "jitter is clamped");
+        for _ in 0..100 {
+            let j = jitter();
+            assert!((0.5..=1.0).contains(&j), "{j}");
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The outbox worker against the project's real SMTP peer: the `pec-sim` binary (a PEC
+//! provider) delivering into a real Dovecot over LMTP. The SMTP server is down at first, then
+//! comes up: the row is retried with backoff and delivered once; the provider's accettazione
+//! and consegna, read back from the comune's box and classified, are linked to the row.
+//! Build first: `cargo build -p sigillo_pec_sim` (same target directory).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sigillo_e2e::dovecot::{Dovecot, PASSWORD};
+use sigillo_notify::model::{Context, Ente, Office};
+use sigillo_notify::outbox::{self, LinkOutcome, NoticeOutcome, OutboxConfig, RateLimit};
+use sigillo_notify::worker::{SmtpServer, Worker, WorkerSettings};
+use sigillo_pec::envelope::Original;
+use sigillo_pec::kind::PecType;
+use sigillo_pec::report::{Decision, EnvelopeSignature, EnvelopeStatus, PecReport, Reason, ReasonCode};
+use sigillo_pec::{Checker, MessageReport};
+use sigillo_store::inbound::{self, Origin};
+use sigillo_store::outbox::{self as rows, OutboxState};
+use sigillo_store::register::Sha256;
+use sigillo_store::testing::TestDb;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const CITIZEN: &str = "mario.rossi@pec.cittadini.test";
+const COMUNE: &str = "protocollo@pec.comune.test";
+
+fn pec_sim_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(|d| d.parent()).map(|p| p.join("pec-sim")).unwrap();
+    assert!(bin.is_file(), "build pec-sim first: cargo build -p sigillo_pec_sim ({})", bin.display());
+    bin
+}
+
+async fn start_pec_sim(pki: &Path, smtp: &str, lmtp: &str) -> tokio::process::Child {
+    let mut child = tokio::process::Command::new(pec_sim_bin())
+        .args(["serve", "--pki"])
+        .arg(pki)
+        .args(["--smtp", smtp, "--lmtp", lmtp, "--domain", "pec.cittadini.test", "--domain", "pec.comune.test"])
+        .args(["--password", PASSWORD])
+        .env("PEC_SIM_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    assert!(line.starts_with("pec-sim: smtp listening on "), "{line}");
+    child
+}
+
+fn config() -> OutboxConfig {
+    OutboxConfig {
+        ctx: Context {
+            ente: Ente {
+                name: "Comune di Esempio".into(),
+                ipa_code: "c_h501".into(),
+                aoo_code: "A1B2C3D".into(),
+                aoo_name: "Protocollo generale".into(),
+                register_code: "PG".into(),
+                timezone: chrono_tz::Europe::Rome,
+            },
+            office: Office { name: "Ufficio Protocollo".into(), email: None, phone: None, hours: None },
+            from: COMUNE.into(),
+        },
+        rate_limit: RateLimit::default(),
+        seal: None,
+    }
+}
+
+/// A plain e-mail from the citizen, rejected as NOT_PEC: it gets a notice.
+fn rejected_plain_mail() -> MessageReport {
+    MessageReport {
+        file: "m.eml".into(),
+        pec: PecReport {
+            pec_type: PecType::None,
+            receipt: None,
+            receipt_kind: None,
+            envelope_signature: EnvelopeSignature { status: EnvelopeStatus::Missing, signer: None, detail: None, canonicalised: false },
+            daticert: None,
+            wrapped: false,
+            mailing_list: None,
+            riferimento_message_id: None,
+            original: Some(Original { from: Some(CITIZEN.into()), subject: Some("Istanza".into()), ..Original::default() }),
+            warnings: vec![],
+        },
+        attachments: vec![],
+        decision: Decision::Reject,
+        reasons: vec![Reason { code: ReasonCode::NotPec, detail: "messaggio di posta ordinaria, non PEC".into() }],
+    }
+}
+
+async fn inbound_row(db: &TestDb, seed: &[u8]) -> i64 {
+    let mut c = db.pool.acquire().await.unwrap();
+    inbound::record(&mut c, &Sha256::of(seed), 10, &Origin::default()).await.unwrap().0.id
+}
+
+async fn wait_mail(dovecot: &Dovecot, user: &str, n: u32) -> Vec<Vec<u8>> {
+    for _ in 0..100 {
+        if dovecot.count(user, "INBOX").await >= n {
+            return dovecot.bodies(user, "INBOX").await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{n} messages for {user} did not arrive");
+}
+
+#[tokio::test]
+async fn smtp_down_then_up_the_outbox_delivers_once_and_links_the_providers_receipts() {
+    let db = TestDb::new(4).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let out = tokio::process::Command::new(pec_sim_bin())
+        .args(["pki", "init"])
+        .arg(&pki)
+        .args(["--domain", "pec.cittadini.test", "--pool-keys"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dovecot = Dovecot::start().await;
+
+    let id = inbound_row(&db, b"citizen message").await;
+    let mut tx = db.pool.begin().await.unwrap();
+    let o = outbox::enqueue_for_decision(&mut tx, &config(), id, &rejected_plain_mail(), None).await.unwrap();
+    tx.commit().await.unwrap();
+    let NoticeOutcome::Queued { outbox_id, .. } = o else { panic!("{o:?}") };
+
+    // The provider's SMTP server is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let smtp = format!("127.0.0.1:{port}");
+    let settings = WorkerSettings {
+        max_attempts: 10,
+        retry_base: Duration::from_millis(300),
+        retry_max: Duration::from_secs(2),
+        idle_poll: Duration::from_millis(200),
+        smtp_timeout: Duration::from_secs(10),
+    };
+    let server = SmtpServer::parse(&format!("smtp://{smtp}")).unwrap();
+    let worker = Worker::new(db.pool.clone(), &server, Some((COMUNE.into(), PASSWORD.into())), COMUNE, settings).unwrap();
+    let pass = worker.run_once().await.unwrap();
+    assert_eq!((pass.sent, pass.retried, pass.failed), (0, 1, 0));
+    let mut c = db.pool.acquire().await.unwrap();
+    let row = rows::get(&mut c, outbox_id).await.unwrap();
+    assert_eq!((row.state, row.attempts), (OutboxState::Pending, 1));
+    assert!(row.next_attempt_at > chrono::Utc::now(), "backoff before the next attempt");
+
+    // It comes back: the next due pass delivers.
+    let _sim = start_pec_sim(&pki, &smtp, &dovecot.lmtp_addr()).await;
+    let mut sent = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sent += worker.run_once().await.unwrap().sent;
+        if sent > 0 {
+            break;
+        }
+    }
+    assert_eq!(sent, 1);
+    let row = rows::get(&mut c, outbox_id).await.unwrap();
+    assert_eq!(row.state, OutboxState::Sent);
+    assert!(row.attempts >= 2 && row.sent_at.is_some(), "{row:?}");
+    let mid = row.message_id.clone().unwrap();
+
+    // Delivered once to the citizen, as a PEC carrying our message.
+    let citizen = wait_mail(&dovecot, CITIZEN, 1).await;
+    assert_eq!(citizen.len(), 1);
+    assert!(String::from_utf8_lossy(&citizen[0]).contains(&mid));
+    // Nothing left to send: no second copy.
+    assert_eq!(worker.run_once().await.unwrap(), Default::default());
+
+    // The provider's receipts come back to the comune's box: classified and linked.
+    let receipts = wait_mail(&dovecot, COMUNE, 2).await;
+    let mut checker = Checker::new(std::time::SystemTime::now());
+    for f in std::fs::read_dir(pki.join("trust").join("pec")).unwrap() {
+        checker.add_pec_anchors(&std::fs::read(f.unwrap().path()).unwrap()).unwrap();
+    }
+    for (i, raw) in receipts.iter().enumerate() {
+        let report = checker.check_message("ricevuta.eml", raw).unwrap();
+        assert_eq!(report.decision, Decision::LinkReceipt, "{:?}", report.reasons);
+        let receipt_inbound = inbound_row(&db, raw).await;
+        let mut tx = db.pool.begin().await.unwrap();
+        let linked = outbox::link_provider_receipt(&mut tx, &report, receipt_inbound).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(linked, LinkOutcome::Linked { outbox_id }, "receipt {i}");
+    }
+    let row = rows::get(&mut c, outbox_id).await.unwrap();
+    assert_eq!(row.delivery.as_deref(), Some("consegnata"));
+    assert!(row.pec_identificativo.is_some());
+    let kinds: Vec<String> = rows::receipts_of(&mut c, outbox_id).await.unwrap().into_iter().map(|r| r.kind).collect();
+    assert!(kinds.contains(&"accettazione".to_owned()) && kinds.contains(&"avvenuta-consegna".to_owned()), "{kinds:?}");
+}

@@ -1,0 +1,480 @@
+//! The outbox of receipts and notices (migration 0005): rows written in the decision's
+//! transaction, claimed by the worker with `FOR UPDATE SKIP LOCKED`, and the provider
+//! receipts linked to what we sent. The policy (what to send, to whom, when to retry) is the
+//! notify crate's; this module only reads and writes rows.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+
+use crate::Error;
+
+/// The actor of automatic messages; the partial unique index `outbox_one_automatic` allows
+/// one such row per inbound message.
+pub const AUTOMATIC: &str = "intake";
+
+/// State of an outbox row (`outbox.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxState {
+    Pending,
+    Sent,
+    Failed,
+    Suppressed,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+            OutboxState::Suppressed => "suppressed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, Error> {
+        Ok(match s {
+            "pending" => OutboxState::Pending,
+            "sent" => OutboxState::Sent,
+            "failed" => OutboxState::Failed,
+            "suppressed" => OutboxState::Suppressed,
+            other => return Err(Error::invalid("outbox state", other.to_owned())),
+        })
+    }
+}
+
+/// A row to write.
+#[derive(Debug, Clone)]
+pub struct NewOutbox {
+    pub inbound_message_id: i64,
+    pub registration_id: Option<i64>,
+    /// `ricevuta` or `notifica`.
+    pub kind: String,
+    pub recipient: Option<String>,
+    /// Without angle brackets.
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub raw: Option<Vec<u8>>,
+    /// `Pending` or `Suppressed`.
+    pub state: OutboxState,
+    pub suppressed_reason: Option<String>,
+    pub created_by: String,
+    pub resend_of: Option<i64>,
+}
+
+/// An outbox row, without its bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub inbound_message_id: i64,
+    pub registration_id: Option<i64>,
+    pub kind: String,
+    pub recipient: Option<String>,
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub state: OutboxState,
+    pub suppressed_reason: Option<String>,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub resend_of: Option<i64>,
+    pub pec_identificativo: Option<String>,
+    pub delivery: Option<String>,
+    pub delivery_at: Option<DateTime<Utc>>,
+}
+
+struct Row {
+    id: i64,
+    inbound_message_id: i64,
+    registration_id: Option<i64>,
+    kind: String,
+    recipient: Option<String>,
+    message_id: Option<String>,
+    subject: Option<String>,
+    state: String,
+    suppressed_reason: Option<String>,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+    created_by: String,
+    resend_of: Option<i64>,
+    pec_identificativo: Option<String>,
+    delivery: Option<String>,
+    delivery_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<Row> for OutboxRow {
+    type Error = Error;
+    fn try_from(r: Row) -> Result<Self, Error> {
+        Ok(OutboxRow {
+            id: r.id,
+            inbound_message_id: r.inbound_message_id,
+            registration_id: r.registration_id,
+            kind: r.kind,
+            recipient: r.recipient,
+            message_id: r.message_id,
+            subject: r.subject,
+            state: OutboxState::parse(&r.state)?,
+            suppressed_reason: r.suppressed_reason,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+            created_by: r.created_by,
+            resend_of: r.resend_of,
+            pec_identificativo: r.pec_identificativo,
+            delivery: r.delivery,
+            delivery_at: r.delivery_at,
+        })
+    }
+}
+
+/// Writes a row inside the caller's transaction. Returns `None` when it is automatic and the
+/// inbound message already has its automatic row (the partial unique index holds).
+pub async fn insert(conn: &mut PgConnection, new: &NewOutbox) -> Result<Option<i64>, Error> {
+    if !matches!(new.state, OutboxState::Pending | OutboxState::Suppressed) {
+        return Err(Error::invalid("outbox state", "a new row is pending or suppressed"));
+    }
+    let id = sqlx::query_scalar!(
+        r#"
+        insert into outbox (inbound_message_id, registration_id, kind, recipient, message_id,
+                            subject, raw, state, suppressed_reason, created_by, resend_of)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        on conflict (inbound_message_id) where created_by = 'intake' do nothing
+        returning id
+        "#,
+        new.inbound_message_id,
+        new.registration_id,
+        new.kind,
+        new.recipient,
+        new.message_id,
+        new.subject,
+        new.raw.as_deref(),
+        new.state.as_str(),
+        new.suppressed_reason,
+        new.created_by,
+        new.resend_of,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// The automatic row of an inbound message, if it has one.
+pub async fn automatic_for(conn: &mut PgConnection, inbound_id: i64) -> Result<Option<i64>, Error> {
+    let id = sqlx::query_scalar!(
+        "select id from outbox where inbound_message_id = $1 and created_by = 'intake'",
+        inbound_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// Messages written for `recipient` (case-insensitive) in the last `window_secs` seconds,
+/// suppressed ones excluded. Takes a transaction-scoped advisory lock on the recipient first,
+/// so that two decisions for one sender cannot both pass the limit: call it inside the
+/// transaction that writes the row.
+pub async fn count_recent(conn: &mut PgConnection, recipient: &str, window_secs: i64) -> Result<i64, Error> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('sigillo.outbox:' || lower($1), 0))",
+        recipient
+    )
+    .execute(&mut *conn)
+    .await?;
+    let n = sqlx::query_scalar!(
+        r#"
+        select count(*) as "n!" from outbox
+        where lower(recipient) = lower($1) and state <> 'suppressed'
+          and created_at > now() - $2::bigint * interval '1 second'
+        "#,
+        recipient,
+        window_secs,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n)
+}
+
+/// A row claimed by the worker: locked until the caller's transaction ends.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub recipient: String,
+    pub message_id: String,
+    pub raw: Vec<u8>,
+    /// Attempts before this one.
+    pub attempts: i32,
+}
+
+/// Claims the oldest due pending row, skipping rows another worker holds. Call inside a
+/// transaction and keep it open until the outcome is recorded: the row lock is the claim.
+pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<Claimed>, Error> {
+    let row = sqlx::query!(
+        r#"
+        select id, recipient as "recipient!", message_id as "message_id!", raw as "raw!", attempts
+        from outbox
+        where state = 'pending' and next_attempt_at <= now()
+        order by next_attempt_at, id
+        limit 1
+        for update skip locked
+        "#
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| Claimed {
+        id: r.id,
+        recipient: r.recipient,
+        message_id: r.message_id,
+        raw: r.raw,
+        attempts: r.attempts,
+    }))
+}
+
+/// How long until the next pending row is due (zero if one is due now), `None` if none is
+/// pending: the worker sleeps that long unless woken.
+pub async fn next_due_in(conn: &mut PgConnection) -> Result<Option<std::time::Duration>, Error> {
+    let micros = sqlx::query_scalar!(
+        r#"
+        select greatest(0, (extract(epoch from (min(next_attempt_at) - now())) * 1000000))::bigint
+        from outbox where state = 'pending'
+        "#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(micros.map(|m| std::time::Duration::from_micros(u64::try_from(m).unwrap_or(0))))
+}
+
+/// The SMTP server accepted the message.
+pub async fn mark_sent(conn: &mut PgConnection, id: i64) -> Result<(), Error> {
+    sqlx::query!(
+        r#"
+        update outbox set state = 'sent', attempts = attempts + 1, sent_at = now(), last_error = null
+        where id = $1 and state = 'pending'
+        "#,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A failed attempt: pending again after `delay`, or `failed` when `give_up`.
+pub async fn mark_attempt_failed(
+    conn: &mut PgConnection,
+    id: i64,
+    error: &str,
+    delay: std::time::Duration,
+    give_up: bool,
+) -> Result<(), Error> {
+    let micros = i64::try_from(delay.as_micros()).unwrap_or(i64::MAX);
+    sqlx::query!(
+        r#"
+        update outbox
+        set attempts = attempts + 1, last_error = $2,
+            state = case when $4 then 'failed' else 'pending' end,
+            next_attempt_at = now() + $3::bigint * interval '1 microsecond'
+        where id = $1 and state = 'pending'
+        "#,
+        id,
+        error,
+        micros,
+        give_up,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// One row.
+pub async fn get(conn: &mut PgConnection, id: i64) -> Result<OutboxRow, Error> {
+    let row = sqlx::query_as!(
+        Row,
+        r#"
+        select id, inbound_message_id, registration_id, kind, recipient, message_id, subject,
+               state, suppressed_reason, attempts, next_attempt_at, last_error, created_at,
+               sent_at, created_by, resend_of, pec_identificativo, delivery, delivery_at
+        from outbox where id = $1
+        "#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound { what: format!("outbox row {id}") })?;
+    OutboxRow::try_from(row)
+}
+
+/// The rows answering an inbound message (automatic and re-sends), oldest first: what the
+/// dashboard shows beside the message.
+pub async fn for_inbound(conn: &mut PgConnection, inbound_id: i64) -> Result<Vec<OutboxRow>, Error> {
+    let rows = sqlx::query_as!(
+        Row,
+        r#"
+        select id, inbound_message_id, registration_id, kind, recipient, message_id, subject,
+               state, suppressed_reason, attempts, next_attempt_at, last_error, created_at,
+               sent_at, created_by, resend_of, pec_identificativo, delivery, delivery_at
+        from outbox where inbound_message_id = $1 order by id
+        "#,
+        inbound_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(OutboxRow::try_from).collect()
+}
+
+/// The exact bytes of a row (for a re-send and for the dashboard's download).
+pub async fn raw(conn: &mut PgConnection, id: i64) -> Result<Option<Vec<u8>>, Error> {
+    let raw = sqlx::query_scalar!("select raw from outbox where id = $1", id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::NotFound { what: format!("outbox row {id}") })?;
+    Ok(raw)
+}
+
+/// Locks a row for a staff action (re-send).
+pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<OutboxRow, Error> {
+    let row = sqlx::query_as!(
+        Row,
+        r#"
+        select id, inbound_message_id, registration_id, kind, recipient, message_id, subject,
+               state, suppressed_reason, attempts, next_attempt_at, last_error, created_at,
+               sent_at, created_by, resend_of, pec_identificativo, delivery, delivery_at
+        from outbox where id = $1 for update
+        "#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound { what: format!("outbox row {id}") })?;
+    OutboxRow::try_from(row)
+}
+
+/// Puts a failed (or suppressed, still composed) row back in the queue, due now, with a
+/// fresh count of attempts.
+pub async fn requeue(conn: &mut PgConnection, id: i64) -> Result<(), Error> {
+    let done = sqlx::query!(
+        r#"
+        update outbox
+        set state = 'pending', suppressed_reason = null, attempts = 0, next_attempt_at = now(),
+            last_error = null
+        where id = $1 and state in ('failed', 'suppressed') and raw is not null
+        "#,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::invalid("outbox row", format!("{id} is not failed or suppressed with a message")));
+    }
+    Ok(())
+}
+
+/// The row a provider receipt certifies: by our Message-ID (without angle brackets) first,
+/// then by the provider's identificativo learned from an earlier receipt.
+pub async fn find_for_receipt(
+    conn: &mut PgConnection,
+    message_id: Option<&str>,
+    identificativo: Option<&str>,
+) -> Result<Option<i64>, Error> {
+    if let Some(mid) = message_id {
+        let id = sqlx::query_scalar!("select id from outbox where message_id = $1", mid)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if id.is_some() {
+            return Ok(id);
+        }
+    }
+    if let Some(ident) = identificativo {
+        let id = sqlx::query_scalar!(
+            "select id from outbox where pec_identificativo = $1 order by id desc limit 1",
+            ident
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        return Ok(id);
+    }
+    Ok(None)
+}
+
+/// A provider receipt to record against an outbox row.
+#[derive(Debug, Clone)]
+pub struct LinkedReceipt {
+    pub outbox_id: i64,
+    pub inbound_message_id: i64,
+    /// The X-Ricevuta value.
+    pub kind: String,
+    /// The delivery state it certifies, if any (see `outbox_delivery_rank`).
+    pub delivery: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub pec_identificativo: Option<String>,
+}
+
+/// Records the receipt and moves the row's delivery state forward (never back). Returns
+/// false when this receipt message was already linked.
+pub async fn link_receipt(conn: &mut PgConnection, r: &LinkedReceipt) -> Result<bool, Error> {
+    let inserted = sqlx::query_scalar!(
+        r#"
+        insert into outbox_receipts (outbox_id, inbound_message_id, kind, received_at)
+        values ($1, $2, $3, $4)
+        on conflict (inbound_message_id) do nothing
+        returning id
+        "#,
+        r.outbox_id,
+        r.inbound_message_id,
+        r.kind,
+        r.received_at,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_none() {
+        return Ok(false);
+    }
+    sqlx::query!(
+        r#"
+        update outbox
+        set pec_identificativo = coalesce(pec_identificativo, $2),
+            delivery = case when coalesce(outbox_delivery_rank($3), 0) > coalesce(outbox_delivery_rank(delivery), 0)
+                            then $3 else delivery end,
+            delivery_at = case when coalesce(outbox_delivery_rank($3), 0) > coalesce(outbox_delivery_rank(delivery), 0)
+                               then $4 else delivery_at end
+        where id = $1
+        "#,
+        r.outbox_id,
+        r.pec_identificativo,
+        r.delivery,
+        r.received_at,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// A provider receipt linked to a row.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptRow {
+    pub inbound_message_id: i64,
+    pub kind: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// The receipts of a row, in the order the provider issued them.
+pub async fn receipts_of(conn: &mut PgConnection, outbox_id: i64) -> Result<Vec<ReceiptRow>, Error> {
+    let rows = sqlx::query_as!(
+        ReceiptRow,
+        r#"
+        select inbound_message_id, kind, received_at from outbox_receipts
+        where outbox_id = $1 order by received_at, id
+        "#,
+        outbox_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
+}

@@ -1,0 +1,302 @@
+//! Receipts and notices end to end, all real processes: citizens write through pec-sim (the
+//! local PEC provider) into the comune's Dovecot box, `sigillo serve` registers or rejects,
+//! its outbox answers by SMTP through pec-sim, the answer lands as a PEC in the citizen's
+//! box, and the provider's receipts of that answer come back through the intake and are
+//! linked to the outbox row.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sigillo_e2e::dovecot::{Dovecot, PASSWORD};
+use sigillo_e2e::pec_sim::{Provider, pec_sim, pki_init};
+use sigillo_e2e::{Instance, Service, run_with_env, stderr, stdout, wait_for};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const COMUNE: &str = "protocollo@pec.comune.test";
+const MARIO: &str = "mario.rossi@pec.cittadini.test";
+const GIULIA: &str = "giulia.bianchi@pec.cittadini.test";
+const LUCA: &str = "luca.verdi@posta.test";
+const DOMAINS: [&str; 2] = ["pec.cittadini.test", "pec.comune.test"];
+
+struct Setup {
+    app: Instance,
+    dovecot: Dovecot,
+    /// The citizens' provider: where they submit (and where ordinary mail arrives).
+    citizens: Provider,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap()
+}
+
+impl Setup {
+    /// `smtp`: where Sigillo submits its answers (`None`: the citizens' provider).
+    async fn new(smtp: Option<&str>, extra: &[(&str, &str)]) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path().join("pki");
+        pki_init(&pki, &DOMAINS).await;
+        let dovecot = Dovecot::start().await;
+        let citizens = Provider::start(&pki, "127.0.0.1:0", &dovecot.lmtp_addr(), &DOMAINS, PASSWORD).await;
+        let mut app = Instance::new().await;
+        let smtp_url = format!("smtp://{}", smtp.unwrap_or(&citizens.smtp));
+        for (k, v) in [
+            ("SIGILLO_TRUST_DIR", pki.join("trust").display().to_string()),
+            ("SIGILLO_IMAP_URL", dovecot.url()),
+            ("SIGILLO_IMAP_USER", COMUNE.to_owned()),
+            ("SIGILLO_IMAP_PASSWORD", PASSWORD.to_owned()),
+            ("SIGILLO_IMAP_BACKOFF_MAX_SECS", "1".to_owned()),
+            ("SIGILLO_IMAP_POLL_SECS", "1".to_owned()),
+            ("SIGILLO_SMTP_URL", smtp_url),
+            ("SIGILLO_SMTP_USER", COMUNE.to_owned()),
+            ("SIGILLO_SMTP_PASSWORD", PASSWORD.to_owned()),
+            ("SIGILLO_NOTIFY_FROM", COMUNE.to_owned()),
+            ("SIGILLO_NOTIFY_RETRY_SECS", "1".to_owned()),
+            ("SIGILLO_ENTE_NAME", "Comune di Prova".to_owned()),
+            ("SIGILLO_OFFICE_NAME", "Ufficio Protocollo".to_owned()),
+            ("SIGILLO_OFFICE_EMAIL", COMUNE.to_owned()),
+            ("SIGILLO_SEAL_CERT", pki.join("comune/seal-cert.pem").display().to_string()),
+            ("SIGILLO_SEAL_KEY", pki.join("comune/seal-key.pem").display().to_string()),
+        ] {
+            app.env.insert(k.into(), v);
+        }
+        for (k, v) in extra {
+            app.env.insert((*k).into(), (*v).into());
+        }
+        let out = app.run(&["migrate"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        Setup { app, dovecot, citizens, dir }
+    }
+
+    fn pki(&self) -> PathBuf {
+        self.dir.path().join("pki")
+    }
+
+    fn file(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    /// A citizen writes to the comune from his PEC box.
+    async fn send_pec(&self, from: &str, subject: &str, attach: &[&Path], sign: bool) {
+        let pki = self.pki();
+        let mut args = vec![
+            "send", "--smtp", &self.citizens.smtp, "--user", from, "--password", PASSWORD, "--from", from, "--to", COMUNE,
+            "--subject", subject, "--body", "Buongiorno, allego l'istanza.",
+        ];
+        for a in attach {
+            args.extend(["--attach", a.to_str().unwrap()]);
+        }
+        if sign {
+            args.extend(["--sign-attachments", "--pki", pki.to_str().unwrap()]);
+        }
+        let out = pec_sim(&args).await;
+        assert!(out.status.success(), "pec-sim send: {}", stderr(&out));
+    }
+
+    /// Ordinary mail from a non-PEC mailbox, handed to the provider by an ordinary mail server
+    /// (unauthenticated SMTP), with the raw `headers_and_body` as the message.
+    async fn send_ordinary(&self, from: &str, raw: &str) {
+        let stream = tokio::net::TcpStream::connect(&self.citizens.smtp).await.unwrap();
+        let (r, mut w) = stream.into_split();
+        let mut lines = BufReader::new(r).lines();
+        async fn reply(lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>) -> String {
+            loop {
+                let l = lines.next_line().await.unwrap().unwrap();
+                if l.as_bytes().get(3) != Some(&b'-') {
+                    return l;
+                }
+            }
+        }
+        assert!(reply(&mut lines).await.starts_with("220"));
+        for (cmd, code) in [
+            ("EHLO mx.posta.test".to_owned(), "250"),
+            (format!("MAIL FROM:<{from}>"), "250"),
+            (format!("RCPT TO:<{COMUNE}>"), "250"),
+            ("DATA".to_owned(), "354"),
+        ] {
+            w.write_all(format!("{cmd}\r\n").as_bytes()).await.unwrap();
+            let r = reply(&mut lines).await;
+            assert!(r.starts_with(code), "{cmd} → {r}");
+        }
+        w.write_all(raw.replace('\n', "\r\n").as_bytes()).await.unwrap();
+        w.write_all(b"\r\n.\r\n").await.unwrap();
+        let r = reply(&mut lines).await;
+        assert!(r.starts_with("250"), "end of DATA → {r}");
+        w.write_all(b"QUIT\r\n").await.unwrap();
+    }
+
+    async fn scalar(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&self.app.db.pool).await.unwrap_or(-1)
+    }
+
+    async fn wait_scalar(&self, secs: u64, sql: &str, want: i64) {
+        wait_for(secs, &format!("{sql} = {want}"), || async { self.scalar(sql).await == want }).await;
+    }
+
+    /// The messages in `user`'s INBOX whose outer header `X-Trasporto` is `posta-certificata`
+    /// and whose Subject mentions `subject_part`.
+    async fn envelopes_for(&self, user: &str, subject_part: &str) -> Vec<Vec<u8>> {
+        self.dovecot
+            .bodies(user, "INBOX")
+            .await
+            .into_iter()
+            .filter(|m| {
+                header(m, "X-Trasporto").as_deref() == Some("posta-certificata")
+                    && header(m, "Subject").is_some_and(|s| s.contains(subject_part))
+            })
+            .collect()
+    }
+
+    /// `sigillo check --trust PKI/trust --json` on one message.
+    async fn check(&self, raw: &[u8]) -> Value {
+        let f = self.file(&format!("m{}.eml", nanos()), raw);
+        let trust = self.pki().join("trust");
+        let out = run_with_env(&BTreeMap::new(), &["check", "--trust", trust.to_str().unwrap(), "--json", f.to_str().unwrap()]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap()
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// An outer header of a message, unfolded.
+fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n ", " ").replace("\r\n\t", " ");
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
+const PDF: &[u8] = b"%PDF-1.4\n% Istanza\n%%EOF\n";
+
+#[tokio::test]
+async fn a_registered_pec_is_answered_with_a_certified_receipt_and_the_providers_receipts_are_linked() {
+    let s = Setup::new(None, &[]).await;
+    let _service: Service = s.app.serve(&[]);
+    let istanza = s.file("istanza.pdf", PDF);
+    s.send_pec(MARIO, "Richiesta accesso atti", &[&istanza], true).await;
+
+    s.wait_scalar(60, "select count(*) from registrations", 1).await;
+    // The receipt, as a PEC in Mario's box (his own accettazione and consegna are there too).
+    wait_for(60, "the receipt in the citizen's box", || async { s.envelopes_for(MARIO, "Ricevuta di protocollazione").await.len() == 1 })
+        .await;
+    let receipt = s.envelopes_for(MARIO, "Ricevuta di protocollazione").await.remove(0);
+    let report = s.check(&receipt).await;
+    assert_eq!(report["pec"]["type"], "posta-certificata", "{report}");
+    assert_eq!(report["pec"]["envelope_signature"]["status"], "valid", "{report}");
+    let oggetto = report["pec"]["daticert"]["oggetto"].as_str().unwrap_or_default().to_owned();
+    assert!(oggetto.contains("n. 0000001"), "{oggetto}");
+    let names: Vec<&str> = report["attachments"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    assert!(names.contains(&"Segnatura.xml"), "{names:?}");
+
+    // pec-sim's accettazione and avvenuta-consegna of the receipt come back to the comune's box,
+    // are decided link-receipt (never answered) and move the outbox row to `consegnata`.
+    s.wait_scalar(60, "select count(*) from outbox_receipts", 2).await;
+    s.wait_scalar(30, "select count(*) from outbox where kind = 'ricevuta' and state = 'sent' and delivery = 'consegnata'", 1).await;
+    assert_eq!(s.scalar("select count(*) from outbox").await, 1, "receipts of our own answer are never answered");
+    assert_eq!(s.scalar("select count(*) from inbound_messages where state = 'receipt'").await, 2);
+    assert_eq!(
+        s.scalar("select count(*) from outbox o join registrations r on r.id = o.registration_id where r.number = 1").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn non_pec_senders_and_unsigned_attachments_get_a_notice_that_says_why() {
+    let s = Setup::new(None, &[]).await;
+    let _service = s.app.serve(&[]);
+    let domanda = s.file("domanda-contributo.pdf", PDF);
+    s.send_pec(GIULIA, "Domanda contributo", &[&domanda], false).await;
+    s.send_ordinary(
+        LUCA,
+        &format!("From: Luca Verdi <{LUCA}>\nTo: {COMUNE}\nSubject: Segnalazione buca\nMessage-ID: <buca.{}@posta.test>\n\nC'e' una buca in via Roma.", nanos()),
+    )
+    .await;
+
+    s.wait_scalar(60, "select count(*) from inbound_messages where state = 'rejected'", 2).await;
+    wait_for(60, "the notice to Giulia", || async { s.envelopes_for(GIULIA, "mancata protocollazione").await.len() == 1 }).await;
+    let notice = s.envelopes_for(GIULIA, "mancata protocollazione").await.remove(0);
+    let text = String::from_utf8_lossy(&notice).into_owned();
+    assert!(text.contains("domanda-contributo.pdf"), "the notice names the unsigned file");
+    assert_eq!(s.check(&notice).await["pec"]["envelope_signature"]["status"], "valid");
+
+    // Luca has no PEC box: the provider delivers the comune's PEC to his ordinary box as a
+    // transport envelope, and no delivery receipt comes back for it.
+    wait_for(60, "the notice to Luca", || async { s.envelopes_for(LUCA, "mancata protocollazione").await.len() == 1 }).await;
+    let notice = String::from_utf8_lossy(&s.envelopes_for(LUCA, "mancata protocollazione").await.remove(0)).into_owned();
+    assert!(notice.contains("PEC"), "the notice tells to write from a PEC box");
+    s.wait_scalar(60, "select count(*) from outbox where kind = 'notifica' and state = 'sent'", 2).await;
+    assert_eq!(s.scalar("select count(*) from registrations").await, 0);
+}
+
+#[tokio::test]
+async fn no_notice_for_automatic_mail_no_reply_senders_or_beyond_the_rate_limit() {
+    let s = Setup::new(None, &[("SIGILLO_NOTIFY_RATE_PER_HOUR", "2")]).await;
+    let _service = s.app.serve(&[]);
+    let mail = |from: &str, extra: &str, i: usize| {
+        format!("From: <{from}>\nTo: {COMUNE}\nSubject: Messaggio {i}\nMessage-ID: <m{i}.{}@posta.test>\n{extra}\nTesto.", nanos())
+    };
+    // Four ordinary messages from one sender: two notices, then the rate limit.
+    for i in 0..4 {
+        s.send_ordinary(LUCA, &mail(LUCA, "", i)).await;
+    }
+    s.send_ordinary("ufficio@posta.test", &mail("ufficio@posta.test", "Auto-Submitted: auto-replied", 10)).await;
+    s.send_ordinary("MAILER-DAEMON@posta.test", &mail("MAILER-DAEMON@posta.test", "", 11)).await;
+    s.send_ordinary("no-reply@posta.test", &mail("no-reply@posta.test", "", 12)).await;
+
+    s.wait_scalar(90, "select count(*) from inbound_messages where state = 'rejected'", 7).await;
+    s.wait_scalar(60, "select count(*) from outbox where state = 'sent'", 2).await;
+    assert_eq!(s.scalar("select count(*) from outbox where suppressed_reason = 'RATE_LIMIT'").await, 2);
+    assert_eq!(s.scalar("select count(*) from outbox where suppressed_reason = 'AUTOMATIC_MAIL'").await, 1);
+    assert_eq!(s.scalar("select count(*) from outbox where suppressed_reason = 'NO_REPLY_SENDER'").await, 2);
+    // Nothing but the two notices ever reached anybody.
+    wait_for(60, "two notices to Luca", || async { s.envelopes_for(LUCA, "mancata protocollazione").await.len() == 2 }).await;
+    for who in ["ufficio@posta.test", "MAILER-DAEMON@posta.test", "no-reply@posta.test"] {
+        assert_eq!(s.dovecot.count(who, "INBOX").await, 0, "{who} got mail");
+    }
+    assert_eq!(s.scalar("select count(*) from outbox where state = 'pending'").await, 0);
+}
+
+#[tokio::test]
+async fn answers_wait_for_the_smtp_server_and_a_crash_sends_at_most_once_more() {
+    const N: usize = 6;
+    // Sigillo's provider (the comune's) is down at first; citizens' mail still arrives.
+    let comune_smtp = format!("127.0.0.1:{}", free_port());
+    let s = Setup::new(Some(&comune_smtp), &[("SIGILLO_NOTIFY_MAX_ATTEMPTS", "50")]).await;
+    let mut service = s.app.serve(&[]);
+    let istanza = s.file("istanza.pdf", PDF);
+    for i in 0..N {
+        s.send_pec(MARIO, &format!("Istanza {i}"), &[&istanza], true).await;
+    }
+    s.wait_scalar(90, "select count(*) from registrations", N as i64).await;
+    // Every receipt tried at least twice, none lost, none given up.
+    s.wait_scalar(60, "select count(*) from outbox where state = 'pending' and attempts >= 2 and last_error is not null", N as i64)
+        .await;
+
+    // The provider comes back; the service is killed as soon as the first receipt is out,
+    // possibly between a send and its commit, and started again.
+    let mut provider = Provider::start(&s.pki(), &comune_smtp, &s.dovecot.lmtp_addr(), &DOMAINS, PASSWORD).await;
+    s.wait_scalar(60, "select count(*) from outbox where state = 'sent'", 1).await;
+    service.kill().await;
+    let _service = s.app.serve(&[]);
+    s.wait_scalar(90, "select count(*) from outbox where state = 'sent'", N as i64).await;
+    wait_for(60, "every receipt in Mario's box", || async {
+        s.envelopes_for(MARIO, "Ricevuta di protocollazione").await.len() >= N
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let delivered = s.envelopes_for(MARIO, "Ricevuta di protocollazione").await.len();
+    // At least once, and at most one extra: the one message that may have been in flight
+    // when the process died (the documented at-least-once window).
+    assert!((N..=N + 1).contains(&delivered), "{delivered} receipts delivered for {N} registrations");
+    assert_eq!(s.scalar("select count(*) from outbox").await, N as i64);
+    provider.kill().await;
+}
