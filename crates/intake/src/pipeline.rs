@@ -238,36 +238,37 @@ impl Pipeline {
         let msgid = daticert.and_then(|d| d.msgid.clone());
         let is_transport = plan.pec_type.as_deref() == Some("posta-certificata");
 
-        if is_transport && let Some(ident) = &ident {
-            if let Some(owner) = inbound::pec_owner(&mut tx, ident, msgid.as_deref(), id).await.map_err(classify_store)? {
-                let decided = Decided {
-                    state: owner.state,
-                    decision: owner.decision.clone().unwrap_or_default(),
-                    reasons: owner.reasons.clone(),
-                    pec_type: plan.pec_type.clone(),
-                    pec_receipt: plan.pec_receipt.clone(),
-                    pec_identificativo: Some(ident.clone()),
-                    pec_msgid: msgid.clone(),
-                    duplicate_of: Some(owner.id),
-                    report: serde_json::to_value(report).ok(),
-                };
-                inbound::decide(&mut tx, id, &decided).await.map_err(classify_store)?;
-                tx.commit().await.map_err(classify_sqlx)?;
-                let mut conn = self.pool.acquire().await.map_err(infra)?;
-                let protocol = inbound::registration_of(&mut conn, &self.register, id).await.map_err(|e| DecideError::Infra(e.into()))?;
-                return Ok(Outcome {
-                    inbound_id: id,
-                    raw_sha256: row.raw_sha256.to_hex(),
-                    state: owner.state,
-                    decision: owner.decision,
-                    reasons: owner.reasons,
-                    protocol,
-                    duplicate: true,
-                    error: None,
-                    attempts: row.attempts,
-                    quarantined: false,
-                });
-            }
+        if is_transport
+            && let Some(ident) = &ident
+            && let Some(owner) = inbound::pec_owner(&mut tx, ident, msgid.as_deref(), id).await.map_err(classify_store)?
+        {
+            let decided = Decided {
+                state: owner.state,
+                decision: owner.decision.clone().unwrap_or_default(),
+                reasons: owner.reasons.clone(),
+                pec_type: plan.pec_type.clone(),
+                pec_receipt: plan.pec_receipt.clone(),
+                pec_identificativo: Some(ident.clone()),
+                pec_msgid: msgid.clone(),
+                duplicate_of: Some(owner.id),
+                report: serde_json::to_value(report).ok(),
+            };
+            inbound::decide(&mut tx, id, &decided).await.map_err(classify_store)?;
+            tx.commit().await.map_err(classify_sqlx)?;
+            let mut conn = self.pool.acquire().await.map_err(infra)?;
+            let protocol = inbound::registration_of(&mut conn, &self.register, id).await.map_err(|e| DecideError::Infra(e.into()))?;
+            return Ok(Outcome {
+                inbound_id: id,
+                raw_sha256: row.raw_sha256.to_hex(),
+                state: owner.state,
+                decision: owner.decision,
+                reasons: owner.reasons,
+                protocol,
+                duplicate: true,
+                error: None,
+                attempts: row.attempts,
+                quarantined: false,
+            });
         }
 
         let mut registered = None;

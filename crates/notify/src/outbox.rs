@@ -80,8 +80,41 @@ pub async fn enqueue_for_decision(
     report: &MessageReport,
     registration: Option<&Registered>,
 ) -> Result<NoticeOutcome, Error> {
-    let ctx = &config.ctx;
-    let verdict = policy::decide(report, &ctx.from);
+    let verdict = policy::decide(report, &config.ctx.from);
+    enqueue(conn, config, inbound_id, report, registration, rows::AUTOMATIC, verdict).await
+}
+
+/// The receipt of a message staff registered after the pipeline rejected it (or sent it to
+/// review), inside the transaction that writes that registration. The loop-safety policy
+/// applies as for an automatic receipt (a suppressed row says why none went out); the row is
+/// the staff member's (`created_by`), so it does not collide with the rejection notice the
+/// message may already have had. At most one receipt per message.
+pub async fn enqueue_receipt_for_override(
+    conn: &mut PgConnection,
+    config: &OutboxConfig,
+    inbound_id: i64,
+    report: &MessageReport,
+    registration: &Registered,
+    actor: &Actor,
+) -> Result<NoticeOutcome, Error> {
+    if rows::for_inbound(conn, inbound_id).await?.iter().any(|r| r.kind == NoticeKind::Ricevuta.as_str()) {
+        return Ok(NoticeOutcome::Skipped(SkipReason::Duplicate));
+    }
+    let mut registered = report.clone();
+    registered.decision = sigillo_pec::report::Decision::Register;
+    let verdict = policy::decide(&registered, &config.ctx.from);
+    enqueue(conn, config, inbound_id, &registered, Some(registration), actor.as_str(), verdict).await
+}
+
+async fn enqueue(
+    conn: &mut PgConnection,
+    config: &OutboxConfig,
+    inbound_id: i64,
+    report: &MessageReport,
+    registration: Option<&Registered>,
+    created_by: &str,
+    verdict: Verdict,
+) -> Result<NoticeOutcome, Error> {
     let (kind, to, mut suppressed) = match verdict {
         Verdict::Send { kind, to } => (kind, Some(to), None),
         Verdict::Skip { reason: r @ (SkipReason::Receipt | SkipReason::Review | SkipReason::Duplicate), .. } => {
@@ -95,7 +128,7 @@ pub async fn enqueue_for_decision(
     }
     // One automatic answer per message, whatever happens to it later (checked before
     // composing; the unique index is what actually guarantees it).
-    if rows::automatic_for(conn, inbound_id).await?.is_some() {
+    if created_by == rows::AUTOMATIC && rows::automatic_for(conn, inbound_id).await?.is_some() {
         return Ok(NoticeOutcome::Skipped(SkipReason::Duplicate));
     }
     if suppressed.is_none()
@@ -118,7 +151,7 @@ pub async fn enqueue_for_decision(
         raw: composed.map(|c| c.raw),
         state: if suppressed.is_some() { OutboxState::Suppressed } else { OutboxState::Pending },
         suppressed_reason: suppressed.map(|r| r.code().to_owned()),
-        created_by: rows::AUTOMATIC.to_owned(),
+        created_by: created_by.to_owned(),
         resend_of: None,
     };
     let Some(outbox_id) = rows::insert(conn, &new).await? else {

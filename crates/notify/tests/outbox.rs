@@ -492,3 +492,46 @@ async fn resending_a_sent_message_makes_a_new_one() {
     assert_eq!(body(&old_raw), body(&new_raw), "same body and attachments");
     assert_eq!(rows::for_inbound(&mut c, old.inbound_message_id).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn registering_a_rejected_message_anyway_sends_a_receipt_beside_the_notice() {
+    let db = TestDb::new(4).await.unwrap();
+    let cfg = config(20);
+    let reg_book = db.test_register().await.unwrap();
+    let id = inbound_row(&db).await;
+    let r = report(PecType::None, Decision::Reject, "cittadino@example.com");
+    assert!(matches!(enqueue(&db, &cfg, id, &r).await, NoticeOutcome::Queued { kind: NoticeKind::Notifica, .. }));
+
+    let mut tx = db.pool.begin().await.unwrap();
+    let new = NewRegistration {
+        direction: Direction::Incoming,
+        correspondent_name: None,
+        correspondent_address: Some("cittadino@example.com".into()),
+        subject: "Domanda".into(),
+        sender_protocol_number: None,
+        sender_protocol_date: None,
+        received_at: None,
+        inbound_message_id: Some(id),
+        documents: vec![],
+    };
+    let actor = Actor::parse("m.bianchi").unwrap();
+    let reg = register::register(&mut tx, &reg_book, &actor, &new, None).await.unwrap();
+    let registered = Registered {
+        id: reg.id,
+        number: reg.number.get(),
+        year: reg.year,
+        registered_at: reg.registered_at,
+        segnatura: reg.segnatura.clone(),
+        subject: new.subject.clone(),
+        documents: vec![],
+    };
+    let o = outbox::enqueue_receipt_for_override(&mut tx, &cfg, id, &r, &registered, &actor).await.unwrap();
+    let NoticeOutcome::Queued { outbox_id, kind: NoticeKind::Ricevuta } = o else { panic!("{o:?}") };
+    let again = outbox::enqueue_receipt_for_override(&mut tx, &cfg, id, &r, &registered, &actor).await.unwrap();
+    assert_eq!(again, NoticeOutcome::Skipped(SkipReason::Duplicate));
+    tx.commit().await.unwrap();
+    let mut c = db.pool.acquire().await.unwrap();
+    let row = rows::get(&mut c, outbox_id).await.unwrap();
+    assert_eq!((row.created_by.as_str(), row.registration_id), ("m.bianchi", Some(reg.id)));
+    assert_eq!(rows::for_inbound(&mut c, id).await.unwrap().len(), 2);
+}

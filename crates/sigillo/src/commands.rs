@@ -157,10 +157,19 @@ fn outbox_config(config: &Config, register: &Register) -> anyhow::Result<Option<
     let Some(n) = &config.notify else { return Ok(None) };
     let seal = match &n.seal {
         None => None,
-        Some((cert, key)) => Some(
-            sigillo_notify::segnatura::Seal::from_files(key, cert)
-                .map_err(|e| anyhow::anyhow!("SIGILLO_SEAL_CERT / SIGILLO_SEAL_KEY: {e}"))?,
-        ),
+        Some((cert, key)) => {
+            let read = |var: &str, p: &std::path::Path| {
+                std::fs::read_to_string(p).with_context(|| format!("{var}: cannot read {}", p.display()))
+            };
+            let cert_text = read("SIGILLO_SEAL_CERT", cert)?;
+            // The file may hold the chain after the seal's own certificate: the first one is it.
+            const END: &str = "-----END CERTIFICATE-----";
+            let first = cert_text.find(END).map_or(cert_text.as_str(), |i| &cert_text[..i + END.len()]);
+            Some(
+                sigillo_notify::segnatura::Seal::from_pem(&read("SIGILLO_SEAL_KEY", key)?, first)
+                    .map_err(|e| anyhow::anyhow!("SIGILLO_SEAL_CERT / SIGILLO_SEAL_KEY: {e}"))?,
+            )
+        }
     };
     Ok(Some(sigillo_notify::outbox::OutboxConfig {
         ctx: NotifyContext {
