@@ -68,8 +68,8 @@ demo_start() {
     demo_dovecot
     wait_port $IMAP_PORT Dovecot
     [ -f "$D/pki/pki.json" ] ||
-        ./target/release/pec-sim pki init "$D/pki" --domain pec.cittadini.demo.it --domain pec.comune.demo.it
-    ./target/release/pec-sim serve --pki "$D/pki" --smtp 127.0.0.1:$SMTP_PORT --lmtp 127.0.0.1:$LMTP_PORT \
+        "$bin"/pec-sim pki init "$D/pki" --domain pec.cittadini.demo.it --domain pec.comune.demo.it
+    "$bin"/pec-sim serve --pki "$D/pki" --smtp 127.0.0.1:$SMTP_PORT --lmtp 127.0.0.1:$LMTP_PORT \
         --domain pec.comune.demo.it --domain pec.cittadini.demo.it --password demo > "$D/pec-sim.log" 2>&1 &
     pids+=($!)
     wait_port $SMTP_PORT pec-sim
@@ -79,12 +79,12 @@ demo_start() {
     export SIGILLO_NOTIFY_FROM=$COMUNE SIGILLO_ENTE_NAME="Comune di Demo" SIGILLO_OFFICE_NAME="Ufficio Protocollo"
     export SIGILLO_OFFICE_EMAIL=$COMUNE
     export SIGILLO_SEAL_CERT=$D/pki/comune/seal-cert.pem SIGILLO_SEAL_KEY=$D/pki/comune/seal-key.pem
-    printf demo-sigillo | ./target/release/sigillo user add demo --name "Utente demo" --role responsabile 2>/dev/null || true
-    ./target/release/sigillo serve &
+    printf demo-sigillo | "$bin"/sigillo user add demo --name "Utente demo" --role responsabile 2>/dev/null || true
+    "$bin"/sigillo serve &
     pids+=($!)
     local listen=${SIGILLO_LISTEN:-127.0.0.1:8080}
     wait_port "${listen##*:}" Sigillo
-    PEC_SIM=./target/release/pec-sim COMUNE=$COMUNE sh docker/demo/traffic.sh "$D/pki" 127.0.0.1:$SMTP_PORT docker/demo/samples
+    PEC_SIM="$bin"/pec-sim COMUNE=$COMUNE sh docker/demo/traffic.sh "$D/pki" 127.0.0.1:$SMTP_PORT docker/demo/samples
     log "demo running: dashboard http://$listen/ (user demo, password demo-sigillo); mailboxes on IMAP 127.0.0.1:$IMAP_PORT (password demo); Ctrl-C stops"
     wait "${pids[@]}"
 }

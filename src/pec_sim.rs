@@ -9,7 +9,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The `pec-sim` binary of this build, beside `sigillo` (`cargo build --workspace --bins`).
 pub fn pec_sim_bin() -> PathBuf {
-    let bin = crate::sigillo_bin().with_file_name("pec-sim");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/pec-sim
+    let exe = std::env::current_exe().unwrap_or_default();
+    let bin = exe.parent().and_then(|deps| deps.parent()).map(|p| p.join("pec-sim")).unwrap_or_default();
     assert!(bin.is_file(), "build pec-sim first: cargo build --workspace --bins ({})", bin.display());
     bin
 }
@@ -45,11 +47,17 @@ impl Provider {
     /// Starts `pec-sim serve` on `smtp` (`127.0.0.1:0` for any free port), delivering over
     /// LMTP to `lmtp`, for the PEC `domains`; users' password `password`.
     pub async fn start(pki: &Path, smtp: &str, lmtp: &str, domains: &[&str], password: &str) -> Provider {
+        Self::start_with(pki, smtp, lmtp, domains, password, &[]).await
+    }
+
+    /// [`Provider::start`] with more `pec-sim serve` arguments (e.g. `--max-size N`).
+    pub async fn start_with(pki: &Path, smtp: &str, lmtp: &str, domains: &[&str], password: &str, extra: &[&str]) -> Provider {
         let mut cmd = tokio::process::Command::new(pec_sim_bin());
         cmd.args(["serve", "--pki"]).arg(pki).args(["--smtp", smtp, "--lmtp", lmtp, "--password", password]);
         for d in domains {
             cmd.args(["--domain", d]);
         }
+        cmd.args(extra);
         cmd.env("PEC_SIM_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -68,6 +76,11 @@ impl Provider {
         // Keep reading stdout so that the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Provider { child, smtp }
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGKILL.

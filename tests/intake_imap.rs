@@ -43,10 +43,7 @@ async fn setup(extra: &[(&str, &str)]) -> Setup {
 }
 
 async fn scalar(app: &Instance, sql: &str) -> i64 {
-    match sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&app.db.pool).await {
-        Ok(n) => n,
-        Err(_) => -1,
-    }
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&app.db.pool).await.unwrap_or(-1)
 }
 
 async fn wait_count(s: &Setup, mailbox: &str, n: u32, secs: u64) {

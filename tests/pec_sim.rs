@@ -10,56 +10,19 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sigillo_e2e::dovecot::{Dovecot, PASSWORD};
+use sigillo_e2e::pec_sim::{Provider, pec_sim};
 use sigillo_e2e::{run_with_env, stderr, stdout, wait_for};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 const CITIZEN: &str = "mario.rossi@pec.cittadini.test";
 const COMUNE: &str = "protocollo@pec.comune.test";
-
-fn pec_sim_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|d| d.parent()).map(|p| p.join("pec-sim")).unwrap();
-    assert!(bin.is_file(), "build pec-sim first: cargo build -p sigillo_pec_sim ({})", bin.display());
-    bin
-}
-
-async fn pec_sim(args: &[&str]) -> Output {
-    tokio::process::Command::new(pec_sim_bin()).args(args).env("PEC_SIM_LOG", "warn").output().await.unwrap()
-}
-
-struct Sim {
-    child: tokio::process::Child,
-    smtp: String,
-}
-
-impl Sim {
-    async fn start(pki: &Path, lmtp: &str, extra: &[&str]) -> Sim {
-        let mut cmd = tokio::process::Command::new(pec_sim_bin());
-        cmd.args(["serve", "--pki"])
-            .arg(pki)
-            .args(["--smtp", "127.0.0.1:0", "--lmtp", lmtp, "--domain", "pec.cittadini.test", "--domain", "pec.comune.test"])
-            .args(extra)
-            .env("PEC_SIM_LOG", "debug")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
-        let smtp = line.strip_prefix("pec-sim: smtp listening on ").unwrap_or_else(|| panic!("{line}")).to_owned();
-        Sim { child, smtp }
-    }
-
-    fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
+const DOMAINS: [&str; 2] = ["pec.cittadini.test", "pec.comune.test"];
 
 struct Setup {
     dir: tempfile::TempDir,
     dovecot: Dovecot,
-    sim: Sim,
+    sim: Provider,
 }
 
 impl Setup {
@@ -69,7 +32,7 @@ impl Setup {
         let out = pec_sim(&["pki", "init", pki.to_str().unwrap(), "--domain", "pec.cittadini.test", "--pool-keys"]).await;
         assert!(out.status.success(), "{}", stderr(&out));
         let dovecot = Dovecot::start().await;
-        let sim = Sim::start(&pki, &dovecot.lmtp_addr(), extra).await;
+        let sim = Provider::start_with(&pki, "127.0.0.1:0", &dovecot.lmtp_addr(), &DOMAINS, PASSWORD, extra).await;
         Setup { dir, dovecot, sim }
     }
 

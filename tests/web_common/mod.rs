@@ -26,7 +26,13 @@ pub struct TestApp {
     pub trust_dir: tempfile::TempDir,
     /// Never follows redirects: the tests look at them.
     pub client: reqwest::Client,
+    /// The comune's PEC address when the app answers citizens ([`spawn_app_with_notify`]):
+    /// [`TestApp::ingest`] then runs the intake with `SIGILLO_NOTIFY_FROM` too.
+    pub notify_from: Option<String>,
 }
+
+/// The comune's PEC address of [`spawn_app_with_notify`].
+pub const NOTIFY_FROM: &str = "protocollo@pec.comune.test.it";
 
 pub fn static_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/static")
@@ -44,7 +50,19 @@ pub async fn spawn_app_with_pki() -> (TestApp, Pki) {
     (app, pki)
 }
 
+/// As [`spawn_app_with_pki`], answering citizens (`SIGILLO_NOTIFY_FROM` set, no worker): the
+/// intake and the dashboard write outbox rows, nothing sends them.
+pub async fn spawn_app_with_notify() -> (TestApp, Pki) {
+    let pki = Pki::new();
+    let app = spawn_with(Some(&pki), true).await;
+    (app, pki)
+}
+
 async fn spawn(pki: Option<&Pki>) -> TestApp {
+    spawn_with(pki, false).await
+}
+
+async fn spawn_with(pki: Option<&Pki>, notify: bool) -> TestApp {
     let trust_dir = tempfile::tempdir().unwrap();
     if let Some(pki) = pki {
         pki.write_trust_dir(trust_dir.path());
@@ -68,13 +86,36 @@ async fn spawn(pki: Option<&Pki>) -> TestApp {
         secure_cookies: false,
         trust_dir: Some(trust_dir.path().to_path_buf()),
     };
-    let state = sigillo_web::AppState::new(db.pool.clone(), register.clone(), blobs.clone(), config);
+    let outbox = notify.then(|| outbox_config(&register));
+    let state = sigillo_web::AppState::new(db.pool.clone(), register.clone(), blobs.clone(), config).with_outbox(outbox, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let app = sigillo_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { address: format!("http://127.0.0.1:{port}"), db, register, blobs, data_dir, trust_dir, client }
+    let notify_from = notify.then(|| NOTIFY_FROM.to_owned());
+    TestApp { address: format!("http://127.0.0.1:{port}"), db, register, blobs, data_dir, trust_dir, client, notify_from }
+}
+
+/// What `sigillo serve` builds from `SIGILLO_NOTIFY_FROM` and `SIGILLO_ENTE_NAME` (no seal).
+fn outbox_config(register: &Register) -> sigillo_notify::outbox::OutboxConfig {
+    use sigillo_notify::model::{Context, Ente, Office};
+    sigillo_notify::outbox::OutboxConfig {
+        ctx: Context {
+            ente: Ente {
+                name: "Comune di Prova".to_owned(),
+                ipa_code: register.ipa_code.to_string(),
+                aoo_code: register.aoo_code.to_string(),
+                aoo_name: "Protocollo generale".to_owned(),
+                register_code: register.code.to_string(),
+                timezone: register.timezone,
+            },
+            office: Office { name: "Ufficio Protocollo".to_owned(), email: None, phone: None, hours: None },
+            from: NOTIFY_FROM.to_owned(),
+        },
+        rate_limit: sigillo_notify::outbox::RateLimit::default(),
+        seal: None,
+    }
 }
 
 /// A logged-in browser: its session cookie and the CSRF token of its forms.
@@ -196,7 +237,7 @@ impl TestApp {
     pub async fn ingest(&self, name: &str, raw: &[u8]) -> (serde_json::Value, i64) {
         let file = self.data_dir.path().join(name);
         std::fs::write(&file, raw).unwrap();
-        let env = std::collections::BTreeMap::from([
+        let mut env = std::collections::BTreeMap::from([
             ("SIGILLO_DATABASE_URL".to_owned(), self.db.url.clone()),
             ("SIGILLO_DATA_DIR".to_owned(), self.data_dir.path().display().to_string()),
             ("SIGILLO_IPA_CODE".to_owned(), "c_h501".to_owned()),
@@ -204,6 +245,10 @@ impl TestApp {
             ("SIGILLO_TRUST_DIR".to_owned(), self.trust_dir.path().display().to_string()),
             ("SIGILLO_LOG".to_owned(), "warn".to_owned()),
         ]);
+        if let Some(from) = &self.notify_from {
+            env.insert("SIGILLO_NOTIFY_FROM".to_owned(), from.clone());
+            env.insert("SIGILLO_ENTE_NAME".to_owned(), "Comune di Prova".to_owned());
+        }
         let out = sigillo_e2e::run_with_env(&env, &["ingest", "--json", &file.display().to_string()]).await;
         assert!(out.status.success(), "ingest failed: {}", sigillo_e2e::stderr(&out));
         let line: serde_json::Value = serde_json::from_str(sigillo_e2e::stdout(&out).trim()).unwrap();

@@ -180,9 +180,11 @@ impl Pipeline {
         // transaction costs nothing if it rolls back.
         if plan.state == MessageState::Registered {
             let blobs = self.blobs.clone();
-            let contents: Vec<Vec<u8>> =
-                report.attachments.iter().map(|a| a.attachment.content.clone()).collect();
-            tokio::task::spawn_blocking(move || contents.iter().try_for_each(|c| blobs.put(c).map(|_| ())))
+            let contents: Vec<(Vec<u8>, Sha256)> =
+                report.attachments.iter().map(|a| (a.attachment.content.clone(), document_digest(&a.attachment))).collect();
+            tokio::task::spawn_blocking(move || {
+                contents.into_iter().try_for_each(|(c, sha)| blobs.put_with_digest(&c, sha).map(|_| ()))
+            })
                 .await
                 .map_err(|e| Error::Task(e.to_string()))??;
         }
@@ -273,7 +275,7 @@ impl Pipeline {
 
         let mut registered = None;
         let protocol = if plan.state == MessageState::Registered {
-            let new = registration(report, id);
+            let new = new_registration(report, id);
             let reg = register::register(&mut tx, &self.register, &self.actor, &new, None)
                 .await
                 .map_err(classify_store)?;
@@ -470,9 +472,16 @@ fn json_str<T: Serialize>(v: &T) -> Option<String> {
     }
 }
 
-/// The art. 53 record of a message to register: sender and subject from daticert (what the
+/// The digest the classifier computed while reading the attachment (one pass over the bytes
+/// instead of three); computed again only if it is somehow not a digest.
+fn document_digest(at: &sigillo_pec::attachments::Attachment) -> Sha256 {
+    Sha256::parse_hex(&at.sha256).unwrap_or_else(|_| Sha256::of(&at.content))
+}
+
+/// The art. 53 record of a message to register (by the intake, or by the office with "register
+/// anyway"): sender and subject from daticert (what the
 /// provider certified), falling back to the original message; receipt time from daticert.
-fn registration(report: &MessageReport, inbound_id: i64) -> NewRegistration {
+pub fn new_registration(report: &MessageReport, inbound_id: i64) -> NewRegistration {
     let pec: &PecReport = &report.pec;
     let daticert = pec.daticert.as_ref();
     let original = pec.original.as_ref();
@@ -496,7 +505,7 @@ fn registration(report: &MessageReport, inbound_id: i64) -> NewRegistration {
                 name: at.name.clone().unwrap_or_else(|| format!("allegato-{}", i + 1)),
                 media_type: at.media_type.clone(),
                 size_bytes: i64::try_from(at.size).unwrap_or(i64::MAX),
-                sha256: Sha256::of(&at.content),
+                sha256: document_digest(at),
                 role: if i == 0 { DocumentRole::Primary } else { DocumentRole::Attachment },
                 signature_report: a.signature.as_ref().and_then(|s| serde_json::to_value(s).ok()),
             }

@@ -78,7 +78,11 @@ impl Seal {
                     "the seal key is not an unencrypted RSA private key in PEM (PKCS#8 or PKCS#1): {e}"
                 ))
             })?;
-        let cert = x509_cert::Certificate::from_pem(certificate_pem)
+        // A certificate file usually carries the chain after the seal's own certificate: the
+        // first block is the seal's. (x509-cert's `load_pem_chain` panics on empty input.)
+        const END: &str = "-----END CERTIFICATE-----";
+        let first = certificate_pem.find(END).map_or(certificate_pem, |i| &certificate_pem[..i + END.len()]);
+        let cert = x509_cert::Certificate::from_pem(first)
             .map_err(|e| Error::Seal(format!("the seal certificate is not a PEM X.509 certificate: {e}")))?;
         let spki = cert
             .tbs_certificate

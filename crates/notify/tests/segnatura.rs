@@ -346,3 +346,19 @@ fn segnatura_rejects_what_the_schema_would() {
     r.documents[0].sha256 = "abc".into();
     assert!(segnatura::build(&ctx(), &r, &options(&seal.seal)).is_err());
 }
+
+#[test]
+fn a_seal_certificate_file_may_carry_its_chain() {
+    let ca = Ca::new_root("Test Qualified Seal CA");
+    let leaf = ca.issue(LeafSpec::new("Comune di Roccafiorita - sigillo"));
+    let PrivateKey::Rsa(key) = &leaf.key else { panic!("RSA leaf expected") };
+    let key_pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+    // The seal's own certificate first, then its CA: the first one is the seal's.
+    let chain = format!("{}{}", leaf.cert_pem(), ca.cert_pem());
+    let seal = Seal::from_pem(&key_pem, &chain).unwrap();
+    assert_eq!(seal.certificate_der(), &leaf.cert_der[..]);
+    // The CA first is refused: its key is not the seal's.
+    let reversed = format!("{}{}", ca.cert_pem(), leaf.cert_pem());
+    assert!(Seal::from_pem(&key_pem, &reversed).unwrap_err().to_string().contains("does not belong"));
+    assert!(Seal::from_pem(&key_pem, "").is_err());
+}

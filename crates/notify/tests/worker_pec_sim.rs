@@ -5,10 +5,10 @@
 //! Build first: `cargo build -p sigillo_pec_sim` (same target directory).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sigillo_e2e::dovecot::{Dovecot, PASSWORD};
+use sigillo_e2e::pec_sim::{Provider, pki_init};
 use sigillo_notify::model::{Context, Ente, Office};
 use sigillo_notify::outbox::{self, LinkOutcome, NoticeOutcome, OutboxConfig, RateLimit};
 use sigillo_notify::worker::{SmtpServer, Worker, WorkerSettings};
@@ -20,35 +20,9 @@ use sigillo_store::inbound::{self, Origin};
 use sigillo_store::outbox::{self as rows, OutboxState};
 use sigillo_store::register::Sha256;
 use sigillo_store::testing::TestDb;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const CITIZEN: &str = "mario.rossi@pec.cittadini.test";
 const COMUNE: &str = "protocollo@pec.comune.test";
-
-fn pec_sim_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|d| d.parent()).map(|p| p.join("pec-sim")).unwrap();
-    assert!(bin.is_file(), "build pec-sim first: cargo build -p sigillo_pec_sim ({})", bin.display());
-    bin
-}
-
-async fn start_pec_sim(pki: &Path, smtp: &str, lmtp: &str) -> tokio::process::Child {
-    let mut child = tokio::process::Command::new(pec_sim_bin())
-        .args(["serve", "--pki"])
-        .arg(pki)
-        .args(["--smtp", smtp, "--lmtp", lmtp, "--domain", "pec.cittadini.test", "--domain", "pec.comune.test"])
-        .args(["--password", PASSWORD])
-        .env("PEC_SIM_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
-    assert!(line.starts_with("pec-sim: smtp listening on "), "{line}");
-    child
-}
 
 fn config() -> OutboxConfig {
     OutboxConfig {
@@ -111,14 +85,7 @@ async fn smtp_down_then_up_the_outbox_delivers_once_and_links_the_providers_rece
     let db = TestDb::new(4).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().join("pki");
-    let out = tokio::process::Command::new(pec_sim_bin())
-        .args(["pki", "init"])
-        .arg(&pki)
-        .args(["--domain", "pec.cittadini.test", "--pool-keys"])
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    pki_init(&pki, &["pec.cittadini.test"]).await;
     let dovecot = Dovecot::start().await;
 
     let id = inbound_row(&db, b"citizen message").await;
@@ -147,7 +114,7 @@ async fn smtp_down_then_up_the_outbox_delivers_once_and_links_the_providers_rece
     assert!(row.next_attempt_at > chrono::Utc::now(), "backoff before the next attempt");
 
     // It comes back: the next due pass delivers.
-    let _sim = start_pec_sim(&pki, &smtp, &dovecot.lmtp_addr()).await;
+    let _sim = Provider::start(&pki, &smtp, &dovecot.lmtp_addr(), &["pec.cittadini.test", "pec.comune.test"], PASSWORD).await;
     let mut sent = 0;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -161,12 +161,8 @@ fn outbox_config(config: &Config, register: &Register) -> anyhow::Result<Option<
             let read = |var: &str, p: &std::path::Path| {
                 std::fs::read_to_string(p).with_context(|| format!("{var}: cannot read {}", p.display()))
             };
-            let cert_text = read("SIGILLO_SEAL_CERT", cert)?;
-            // The file may hold the chain after the seal's own certificate: the first one is it.
-            const END: &str = "-----END CERTIFICATE-----";
-            let first = cert_text.find(END).map_or(cert_text.as_str(), |i| &cert_text[..i + END.len()]);
             Some(
-                sigillo_notify::segnatura::Seal::from_pem(&read("SIGILLO_SEAL_KEY", key)?, first)
+                sigillo_notify::segnatura::Seal::from_pem(&read("SIGILLO_SEAL_KEY", key)?, &read("SIGILLO_SEAL_CERT", cert)?)
                     .map_err(|e| anyhow::anyhow!("SIGILLO_SEAL_CERT / SIGILLO_SEAL_KEY: {e}"))?,
             )
         }
@@ -313,10 +309,13 @@ pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
     let (pool, register) = open(&config).await?;
     let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
     let web_config = sigillo_web::WebConfig::from_vars(|k| std::env::var(k).ok())?;
-    let web = sigillo_web::router(sigillo_web::AppState::new(pool.clone(), register, blobs, web_config));
-
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    // Registering anyway answers the citizen as the intake does.
+    let web_outbox = outbox_config(&config, &register)?;
+    let web = sigillo_web::router(
+        sigillo_web::AppState::new(pool.clone(), register, blobs, web_config).with_outbox(web_outbox, Some(wake.clone())),
+    );
     let mut worker_task = None;
     match config.notify.as_ref().map(|n| (n, &n.smtp)) {
         None => tracing::info!("answers to citizens off (SIGILLO_NOTIFY_FROM not set)"),

@@ -46,7 +46,14 @@ impl BlobStore {
 
     /// Stores `bytes` and returns their digest. Storing the same bytes again is a no-op.
     pub fn put(&self, bytes: &[u8]) -> Result<Sha256, Error> {
-        let hash = Sha256::of(bytes);
+        self.put_with_digest(bytes, Sha256::of(bytes))
+    }
+
+    /// Stores `bytes` under `hash`, which the caller computed from these very bytes in this
+    /// process (the classifier hashes every attachment it reads: hashing 500 KB again costs
+    /// about a millisecond per document). A wrong digest would be caught by [`Self::get`].
+    pub fn put_with_digest(&self, bytes: &[u8], hash: Sha256) -> Result<Sha256, Error> {
+        debug_assert_eq!(hash, Sha256::of(bytes), "put_with_digest: the digest is not of these bytes");
         let dest = self.path_of(&hash);
         if dest.exists() {
             return Ok(hash);

@@ -42,6 +42,28 @@ pub async fn day_counts(
     Ok(DayCounts { received: r.received, registered: r.registered, rejected: r.rejected, to_review: r.to_review })
 }
 
+/// Receipts of registration the citizen may not have: the ones out of attempts, and the
+/// ones sent more than an hour ago whose delivery the provider has not certified
+/// (`consegnata`). Suppressed ones are deliberate and not counted; a row superseded by a
+/// re-send counts until the re-send is delivered (only the latest row of a message counts).
+pub async fn undelivered_receipts(conn: &mut PgConnection) -> Result<i64, Error> {
+    let n = sqlx::query_scalar!(
+        r#"
+        select count(*) as "n!" from outbox o
+        where o.kind = 'ricevuta'
+          and not exists (select 1 from outbox later
+                          where later.inbound_message_id = o.inbound_message_id
+                            and later.kind = 'ricevuta' and later.id > o.id)
+          and (o.state = 'failed'
+               or (o.state = 'sent' and o.sent_at < now() - interval '1 hour'
+                   and o.delivery is distinct from 'consegnata'))
+        "#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n)
+}
+
 /// Which registrations the list shows by annulment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StateFilter {

@@ -10,10 +10,10 @@
 
 use std::path::Path;
 
-use chrono::Utc;
-use sigillo_pec::report::PecReport;
 use sigillo_pec::{Checker, MessageReport};
-use sigillo_store::register::{Direction, DocumentRole, NewDocument, NewRegistration, Registration, Sha256};
+use sigillo_notify::model::Document;
+use sigillo_notify::outbox::{NoticeOutcome, Registered, enqueue_receipt_for_override};
+use sigillo_store::register::{Actor, DocumentRole, NewRegistration, Registration, Sha256};
 
 use crate::{AppError, AppState};
 
@@ -37,8 +37,13 @@ fn checker(dir: &Path) -> Result<Checker, String> {
 
 /// Reads the stored raw message and classifies it again, on a blocking thread; stores the
 /// attachments' bytes in the blob store (content-addressed, so a retry costs nothing) and
-/// returns the registration to write.
-pub async fn registration_from_raw(state: &AppState, message_id: i64, raw_sha256: Sha256) -> Result<NewRegistration, AppError> {
+/// returns the registration to write with the report it comes from (the receipt's policy
+/// reads the report: who to answer, and whether to answer at all).
+pub async fn registration_from_raw(
+    state: &AppState,
+    message_id: i64,
+    raw_sha256: Sha256,
+) -> Result<(NewRegistration, MessageReport), AppError> {
     let Some(trust) = state.config().trust_dir.clone() else {
         return Err(AppError::BadRequest(
             "SIGILLO_TRUST_DIR non è configurata: senza le autorità di fiducia le firme dei documenti non si possono \
@@ -60,69 +65,49 @@ pub async fn registration_from_raw(state: &AppState, message_id: i64, raw_sha256
     })
     .await
     .map_err(|e| AppError::Internal(format!("classification interrupted: {e}")))??;
-    Ok(registration(&report, message_id))
+    // The same record the intake would have written for this message.
+    let new = sigillo_intake::pipeline::new_registration(&report, message_id);
+    Ok((new, report))
 }
 
-/// The art. 53 record of the message, built as the intake builds it
-/// (`sigillo_intake::pipeline::registration`): sender and subject from daticert (what the
-/// provider certified), falling back to the original message; receipt time from daticert;
-/// the first attachment is the primary document.
-// TODO(lead): the intake's function is private to its pipeline; one shared copy (e.g. in
-// sigillo_pec or sigillo_store) would keep the two from drifting.
-pub fn registration(report: &MessageReport, inbound_id: i64) -> NewRegistration {
-    let pec: &PecReport = &report.pec;
-    let daticert = pec.daticert.as_ref();
-    let original = pec.original.as_ref();
-    let address = daticert
-        .and_then(|d| d.mittente.clone())
-        .or_else(|| original.and_then(|o| o.from.clone()))
-        .filter(|s| !s.trim().is_empty());
-    let subject = original
-        .and_then(|o| o.subject.clone())
-        .or_else(|| daticert.and_then(|d| d.oggetto.clone()))
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "(senza oggetto)".to_owned());
-    let documents = report
-        .attachments
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let at = &a.attachment;
-            NewDocument {
-                name: at.name.clone().unwrap_or_else(|| format!("allegato-{}", i + 1)),
-                media_type: at.media_type.clone(),
-                size_bytes: i64::try_from(at.size).unwrap_or(i64::MAX),
-                sha256: Sha256::of(&at.content),
-                role: if i == 0 { DocumentRole::Primary } else { DocumentRole::Attachment },
-                signature_report: a.signature.as_ref().and_then(|s| serde_json::to_value(s).ok()),
-            }
-        })
-        .collect();
-    NewRegistration {
-        direction: Direction::Incoming,
-        correspondent_name: None,
-        correspondent_address: address,
-        subject,
-        sender_protocol_number: None,
-        sender_protocol_date: None,
-        received_at: daticert.and_then(|d| d.data).map(|t| t.with_timezone(&Utc)),
-        inbound_message_id: Some(inbound_id),
-        documents,
-    }
-}
-
-/// THE call site of the citizen's receipt for a registration made by the office.
-///
-/// TODO(lead): enqueue the receipt with the notify crate (`sigillo_notify::enqueue_for_decision`
-/// or whatever its final API is), inside `tx`, so that the receipt's outbox row commits or
-/// rolls back with the registration. Until then nothing is sent for these registrations.
+/// The citizen's receipt for a registration made by the office, queued inside `tx` so that
+/// its outbox row commits or rolls back with the registration. The loop-safety policy and the
+/// rate limit apply as for an automatic receipt (a suppressed row says why nothing went out);
+/// the row is the staff member's. Without `SIGILLO_NOTIFY_FROM` nobody is answered.
+/// Returns true when a row is pending for the worker (wake it after commit).
 pub async fn enqueue_receipt(
-    _tx: &mut sqlx::PgConnection,
-    _state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
     message_id: i64,
+    report: &MessageReport,
     registration: &Registration,
-) -> Result<(), AppError> {
-    tracing::debug!(inbound_id = message_id, registration.id = registration.id, "receipt for a registration made anyway: not enqueued yet");
-    Ok(())
+    new: &NewRegistration,
+    actor: &Actor,
+) -> Result<bool, AppError> {
+    let Some(config) = state.outbox() else {
+        tracing::debug!(inbound_id = message_id, "receipt for a registration made anyway: answers are off");
+        return Ok(false);
+    };
+    let registered = Registered {
+        id: registration.id,
+        number: registration.number.get(),
+        year: registration.year,
+        registered_at: registration.registered_at,
+        segnatura: registration.segnatura.clone(),
+        subject: new.subject.clone(),
+        documents: new
+            .documents
+            .iter()
+            .map(|d| Document {
+                name: d.name.clone(),
+                media_type: Some(d.media_type.clone()),
+                size: d.size_bytes,
+                sha256: d.sha256.to_hex(),
+                primary: d.role == DocumentRole::Primary,
+            })
+            .collect(),
+    };
+    let outcome = enqueue_receipt_for_override(tx, config, message_id, report, &registered, actor).await?;
+    tracing::debug!(inbound_id = message_id, ?outcome, "receipt for a registration made anyway");
+    Ok(matches!(outcome, NoticeOutcome::Queued { .. }))
 }

@@ -41,6 +41,17 @@ impl From<sigillo_store::Error> for AppError {
     }
 }
 
+impl From<sigillo_notify::Error> for AppError {
+    fn from(e: sigillo_notify::Error) -> Self {
+        use sigillo_notify::Error as E;
+        match e {
+            E::Store(e) => AppError::from(e),
+            E::Invalid { field, cause } => AppError::BadRequest(format!("{field}: {cause}")),
+            other => AppError::Internal(format!("notify: {other}")),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {

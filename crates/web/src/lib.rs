@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
+use sigillo_notify::outbox::OutboxConfig;
 use sigillo_store::PgPool;
 use sigillo_store::blob::BlobStore;
 use sigillo_store::register::Register;
@@ -84,11 +85,43 @@ struct Inner {
     register: Register,
     blobs: BlobStore,
     config: WebConfig,
+    outbox: Option<OutboxConfig>,
+    wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl AppState {
+    /// A dashboard that answers nobody: registering anyway writes no receipt.
     pub fn new(pool: PgPool, register: Register, blobs: BlobStore, config: WebConfig) -> Self {
-        AppState { inner: Arc::new(Inner { pool, register, blobs, config }) }
+        AppState { inner: Arc::new(Inner { pool, register, blobs, config, outbox: None, wake: None }) }
+    }
+
+    /// Answers citizens as the intake does (`SIGILLO_NOTIFY_FROM` set): the receipt of a
+    /// message registered anyway is queued with the registration; `wake` (the outbox
+    /// worker's) is notified after commit so that it goes out at once.
+    pub fn with_outbox(self, outbox: Option<OutboxConfig>, wake: Option<Arc<tokio::sync::Notify>>) -> Self {
+        let i = &self.inner;
+        AppState {
+            inner: Arc::new(Inner {
+                pool: i.pool.clone(),
+                register: i.register.clone(),
+                blobs: i.blobs.clone(),
+                config: i.config.clone(),
+                outbox,
+                wake,
+            }),
+        }
+    }
+
+    pub fn outbox(&self) -> Option<&OutboxConfig> {
+        self.inner.outbox.as_ref()
+    }
+
+    /// Tells the outbox worker (if it runs in this process) that a row is due now. Call it
+    /// after the transaction that wrote the row committed.
+    pub fn wake_outbox(&self) {
+        if let Some(w) = &self.inner.wake {
+            w.notify_one();
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -72,6 +72,7 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/scartati", Staff(READERS), get(pages::queue::rejected)),
         r(Method::POST, "/messaggi/{id}/conferma-scarto", Staff(DESK), post(pages::queue::confirm_rejection)),
         r(Method::POST, "/messaggi/{id}/reinvia-avviso", Staff(DESK), post(pages::queue::resend_notice)),
+        r(Method::POST, "/invii/{id}/reinvia", Staff(DESK), post(pages::outbox::resend)),
         r(Method::GET, "/messaggi/{id}/registra", Staff(HEAD), get(pages::queue::register_form)),
         r(Method::POST, "/messaggi/{id}/registra", Staff(HEAD), post(pages::queue::register_anyway)),
         r(Method::GET, "/audit", Staff(OVERSIGHT), get(pages::audit::show)),

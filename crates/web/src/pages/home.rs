@@ -19,6 +19,7 @@ pub struct HomePage {
     registered: String,
     rejected: String,
     to_review: String,
+    undelivered: String,
 }
 
 pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<HomePage, AppError> {
@@ -27,6 +28,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
     let (from, to) = period_bounds(register, Period::Day(day))?;
     let mut conn = state.pool().acquire().await.map_err(db)?;
     let c = sigillo_store::browse::day_counts(&mut conn, register, from, to).await?;
+    let undelivered = sigillo_store::browse::undelivered_receipts(&mut conn).await?;
     Ok(HomePage {
         layout: Layout::new(&user, "home", "Cruscotto"),
         day: date_it(day),
@@ -34,5 +36,6 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
         registered: int_it(c.registered),
         rejected: int_it(c.rejected),
         to_review: int_it(c.to_review),
+        undelivered: int_it(undelivered),
     })
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod home;
+pub mod outbox;
 pub mod queue;
 pub mod register_day;
 pub mod registrations;

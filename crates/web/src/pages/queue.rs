@@ -2,7 +2,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sigillo_store::decisions::{self, MessageAction};
@@ -30,6 +30,12 @@ pub struct QueuePage {
     heading: &'static str,
     intro: &'static str,
     messages: Vec<MessageView>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct QueueQuery {
+    esito: Option<String>,
 }
 
 fn reason_it(code: &str) -> &'static str {
@@ -67,12 +73,12 @@ fn action_it(a: &str) -> &'static str {
     match a {
         "confirm_rejection" => "Scarto confermato",
         "register_anyway" => "Registrato comunque",
-        "resend_notice" => "Avviso da reinviare",
+        "resend_notice" => "Avviso inviato di nuovo",
         _ => "—",
     }
 }
 
-async fn page(state: &AppState, user: &CurrentUser, which: &'static str) -> Result<QueuePage, AppError> {
+async fn page(state: &AppState, user: &CurrentUser, which: &'static str, q: &QueueQuery) -> Result<QueuePage, AppError> {
     let mut conn = state.pool().acquire().await.map_err(db)?;
     let rows = browse::messages_in_state(&mut conn, which, 200).await?;
     let tz = state.register().timezone;
@@ -93,15 +99,19 @@ async fn page(state: &AppState, user: &CurrentUser, which: &'static str) -> Resu
     } else {
         ("scartati", "Messaggi scartati", "Messaggi non protocollati, con il motivo. Nessun messaggio viene cancellato.")
     };
-    Ok(QueuePage { layout: Layout::new(user, active, heading), heading, intro, messages })
+    let notice = match q.esito.as_deref() {
+        Some("avviso-reinviato") => Some("La comunicazione al mittente è stata rimessa in coda di invio."),
+        _ => None,
+    };
+    Ok(QueuePage { layout: Layout::new(user, active, heading), heading, intro, messages, notice })
 }
 
-pub async fn review(State(state): State<AppState>, user: CurrentUser) -> Result<QueuePage, AppError> {
-    page(&state, &user, "review").await
+pub async fn review(State(state): State<AppState>, user: CurrentUser, Query(q): Query<QueueQuery>) -> Result<QueuePage, AppError> {
+    page(&state, &user, "review", &q).await
 }
 
-pub async fn rejected(State(state): State<AppState>, user: CurrentUser) -> Result<QueuePage, AppError> {
-    page(&state, &user, "rejected").await
+pub async fn rejected(State(state): State<AppState>, user: CurrentUser, Query(q): Query<QueueQuery>) -> Result<QueuePage, AppError> {
+    page(&state, &user, "rejected", &q).await
 }
 
 async fn decide(state: &AppState, user: &CurrentUser, id: &str, action: MessageAction) -> Result<Response, AppError> {
@@ -116,8 +126,22 @@ pub async fn confirm_rejection(State(state): State<AppState>, user: CurrentUser,
     decide(&state, &user, &id, MessageAction::ConfirmRejection).await
 }
 
+/// Sends the notice of non-registration again (the latest one of the message, through the
+/// outbox) and records the office's decision, in one transaction.
 pub async fn resend_notice(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
-    decide(&state, &user, &id, MessageAction::ResendNotice).await
+    let id = parse_id(&id)?;
+    let mut tx = state.pool().begin().await.map_err(db)?;
+    if super::outbox::resend_notice_of(&mut tx, &user, id).await?.is_none() {
+        return Err(AppError::BadRequest(
+            "Per questo messaggio non è stata preparata alcuna comunicazione al mittente (l'invio delle risposte \
+             non era attivo quando è arrivato): non c'è nulla da inviare di nuovo."
+                .into(),
+        ));
+    }
+    decisions::record(&mut tx, &user.actor()?, id, MessageAction::ResendNotice, None, None).await?;
+    tx.commit().await.map_err(db)?;
+    state.wake_outbox();
+    Ok(Redirect::to("/scartati?esito=avviso-reinviato").into_response())
 }
 
 /// An attachment as the confirmation page lists it.
@@ -226,11 +250,15 @@ pub async fn register_anyway(
         let mut conn = state.pool().acquire().await.map_err(db)?;
         inbound::by_id(&mut conn, id).await?.raw_sha256
     };
-    let new = crate::anyway::registration_from_raw(&state, id, raw_sha256).await?;
+    let (new, report) = crate::anyway::registration_from_raw(&state, id, raw_sha256).await?;
+    let actor = user.actor()?;
     let mut tx = state.pool().begin().await.map_err(db)?;
-    let (registration, _) = decisions::register_anyway(&mut tx, state.register(), &user.actor()?, id, &reason, &new).await?;
-    crate::anyway::enqueue_receipt(&mut tx, &state, id, &registration).await?;
+    let (registration, _) = decisions::register_anyway(&mut tx, state.register(), &actor, id, &reason, &new).await?;
+    let queued = crate::anyway::enqueue_receipt(&mut tx, &state, id, &report, &registration, &new, &actor).await?;
     tx.commit().await.map_err(db)?;
+    if queued {
+        state.wake_outbox();
+    }
     tracing::info!(inbound_id = id, registration.id = registration.id, "registered anyway");
     Ok(Redirect::to(&format!("/registrazioni/{}?esito=protocollata", registration.id)).into_response())
 }

@@ -195,6 +195,8 @@ pub struct DetailPage {
     documents: Vec<DocView>,
     has_message: bool,
     message_fields: Vec<Field>,
+    /// What was sent to the citizen about the message (receipt, notices, re-sends).
+    sent: Vec<super::outbox::OutboxView>,
     history: Vec<HistView>,
     assignments: Vec<AssignView>,
     offices: Vec<staff::Office>,
@@ -229,6 +231,10 @@ pub async fn show(
     let history = browse::history(&mut conn, "registration", &id.to_string()).await?;
     let assignments = staff::assignments(&mut conn, id).await?;
     let offices = staff::list_offices(&mut conn).await?.into_iter().filter(|o| o.active).collect();
+    let sent = match &r.message {
+        Some(m) => super::outbox::views(&mut conn, m.id, tz).await?,
+        None => Vec::new(),
+    };
     drop(conn);
     let dash = || "—".to_owned();
     let fields = vec![
@@ -252,10 +258,6 @@ pub async fn show(
         Field { label: "Protocollo del mittente", value: r.sender_protocol_number.clone().unwrap_or_else(dash) },
         Field { label: "Data del protocollo del mittente", value: r.sender_protocol_date.map(date_it).unwrap_or_else(dash) },
         Field { label: "Registrata da", value: r.created_by.clone() },
-        Field {
-            label: "Stato della ricevuta al mittente",
-            value: "non disponibile: l'invio delle ricevute non è ancora attivo".into(),
-        },
     ];
     let message_fields = match &r.message {
         None => Vec::new(),
@@ -305,6 +307,7 @@ pub async fn show(
             .collect(),
         has_message: r.message.is_some(),
         message_fields,
+        sent,
         history: history
             .into_iter()
             .map(|h| HistView { at: datetime_it(h.at, tz), actor: h.actor, action: action_it(&h.action) })
@@ -323,6 +326,7 @@ pub async fn show(
             Some("annullata") => Some("La registrazione è stata annullata."),
             Some("assegnata") => Some("L'assegnazione è stata registrata."),
             Some("protocollata") => Some("Il messaggio è stato protocollato d'ufficio."),
+            Some("reinviata") => Some("Il messaggio al mittente è stato rimesso in coda di invio."),
             _ => None,
         },
     })

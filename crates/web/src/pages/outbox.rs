@@ -1,0 +1,187 @@
+//! What we sent to the citizen about a message (receipts and notices, from the outbox), as
+//! the registration page and the rejected list show it, and "send it again".
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono_tz::Tz;
+use sigillo_store::browse;
+use sigillo_store::outbox::{self, OutboxRow, OutboxState};
+use sqlx::PgConnection;
+
+use super::parse_id;
+use crate::auth::CurrentUser;
+use crate::format::datetime_it;
+use crate::{AppError, AppState, db};
+
+/// A provider receipt of what we sent.
+pub struct ProviderReceiptView {
+    pub kind: String,
+    pub at: String,
+    pub message: i64,
+}
+
+/// One outbox row, in Italian.
+pub struct OutboxView {
+    pub id: i64,
+    pub kind: &'static str,
+    pub recipient: String,
+    pub state: String,
+    /// `success`, `warning`, `danger`, `secondary`: the badge's colour.
+    pub state_class: &'static str,
+    pub attempts: i32,
+    pub last_error: String,
+    pub delivery: String,
+    pub created: String,
+    pub resend_of: Option<i64>,
+    pub receipts: Vec<ProviderReceiptView>,
+    /// The row can be sent again (it has a composed message and is not already queued).
+    pub can_resend: bool,
+}
+
+pub fn kind_it(kind: &str) -> &'static str {
+    match kind {
+        "ricevuta" => "Ricevuta di protocollazione",
+        "notifica" => "Comunicazione di mancata protocollazione",
+        _ => "Messaggio al mittente",
+    }
+}
+
+/// The loop-safety codes of `sigillo_notify::policy::SkipReason`, in plain Italian.
+pub fn suppressed_it(code: &str) -> &'static str {
+    match code {
+        "AUTOMATIC_MAIL" => "posta automatica",
+        "NO_REPLY_SENDER" => "mittente che non accetta risposte",
+        "FORGED_ENVELOPE" => "busta contraffatta",
+        "RATE_LIMIT" => "limite di invii al mittente",
+        "NO_ADDRESS" => "indirizzo del mittente assente",
+        _ => "motivo non classificato",
+    }
+}
+
+fn state_it(r: &OutboxRow, tz: Tz) -> (String, &'static str) {
+    match r.state {
+        OutboxState::Pending => ("in coda".to_owned(), "secondary"),
+        OutboxState::Sent => match r.sent_at {
+            Some(t) => (format!("inviata il {}", datetime_it(t, tz)), "success"),
+            None => ("inviata".to_owned(), "success"),
+        },
+        OutboxState::Failed => ("non inviata (tentativi esauriti)".to_owned(), "danger"),
+        OutboxState::Suppressed => (
+            format!("trattenuta: {}", suppressed_it(r.suppressed_reason.as_deref().unwrap_or(""))),
+            "warning",
+        ),
+    }
+}
+
+/// The delivery states of `outbox.delivery` (the furthest the provider's receipts certify).
+pub fn delivery_it(state: &str) -> &'static str {
+    match state {
+        "accettata" => "accettata dal gestore",
+        "presa-in-carico" => "presa in carico dal gestore del destinatario",
+        "preavviso-errore-consegna" => "preavviso di errore di consegna",
+        "consegnata" => "consegnata",
+        "errore-consegna" => "errore di consegna",
+        "non-accettazione" => "non accettata dal gestore",
+        "rilevazione-virus" => "non consegnata: rilevato un virus",
+        _ => "stato di consegna non classificato",
+    }
+}
+
+/// The X-Ricevuta values of the provider's receipts.
+pub fn receipt_kind_it(kind: &str) -> String {
+    match kind {
+        "accettazione" => "Ricevuta di accettazione".to_owned(),
+        "non-accettazione" => "Avviso di non accettazione".to_owned(),
+        "presa-in-carico" => "Ricevuta di presa in carico".to_owned(),
+        "avvenuta-consegna" => "Ricevuta di avvenuta consegna".to_owned(),
+        "errore-consegna" => "Avviso di mancata consegna".to_owned(),
+        "preavviso-errore-consegna" => "Avviso di mancata consegna per superamento dei tempi massimi".to_owned(),
+        "rilevazione-virus" => "Avviso di rilevazione virus".to_owned(),
+        other => format!("Ricevuta «{other}»"),
+    }
+}
+
+/// Everything sent (or held back) about an inbound message, oldest first.
+pub async fn views(conn: &mut PgConnection, inbound_id: i64, tz: Tz) -> Result<Vec<OutboxView>, AppError> {
+    let rows = outbox::for_inbound(conn, inbound_id).await?;
+    let mut views = Vec::with_capacity(rows.len());
+    for r in rows {
+        let receipts = outbox::receipts_of(conn, r.id)
+            .await?
+            .into_iter()
+            .map(|p| ProviderReceiptView { kind: receipt_kind_it(&p.kind), at: datetime_it(p.received_at, tz), message: p.inbound_message_id })
+            .collect();
+        let (state, state_class) = state_it(&r, tz);
+        let delivery = match (&r.delivery, r.delivery_at) {
+            (Some(d), Some(at)) => format!("{} il {}", delivery_it(d), datetime_it(at, tz)),
+            (Some(d), None) => delivery_it(d).to_owned(),
+            (None, _) if r.state == OutboxState::Sent => "nessuna ricevuta del gestore finora".to_owned(),
+            (None, _) => "—".to_owned(),
+        };
+        views.push(OutboxView {
+            id: r.id,
+            kind: kind_it(&r.kind),
+            recipient: r.recipient.clone().unwrap_or_else(|| "—".to_owned()),
+            state,
+            state_class,
+            attempts: r.attempts,
+            last_error: r.last_error.clone().unwrap_or_default(),
+            delivery,
+            created: format!("{} ({})", datetime_it(r.created_at, tz), r.created_by),
+            resend_of: r.resend_of,
+            receipts,
+            // A row without a message (no address) was never composed: nothing to send.
+            can_resend: r.state != OutboxState::Pending && r.message_id.is_some(),
+        });
+    }
+    Ok(views)
+}
+
+/// Re-sends one row inside the caller's transaction, after the checks that give the person
+/// an answer in Italian; `sigillo_notify::outbox::resend` writes the audit entry.
+async fn resend_row(conn: &mut PgConnection, user: &CurrentUser, row: &OutboxRow) -> Result<i64, AppError> {
+    if row.state == OutboxState::Pending {
+        return Err(AppError::BadRequest(format!(
+            "La {} è già in coda di invio: non serve inviarla di nuovo.",
+            kind_it(&row.kind).to_lowercase()
+        )));
+    }
+    if outbox::raw(conn, row.id).await?.is_none() {
+        return Err(AppError::BadRequest(format!(
+            "La {} non è mai stata preparata ({}): non c'è nulla da inviare di nuovo.",
+            kind_it(&row.kind).to_lowercase(),
+            suppressed_it(row.suppressed_reason.as_deref().unwrap_or(""))
+        )));
+    }
+    Ok(sigillo_notify::outbox::resend(conn, row.id, &user.actor()?).await?)
+}
+
+/// "Invia di nuovo" on one outbox row (operatore, responsabile): a failed or held-back row
+/// goes back to the queue, a sent one is sent again as a new message. Back to the
+/// registration of the message if it has one, else to the rejected list.
+pub async fn resend(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    let mut tx = state.pool().begin().await.map_err(db)?;
+    let row = outbox::lock(&mut tx, id).await?;
+    let queued = resend_row(&mut tx, &user, &row).await?;
+    let registration = browse::message_detail(&mut tx, row.inbound_message_id).await?.registration_id;
+    tx.commit().await.map_err(db)?;
+    state.wake_outbox();
+    tracing::info!(outbox_id = id, queued, "outbox row sent again by staff");
+    let to = match registration {
+        Some(r) => format!("/registrazioni/{r}?esito=reinviata#ricevuta"),
+        None => "/scartati?esito=avviso-reinviato".to_owned(),
+    };
+    Ok(Redirect::to(&to).into_response())
+}
+
+/// The latest notice of non-registration of a message, re-sent (the rejected list's "send the
+/// notice again"); `Ok(None)` when the message has none.
+pub async fn resend_notice_of(conn: &mut PgConnection, user: &CurrentUser, inbound_id: i64) -> Result<Option<i64>, AppError> {
+    let rows = outbox::for_inbound(conn, inbound_id).await?;
+    let Some(latest) = rows.iter().rev().find(|r| r.kind == "notifica") else {
+        return Ok(None);
+    };
+    let row = outbox::lock(conn, latest.id).await?;
+    Ok(Some(resend_row(conn, user, &row).await?))
+}
