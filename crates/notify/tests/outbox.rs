@@ -406,6 +406,7 @@ fn worker(db: &TestDb, port: u16, max_attempts: u32, base: Duration) -> Worker {
         retry_max: Duration::from_secs(3600),
         idle_poll: Duration::from_millis(200),
         smtp_timeout: Duration::from_secs(5),
+        senders: 1,
     };
     Worker::new(db.pool.clone(), &server, None, FROM, settings).unwrap()
 }

@@ -77,6 +77,8 @@ pub async fn deliver(addr: &str, mail_from: &str, recipients: &[String], data: &
         .await
         .map_err(|_| Error::Lmtp { addr: addr.to_owned(), why: "connessione: tempo scaduto".to_owned() })?
         .map_err(|e| Error::Lmtp { addr: addr.to_owned(), why: e.to_string() })?;
+    // Commands are short writes each waiting for a reply (see smtp.rs on TCP_NODELAY).
+    let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
     let mut c = Conn { addr: addr.to_owned(), reader: BufReader::new(r), writer: w };
     let (code, text) = c.reply().await?;

@@ -23,6 +23,9 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                // Replies are short writes answered by the client's next command: without
+                // TCP_NODELAY each one can wait for the client's delayed ACK (~40 ms a command).
+                let _ = stream.set_nodelay(true);
                 let service = service.clone();
                 tokio::spawn(async move {
                     if let Err(e) = session(stream, peer, service).await {
@@ -187,8 +190,7 @@ async fn session(stream: TcpStream, peer: SocketAddr, service: Arc<Service>) -> 
                 "500 5.5.2 comando non riconosciuto".into()
             }
         };
-        w.write_all(reply.as_bytes()).await?;
-        w.write_all(b"\r\n").await?;
+        w.write_all(format!("{reply}\r\n").as_bytes()).await?;
     }
 }
 

@@ -325,6 +325,7 @@ pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
             let settings = sigillo_notify::worker::WorkerSettings {
                 max_attempts: n.max_attempts,
                 retry_base: n.retry_base,
+                senders: n.senders,
                 ..Default::default()
             };
             let worker = sigillo_notify::worker::Worker::new(pool.clone(), &smtp.server, smtp.credentials.clone(), &n.from, settings)

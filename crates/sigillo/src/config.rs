@@ -54,6 +54,7 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_OFFICE_HOURS",
     "SIGILLO_NOTIFY_RATE_PER_HOUR",
     "SIGILLO_NOTIFY_MAX_ATTEMPTS",
+    "SIGILLO_NOTIFY_SENDERS",
     "SIGILLO_NOTIFY_RETRY_SECS",
     "SIGILLO_SMTP_URL",
     "SIGILLO_SMTP_USER",
@@ -106,6 +107,8 @@ pub struct NotifyConfig {
     pub rate_per_hour: u32,
     pub max_attempts: u32,
     pub retry_base: std::time::Duration,
+    /// Messages sent at the same time, each on its own SMTP connection.
+    pub senders: usize,
     /// The outbox worker's SMTP server; `None`: rows are queued, no worker sends them.
     pub smtp: Option<SmtpConfig>,
     /// The seal of Segnatura.xml: (certificate, key) PEM files.
@@ -303,6 +306,7 @@ pub fn from_vars(
                 rate_per_hour: number("SIGILLO_NOTIFY_RATE_PER_HOUR", 20, 1..=10_000)? as u32,
                 max_attempts: number("SIGILLO_NOTIFY_MAX_ATTEMPTS", 8, 1..=100)? as u32,
                 retry_base: std::time::Duration::from_secs(number("SIGILLO_NOTIFY_RETRY_SECS", 60, 1..=86_400)?),
+                senders: number("SIGILLO_NOTIFY_SENDERS", 4, 1..=32)? as usize,
                 smtp,
                 seal,
             })
