@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sigillo_intake::Pipeline;
-use sigillo_notify::model::{Context, Ente, Office};
-use sigillo_notify::outbox::{OutboxConfig, RateLimit};
+use sigillo_notify::outbox::OutboxConfig;
 use sigillo_pec::Checker;
 use sigillo_store::blob::BlobStore;
 use sigillo_store::inbound::{MessageState, Origin};
@@ -15,22 +14,7 @@ use sigillo_store::outbox::{self as rows, OutboxState};
 use sigillo_store::testing::TestDb;
 
 fn config() -> OutboxConfig {
-    OutboxConfig {
-        ctx: Context {
-            ente: Ente {
-                name: "Comune di Esempio".into(),
-                ipa_code: "c_h501".into(),
-                aoo_code: "A1B2C3D".into(),
-                aoo_name: "Protocollo generale".into(),
-                register_code: "PG".into(),
-                timezone: chrono_tz::Europe::Rome,
-            },
-            office: Office { name: "Ufficio Protocollo".into(), email: None, phone: None, hours: None },
-            from: "protocollo@pec.comune.example.it".into(),
-        },
-        rate_limit: RateLimit { per_hour: 20 },
-        seal: None,
-    }
+    sigillo_notify::testing::config("protocollo@pec.comune.example.it", 20)
 }
 
 #[tokio::test]

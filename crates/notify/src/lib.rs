@@ -13,6 +13,8 @@ pub mod model;
 pub mod outbox;
 pub mod policy;
 pub mod segnatura;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod worker;
 
 pub use error::Error;

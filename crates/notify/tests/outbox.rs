@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sigillo_notify::model::{Context, Document, Ente, Office};
-use sigillo_notify::outbox::{self, LinkOutcome, NoticeOutcome, OutboxConfig, RateLimit, Registered};
+use sigillo_notify::model::Document;
+use sigillo_notify::outbox::{self, LinkOutcome, NoticeOutcome, OutboxConfig, Registered};
 use sigillo_notify::policy::{NoticeKind, SkipReason};
 use sigillo_notify::worker::{SmtpServer, Worker, WorkerSettings};
 use sigillo_pec::MessageReport;
@@ -23,22 +23,7 @@ use sigillo_store::testing::TestDb;
 const FROM: &str = "protocollo@pec.comune.example.it";
 
 fn config(per_hour: u32) -> OutboxConfig {
-    OutboxConfig {
-        ctx: Context {
-            ente: Ente {
-                name: "Comune di Esempio".into(),
-                ipa_code: "c_h501".into(),
-                aoo_code: "A1B2C3D".into(),
-                aoo_name: "Protocollo generale".into(),
-                register_code: "PG".into(),
-                timezone: chrono_tz::Europe::Rome,
-            },
-            office: Office { name: "Ufficio Protocollo".into(), email: None, phone: None, hours: None },
-            from: FROM.into(),
-        },
-        rate_limit: RateLimit { per_hour },
-        seal: None,
-    }
+    sigillo_notify::testing::config(FROM, per_hour)
 }
 
 fn report(pec_type: PecType, decision: Decision, sender: &str) -> MessageReport {

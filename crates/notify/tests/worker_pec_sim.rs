@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use sigillo_e2e::dovecot::{Dovecot, PASSWORD};
 use sigillo_e2e::pec_sim::{Provider, pki_init};
-use sigillo_notify::model::{Context, Ente, Office};
-use sigillo_notify::outbox::{self, LinkOutcome, NoticeOutcome, OutboxConfig, RateLimit};
+use sigillo_notify::outbox::{self, LinkOutcome, NoticeOutcome, OutboxConfig};
 use sigillo_notify::worker::{SmtpServer, Worker, WorkerSettings};
 use sigillo_pec::envelope::Original;
 use sigillo_pec::kind::PecType;
@@ -25,22 +24,7 @@ const CITIZEN: &str = "mario.rossi@pec.cittadini.test";
 const COMUNE: &str = "protocollo@pec.comune.test";
 
 fn config() -> OutboxConfig {
-    OutboxConfig {
-        ctx: Context {
-            ente: Ente {
-                name: "Comune di Esempio".into(),
-                ipa_code: "c_h501".into(),
-                aoo_code: "A1B2C3D".into(),
-                aoo_name: "Protocollo generale".into(),
-                register_code: "PG".into(),
-                timezone: chrono_tz::Europe::Rome,
-            },
-            office: Office { name: "Ufficio Protocollo".into(), email: None, phone: None, hours: None },
-            from: COMUNE.into(),
-        },
-        rate_limit: RateLimit::default(),
-        seal: None,
-    }
+    sigillo_notify::testing::config(COMUNE, 20)
 }
 
 /// A plain e-mail from the citizen, rejected as NOT_PEC: it gets a notice.
