@@ -65,13 +65,14 @@ async fn a_signed_pec_is_registered_once_whatever_the_copies() {
 
     // The registration: sender and subject from daticert/postacert, the raw message linked,
     // receipt time from daticert, one document with its hash and signature report.
-    let row: (String, String, i64, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
-        "select r.correspondent_address, r.subject, r.inbound_message_id, r.received_at from registrations r",
+    let row: (String, String, i64, Option<chrono::DateTime<chrono::Utc>>, Option<String>) = sqlx::query_as(
+        "select r.correspondent_address, r.subject, r.inbound_message_id, r.received_at, r.correspondent_name from registrations r",
     )
     .fetch_one(&s.app.db.pool)
     .await
     .unwrap();
     assert_eq!(row.0, "mario.rossi@pec.test.it");
+    assert_eq!(row.4.as_deref(), Some("Mario Rossi"), "the display name of postacert's From");
     assert_eq!(row.1, "Istanza di accesso agli atti");
     assert_eq!(row.3.unwrap().to_rfc3339(), "2026-01-12T09:00:00+00:00");
     let raw_sha: Vec<u8> =

@@ -489,6 +489,10 @@ pub fn new_registration(report: &MessageReport, inbound_id: i64) -> NewRegistrat
         .and_then(|d| d.mittente.clone())
         .or_else(|| original.and_then(|o| o.from.clone()))
         .filter(|s| !s.trim().is_empty());
+    // The name the citizen's mail program wrote, only for the address it belongs to.
+    let name = original
+        .filter(|o| o.from.as_deref().zip(address.as_deref()).is_some_and(|(f, a)| f.eq_ignore_ascii_case(a)))
+        .and_then(|o| o.from_name.clone());
     let subject = original
         .and_then(|o| o.subject.clone())
         .or_else(|| daticert.and_then(|d| d.oggetto.clone()))
@@ -513,7 +517,7 @@ pub fn new_registration(report: &MessageReport, inbound_id: i64) -> NewRegistrat
         .collect();
     NewRegistration {
         direction: Direction::Incoming,
-        correspondent_name: None,
+        correspondent_name: name,
         correspondent_address: address,
         subject,
         sender_protocol_number: None,

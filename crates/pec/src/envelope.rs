@@ -18,6 +18,9 @@ use crate::signed::{self, SignedLookup};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Original {
     pub from: Option<String>,
+    /// The display name of `from` ("Mario Rossi"), as the sender wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_name: Option<String>,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub subject: Option<String>,
@@ -257,8 +260,10 @@ fn original(m: &Message<'_>) -> Original {
         a.map(|a| a.iter().filter_map(|x| x.address().map(str::to_owned)).collect())
             .unwrap_or_default()
     };
+    let first_from = m.from().and_then(|a| a.iter().find(|x| x.address().is_some()));
     Original {
-        from: addrs(m.from()).into_iter().next(),
+        from: first_from.and_then(|a| a.address()).map(str::to_owned),
+        from_name: first_from.and_then(|a| a.name()).and_then(display_name),
         to: addrs(m.to()),
         cc: addrs(m.cc()),
         subject: m.subject().map(str::to_owned),
@@ -266,6 +271,17 @@ fn original(m: &Message<'_>) -> Original {
         message_id: m.message_id().map(|id| format!("<{id}>")),
         ..automatic_markers(m)
     }
+}
+
+/// A display name fit for the register: one line, trimmed, at most 200 characters, and not
+/// merely the address again (or a provider's "Per conto di: …" label).
+fn display_name(name: &str) -> Option<String> {
+    let one_line: String = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one_line = one_line.trim_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace());
+    if one_line.is_empty() || one_line.contains('@') {
+        return None;
+    }
+    Some(one_line.chars().take(200).collect())
 }
 
 /// The header fields that tell automatic mail, read raw from the message's own bytes.
@@ -294,6 +310,15 @@ fn automatic_markers(m: &Message<'_>) -> Original {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_are_one_line_and_never_an_address() {
+        assert_eq!(display_name("  Mario \r\n  Rossi ").as_deref(), Some("Mario Rossi"));
+        assert_eq!(display_name("\"Giulia Bianchi\""), Some("Giulia Bianchi".into()));
+        assert_eq!(display_name("Per conto di: mario.rossi@pec.it"), None);
+        assert_eq!(display_name("   "), None);
+        assert_eq!(display_name(&"x".repeat(500)).map(|n| n.chars().count()), Some(200));
+    }
 
     #[test]
     fn non_messages_are_errors() {
