@@ -5,6 +5,7 @@
 //! cargo build --release -p sigillo --bin sigillo
 //! cargo run --release --example bench_intake -- bulk N [LATENCY_MSGS]
 //! cargo run --release --example bench_intake -- big MEGABYTES
+//! cargo run --release --example bench_intake -- dump DIR [N]
 //! ```
 //!
 //! `bulk` preloads INBOX with N messages (60% PEC with a 200 KB signed .p7m, 20% PEC with a
@@ -128,16 +129,41 @@ async fn setup() -> Setup {
 /// Message `i` of the mix: 60% PEC + 200 KB .p7m, 20% PEC + 500 KB PAdES PDF, 10% anomalies,
 /// 10% receipts.
 fn message(s: &Setup, prefix: &str, i: usize) -> Vec<u8> {
+    mix_message(&s.pki, &s.pdf, prefix, i)
+}
+
+fn mix_message(pki: &Pki, pdf: &PdfSigner, prefix: &str, i: usize) -> Vec<u8> {
     let ident = format!("opec.{prefix}{i}@pec.test.it");
     match i % 10 {
-        0..=5 => s.pki.transport(&ident, &format!("Istanza {i}"), &[Attachment::SignedP7m { size: 200 * 1024 }]),
+        0..=5 => pki.transport(&ident, &format!("Istanza {i}"), &[Attachment::SignedP7m { size: 200 * 1024 }]),
         6 | 7 => {
-            let atts = [(format!("istanza-{i}.pdf"), "application/pdf", s.pdf.pdf(500 * 1024, i))];
-            s.pki.transport_with(&ident, &format!("Istanza {i}"), &atts, &s.pdf.provider)
+            let atts = [(format!("istanza-{i}.pdf"), "application/pdf", pdf.pdf(500 * 1024, i))];
+            pki.transport_with(&ident, &format!("Istanza {i}"), &atts, &pdf.provider)
         }
-        8 => s.pki.anomaly(&ident, &format!("Domanda {i}")),
-        _ => s.pki.receipt(&format!("opec.r{prefix}{i}@pec.test.it"), "accettazione"),
+        8 => pki.anomaly(&ident, &format!("Domanda {i}")),
+        _ => pki.receipt(&format!("opec.r{prefix}{i}@pec.test.it"), "accettazione"),
     }
+}
+
+/// Writes N messages of the bulk mix to `DIR/msgs/NNNNN.eml` and their trust anchors to
+/// `DIR/trust/`, for profiling the classification or `sigillo ingest` without Dovecot
+/// (e.g. under `valgrind --tool=callgrind`).
+fn dump(dir: &std::path::Path, n: usize) {
+    let pki = Pki::new();
+    let pdf = PdfSigner::new();
+    let trust = dir.join("trust");
+    pki.write_trust_dir(&trust);
+    std::fs::write(trust.join("signatures").join("bench-ca.pem"), pdf.ca.cert_pem()).unwrap();
+    std::fs::write(trust.join("pec").join("bench-ca.pem"), pdf.provider_ca.cert_pem()).unwrap();
+    let msgs = dir.join("msgs");
+    std::fs::create_dir_all(&msgs).unwrap();
+    let mut bytes = 0;
+    for i in 0..n {
+        let m = mix_message(&pki, &pdf, "d", i);
+        bytes += m.len();
+        std::fs::write(msgs.join(format!("{i:05}.eml")), m).unwrap();
+    }
+    println!("{n} messages, {:.1} MB, in {}; trust dir {}", bytes as f64 / 1e6, msgs.display(), trust.display());
 }
 
 async fn scalar(app: &Instance, sql: &str) -> i64 {
@@ -349,6 +375,7 @@ async fn main() {
     match args.first().map(String::as_str) {
         Some("bulk") => bulk(num(1, 500), num(2, 200)).await,
         Some("big") => big(num(1, 100)).await,
-        _ => eprintln!("usage: bench_intake bulk N [LATENCY_MSGS] | bench_intake big MEGABYTES"),
+        Some("dump") if args.len() > 1 => dump(std::path::Path::new(&args[1]), num(2, 20)),
+        _ => eprintln!("usage: bench_intake bulk N [LATENCY_MSGS] | bench_intake big MEGABYTES | bench_intake dump DIR [N]"),
     }
 }

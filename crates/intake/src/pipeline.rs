@@ -171,7 +171,7 @@ impl Pipeline {
     }
 
     async fn process(&self, id: i64, raw: Vec<u8>, label: &str) -> Result<Outcome, Error> {
-        let report = match self.classify(raw, label).await {
+        let mut report = match self.classify(raw, label).await {
             Ok(r) => r,
             Err(Fault(cause)) => return self.fail(id, &cause).await,
         };
@@ -180,8 +180,18 @@ impl Pipeline {
         // transaction costs nothing if it rolls back.
         if plan.state == MessageState::Registered {
             let blobs = self.blobs.clone();
-            let contents: Vec<(Vec<u8>, Sha256)> =
-                report.attachments.iter().map(|a| (a.attachment.content.clone(), document_digest(&a.attachment))).collect();
+            // Moved out of the report, not copied (a document can be most of the message):
+            // the contents are never serialised and nothing after this reads them, the
+            // digests stay. A digest that is somehow not one keeps its bytes, as
+            // `document_digest` would hash them again.
+            let contents: Vec<(Vec<u8>, Sha256)> = report
+                .attachments
+                .iter_mut()
+                .map(|a| match Sha256::parse_hex(&a.attachment.sha256) {
+                    Ok(sha) => (std::mem::take(&mut a.attachment.content), sha),
+                    Err(_) => (a.attachment.content.clone(), Sha256::of(&a.attachment.content)),
+                })
+                .collect();
             tokio::task::spawn_blocking(move || {
                 contents.into_iter().try_for_each(|(c, sha)| blobs.put_with_digest(&c, sha).map(|_| ()))
             })

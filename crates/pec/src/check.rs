@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
-use sigillo_signature::{CmsStatus, SignatureReport, TrustStore, cms, verify_document};
+use sigillo_signature::{CmsStatus, SignatureReport, TrustStore, VerifyOptions, cms, verify_document, verify_document_with};
 
 use crate::envelope::{self, Envelope};
 use crate::error::PecError;
@@ -91,15 +91,22 @@ impl Checker {
 
     fn attachment_signatures(&self, attachments: &[Attachment]) -> Vec<SignatureReport> {
         let by_name = |name: &str| attachments.iter().find(|a| a.name.as_deref() == Some(name));
+        // The verdict only: the attachment itself is the document, so a copy of a .p7m's
+        // content in the report (never serialised, never read) would only cost a fresh
+        // allocation the size of the document per message.
+        let options = VerifyOptions { extract_content: false };
+        let verify = |bytes: &[u8], detached: Option<&[u8]>| {
+            verify_document_with(bytes, detached, &self.doc_trust, self.now, options)
+        };
         attachments
             .iter()
             .map(|a| {
                 if let Some(doc) = a.signs.as_deref().and_then(by_name) {
-                    verify_document(&a.content, Some(&doc.content), &self.doc_trust, self.now)
+                    verify(&a.content, Some(&doc.content))
                 } else if let Some(p7s) = a.detached_signature.as_deref().and_then(by_name) {
-                    verify_document(&p7s.content, Some(&a.content), &self.doc_trust, self.now)
+                    verify(&p7s.content, Some(&a.content))
                 } else {
-                    verify_document(&a.content, None, &self.doc_trust, self.now)
+                    verify(&a.content, None)
                 }
             })
             .collect()

@@ -104,10 +104,8 @@ pub fn base64_lenient(input: &[u8]) -> Vec<u8> {
 /// Canonical form for S/MIME (RFC 5751 §3.1.1): every line ends in CRLF. Files copied
 /// through Git or Unix tools often have bare LF; the signature is over the CRLF form.
 pub fn to_crlf(input: &[u8]) -> Cow<'_, [u8]> {
-    let bare_lf = input
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || input[i - 1] != b'\r'));
+    // memchr: an envelope is hundreds of kilobytes of short lines, scanned on every message.
+    let bare_lf = memchr::memchr_iter(b'\n', input).any(|i| i == 0 || input[i - 1] != b'\r');
     if !bare_lf {
         return Cow::Borrowed(input);
     }
@@ -128,17 +126,7 @@ pub fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > hay.len() {
         return None;
     }
-    let first = needle[0];
-    let mut i = from;
-    while i + needle.len() <= hay.len() {
-        let rel = hay[i..=hay.len() - needle.len()].iter().position(|&b| b == first)?;
-        i += rel;
-        if &hay[i..i + needle.len()] == needle {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
+    memchr::memmem::find(&hay[from..], needle).map(|i| from + i)
 }
 
 /// Rejects what is not an RFC 5322 message before handing it to the (very forgiving)
@@ -157,7 +145,7 @@ pub fn ensure_message(raw: &[u8]) -> Result<(), PecError> {
         .or_else(|| find(rest, b"\n\r\n", 0))
         .unwrap_or(rest.len());
     let head = &rest[..header_end];
-    if head.contains(&0) {
+    if memchr::memchr(0, head).is_some() {
         return Err(PecError::NotAMessage("contenuto binario"));
     }
     let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
