@@ -1,6 +1,7 @@
 -- The registrations list without search text (`sigillo_store::browse::list`), newest first.
 -- $1 register, $2/$3 registered_at range, $4 'all' | 'active' | 'annulled', $5 ILIKE pattern
--- on the sender, $6 keyset cursor (ids below it), $7 rows. scripts/bench-web times this file.
+-- on the sender (matched lower-cased, as ILIKE does; migration 0006), $6 keyset cursor (ids
+-- below it), $7 rows. scripts/bench-web times this file.
 select r.id, r.year, r.number, r.registered_at, r.correspondent_name,
        r.correspondent_address, r.subject,
        exists (select 1 from annulments a where a.registration_id = r.id) as "annulled!",
@@ -14,7 +15,7 @@ where r.register_id = $1
   and ($4::text = 'all'
        or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
   and ($5::text is null
-       or (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $5)
+       or r.correspondent_lower like lower($5))
   and ($6::bigint is null or r.id < $6)
 order by r.id desc
 limit $7

@@ -13,6 +13,8 @@
 -- Document names are matched by trigrams only: the Italian parser reads `istanza.pdf.p7m` as
 -- one file token, so full-text search finds nothing in them, and its estimate on that index
 -- (a fixed 0.5 %) sent the planner into a backward scan of all documents for every word.
+-- Subject and sender are matched as `*_lower like lower(pattern)`: what ILIKE does, without
+-- lower-casing every row it tests (migration 0006).
 with hits as (
     (select r.id from registrations r
      where r.register_id = $1
@@ -20,27 +22,27 @@ with hits as (
        and ($2::timestamptz is null or r.registered_at >= $2)
        and ($3::timestamptz is null or r.registered_at < $3)
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
-       and ($5::text is null or (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $5)
+       and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
      order by r.id desc limit $9)
     union
     (select r.id from registrations r
      where r.register_id = $1
-       and r.subject ilike $8
+       and r.subject_lower like lower($8)
        and ($2::timestamptz is null or r.registered_at >= $2)
        and ($3::timestamptz is null or r.registered_at < $3)
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
-       and ($5::text is null or (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $5)
+       and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
      order by r.id desc limit $9)
     union
     (select r.id from registrations r
      where r.register_id = $1
-       and (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $8
+       and r.correspondent_lower like lower($8)
        and ($2::timestamptz is null or r.registered_at >= $2)
        and ($3::timestamptz is null or r.registered_at < $3)
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
-       and ($5::text is null or (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $5)
+       and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
      order by r.id desc limit $9)
     union
@@ -50,7 +52,7 @@ with hits as (
        and ($2::timestamptz is null or r.registered_at >= $2)
        and ($3::timestamptz is null or r.registered_at < $3)
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
-       and ($5::text is null or (coalesce(r.correspondent_name, '') || ' ' || coalesce(r.correspondent_address, '')) ilike $5)
+       and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
      order by r.id desc limit $9)
 )

@@ -28,10 +28,24 @@ pub use sqlx::PgPool;
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 /// Opens a connection pool.
+///
+/// A connection idle for more than a few seconds is pinged before it is handed out (a
+/// restarted server or a dropped link shows there, not as a failed query); one that was just
+/// returned is not: the dashboard takes a connection twice per page (session, then the
+/// page), and a ping each time was two more round trips per page for both processes.
 pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, Error> {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(std::time::Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= std::time::Duration::from_secs(5) {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect(database_url)
         .await?;
     Ok(pool)

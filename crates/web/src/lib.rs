@@ -158,7 +158,29 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/static", statics)
         .fallback(|| async { AppError::NotFound })
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(timing))
         .with_state(state)
+}
+
+/// The server time of every request (guard, handler, rendering; not the network), at debug
+/// level under the target `sigillo_web::timing`, with the path (ids at most) and never the
+/// query (search text): `scripts/bench-web` reads it to report the latency the server itself
+/// adds.
+async fn timing(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if !tracing::enabled!(target: "sigillo_web::timing", tracing::Level::DEBUG) {
+        return next.run(req).await;
+    }
+    let start = std::time::Instant::now();
+    let path = req.uri().path().to_owned();
+    let res = next.run(req).await;
+    tracing::debug!(
+        target: "sigillo_web::timing",
+        path,
+        status = res.status().as_u16(),
+        micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    res
 }
 
 /// Headers on every response. The CSP allows scripts only from this origin (no inline
