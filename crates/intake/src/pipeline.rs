@@ -181,15 +181,15 @@ impl Pipeline {
         if plan.state == MessageState::Registered {
             let blobs = self.blobs.clone();
             // Moved out of the report, not copied (a document can be most of the message):
-            // the contents are never serialised and nothing after this reads them, the
-            // digests stay. A digest that is somehow not one keeps its bytes, as
-            // `document_digest` would hash them again.
+            // the contents are never serialised and nothing after this reads them. The
+            // digest is written back so that `new_registration` never needs the bytes.
             let contents: Vec<(Vec<u8>, Sha256)> = report
                 .attachments
                 .iter_mut()
-                .map(|a| match Sha256::parse_hex(&a.attachment.sha256) {
-                    Ok(sha) => (std::mem::take(&mut a.attachment.content), sha),
-                    Err(_) => (a.attachment.content.clone(), Sha256::of(&a.attachment.content)),
+                .map(|a| {
+                    let sha = document_digest(&a.attachment);
+                    a.attachment.sha256 = sha.to_hex();
+                    (std::mem::take(&mut a.attachment.content), sha)
                 })
                 .collect();
             tokio::task::spawn_blocking(move || {
