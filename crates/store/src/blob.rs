@@ -59,7 +59,9 @@ impl BlobStore {
             return Ok(hash);
         }
         let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        if !dir.is_dir() {
+            self.create_fanout_dirs(&dir)?;
+        }
 
         let tmp_path = self.root.join("tmp").join(format!(
             "{}.{}.{}",
@@ -87,6 +89,27 @@ impl BlobStore {
         // Make the new directory entry durable too.
         File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(&dir, e))?;
         Ok(hash)
+    }
+
+    /// Creates `blobs/ab/cd` and makes the new entries durable in their parents: the fsync
+    /// of `cd` after the link covers the blob's name, not the name of `cd` itself, and a
+    /// directory lost in a crash would take its blobs with it.
+    fn create_fanout_dirs(&self, dir: &Path) -> Result<(), Error> {
+        let mut created = Vec::new();
+        let mut d = dir;
+        while d != self.root && !d.is_dir() {
+            created.push(d.to_path_buf());
+            match d.parent() {
+                Some(p) => d = p,
+                None => break,
+            }
+        }
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for c in &created {
+            let parent = c.parent().unwrap_or(&self.root);
+            File::open(parent).and_then(|p| p.sync_all()).map_err(|e| Error::io(parent, e))?;
+        }
+        Ok(())
     }
 
     /// Reads a blob and checks that its content still has its digest.

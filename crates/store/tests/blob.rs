@@ -41,6 +41,40 @@ fn a_missing_blob_is_a_clear_error() {
     assert!(matches!(&err, Error::Blob { reason, .. } if reason.contains("not in the store")));
 }
 
+#[test]
+fn fan_out_directories_are_made_when_missing_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let a = store.put(b"primo").unwrap();
+    let fan_out = store.path_of(&a).parent().unwrap().to_path_buf();
+    assert!(fan_out.is_dir());
+    assert_eq!(fan_out.parent().unwrap().parent().unwrap(), dir.path().join("blobs"));
+    // A blob whose two-level directory already exists goes into it (the inputs are fixed, so
+    // the search finds the same one every time).
+    let (same_dir, b) = (0..100_000u32)
+        .map(|i| i.to_le_bytes().to_vec())
+        .map(|bytes| (bytes.clone(), Sha256::of(&bytes)))
+        .find(|(_, h)| store.path_of(h).parent() == Some(&fan_out) && *h != a)
+        .unwrap();
+    assert_eq!(store.put(&same_dir).unwrap(), b);
+    assert_eq!(store.get(&b).unwrap(), same_dir);
+    assert_eq!(store.get(&a).unwrap(), b"primo");
+}
+
+#[test]
+fn a_fan_out_path_taken_by_a_file_is_a_clear_error_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let h = Sha256::of(b"bloccato");
+    let first = store.path_of(&h).parent().unwrap().parent().unwrap().to_path_buf();
+    std::fs::write(&first, b"not a directory").unwrap();
+    let err = store.put(b"bloccato").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&*first.parent().unwrap().to_string_lossy()), "names the path: {text}");
+    assert!(!store.contains(&h));
+    assert_eq!(std::fs::read_dir(dir.path().join("blobs").join("tmp")).unwrap().count(), 0, "no temporary file left");
+}
+
 const CHILD_DIR: &str = "SIGILLO_BLOB_CRASH_DIR";
 
 /// Not a test: the child process of the test below, which writes big blobs until killed.
