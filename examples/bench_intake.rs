@@ -13,7 +13,12 @@
 //! that mailbox (`UID FETCH 1:* BODY.PEEK[]`), then starts `sigillo serve` and measures the
 //! time until every message is decided and the serve process's peak RSS; then, with the
 //! service in IDLE, appends LATENCY_MSGS more at 20 messages/s and reports p50/p99 of
-//! APPEND → decision. `big` appends one PEC carrying a signed .p7m of MEGABYTES MB and
+//! APPEND → decision. It prints the CPU the whole machine spent per message, by process
+//! (`sigillo`, `postgres`, Dovecot's `imap`, the kernel's writeback workers), and, in the same
+//! run and database, the two other numbers the intake is judged by: the register's own rate
+//! (`register::register` in its own transaction, 1 and WORKERS writers, 5 s each) and the
+//! storage floor (the blob store alone writing blobs of the sizes the intake wrote, on one
+//! thread, CPU per message). `big` appends one PEC carrying a signed .p7m of MEGABYTES MB and
 //! reports the time and the peak RSS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -52,6 +57,43 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 fn cpu_secs(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (ticks(11), ticks(12))
+}
+
+/// CPU seconds used so far by every live process, summed by command name (`postgres`,
+/// `imap`, `sigillo`...), and the machine's busy seconds from `/proc/stat`: what the intake
+/// shares the cores with. Processes that exit in between are missed (the pool's Postgres
+/// backends and the IMAP session live through the run).
+fn cpu_by_command() -> (std::collections::BTreeMap<String, f64>, f64) {
+    let mut by = std::collections::BTreeMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let comm = stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')')).map_or("?", |(c, _)| c).to_owned();
+            let (u, s) = cpu_secs(pid);
+            *by.entry(comm).or_insert(0.0) += u + s;
+        }
+    }
+    let busy = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .map(|l| {
+            let v: Vec<f64> = l.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+            // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+            v.iter().enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, x)| x).sum::<f64>() / 100.0
+        })
+        .unwrap_or(0.0);
+    (by, busy)
+}
+
+/// CPU seconds (user, system) of the calling thread.
+fn thread_cpu_secs() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
@@ -232,6 +274,7 @@ async fn bulk(n: usize, latency_msgs: usize) {
     // 3. The intake.
     let mut service = s.app.serve(&[]);
     let pid = service.child.id().unwrap();
+    let (cpu_before, busy_before) = cpu_by_command();
     let start = Instant::now();
     let mut last_report = Instant::now();
     let mut loads = Vec::new();
@@ -260,6 +303,21 @@ async fn bulk(n: usize, latency_msgs: usize) {
     );
     let (user, sys) = cpu_secs(pid);
     println!("  sigillo serve CPU: {user:.1} s user + {sys:.1} s system = {:.1} ms per message", (user + sys) * 1000.0 / n as f64);
+    let (cpu_after, busy_after) = cpu_by_command();
+    let mut shares: Vec<(String, f64)> = cpu_after
+        .iter()
+        .map(|(c, a)| (c.clone(), a - cpu_before.get(c).copied().unwrap_or(0.0)))
+        .filter(|(_, d)| *d >= 0.05)
+        .collect();
+    shares.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let shares: Vec<String> = shares.iter().map(|(c, d)| format!("{c} {:.2}", d * 1000.0 / n as f64)).collect();
+    println!(
+        "  machine busy {:.1} s of {:.1} s x 2 cores = {:.2} ms per message; ms per message by command: {}",
+        busy_after - busy_before,
+        secs,
+        (busy_after - busy_before) * 1000.0 / n as f64,
+        shares.join(", ")
+    );
     let registered = scalar(&s.app, "select count(*) from registrations").await;
     println!("  registrations {registered}; decision reasons of non-registered transport envelopes:");
     let reasons: Vec<(String, i64)> = sqlx::query_as(
@@ -337,6 +395,126 @@ async fn bulk(n: usize, latency_msgs: usize) {
     }
     println!("load samples during the intake: {loads:?}");
     service.kill().await;
+
+    // 5. The register's limit, in the same run and database: `register::register` in its own
+    // transaction, as `cargo bench -p sigillo_store --bench register` runs it, on a second
+    // register so that the intake's numbers are untouched.
+    let workers: usize = std::env::var("SIGILLO_INTAKE_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| (2 * std::thread::available_parallelism().map_or(1, usize::from)).clamp(2, 16));
+    for writers in [1, workers] {
+        let rate = register_rate(&s.app, writers, Duration::from_secs(5)).await;
+        println!(
+            "register limit: {writers} writer(s): {rate:.0} reg/s; the intake above is {:.0}% of it; load {}",
+            100.0 * n as f64 / secs / rate,
+            loadavg()
+        );
+    }
+
+    // 6. The storage floor: the blob store alone writing blobs of the sizes the intake wrote
+    // (raw messages and documents, of the bulk and the latency messages), on one thread, into
+    // a fresh store on the same disk: what durable storage alone costs per message.
+    let sizes = blob_sizes(&s.app.data_dir.path().join("blobs"));
+    let (count, total) = (sizes.len(), sizes.iter().sum::<u64>());
+    let (wall, cpu_user, cpu_sys) = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sigillo_store::blob::BlobStore::open(dir.path()).unwrap();
+        let max = sizes.iter().copied().max().unwrap_or(0) as usize;
+        let mut buf: Vec<u8> = (0..max).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let (u0, s0) = thread_cpu_secs();
+        let start = Instant::now();
+        for (i, size) in sizes.iter().enumerate() {
+            buf[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            store.put(&buf[..*size as usize]).unwrap();
+        }
+        let (u1, s1) = thread_cpu_secs();
+        (start.elapsed().as_secs_f64(), u1 - u0, s1 - s0)
+    })
+    .await
+    .unwrap();
+    println!(
+        "storage floor: the blob store alone, {count} blobs ({:.1} MB) as the intake wrote them: {wall:.1} s on one thread, \
+         {:.2} ms user + {:.2} ms system per message; load {}",
+        total as f64 / 1e6,
+        cpu_user * 1000.0 / (n + latency_msgs) as f64,
+        cpu_sys * 1000.0 / (n + latency_msgs) as f64,
+        loadavg()
+    );
+}
+
+/// The sizes of the blobs under `root` (not its `tmp/`).
+fn blob_sizes(root: &std::path::Path) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                if e.file_name() != "tmp" {
+                    dirs.push(path);
+                }
+            } else if let Ok(m) = e.metadata() {
+                out.push(m.len());
+            }
+        }
+    }
+    out
+}
+
+/// Registrations per second that `writers` concurrent writers commit for `length`.
+async fn register_rate(app: &Instance, writers: usize, length: Duration) -> f64 {
+    use sigillo_store::codes::RegisterCode;
+    use sigillo_store::register::{self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Sha256};
+
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(writers as u32).connect(&app.db.url).await.unwrap();
+    let reg = app.db.test_register().await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let bench = Register::ensure(&mut conn, &reg.ipa_code, &reg.aoo_code, &RegisterCode::parse("BENCH").unwrap(), reg.timezone)
+        .await
+        .unwrap();
+    drop(conn);
+    let sample = |i: usize| NewRegistration {
+        direction: Direction::Incoming,
+        correspondent_name: Some("Mario Rossi".into()),
+        correspondent_address: Some("mario.rossi@pec.example.it".into()),
+        subject: "Richiesta di accesso agli atti".into(),
+        sender_protocol_number: None,
+        sender_protocol_date: None,
+        received_at: None,
+        inbound_message_id: None,
+        documents: vec![NewDocument {
+            name: "istanza.pdf.p7m".into(),
+            media_type: "application/pkcs7-mime".into(),
+            size_bytes: 200_000,
+            sha256: Sha256::of(&i.to_le_bytes()),
+            role: DocumentRole::Primary,
+            signature_report: Some(serde_json::json!({"verdict": "TOTAL_PASSED", "signers": 1})),
+        }],
+    };
+    let deadline = Instant::now() + length;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (pool, bench) = (pool.clone(), bench.clone());
+            tokio::spawn(async move {
+                let actor = Actor::parse("bench").unwrap();
+                let mut done = 0usize;
+                while Instant::now() < deadline {
+                    let mut tx = pool.begin().await.unwrap();
+                    register::register(&mut tx, &bench, &actor, &sample(w * 1_000_000 + done), None).await.unwrap();
+                    tx.commit().await.unwrap();
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / start.elapsed().as_secs_f64()
 }
 
 async fn big(mb: usize) {
