@@ -465,7 +465,8 @@ fn blob_sizes(root: &std::path::Path) -> Vec<u64> {
 /// Registrations per second that `writers` concurrent writers commit for `length`.
 async fn register_rate(app: &Instance, writers: usize, length: Duration) -> f64 {
     use sigillo_store::codes::RegisterCode;
-    use sigillo_store::register::{self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Sha256};
+    use sigillo_store::register::{self, Actor, Register};
+    use sigillo_store::testing::bench_registration;
 
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(writers as u32).connect(&app.db.url).await.unwrap();
     let reg = app.db.test_register().await.unwrap();
@@ -474,24 +475,6 @@ async fn register_rate(app: &Instance, writers: usize, length: Duration) -> f64 
         .await
         .unwrap();
     drop(conn);
-    let sample = |i: usize| NewRegistration {
-        direction: Direction::Incoming,
-        correspondent_name: Some("Mario Rossi".into()),
-        correspondent_address: Some("mario.rossi@pec.example.it".into()),
-        subject: "Richiesta di accesso agli atti".into(),
-        sender_protocol_number: None,
-        sender_protocol_date: None,
-        received_at: None,
-        inbound_message_id: None,
-        documents: vec![NewDocument {
-            name: "istanza.pdf.p7m".into(),
-            media_type: "application/pkcs7-mime".into(),
-            size_bytes: 200_000,
-            sha256: Sha256::of(&i.to_le_bytes()),
-            role: DocumentRole::Primary,
-            signature_report: Some(serde_json::json!({"verdict": "TOTAL_PASSED", "signers": 1})),
-        }],
-    };
     let deadline = Instant::now() + length;
     let start = Instant::now();
     let tasks: Vec<_> = (0..writers)
@@ -502,7 +485,7 @@ async fn register_rate(app: &Instance, writers: usize, length: Duration) -> f64 
                 let mut done = 0usize;
                 while Instant::now() < deadline {
                     let mut tx = pool.begin().await.unwrap();
-                    register::register(&mut tx, &bench, &actor, &sample(w * 1_000_000 + done), None).await.unwrap();
+                    register::register(&mut tx, &bench, &actor, &bench_registration(w * 1_000_000 + done), None).await.unwrap();
                     tx.commit().await.unwrap();
                     done += 1;
                 }

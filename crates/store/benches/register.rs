@@ -17,8 +17,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sigillo_store::codes::RegisterCode;
-use sigillo_store::register::{self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Sha256};
-use sigillo_store::testing::TestDb;
+use sigillo_store::register::{self, Actor, Register};
+use sigillo_store::testing::{TestDb, bench_registration};
 
 const WRITERS: [usize; 3] = [1, 8, 32];
 
@@ -51,27 +51,6 @@ UPDATE audit_head SET last_id = last_id + 1, last_hash = sha256('h'::bytea);
 END;
 ";
 
-fn sample(i: usize) -> NewRegistration {
-    NewRegistration {
-        direction: Direction::Incoming,
-        correspondent_name: Some("Mario Rossi".into()),
-        correspondent_address: Some("mario.rossi@pec.example.it".into()),
-        subject: "Richiesta di accesso agli atti".into(),
-        sender_protocol_number: None,
-        sender_protocol_date: None,
-        received_at: None,
-        inbound_message_id: None,
-        documents: vec![NewDocument {
-            name: "istanza.pdf.p7m".into(),
-            media_type: "application/pkcs7-mime".into(),
-            size_bytes: 200_000,
-            sha256: Sha256::of(&i.to_le_bytes()),
-            role: DocumentRole::Primary,
-            signature_report: Some(serde_json::json!({"verdict": "TOTAL_PASSED", "signers": 1})),
-        }],
-    }
-}
-
 struct Run {
     rate: f64,
     p50_ms: f64,
@@ -92,7 +71,7 @@ async fn run_sigillo(db: &TestDb, reg: &Register, writers: usize, secs: u64) -> 
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let mut tx = pool.begin().await.unwrap();
-                register::register(&mut tx, &reg, &actor, &sample(i), None).await.unwrap();
+                register::register(&mut tx, &reg, &actor, &bench_registration(i), None).await.unwrap();
                 tx.commit().await.unwrap();
                 lat.push(t.elapsed());
                 i += 1;

@@ -70,6 +70,30 @@ impl TestDb {
     }
 }
 
+/// The registration the benchmarks write (`--bench register`, the register's rate in
+/// `bench_intake`): one signed 200 KB document, its digest made unique by `i`.
+pub fn bench_registration(i: usize) -> crate::register::NewRegistration {
+    use crate::register::{Direction, DocumentRole, NewDocument, NewRegistration, Sha256};
+    NewRegistration {
+        direction: Direction::Incoming,
+        correspondent_name: Some("Mario Rossi".into()),
+        correspondent_address: Some("mario.rossi@pec.example.it".into()),
+        subject: "Richiesta di accesso agli atti".into(),
+        sender_protocol_number: None,
+        sender_protocol_date: None,
+        received_at: None,
+        inbound_message_id: None,
+        documents: vec![NewDocument {
+            name: "istanza.pdf.p7m".into(),
+            media_type: "application/pkcs7-mime".into(),
+            size_bytes: 200_000,
+            sha256: Sha256::of(&i.to_le_bytes()),
+            role: DocumentRole::Primary,
+            signature_report: Some(serde_json::json!({"verdict": "TOTAL_PASSED", "signers": 1})),
+        }],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;
