@@ -1,5 +1,6 @@
 //! A real Dovecot (Debian `dovecot-imapd`, `dovecot-lmtpd`) per test: its own configuration,
-//! mail and state in a temporary directory, IMAP in clear and LMTP on free loopback ports,
+//! mail and state in a temporary directory, IMAP in clear and LMTP on free loopback ports
+//! (and, with [`Dovecot::start_tls`], IMAPS with a certificate of a CA made for the test),
 //! any user name with the password [`PASSWORD`] (static passdb). Mailboxes are per full
 //! user name (`%u`), so `protocollo@a.test` and `protocollo@b.test` are two boxes. See
 //! ARCHITECTURE.md §6 for the settings that let the master run as root.
@@ -19,6 +20,8 @@ pub struct Dovecot {
     /// LMTP listener (for pec-sim's deliveries).
     pub lmtp_port: u16,
     idle: bool,
+    /// The IMAPS listener, when started with [`Dovecot::start_tls`].
+    pub imaps_port: Option<u16>,
     child: Option<tokio::process::Child>,
 }
 
@@ -45,6 +48,17 @@ impl Dovecot {
 
     /// `idle = false` leaves IDLE out of the advertised capabilities (polling fallback).
     pub async fn start_with(idle: bool) -> Dovecot {
+        Self::start_full(idle, false).await
+    }
+
+    /// Starts a Dovecot that also listens for IMAPS (implicit TLS) with a certificate for
+    /// `localhost` issued by a CA made for this server ([`Dovecot::ca_file`]), generated with
+    /// the `openssl` command.
+    pub async fn start_tls() -> Dovecot {
+        Self::start_full(true, true).await
+    }
+
+    async fn start_full(idle: bool, tls: bool) -> Dovecot {
         assert!(Path::new(DOVECOT).exists(), "{DOVECOT} missing: apt-get install dovecot-imapd (scripts/test does)");
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let d = dir.path();
@@ -59,7 +73,11 @@ impl Dovecot {
         }
         let port = free_port();
         let lmtp_port = std::iter::repeat_with(free_port).find(|p| *p != port).unwrap_or_default();
-        let mut dv = Dovecot { dir, port, lmtp_port, idle, child: None };
+        let imaps_port = tls.then(|| {
+            make_tls_files(&d.join("tls"));
+            std::iter::repeat_with(free_port).find(|p| *p != port && *p != lmtp_port).unwrap_or_default()
+        });
+        let mut dv = Dovecot { dir, port, lmtp_port, idle, imaps_port, child: None };
         dv.launch().await;
         dv
     }
@@ -75,15 +93,19 @@ impl Dovecot {
         } else {
             "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE UIDPLUS MOVE\n".to_owned()
         };
+        let (ssl, imaps_port) = match self.imaps_port {
+            Some(port) => (format!("yes\nssl_cert = <{d}/tls/server.pem\nssl_key = <{d}/tls/server.key"), port),
+            None => ("no".to_owned(), 0),
+        };
         let conf = format!(
             "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
-             protocols = imap lmtp\npostmaster_address = postmaster@localhost\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\n\
+             protocols = imap lmtp\npostmaster_address = postmaster@localhost\nlisten = 127.0.0.1\nssl = {ssl}\ndisable_plaintext_auth = no\n\
              auth_mechanisms = plain login\ndefault_login_user = dovenull\ndefault_internal_user = dovecot\n\
              first_valid_uid = 1\nmail_location = maildir:{d}/mail/%u\n{caps}\
              passdb {{\n  driver = static\n  args = password={PASSWORD}\n}}\n\
              userdb {{\n  driver = static\n  args = uid=dovecot gid=dovecot home={d}/home/%u allow_all_users=yes\n}}\n\
              service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {}\n  }}\n\
-             \x20 inet_listener imaps {{\n    port = 0\n  }}\n}}\nservice anvil {{\n  chroot =\n}}\n\
+             \x20 inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\nservice anvil {{\n  chroot =\n}}\n\
              service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {}\n  }}\n}}\n",
             self.port, self.lmtp_port
         );
@@ -101,6 +123,10 @@ impl Dovecot {
         for _ in 0..100 {
             if TcpStream::connect(("127.0.0.1", self.port)).await.is_ok()
                 && TcpStream::connect(("127.0.0.1", self.lmtp_port)).await.is_ok()
+                && match self.imaps_port {
+                    Some(p) => TcpStream::connect(("127.0.0.1", p)).await.is_ok(),
+                    None => true,
+                }
             {
                 return;
             }
@@ -121,6 +147,16 @@ impl Dovecot {
     /// `imap://127.0.0.1:PORT` for `SIGILLO_IMAP_URL`.
     pub fn url(&self) -> String {
         format!("imap://127.0.0.1:{}", self.port)
+    }
+
+    /// `imaps://localhost:PORT` (the name in the certificate), when started with TLS.
+    pub fn imaps_url(&self) -> String {
+        format!("imaps://localhost:{}", self.imaps_port.unwrap_or_else(|| panic!("this Dovecot has no IMAPS listener")))
+    }
+
+    /// The PEM file of the CA that issued the IMAPS certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("tls").join("ca.pem")
     }
 
     /// Stops the server (SIGTERM to the master, which ends every session) and waits.
@@ -216,5 +252,33 @@ impl Drop for Dovecot {
             let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+/// A CA and a `localhost` server certificate (EC P-256) in `dir`: `ca.pem`, `server.pem`,
+/// `server.key`.
+fn make_tls_files(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let steps: [Vec<&str>; 3] = [
+        [&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Sigillo Test IMAP CA"]].concat(),
+        [&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat(),
+        vec![
+            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
+            "-extfile", "server.ext",
+        ],
+    ];
+    for args in steps {
+        let out = std::process::Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl (scripts/test installs it): {e}"));
+        assert!(out.status.success(), "openssl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
     }
 }

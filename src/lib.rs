@@ -91,6 +91,16 @@ pub struct Service {
 impl Instance {
     /// Starts `sigillo serve` with this instance's environment plus `extra`, on a free port.
     pub fn serve(&self, extra: &[(&str, &str)]) -> Service {
+        self.serve_to(extra, std::process::Stdio::inherit())
+    }
+
+    /// Like [`Instance::serve`], with the service's log (stderr) written to `log`.
+    pub fn serve_logging_to(&self, extra: &[(&str, &str)], log: &std::path::Path) -> Service {
+        let file = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        self.serve_to(extra, std::process::Stdio::from(file))
+    }
+
+    fn serve_to(&self, extra: &[(&str, &str)], stderr: std::process::Stdio) -> Service {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -102,6 +112,7 @@ impl Instance {
             .env("SIGILLO_LISTEN", format!("127.0.0.1:{port}"))
             .envs(extra.iter().map(|(k, v)| (*k, *v)))
             .stdout(std::process::Stdio::null())
+            .stderr(stderr)
             .kill_on_drop(true);
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);

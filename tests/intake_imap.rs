@@ -17,11 +17,14 @@ struct Setup {
 }
 
 async fn setup(extra: &[(&str, &str)]) -> Setup {
+    setup_with(Dovecot::start().await, extra).await
+}
+
+async fn setup_with(dovecot: Dovecot, extra: &[(&str, &str)]) -> Setup {
     let mut app = Instance::new().await;
     let trust = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     pki.write_trust_dir(trust.path());
-    let dovecot = Dovecot::start().await;
     for (k, v) in [
         ("SIGILLO_TRUST_DIR", trust.path().display().to_string()),
         ("SIGILLO_IMAP_URL", dovecot.url()),
@@ -201,4 +204,63 @@ async fn without_idle_the_poller_polls() {
     dovecot.append(USER, "INBOX", &[app_setup.pki.transport("opec.p@pec.test.it", "Istanza", &[])]).await;
     wait_for(60, "the registration", || async { scalar(&app_setup.app, "select count(*) from registrations").await == 1 }).await;
     service.kill().await;
+}
+
+#[tokio::test]
+async fn over_imaps_with_the_configured_ca_a_pec_is_registered_and_moved() {
+    let dovecot = Dovecot::start_tls().await;
+    let (url, ca) = (dovecot.imaps_url(), dovecot.ca_file().display().to_string());
+    let s = setup_with(dovecot, &[("SIGILLO_IMAP_URL", &url), ("SIGILLO_IMAP_CA_FILE", &ca)]).await;
+    s.dovecot
+        .append(USER, "INBOX", &[s.pki.transport("opec.tls@pec.test.it", "Istanza via IMAPS", &[Attachment::SignedP7m { size: 4096 }])])
+        .await;
+    let mut service = s.app.serve(&[]);
+    wait_count(&s, "Protocollati", 1, 60).await;
+    assert_eq!(s.dovecot.count(USER, "INBOX").await, 0);
+    assert_gapless(&s.app, 1).await;
+    // The session really was TLS: Dovecot marks such a login with "TLS" (a plain loopback one
+    // with "secured").
+    let log = s.dovecot.log();
+    assert!(log.lines().any(|l| l.contains("imap-login: Info: Login: user=<protocollo>") && l.contains(", TLS,")), "{log}");
+    stop(&mut service).await;
+}
+
+#[tokio::test]
+async fn over_imaps_an_untrusted_or_misnamed_certificate_is_refused_and_nothing_is_read() {
+    let dovecot = Dovecot::start_tls().await;
+    let imaps_port = dovecot.imaps_port.unwrap();
+    let ca = dovecot.ca_file().display().to_string();
+    let s = setup_with(dovecot, &[]).await;
+    s.dovecot.append(USER, "INBOX", &[s.pki.transport("opec.x@pec.test.it", "Istanza", &[])]).await;
+    let logs = tempfile::tempdir().unwrap();
+    // Mozilla's roots only: the test CA is unknown. Then the right CA but an address that is
+    // not the certificate's name.
+    for (case, url, extra_ca, cause) in [
+        ("unknown-ca", format!("imaps://localhost:{imaps_port}"), None, "UnknownIssuer"),
+        ("wrong-name", format!("imaps://127.0.0.1:{imaps_port}"), Some(ca.as_str()), "certificate not valid for name"),
+    ] {
+        let log = logs.path().join(format!("{case}.log"));
+        let mut env = vec![("SIGILLO_IMAP_URL", url.as_str())];
+        if let Some(ca) = extra_ca {
+            env.push(("SIGILLO_IMAP_CA_FILE", ca));
+        }
+        let mut service = s.app.serve_logging_to(&env, &log);
+        // It keeps trying (backoff at most 1 s here): wait for two attempts failing the same way.
+        let start = std::time::Instant::now();
+        while std::fs::read_to_string(&log).unwrap_or_default().matches(cause).count() < 2 {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "{case}: no two TLS failures with {cause} in 30 s; log: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(service.running(), "{case}: the service survives a TLS failure");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("TLS handshake"), "{case}: the log names the step: {text}");
+        assert!(!text.contains("panicked"), "{case}: {text}");
+        stop(&mut service).await;
+    }
+    assert_eq!(s.dovecot.count(USER, "INBOX").await, 1, "the message is untouched");
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages").await, 0, "nothing was read");
 }

@@ -1,5 +1,5 @@
-//! The IMAP connection: TLS (rustls, Mozilla roots) to the provider, or plain TCP to a
-//! loopback server (tests, a local Dovecot in front of the real box). Every command runs
+//! The IMAP connection: TLS (rustls, Mozilla roots plus any CA the configuration adds) to the
+//! provider, or plain TCP to a loopback server (tests, a local Dovecot in front of the real box). Every command runs
 //! under a timeout, so a half-open connection ends in a reconnect instead of a hang.
 
 use std::pin::Pin;
@@ -11,7 +11,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use crate::Error;
 
@@ -21,6 +23,9 @@ pub struct Server {
     pub host: String,
     pub port: u16,
     pub tls: bool,
+    /// CA certificates trusted besides Mozilla's roots (a provider's or an on-premise
+    /// server's private CA), already checked by [`parse_ca_pem`].
+    pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl Server {
@@ -55,8 +60,25 @@ impl Server {
                 "{url:?}: plain imap:// is only allowed towards 127.0.0.1, ::1 or localhost; use imaps://"
             ));
         }
-        Ok(Server { host: host.to_owned(), port, tls })
+        Ok(Server { host: host.to_owned(), port, tls, extra_roots: Vec::new() })
     }
+}
+
+/// Reads the CA certificates of a PEM file's text: at least one, each one a certificate that
+/// rustls accepts as a trust anchor. The error says which one is wrong and why.
+pub fn parse_ca_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let mut certs = Vec::new();
+    for (i, cert) in CertificateDer::pem_slice_iter(pem).enumerate() {
+        let cert = cert.map_err(|e| format!("certificate {}: not readable PEM ({e})", i + 1))?;
+        RootCertStore::empty()
+            .add(cert.clone())
+            .map_err(|e| format!("certificate {}: not usable as a trust anchor ({e})", i + 1))?;
+        certs.push(cert);
+    }
+    if certs.is_empty() {
+        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".to_owned());
+    }
+    Ok(certs)
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -128,6 +150,9 @@ pub async fn login(server: &Server, user: &str, password: &str, limit: Duration)
     let stream = if server.tls {
         let mut roots = RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for cert in &server.extra_roots {
+            roots.add(cert.clone()).map_err(|e| conn_err(format!("TLS: configured CA: {e}")))?;
+        }
         let config = ClientConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .map_err(|e| conn_err(format!("TLS: {e}")))?

@@ -28,6 +28,7 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_STATIC_DIR",
     "SIGILLO_PUBLIC_URL",
     "SIGILLO_IMAP_URL",
+    "SIGILLO_IMAP_CA_FILE",
     "SIGILLO_IMAP_USER",
     "SIGILLO_IMAP_PASSWORD",
     "SIGILLO_IMAP_MAILBOXES",
@@ -190,7 +191,15 @@ pub fn from_vars(
     let mailboxes = match get("SIGILLO_IMAP_URL") {
         None => Vec::new(),
         Some(url) => {
-            let server = Server::parse(url).map_err(|e| malformed("SIGILLO_IMAP_URL", e))?;
+            let mut server = Server::parse(url).map_err(|e| malformed("SIGILLO_IMAP_URL", e))?;
+            if let Some(path) = get("SIGILLO_IMAP_CA_FILE") {
+                if !server.tls {
+                    return Err(malformed("SIGILLO_IMAP_CA_FILE", "only used with an imaps:// SIGILLO_IMAP_URL".to_owned()));
+                }
+                let pem = std::fs::read(path).map_err(|e| malformed("SIGILLO_IMAP_CA_FILE", format!("cannot read {path}: {e}")))?;
+                server.extra_roots =
+                    sigillo_intake::imap::parse_ca_pem(&pem).map_err(|e| malformed("SIGILLO_IMAP_CA_FILE", format!("{path}: {e}")))?;
+            }
             let user = require("SIGILLO_IMAP_USER", "set it to the PEC mailbox's user name")?.to_owned();
             let password = require("SIGILLO_IMAP_PASSWORD", "set it to the PEC mailbox's password")?.to_owned();
             let action = match get("SIGILLO_IMAP_ACTION").unwrap_or("move") {
@@ -441,6 +450,50 @@ mod tests {
         }
         let v: Vec<_> = vars.iter().filter(|(k, _)| k != "SIGILLO_IMAP_PASSWORD").cloned().collect();
         assert!(from_vars(v).unwrap_err().to_string().starts_with("SIGILLO_IMAP_PASSWORD is missing"));
+    }
+
+    #[test]
+    fn an_imap_ca_file_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = sigillo_testpki::Ca::new_root("CA IMAP interna del Comune");
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, format!("{}{}", ca.cert_pem(), sigillo_testpki::Ca::new_root("Seconda CA").cert_pem())).unwrap();
+        let not_pem = dir.path().join("ca.der");
+        std::fs::write(&not_pem, ca.cert_der()).unwrap();
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").unwrap();
+        let with = |url: &str, ca_file: &std::path::Path| {
+            let mut vars = complete();
+            vars.extend(
+                [
+                    ("SIGILLO_IMAP_URL", url),
+                    ("SIGILLO_IMAP_USER", "protocollo"),
+                    ("SIGILLO_IMAP_PASSWORD", "segreta"),
+                    ("SIGILLO_IMAP_CA_FILE", &*ca_file.to_string_lossy()),
+                ]
+                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            );
+            from_vars(vars)
+        };
+
+        let (c, unknown) = with("imaps://imap.comune.example.it", &good).unwrap();
+        assert!(unknown.is_empty());
+        assert_eq!(c.mailboxes[0].server.extra_roots.len(), 2);
+        assert_eq!(c.mailboxes[0].server.extra_roots[0].as_ref(), ca.cert_der());
+
+        let cases: [(&str, std::path::PathBuf, &str); 4] = [
+            ("imaps://imap.comune.example.it", dir.path().join("missing.pem"), "cannot read"),
+            ("imaps://imap.comune.example.it", not_pem.clone(), "no PEM certificate"),
+            ("imaps://imap.comune.example.it", broken.clone(), "certificate 1: not usable as a trust anchor"),
+            ("imap://127.0.0.1:1143", good.clone(), "only used with an imaps://"),
+        ];
+        for (url, file, cause) in cases {
+            let text = with(url, &file).unwrap_err().to_string();
+            assert!(text.starts_with("SIGILLO_IMAP_CA_FILE is malformed") && text.contains(cause), "{text}");
+            if cause != "only used with an imaps://" {
+                assert!(text.contains(&*file.to_string_lossy()), "names the file: {text}");
+            }
+        }
     }
 
     #[test]
