@@ -264,3 +264,37 @@ async fn over_imaps_an_untrusted_or_misnamed_certificate_is_refused_and_nothing_
     assert_eq!(s.dovecot.count(USER, "INBOX").await, 1, "the message is untouched");
     assert_eq!(scalar(&s.app, "select count(*) from inbound_messages").await, 0, "nothing was read");
 }
+
+#[tokio::test]
+async fn two_pec_boxes_of_the_aoo_feed_one_register_and_a_pec_in_both_is_registered_once() {
+    const SUAP: &str = "suap";
+    let dovecot = Dovecot::start().await;
+    let url = dovecot.url();
+    let s = setup_with(
+        dovecot,
+        &[("SIGILLO_IMAP_2_URL", &url), ("SIGILLO_IMAP_2_USER", SUAP), ("SIGILLO_IMAP_2_PASSWORD", PASSWORD)],
+    )
+    .await;
+    let p = &s.pki;
+    let both = p.transport("opec.both@pec.test.it", "Istanza inviata a entrambe le caselle", &[Attachment::SignedP7m { size: 2048 }]);
+    s.dovecot.append(USER, "INBOX", &[p.transport("opec.g@pec.test.it", "Alla casella generale", &[]), both.clone()]).await;
+    s.dovecot.append(SUAP, "INBOX", &[p.transport("opec.s@pec.test.it", "Al SUAP", &[]), both]).await;
+    let mut service = s.app.serve(&[]);
+    wait_for(60, "both INBOXes emptied", || async {
+        s.dovecot.count(USER, "INBOX").await == 0 && s.dovecot.count(SUAP, "INBOX").await == 0
+    })
+    .await;
+    assert_eq!(s.dovecot.count(USER, "Protocollati").await, 2);
+    assert_eq!(s.dovecot.count(SUAP, "Protocollati").await, 2);
+    // Three PEC, three numbers: the one delivered to both boxes is the same message.
+    assert_gapless(&s.app, 3).await;
+    let subjects: Vec<String> =
+        sqlx::query_scalar("select subject from registrations order by subject").fetch_all(&s.app.db.pool).await.unwrap();
+    assert_eq!(subjects, ["Al SUAP", "Alla casella generale", "Istanza inviata a entrambe le caselle"]);
+    // Each box keeps its own place in the mailbox state.
+    let accounts: Vec<String> =
+        sqlx::query_scalar("select account from imap_mailboxes order by account").fetch_all(&s.app.db.pool).await.unwrap();
+    assert_eq!(accounts.len(), 2, "{accounts:?}");
+    assert!(accounts[0].starts_with("protocollo@") && accounts[1].starts_with("suap@"), "{accounts:?}");
+    stop(&mut service).await;
+}

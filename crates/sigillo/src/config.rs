@@ -32,6 +32,21 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_IMAP_USER",
     "SIGILLO_IMAP_PASSWORD",
     "SIGILLO_IMAP_MAILBOXES",
+    "SIGILLO_IMAP_2_URL",
+    "SIGILLO_IMAP_2_CA_FILE",
+    "SIGILLO_IMAP_2_USER",
+    "SIGILLO_IMAP_2_PASSWORD",
+    "SIGILLO_IMAP_2_MAILBOXES",
+    "SIGILLO_IMAP_3_URL",
+    "SIGILLO_IMAP_3_CA_FILE",
+    "SIGILLO_IMAP_3_USER",
+    "SIGILLO_IMAP_3_PASSWORD",
+    "SIGILLO_IMAP_3_MAILBOXES",
+    "SIGILLO_IMAP_4_URL",
+    "SIGILLO_IMAP_4_CA_FILE",
+    "SIGILLO_IMAP_4_USER",
+    "SIGILLO_IMAP_4_PASSWORD",
+    "SIGILLO_IMAP_4_MAILBOXES",
     "SIGILLO_IMAP_ACTION",
     "SIGILLO_IMAP_FOLDER_REGISTERED",
     "SIGILLO_IMAP_FOLDER_REJECTED",
@@ -141,6 +156,48 @@ pub enum ConfigError {
     Malformed { var: &'static str, reason: String },
 }
 
+/// The variables of one IMAP account. An AOO may receive on several PEC boxes (the general
+/// one, the SUAP's...), all feeding its one register: the first account's variables have no
+/// number, the others 2, 3 and 4. Every other IMAP setting is shared.
+struct AccountVars {
+    url: &'static str,
+    ca_file: &'static str,
+    user: &'static str,
+    password: &'static str,
+    mailboxes: &'static str,
+}
+
+const ACCOUNTS: [AccountVars; 4] = [
+    AccountVars {
+        url: "SIGILLO_IMAP_URL",
+        ca_file: "SIGILLO_IMAP_CA_FILE",
+        user: "SIGILLO_IMAP_USER",
+        password: "SIGILLO_IMAP_PASSWORD",
+        mailboxes: "SIGILLO_IMAP_MAILBOXES",
+    },
+    AccountVars {
+        url: "SIGILLO_IMAP_2_URL",
+        ca_file: "SIGILLO_IMAP_2_CA_FILE",
+        user: "SIGILLO_IMAP_2_USER",
+        password: "SIGILLO_IMAP_2_PASSWORD",
+        mailboxes: "SIGILLO_IMAP_2_MAILBOXES",
+    },
+    AccountVars {
+        url: "SIGILLO_IMAP_3_URL",
+        ca_file: "SIGILLO_IMAP_3_CA_FILE",
+        user: "SIGILLO_IMAP_3_USER",
+        password: "SIGILLO_IMAP_3_PASSWORD",
+        mailboxes: "SIGILLO_IMAP_3_MAILBOXES",
+    },
+    AccountVars {
+        url: "SIGILLO_IMAP_4_URL",
+        ca_file: "SIGILLO_IMAP_4_CA_FILE",
+        user: "SIGILLO_IMAP_4_USER",
+        password: "SIGILLO_IMAP_4_PASSWORD",
+        mailboxes: "SIGILLO_IMAP_4_MAILBOXES",
+    },
+];
+
 /// Reads the configuration from `vars` (the process environment in production). Returns it
 /// with the names of unknown `SIGILLO_*` variables, for the caller to warn about.
 pub fn from_vars(
@@ -188,78 +245,104 @@ pub fn from_vars(
         })
     };
     let intake_max_attempts = number("SIGILLO_INTAKE_MAX_ATTEMPTS", 5, 1..=100)? as u32;
-    let mailboxes = match get("SIGILLO_IMAP_URL") {
-        None => Vec::new(),
-        Some(url) => {
-            let mut server = Server::parse(url).map_err(|e| malformed("SIGILLO_IMAP_URL", e))?;
-            if let Some(path) = get("SIGILLO_IMAP_CA_FILE") {
-                if !server.tls {
-                    return Err(malformed("SIGILLO_IMAP_CA_FILE", "only used with an imaps:// SIGILLO_IMAP_URL".to_owned()));
-                }
-                let pem = std::fs::read(path).map_err(|e| malformed("SIGILLO_IMAP_CA_FILE", format!("cannot read {path}: {e}")))?;
-                server.extra_roots =
-                    sigillo_intake::imap::parse_ca_pem(&pem).map_err(|e| malformed("SIGILLO_IMAP_CA_FILE", format!("{path}: {e}")))?;
+    // Each configured account: its server, credentials and folders to read.
+    let mut accounts: Vec<(Server, String, String, Vec<String>)> = Vec::new();
+    for (i, a) in ACCOUNTS.iter().enumerate() {
+        let Some(url) = get(a.url) else {
+            // A numbered account's settings without its URL are a mistake, not a default.
+            if let Some(var) = [a.ca_file, a.user, a.password, a.mailboxes].into_iter().find(|v| i > 0 && get(v).is_some()) {
+                return Err(malformed(var, format!("set without {}", a.url)));
             }
-            let user = require("SIGILLO_IMAP_USER", "set it to the PEC mailbox's user name")?.to_owned();
-            let password = require("SIGILLO_IMAP_PASSWORD", "set it to the PEC mailbox's password")?.to_owned();
-            let action = match get("SIGILLO_IMAP_ACTION").unwrap_or("move") {
-                "move" => Action::Move,
-                "flag" => Action::Flag,
-                other => return Err(malformed("SIGILLO_IMAP_ACTION", format!("{other:?} is neither move nor flag"))),
-            };
-            let folder = |var: &'static str, default: String| -> Result<String, ConfigError> {
-                let f = get(var).map(str::to_owned).unwrap_or(default);
-                if f.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
-                    return Err(malformed(var, format!("{f:?}: no quotes, backslashes or control characters")));
-                }
-                Ok(f)
-            };
-            let d = Folders::default();
-            let folders = Folders {
-                registered: folder("SIGILLO_IMAP_FOLDER_REGISTERED", d.registered)?,
-                rejected: folder("SIGILLO_IMAP_FOLDER_REJECTED", d.rejected)?,
-                review: folder("SIGILLO_IMAP_FOLDER_REVIEW", d.review)?,
-                receipts: folder("SIGILLO_IMAP_FOLDER_RECEIPTS", d.receipts)?,
-                quarantine: folder("SIGILLO_IMAP_FOLDER_QUARANTINE", d.quarantine)?,
-            };
-            let secs = std::time::Duration::from_secs;
-            let batch_size = number("SIGILLO_IMAP_BATCH", 50, 1..=10_000)? as usize;
-            // RFC 2177: servers may end an IDLE after 30 minutes; renew before 29.
-            let idle_renew = secs(number("SIGILLO_IMAP_IDLE_RENEW_SECS", 1500, 1..=1740)?);
-            let poll_interval = secs(number("SIGILLO_IMAP_POLL_SECS", 60, 1..=3600)?);
-            let backoff_max = secs(number("SIGILLO_IMAP_BACKOFF_MAX_SECS", 60, 1..=3600)?);
-            let op_timeout = secs(number("SIGILLO_IMAP_TIMEOUT_SECS", 120, 1..=3600)?);
-            // Two per core: a worker spends part of each message waiting on Postgres and the
-            // blob store's fsync, so more workers than cores keep the cores busy (measured on
-            // 2 cores, 1,000 messages: 2 workers 107 msg/s, 4 → 134, 8 → 160).
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-            let workers = number("SIGILLO_INTAKE_WORKERS", (2 * cores).clamp(2, 16), 1..=64)? as usize;
-            let retry_base = secs(number("SIGILLO_INTAKE_RETRY_SECS", 60, 0..=86_400)?);
-            let names = get("SIGILLO_IMAP_MAILBOXES").unwrap_or("INBOX");
-            let mut list = Vec::new();
-            for name in names.split(',').map(str::trim) {
-                if name.is_empty() || name.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
-                    return Err(malformed("SIGILLO_IMAP_MAILBOXES", format!("{names:?}: a comma-separated list of folder names")));
-                }
-                list.push(MailboxConfig {
-                    server: server.clone(),
-                    user: user.clone(),
-                    password: password.clone(),
-                    mailbox: name.to_owned(),
-                    action,
-                    folders: folders.clone(),
-                    batch_size,
-                    batch_bytes: 64 << 20,
-                    workers,
-                    idle_renew,
-                    poll_interval,
-                    retry_base,
-                    backoff_max,
-                    op_timeout,
-                });
-            }
-            list
+            continue;
+        };
+        if i > 0 && get(ACCOUNTS[0].url).is_none() {
+            return Err(malformed(a.url, "set without SIGILLO_IMAP_URL (the first account has no number)".to_owned()));
         }
+        let mut server = Server::parse(url).map_err(|e| malformed(a.url, e))?;
+        if let Some(path) = get(a.ca_file) {
+            if !server.tls {
+                return Err(malformed(a.ca_file, format!("only used with an imaps:// {}", a.url)));
+            }
+            let pem = std::fs::read(path).map_err(|e| malformed(a.ca_file, format!("cannot read {path}: {e}")))?;
+            server.extra_roots =
+                sigillo_intake::imap::parse_ca_pem(&pem).map_err(|e| malformed(a.ca_file, format!("{path}: {e}")))?;
+        }
+        let user = require(a.user, "set it to the PEC mailbox's user name")?.to_owned();
+        let password = require(a.password, "set it to the PEC mailbox's password")?.to_owned();
+        let names = get(a.mailboxes).unwrap_or("INBOX");
+        let mut folders = Vec::new();
+        for name in names.split(',').map(str::trim) {
+            if name.is_empty() || name.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+                return Err(malformed(a.mailboxes, format!("{names:?}: a comma-separated list of folder names")));
+            }
+            let same = |(s, u, _, f): &(Server, String, String, Vec<String>)| {
+                s.host.eq_ignore_ascii_case(&server.host) && s.port == server.port && *u == user && f.iter().any(|n| n == name)
+            };
+            if folders.iter().any(|n| n == name) || accounts.iter().any(same) {
+                return Err(malformed(a.mailboxes, format!("{name:?} of {user} is read twice")));
+            }
+            folders.push(name.to_owned());
+        }
+        accounts.push((server, user, password, folders));
+    }
+    let mailboxes = if accounts.is_empty() {
+        Vec::new()
+    } else {
+        let action = match get("SIGILLO_IMAP_ACTION").unwrap_or("move") {
+            "move" => Action::Move,
+            "flag" => Action::Flag,
+            other => return Err(malformed("SIGILLO_IMAP_ACTION", format!("{other:?} is neither move nor flag"))),
+        };
+        let folder = |var: &'static str, default: String| -> Result<String, ConfigError> {
+            let f = get(var).map(str::to_owned).unwrap_or(default);
+            if f.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+                return Err(malformed(var, format!("{f:?}: no quotes, backslashes or control characters")));
+            }
+            Ok(f)
+        };
+        let d = Folders::default();
+        let folders = Folders {
+            registered: folder("SIGILLO_IMAP_FOLDER_REGISTERED", d.registered)?,
+            rejected: folder("SIGILLO_IMAP_FOLDER_REJECTED", d.rejected)?,
+            review: folder("SIGILLO_IMAP_FOLDER_REVIEW", d.review)?,
+            receipts: folder("SIGILLO_IMAP_FOLDER_RECEIPTS", d.receipts)?,
+            quarantine: folder("SIGILLO_IMAP_FOLDER_QUARANTINE", d.quarantine)?,
+        };
+        let secs = std::time::Duration::from_secs;
+        let batch_size = number("SIGILLO_IMAP_BATCH", 50, 1..=10_000)? as usize;
+        // RFC 2177: servers may end an IDLE after 30 minutes; renew before 29.
+        let idle_renew = secs(number("SIGILLO_IMAP_IDLE_RENEW_SECS", 1500, 1..=1740)?);
+        let poll_interval = secs(number("SIGILLO_IMAP_POLL_SECS", 60, 1..=3600)?);
+        let backoff_max = secs(number("SIGILLO_IMAP_BACKOFF_MAX_SECS", 60, 1..=3600)?);
+        let op_timeout = secs(number("SIGILLO_IMAP_TIMEOUT_SECS", 120, 1..=3600)?);
+        // Two per core: a worker spends part of each message waiting on Postgres and the
+        // blob store's fsync, so more workers than cores keep the cores busy (measured on
+        // 2 cores, 1,000 messages: 2 workers 107 msg/s, 4 → 134, 8 → 160).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let workers = number("SIGILLO_INTAKE_WORKERS", (2 * cores).clamp(2, 16), 1..=64)? as usize;
+        let retry_base = secs(number("SIGILLO_INTAKE_RETRY_SECS", 60, 0..=86_400)?);
+        let mut list = Vec::new();
+        for (server, user, password, name) in
+            accounts.iter().flat_map(|(s, u, p, names)| names.iter().map(move |n| (s, u, p, n)))
+        {
+            list.push(MailboxConfig {
+                server: server.clone(),
+                user: user.clone(),
+                password: password.clone(),
+                mailbox: name.clone(),
+                action,
+                folders: folders.clone(),
+                batch_size,
+                batch_bytes: 64 << 20,
+                workers,
+                idle_renew,
+                poll_interval,
+                retry_base,
+                backoff_max,
+                op_timeout,
+            });
+        }
+        list
     };
 
     let notify = match get("SIGILLO_NOTIFY_FROM") {
@@ -450,6 +533,63 @@ mod tests {
         }
         let v: Vec<_> = vars.iter().filter(|(k, _)| k != "SIGILLO_IMAP_PASSWORD").cloned().collect();
         assert!(from_vars(v).unwrap_err().to_string().starts_with("SIGILLO_IMAP_PASSWORD is missing"));
+    }
+
+    #[test]
+    fn several_pec_boxes_feed_one_register() {
+        let mut vars = complete();
+        vars.extend(
+            [
+                ("SIGILLO_IMAP_URL", "imaps://imaps.pec.example.it"),
+                ("SIGILLO_IMAP_USER", "protocollo@pec.comune.example.it"),
+                ("SIGILLO_IMAP_PASSWORD", "segreta"),
+                ("SIGILLO_IMAP_MAILBOXES", "INBOX, Archivio PEC"),
+                ("SIGILLO_IMAP_2_URL", "imaps://imaps.altro-gestore.example.it:994"),
+                ("SIGILLO_IMAP_2_USER", "suap@pec.comune.example.it"),
+                ("SIGILLO_IMAP_2_PASSWORD", "altra"),
+                ("SIGILLO_IMAP_FOLDER_REGISTERED", "Registrati"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let (c, unknown) = from_vars(vars.clone()).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let read: Vec<_> = c.mailboxes.iter().map(|m| (m.user.as_str(), m.server.port, m.mailbox.as_str())).collect();
+        assert_eq!(
+            read,
+            [
+                ("protocollo@pec.comune.example.it", 993, "INBOX"),
+                ("protocollo@pec.comune.example.it", 993, "Archivio PEC"),
+                ("suap@pec.comune.example.it", 994, "INBOX"),
+            ]
+        );
+        assert_eq!(c.mailboxes[2].password, "altra");
+        assert!(c.mailboxes.iter().all(|m| m.folders.registered == "Registrati"), "the other settings are shared");
+
+        let change = |set: &[(&str, &str)], remove: &[&str]| {
+            let mut v: Vec<(String, String)> =
+                vars.iter().filter(|(k, _)| !remove.contains(&k.as_str()) && !set.iter().any(|(s, _)| s == k)).cloned().collect();
+            v.extend(set.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+            from_vars(v).unwrap_err().to_string()
+        };
+        for (text, expected) in [
+            (change(&[], &["SIGILLO_IMAP_2_URL"]), "SIGILLO_IMAP_2_USER is malformed: set without SIGILLO_IMAP_2_URL"),
+            (
+                change(&[], &["SIGILLO_IMAP_URL", "SIGILLO_IMAP_USER", "SIGILLO_IMAP_PASSWORD", "SIGILLO_IMAP_MAILBOXES"]),
+                "SIGILLO_IMAP_2_URL is malformed: set without SIGILLO_IMAP_URL",
+            ),
+            (change(&[], &["SIGILLO_IMAP_2_PASSWORD"]), "SIGILLO_IMAP_2_PASSWORD is missing"),
+            (
+                change(&[("SIGILLO_IMAP_3_URL", "ftp://x"), ("SIGILLO_IMAP_3_USER", "u"), ("SIGILLO_IMAP_3_PASSWORD", "p")], &[]),
+                "SIGILLO_IMAP_3_URL is malformed",
+            ),
+            (
+                change(&[("SIGILLO_IMAP_2_URL", "imaps://IMAPS.pec.example.it"), ("SIGILLO_IMAP_2_USER", "protocollo@pec.comune.example.it")], &[]),
+                "SIGILLO_IMAP_2_MAILBOXES is malformed: \"INBOX\" of protocollo@pec.comune.example.it is read twice",
+            ),
+            (change(&[("SIGILLO_IMAP_MAILBOXES", "INBOX,INBOX")], &[]), "SIGILLO_IMAP_MAILBOXES is malformed: \"INBOX\""),
+        ] {
+            assert!(text.starts_with(expected), "{text}");
+        }
     }
 
     #[test]
