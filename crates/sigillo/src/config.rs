@@ -11,8 +11,8 @@ use sigillo_notify::policy::clean_address;
 use sigillo_notify::worker::SmtpServer;
 use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
 
-/// Every variable Sigillo reads. Anything else starting with `SIGILLO_` is warned about:
-/// it is most likely a typo of one of these.
+/// Every variable Sigillo reads, with those of [`ACCOUNTS`]. Anything else starting with
+/// `SIGILLO_` is warned about: it is most likely a typo of one of these.
 pub const KNOWN: &[&str] = &[
     "SIGILLO_DATABASE_URL",
     "SIGILLO_DATA_DIR",
@@ -27,26 +27,7 @@ pub const KNOWN: &[&str] = &[
     // read by the web crate (sigillo_web::WebConfig)
     "SIGILLO_STATIC_DIR",
     "SIGILLO_PUBLIC_URL",
-    "SIGILLO_IMAP_URL",
-    "SIGILLO_IMAP_CA_FILE",
-    "SIGILLO_IMAP_USER",
-    "SIGILLO_IMAP_PASSWORD",
-    "SIGILLO_IMAP_MAILBOXES",
-    "SIGILLO_IMAP_2_URL",
-    "SIGILLO_IMAP_2_CA_FILE",
-    "SIGILLO_IMAP_2_USER",
-    "SIGILLO_IMAP_2_PASSWORD",
-    "SIGILLO_IMAP_2_MAILBOXES",
-    "SIGILLO_IMAP_3_URL",
-    "SIGILLO_IMAP_3_CA_FILE",
-    "SIGILLO_IMAP_3_USER",
-    "SIGILLO_IMAP_3_PASSWORD",
-    "SIGILLO_IMAP_3_MAILBOXES",
-    "SIGILLO_IMAP_4_URL",
-    "SIGILLO_IMAP_4_CA_FILE",
-    "SIGILLO_IMAP_4_USER",
-    "SIGILLO_IMAP_4_PASSWORD",
-    "SIGILLO_IMAP_4_MAILBOXES",
+    // the IMAP accounts' own variables are in ACCOUNTS below
     "SIGILLO_IMAP_ACTION",
     "SIGILLO_IMAP_FOLDER_REGISTERED",
     "SIGILLO_IMAP_FOLDER_REJECTED",
@@ -167,6 +148,12 @@ struct AccountVars {
     mailboxes: &'static str,
 }
 
+impl AccountVars {
+    fn names(&self) -> [&'static str; 5] {
+        [self.url, self.ca_file, self.user, self.password, self.mailboxes]
+    }
+}
+
 const ACCOUNTS: [AccountVars; 4] = [
     AccountVars {
         url: "SIGILLO_IMAP_URL",
@@ -250,7 +237,7 @@ pub fn from_vars(
     for (i, a) in ACCOUNTS.iter().enumerate() {
         let Some(url) = get(a.url) else {
             // A numbered account's settings without its URL are a mistake, not a default.
-            if let Some(var) = [a.ca_file, a.user, a.password, a.mailboxes].into_iter().find(|v| i > 0 && get(v).is_some()) {
+            if let Some(var) = a.names().into_iter().find(|v| i > 0 && get(v).is_some()) {
                 return Err(malformed(var, format!("set without {}", a.url)));
             }
             continue;
@@ -407,7 +394,9 @@ pub fn from_vars(
 
     let unknown = vars
         .keys()
-        .filter(|k| k.starts_with("SIGILLO_") && !KNOWN.contains(&k.as_str()))
+        .filter(|k| {
+            k.starts_with("SIGILLO_") && !KNOWN.contains(&k.as_str()) && !ACCOUNTS.iter().any(|a| a.names().contains(&k.as_str()))
+        })
         .cloned()
         .collect();
     Ok((
@@ -564,6 +553,9 @@ mod tests {
         );
         assert_eq!(c.mailboxes[2].password, "altra");
         assert!(c.mailboxes.iter().all(|m| m.folders.registered == "Registrati"), "the other settings are shared");
+        let mut five = vars.clone();
+        five.push(("SIGILLO_IMAP_5_URL".to_owned(), "imaps://x.example.it".to_owned()));
+        assert_eq!(from_vars(five).unwrap().1, ["SIGILLO_IMAP_5_URL"], "a fifth box is not read, and the warning says so");
 
         let change = |set: &[(&str, &str)], remove: &[&str]| {
             let mut v: Vec<(String, String)> =
