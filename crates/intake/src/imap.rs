@@ -1,6 +1,7 @@
 //! The IMAP connection: TLS (rustls, Mozilla roots plus any CA the configuration adds) to the
-//! provider, or plain TCP to a loopback server (tests, a local Dovecot in front of the real box). Every command runs
-//! under a timeout, so a half-open connection ends in a reconnect instead of a hang.
+//! provider, or plain TCP to a loopback server (tests, a local Dovecot in front of the real
+//! box). Every command runs under a timeout, so a half-open connection ends in a reconnect
+//! instead of a hang.
 
 use std::pin::Pin;
 use std::sync::Arc;
