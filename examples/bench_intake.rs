@@ -55,7 +55,12 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 
 /// CPU seconds (user, system) a process has used so far.
 fn cpu_secs(pid: u32) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu_secs(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds (user, system) from a `/proc/…/stat` file.
+fn stat_cpu_secs(path: &str) -> (f64, f64) {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -93,11 +98,7 @@ fn cpu_by_command() -> (std::collections::BTreeMap<String, f64>, f64) {
 
 /// CPU seconds (user, system) of the calling thread.
 fn thread_cpu_secs() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
-    (ticks(11), ticks(12))
+    stat_cpu_secs("/proc/thread-self/stat")
 }
 
 /// A second citizen signer for the PAdES PDFs and a second provider for their envelopes:

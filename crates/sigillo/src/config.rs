@@ -435,6 +435,13 @@ mod tests {
         .collect()
     }
 
+    /// [`complete`] plus `extra`.
+    fn complete_and(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut vars = complete();
+        vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        vars
+    }
+
     fn with(var: &str, value: Option<&str>) -> Result<(Config, Vec<String>), ConfigError> {
         let mut vars: Vec<_> = complete().into_iter().filter(|(k, _)| k != var).collect();
         if let Some(v) = value {
@@ -487,17 +494,13 @@ mod tests {
     fn imap_settings_are_read_and_checked() {
         let (c, _) = from_vars(complete()).unwrap();
         assert!(c.mailboxes.is_empty(), "no SIGILLO_IMAP_URL, no intake");
-        let mut vars = complete();
-        vars.extend(
-            [
-                ("SIGILLO_IMAP_URL", "imaps://imaps.pec.example.it"),
-                ("SIGILLO_IMAP_USER", "protocollo@pec.comune.example.it"),
-                ("SIGILLO_IMAP_PASSWORD", "segreta"),
-                ("SIGILLO_IMAP_MAILBOXES", "INBOX, Archivio PEC"),
-                ("SIGILLO_IMAP_FOLDER_REVIEW", "Da controllare"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
+        let vars = complete_and(&[
+            ("SIGILLO_IMAP_URL", "imaps://imaps.pec.example.it"),
+            ("SIGILLO_IMAP_USER", "protocollo@pec.comune.example.it"),
+            ("SIGILLO_IMAP_PASSWORD", "segreta"),
+            ("SIGILLO_IMAP_MAILBOXES", "INBOX, Archivio PEC"),
+            ("SIGILLO_IMAP_FOLDER_REVIEW", "Da controllare"),
+        ]);
         let (c, unknown) = from_vars(vars.clone()).unwrap();
         assert!(unknown.is_empty());
         assert_eq!(c.mailboxes.len(), 2);
@@ -526,20 +529,16 @@ mod tests {
 
     #[test]
     fn several_pec_boxes_feed_one_register() {
-        let mut vars = complete();
-        vars.extend(
-            [
-                ("SIGILLO_IMAP_URL", "imaps://imaps.pec.example.it"),
-                ("SIGILLO_IMAP_USER", "protocollo@pec.comune.example.it"),
-                ("SIGILLO_IMAP_PASSWORD", "segreta"),
-                ("SIGILLO_IMAP_MAILBOXES", "INBOX, Archivio PEC"),
-                ("SIGILLO_IMAP_2_URL", "imaps://imaps.altro-gestore.example.it:994"),
-                ("SIGILLO_IMAP_2_USER", "suap@pec.comune.example.it"),
-                ("SIGILLO_IMAP_2_PASSWORD", "altra"),
-                ("SIGILLO_IMAP_FOLDER_REGISTERED", "Registrati"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
+        let vars = complete_and(&[
+            ("SIGILLO_IMAP_URL", "imaps://imaps.pec.example.it"),
+            ("SIGILLO_IMAP_USER", "protocollo@pec.comune.example.it"),
+            ("SIGILLO_IMAP_PASSWORD", "segreta"),
+            ("SIGILLO_IMAP_MAILBOXES", "INBOX, Archivio PEC"),
+            ("SIGILLO_IMAP_2_URL", "imaps://imaps.altro-gestore.example.it:994"),
+            ("SIGILLO_IMAP_2_USER", "suap@pec.comune.example.it"),
+            ("SIGILLO_IMAP_2_PASSWORD", "altra"),
+            ("SIGILLO_IMAP_FOLDER_REGISTERED", "Registrati"),
+        ]);
         let (c, unknown) = from_vars(vars.clone()).unwrap();
         assert!(unknown.is_empty(), "{unknown:?}");
         let read: Vec<_> = c.mailboxes.iter().map(|m| (m.user.as_str(), m.server.port, m.mailbox.as_str())).collect();
@@ -595,16 +594,12 @@ mod tests {
         let broken = dir.path().join("broken.pem");
         std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").unwrap();
         let with = |url: &str, ca_file: &std::path::Path| {
-            let mut vars = complete();
-            vars.extend(
-                [
-                    ("SIGILLO_IMAP_URL", url),
-                    ("SIGILLO_IMAP_USER", "protocollo"),
-                    ("SIGILLO_IMAP_PASSWORD", "segreta"),
-                    ("SIGILLO_IMAP_CA_FILE", &*ca_file.to_string_lossy()),
-                ]
-                .map(|(k, v)| (k.to_owned(), v.to_owned())),
-            );
+            let vars = complete_and(&[
+                ("SIGILLO_IMAP_URL", url),
+                ("SIGILLO_IMAP_USER", "protocollo"),
+                ("SIGILLO_IMAP_PASSWORD", "segreta"),
+                ("SIGILLO_IMAP_CA_FILE", &*ca_file.to_string_lossy()),
+            ]);
             from_vars(vars)
         };
 
@@ -632,18 +627,14 @@ mod tests {
     fn notify_settings_are_read_and_checked() {
         let (c, _) = from_vars(complete()).unwrap();
         assert!(c.notify.is_none(), "no SIGILLO_NOTIFY_FROM, no answers");
-        let mut vars = complete();
-        vars.extend(
-            [
-                ("SIGILLO_NOTIFY_FROM", "protocollo@pec.comune.example.it"),
-                ("SIGILLO_ENTE_NAME", "Comune di Esempio"),
-                ("SIGILLO_SMTP_URL", "smtps://smtps.pec.example.it"),
-                ("SIGILLO_SMTP_USER", "protocollo@pec.comune.example.it"),
-                ("SIGILLO_SMTP_PASSWORD", "segreta"),
-                ("SIGILLO_OFFICE_PHONE", "06 123456"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
+        let vars = complete_and(&[
+            ("SIGILLO_NOTIFY_FROM", "protocollo@pec.comune.example.it"),
+            ("SIGILLO_ENTE_NAME", "Comune di Esempio"),
+            ("SIGILLO_SMTP_URL", "smtps://smtps.pec.example.it"),
+            ("SIGILLO_SMTP_USER", "protocollo@pec.comune.example.it"),
+            ("SIGILLO_SMTP_PASSWORD", "segreta"),
+            ("SIGILLO_OFFICE_PHONE", "06 123456"),
+        ]);
         let (c, unknown) = from_vars(vars.clone()).unwrap();
         assert!(unknown.is_empty());
         let n = c.notify.unwrap();

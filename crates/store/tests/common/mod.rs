@@ -1,11 +1,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Utc};
-use sigillo_store::register::{
-    self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Registration,
-    Sha256,
-};
-use sigillo_store::testing::TestDb;
+use sigillo_store::register::{self, Actor, NewRegistration, Register, Registration, Sha256};
+use sigillo_store::testing::{TestDb, bench_registration};
 
 pub async fn setup(max_connections: u32) -> (TestDb, Register) {
     let db = TestDb::new(max_connections).await.expect("test database");
@@ -13,25 +10,15 @@ pub async fn setup(max_connections: u32) -> (TestDb, Register) {
     (db, register)
 }
 
+/// The benchmarks' registration with this subject and a small document hashed from it.
 pub fn sample(subject: &str) -> NewRegistration {
-    NewRegistration {
-        direction: Direction::Incoming,
-        correspondent_name: Some("Mario Rossi".into()),
-        correspondent_address: Some("mario.rossi@pec.example.it".into()),
-        subject: subject.into(),
-        sender_protocol_number: None,
-        sender_protocol_date: None,
-        received_at: None,
-        inbound_message_id: None,
-        documents: vec![NewDocument {
-            name: "istanza.pdf.p7m".into(),
-            media_type: "application/pkcs7-mime".into(),
-            size_bytes: 5,
-            sha256: Sha256::of(subject.as_bytes()),
-            role: DocumentRole::Primary,
-            signature_report: Some(serde_json::json!({"verdict": "TOTAL_PASSED"})),
-        }],
-    }
+    let mut new = bench_registration(0);
+    new.subject = subject.into();
+    let doc = &mut new.documents[0];
+    doc.size_bytes = 5;
+    doc.sha256 = Sha256::of(subject.as_bytes());
+    doc.signature_report = Some(serde_json::json!({"verdict": "TOTAL_PASSED"}));
+    new
 }
 
 pub fn actor() -> Actor {
