@@ -22,7 +22,7 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 
 /// (id, kind, state, created_by, resend_of) of the outbox rows of a message, oldest first.
 async fn rows(app: &TestApp, msg: i64) -> Vec<(i64, String, String, String, Option<i64>)> {
-    sqlx::query_as("select id, kind, state, created_by, resend_of from outbox where inbound_message_id = $1 order by id")
+    sqlx::query_as("select id, kind::text, state::text, created_by, resend_of from outbox where inbound_message_id = $1 order by id")
         .bind(msg)
         .fetch_all(&app.db.pool)
         .await
@@ -80,7 +80,7 @@ async fn the_registration_page_shows_the_receipt_and_the_desk_sends_it_again() {
             outbox_id: receipt,
             inbound_message_id: receipt_msg,
             kind: "avvenuta-consegna".into(),
-            delivery: Some("consegnata".into()),
+            delivery: Some(outbox::Delivery::Consegnata),
             received_at: delivered_at,
             pec_identificativo: Some("opec.cons@pec.test.it".into()),
         };
@@ -143,7 +143,7 @@ async fn the_registration_page_shows_the_receipt_and_the_desk_sends_it_again() {
     let r = rows(&app, msg).await;
     assert_eq!(r.len(), 2, "a failed row is requeued, not copied: {r:?}");
     let (state, attempts, error): (String, i32, Option<String>) =
-        sqlx::query_as("select state, attempts, last_error from outbox where id = $1").bind(again).fetch_one(&app.db.pool).await.unwrap();
+        sqlx::query_as("select state::text, attempts, last_error from outbox where id = $1").bind(again).fetch_one(&app.db.pool).await.unwrap();
     assert_eq!((state.as_str(), attempts, error), ("pending", 0, None));
     let home = app.get(&oper, "/").await.text().await.unwrap();
     assert_eq!(home_count(&home), "0", "{home}");
@@ -231,7 +231,7 @@ async fn registering_anyway_queues_the_receipt_as_the_staff_user() {
 
     let (kind, state, by, registration, recipient, subject): (String, String, String, Option<i64>, Option<String>, Option<String>) =
         sqlx::query_as(
-            "select kind, state, created_by, registration_id, recipient, subject from outbox
+            "select kind::text, state::text, created_by, registration_id, recipient, subject from outbox
              where inbound_message_id = $1 and kind = 'ricevuta'",
         )
         .bind(msg)

@@ -6,6 +6,9 @@ pub enum Error {
     /// will be read again.
     #[error("{0}")]
     Store(#[from] sigillo_store::Error),
+    /// The pipeline could not decide (database, blob store): nothing was decided.
+    #[error("{0}")]
+    Protocol(#[from] sigillo_protocol::Error),
     #[error("IMAP {account}: {what}: {source}")]
     Imap { account: String, what: String, source: async_imap::error::Error },
     #[error("IMAP {account}: {what}")]

@@ -298,7 +298,7 @@ async fn pass(
                         uid: Some(i64::from(uid)),
                     };
                     let label = format!("{}/{uidvalidity}/{uid}", cfg.mailbox);
-                    (uid, pipeline.ingest(raw, &label, &origin).await)
+                    (uid, pipeline.ingest(raw, &label, &origin).await.map_err(Error::from))
                 })
                 .buffered(cfg.workers.max(1))
                 .collect()

@@ -334,7 +334,7 @@ fn italian_size(size: i64) -> String {
 }
 
 fn subject_or_none(s: &str) -> &str {
-    if s.trim().is_empty() { "(senza oggetto)" } else { s }
+    if s.trim().is_empty() { sigillo_pec::report::NO_SUBJECT } else { s }
 }
 
 /// Headers are one line: control characters (CR, LF, TAB, …) become spaces.

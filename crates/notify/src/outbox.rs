@@ -11,7 +11,7 @@ use sigillo_pec::MessageReport;
 use sigillo_pec::kind::{PecType, ReceiptType};
 use sigillo_pec::report::ReasonCode;
 use sigillo_store::audit::{self, NewAuditEntry};
-use sigillo_store::outbox::{self as rows, LinkedReceipt, NewOutbox, OutboxState};
+use sigillo_store::outbox::{self as rows, Delivery, LinkedReceipt, NewOutbox, OutboxState};
 use sigillo_store::register::Actor;
 use sqlx::PgConnection;
 
@@ -97,7 +97,7 @@ pub async fn enqueue_receipt_for_override(
     registration: &Registered,
     actor: &Actor,
 ) -> Result<NoticeOutcome, Error> {
-    if rows::for_inbound(conn, inbound_id).await?.iter().any(|r| r.kind == NoticeKind::Ricevuta.as_str()) {
+    if rows::for_inbound(conn, inbound_id).await?.iter().any(|r| r.kind == NoticeKind::Ricevuta) {
         return Ok(NoticeOutcome::Skipped(SkipReason::Duplicate));
     }
     let mut registered = report.clone();
@@ -144,13 +144,13 @@ async fn enqueue(
     let new = NewOutbox {
         inbound_message_id: inbound_id,
         registration_id: registration.map(|r| r.id).filter(|_| kind == NoticeKind::Ricevuta),
-        kind: kind.as_str().to_owned(),
+        kind,
         recipient: to,
         message_id: composed.as_ref().map(|c| strip_brackets(&c.message_id).to_owned()),
         subject: composed.as_ref().map(|c| c.subject.clone()),
         raw: composed.map(|c| c.raw),
         state: if suppressed.is_some() { OutboxState::Suppressed } else { OutboxState::Pending },
-        suppressed_reason: suppressed.map(|r| r.code().to_owned()),
+        suppressed_reason: suppressed.and_then(SkipReason::suppressed),
         created_by: created_by.to_owned(),
         resend_of: None,
     };
@@ -178,12 +178,7 @@ fn compose(
     let original = report.pec.original.as_ref();
     let delivered_at = daticert.and_then(|d| d.data).map(|t| t.with_timezone(&Utc));
     let in_reply_to = original.and_then(|o| o.message_id.clone());
-    let subject = original
-        .and_then(|o| o.subject.clone())
-        .or_else(|| daticert.and_then(|d| d.oggetto.clone()))
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "(senza oggetto)".to_owned());
+    let subject = report.pec.subject_or_none();
     match (kind, registration) {
         (NoticeKind::Ricevuta, Some(reg)) => {
             let receipt = Receipt {
@@ -313,7 +308,7 @@ pub async fn link_provider_receipt(
     let linked = LinkedReceipt {
         outbox_id,
         inbound_message_id: inbound_id,
-        delivery: report.pec.receipt.as_ref().and_then(delivery_state).map(str::to_owned),
+        delivery: report.pec.receipt.as_ref().and_then(delivery_state),
         kind,
         received_at: daticert.and_then(|d| d.data).map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
         pec_identificativo: ident.map(str::to_owned),
@@ -326,15 +321,15 @@ pub async fn link_provider_receipt(
 }
 
 /// The delivery state a receipt certifies (`outbox.delivery`).
-pub fn delivery_state(t: &ReceiptType) -> Option<&'static str> {
+pub fn delivery_state(t: &ReceiptType) -> Option<Delivery> {
     Some(match t {
-        ReceiptType::Accettazione => "accettata",
-        ReceiptType::NonAccettazione => "non-accettazione",
-        ReceiptType::PresaInCarico => "presa-in-carico",
-        ReceiptType::AvvenutaConsegna => "consegnata",
-        ReceiptType::ErroreConsegna => "errore-consegna",
-        ReceiptType::PreavvisoErroreConsegna => "preavviso-errore-consegna",
-        ReceiptType::RilevazioneVirus => "rilevazione-virus",
+        ReceiptType::Accettazione => Delivery::Accettata,
+        ReceiptType::NonAccettazione => Delivery::NonAccettazione,
+        ReceiptType::PresaInCarico => Delivery::PresaInCarico,
+        ReceiptType::AvvenutaConsegna => Delivery::Consegnata,
+        ReceiptType::ErroreConsegna => Delivery::ErroreConsegna,
+        ReceiptType::PreavvisoErroreConsegna => Delivery::PreavvisoErroreConsegna,
+        ReceiptType::RilevazioneVirus => Delivery::RilevazioneVirus,
         ReceiptType::Other(_) => return None,
     })
 }
@@ -365,7 +360,7 @@ pub async fn resend(conn: &mut PgConnection, outbox_id: i64, actor: &Actor) -> R
             let new = NewOutbox {
                 inbound_message_id: row.inbound_message_id,
                 registration_id: row.registration_id,
-                kind: row.kind.clone(),
+                kind: row.kind,
                 recipient: row.recipient.clone(),
                 message_id: Some(message_id),
                 subject: row.subject.clone(),
@@ -388,11 +383,11 @@ pub async fn resend(conn: &mut PgConnection, outbox_id: i64, actor: &Actor) -> R
         conn,
         &NewAuditEntry {
             actor: actor.as_str().to_owned(),
-            action: "outbox.resend".to_owned(),
+            action: audit::AuditAction::OutboxResend,
             object_type: "outbox".to_owned(),
             object_id: outbox_id.to_string(),
             details: serde_json::json!({
-                "previous_state": row.state.as_str(),
+                "previous_state": row.state,
                 "inbound_message_id": row.inbound_message_id,
                 "queued_row": pending_id,
             }),
@@ -478,8 +473,8 @@ mod tests {
 
     #[test]
     fn delivery_states() {
-        assert_eq!(delivery_state(&ReceiptType::Accettazione), Some("accettata"));
-        assert_eq!(delivery_state(&ReceiptType::AvvenutaConsegna), Some("consegnata"));
+        assert_eq!(delivery_state(&ReceiptType::Accettazione), Some(Delivery::Accettata));
+        assert_eq!(delivery_state(&ReceiptType::AvvenutaConsegna), Some(Delivery::Consegnata));
         assert_eq!(delivery_state(&ReceiptType::Other("mancata-consegna".into())), None);
     }
 }

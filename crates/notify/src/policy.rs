@@ -22,25 +22,10 @@ use serde::Serialize;
 use sigillo_pec::MessageReport;
 use sigillo_pec::kind::PecType;
 use sigillo_pec::report::{Decision, ReasonCode};
+use sigillo_store::outbox::SuppressedReason;
 
-/// What kind of message we send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NoticeKind {
-    /// Ricevuta di protocollazione: the message was registered.
-    Ricevuta,
-    /// Comunicazione di mancata protocollazione: the message was rejected.
-    Notifica,
-}
-
-impl NoticeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeKind::Ricevuta => "ricevuta",
-            NoticeKind::Notifica => "notifica",
-        }
-    }
-}
+/// What kind of message we send: the outbox's kind, one type from the schema up.
+pub use sigillo_store::outbox::OutboxKind as NoticeKind;
 
 /// Why no automatic message is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,6 +42,18 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// The code a suppressed outbox row keeps; `None` for the reasons that write no row.
+    pub fn suppressed(self) -> Option<SuppressedReason> {
+        match self {
+            SkipReason::AutomaticMail => Some(SuppressedReason::AutomaticMail),
+            SkipReason::NoReplySender => Some(SuppressedReason::NoReplySender),
+            SkipReason::ForgedEnvelope => Some(SuppressedReason::ForgedEnvelope),
+            SkipReason::NoAddress => Some(SuppressedReason::NoAddress),
+            SkipReason::RateLimit => Some(SuppressedReason::RateLimit),
+            SkipReason::Receipt | SkipReason::Review | SkipReason::Duplicate => None,
+        }
+    }
+
     /// The machine-readable code, as stored in `outbox.suppressed_reason`.
     pub fn code(self) -> &'static str {
         match self {

@@ -16,7 +16,7 @@ use sigillo_pec::envelope::Original;
 use sigillo_pec::kind::{PecType, ReceiptType};
 use sigillo_pec::report::{Decision, EnvelopeSignature, EnvelopeStatus, PecReport, Reason, ReasonCode};
 use sigillo_store::inbound::{self, Origin};
-use sigillo_store::outbox::{self as rows, NewOutbox, OutboxState};
+use sigillo_store::outbox::{self as rows, Delivery, NewOutbox, OutboxState, SuppressedReason};
 use sigillo_store::register::{self, Actor, Direction, NewRegistration, Sha256};
 use sigillo_store::testing::TestDb;
 
@@ -141,7 +141,7 @@ async fn one_automatic_answer_per_message() {
     let again = NewOutbox {
         inbound_message_id: id,
         registration_id: None,
-        kind: "notifica".into(),
+        kind: NoticeKind::Notifica,
         recipient: Some("cittadino@example.com".into()),
         message_id: Some("other@x.it".into()),
         subject: Some("s".into()),
@@ -176,7 +176,7 @@ async fn beyond_the_rate_limit_answers_are_held_back_with_the_reason() {
     let NoticeOutcome::Suppressed { outbox_id, reason: SkipReason::RateLimit } = outcomes[2] else { panic!("{outcomes:?}") };
     let mut c = db.pool.acquire().await.unwrap();
     let row = rows::get(&mut c, outbox_id).await.unwrap();
-    assert_eq!((row.state, row.suppressed_reason.as_deref()), (OutboxState::Suppressed, Some("RATE_LIMIT")));
+    assert_eq!((row.state, row.suppressed_reason), (OutboxState::Suppressed, Some(SuppressedReason::RateLimit)));
     assert!(rows::raw(&mut c, outbox_id).await.unwrap().is_some(), "composed, so staff can re-send it");
     // Another sender is not affected; suppressed rows do not count.
     let id = inbound_row(&db).await;
@@ -298,7 +298,7 @@ async fn provider_receipts_are_linked_and_delivery_only_moves_forward() {
     let consegna = provider_receipt(ReceiptType::AvvenutaConsegna, Some(&mid), Some(ident), "2026-11-23T10:00:05+01:00");
     assert_eq!(link(consegna).await.0, LinkOutcome::Linked { outbox_id });
     let row = rows::get(&mut c, outbox_id).await.unwrap();
-    assert_eq!(row.delivery.as_deref(), Some("consegnata"));
+    assert_eq!(row.delivery, Some(Delivery::Consegnata));
     assert_eq!(row.pec_identificativo.as_deref(), Some(ident));
     let consegnata_at = row.delivery_at.unwrap();
 
@@ -307,7 +307,7 @@ async fn provider_receipts_are_linked_and_delivery_only_moves_forward() {
     let (o, acc_inbound) = link(acc.clone()).await;
     assert_eq!(o, LinkOutcome::Linked { outbox_id });
     let row = rows::get(&mut c, outbox_id).await.unwrap();
-    assert_eq!((row.delivery.as_deref(), row.delivery_at), (Some("consegnata"), Some(consegnata_at)));
+    assert_eq!((row.delivery, row.delivery_at), (Some(Delivery::Consegnata), Some(consegnata_at)));
 
     // By identificativo alone (no msgid in daticert).
     let preavviso = provider_receipt(ReceiptType::PreavvisoErroreConsegna, None, Some(ident), "2026-11-23T22:00:00+01:00");
@@ -317,7 +317,7 @@ async fn provider_receipts_are_linked_and_delivery_only_moves_forward() {
     rif.pec.riferimento_message_id = Some(format!("<{mid}>"));
     assert_eq!(link(rif).await.0, LinkOutcome::Linked { outbox_id });
     let row = rows::get(&mut c, outbox_id).await.unwrap();
-    assert_eq!(row.delivery.as_deref(), Some("consegnata"), "a final state stays");
+    assert_eq!(row.delivery, Some(Delivery::Consegnata), "a final state stays");
 
     let kinds: Vec<String> = rows::receipts_of(&mut c, outbox_id).await.unwrap().into_iter().map(|r| r.kind).collect();
     assert_eq!(kinds, ["accettazione", "avvenuta-consegna", "preavviso-errore-consegna", "errore-consegna"]);
@@ -347,13 +347,13 @@ async fn an_accettazione_first_then_the_consegna_moves_forward() {
     let (outbox_id, _) = registered_receipt(&db, &config(20)).await;
     let mut c = db.pool.acquire().await.unwrap();
     let mid = rows::get(&mut c, outbox_id).await.unwrap().message_id.unwrap();
-    for (t, expected) in [(ReceiptType::Accettazione, "accettata"), (ReceiptType::AvvenutaConsegna, "consegnata")] {
+    for (t, expected) in [(ReceiptType::Accettazione, Delivery::Accettata), (ReceiptType::AvvenutaConsegna, Delivery::Consegnata)] {
         let id = inbound_row(&db).await;
         let r = provider_receipt(t, Some(&format!("<{mid}>")), Some("opec.1@pec.example.it"), "2026-11-23T10:00:00+01:00");
         let mut tx = db.pool.begin().await.unwrap();
         outbox::link_provider_receipt(&mut tx, &r, id).await.unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(rows::get(&mut c, outbox_id).await.unwrap().delivery.as_deref(), Some(expected));
+        assert_eq!(rows::get(&mut c, outbox_id).await.unwrap().delivery, Some(expected));
     }
 }
 

@@ -137,7 +137,7 @@ async fn smtp_down_then_up_the_outbox_delivers_once_and_links_the_providers_rece
         assert_eq!(linked, LinkOutcome::Linked { outbox_id }, "receipt {i}");
     }
     let row = rows::get(&mut c, outbox_id).await.unwrap();
-    assert_eq!(row.delivery.as_deref(), Some("consegnata"));
+    assert_eq!(row.delivery, Some(rows::Delivery::Consegnata));
     assert!(row.pec_identificativo.is_some());
     let kinds: Vec<String> = rows::receipts_of(&mut c, outbox_id).await.unwrap().into_iter().map(|r| r.kind).collect();
     assert!(kinds.contains(&"accettazione".to_owned()) && kinds.contains(&"avvenuta-consegna".to_owned()), "{kinds:?}");

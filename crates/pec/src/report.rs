@@ -93,6 +93,49 @@ pub struct PecReport {
     pub warnings: Vec<String>,
 }
 
+/// Who sent a message and what it is about, as the register records them. One rule for the
+/// record of a registration, the receipt's subject line and the review queue.
+impl PecReport {
+    /// The sender as the provider certified it (daticert `mittente`), else the original
+    /// message's `From`; `None` when neither says anything.
+    pub fn sender(&self) -> Option<String> {
+        self.daticert
+            .as_ref()
+            .and_then(|d| d.mittente.clone())
+            .or_else(|| self.original.as_ref().and_then(|o| o.from.clone()))
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// The display name the citizen's mail program wrote, only when it belongs to the
+    /// [`sender`](Self::sender)'s address.
+    pub fn sender_name(&self) -> Option<String> {
+        let address = self.sender()?;
+        self.original
+            .as_ref()
+            .filter(|o| o.from.as_deref().is_some_and(|f| f.eq_ignore_ascii_case(&address)))
+            .and_then(|o| o.from_name.clone())
+    }
+
+    /// The original message's subject, else the one in daticert, trimmed; `None` when both
+    /// are missing or blank.
+    pub fn subject(&self) -> Option<String> {
+        self.original
+            .as_ref()
+            .and_then(|o| o.subject.clone())
+            .or_else(|| self.daticert.as_ref().and_then(|d| d.oggetto.clone()))
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// [`subject`](Self::subject), or the words the register uses for a message without one.
+    pub fn subject_or_none(&self) -> String {
+        self.subject().unwrap_or_else(|| NO_SUBJECT.to_owned())
+    }
+}
+
+/// What the register, receipts and notices say for a message without a subject.
+pub const NO_SUBJECT: &str = "(senza oggetto)";
+
 /// One line of `sigillo check --json` for a message.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageReport {

@@ -3,10 +3,11 @@
 //! message gets a one-line error naming it, and the other files are still checked.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use sigillo_pec::Checker;
+use sigillo_protocol::trust::{self, io_cause};
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
@@ -21,21 +22,23 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: &CheckArgs) -> ExitCode {
-    let mut checker = Checker::new(std::time::SystemTime::now());
-    match &args.trust {
-        Some(dir) => {
-            let loaded = load_anchors(&dir.join("pec"), |c, b| c.add_pec_anchors(b), &mut checker)
-                .and_then(|()| load_anchors(&dir.join("signatures"), |c, b| c.add_document_anchors(b), &mut checker));
-            if let Err(e) = loaded {
+    let now = std::time::SystemTime::now();
+    let checker = match &args.trust {
+        Some(dir) => match trust::checker(dir, now) {
+            Ok(checker) => checker,
+            Err(e) => {
                 eprintln!("sigillo check: {e}");
                 return ExitCode::from(2);
             }
+        },
+        None => {
+            eprintln!(
+                "sigillo check: attenzione, nessuna directory di fiducia (--trust o SIGILLO_TRUST_DIR): \
+                 nessuna firma di gestore PEC risulterà attendibile"
+            );
+            Checker::new(now)
         }
-        None => eprintln!(
-            "sigillo check: attenzione, nessuna directory di fiducia (--trust o SIGILLO_TRUST_DIR): \
-             nessuna firma di gestore PEC risulterà attendibile"
-        ),
-    }
+    };
 
     let mut all_ok = true;
     let mut out = std::io::stdout().lock();
@@ -75,34 +78,4 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         }
     }
     if all_ok { ExitCode::SUCCESS } else { ExitCode::from(2) }
-}
-
-/// The cause of an I/O error in Italian, with the system's own text for the rare kinds.
-fn io_cause(e: &std::io::Error) -> String {
-    use std::io::ErrorKind;
-    match e.kind() {
-        ErrorKind::NotFound => "file inesistente".to_owned(),
-        ErrorKind::PermissionDenied => "permesso negato".to_owned(),
-        ErrorKind::IsADirectory => "è una directory, non un file".to_owned(),
-        _ => e.to_string(),
-    }
-}
-
-/// Loads every regular file of a trust folder (PEM or DER). A missing folder is a usage
-/// error: a typo in `--trust` must not silently make every envelope untrusted.
-pub(crate) fn load_anchors(
-    dir: &Path,
-    add: impl Fn(&mut Checker, &[u8]) -> Result<(), sigillo_pec::PecError>,
-    checker: &mut Checker,
-) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: directory di fiducia non leggibile: {}", dir.display(), io_cause(&e)))?;
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths.into_iter().filter(|p| p.is_file()) {
-        let bytes =
-            std::fs::read(&p).map_err(|e| format!("{}: certificato non leggibile: {}", p.display(), io_cause(&e)))?;
-        add(checker, &bytes).map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    Ok(())
 }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use sigillo_store::audit::Verification;
 use sigillo_store::export::{Format, Period};
 use sigillo_store::register::Register;
-use sigillo_intake::{Outcome, Pipeline};
+use sigillo_protocol::{Outcome, Pipeline};
 use sigillo_pec::Checker;
 use sigillo_store::inbound::{MessageState, Origin};
 use sigillo_store::{PgPool, blob::BlobStore};
@@ -132,11 +132,7 @@ fn checker(config: &Config) -> anyhow::Result<Checker> {
              (without it no PEC provider signature can be trusted)"
         );
     };
-    let mut checker = Checker::new(std::time::SystemTime::now());
-    crate::check::load_anchors(&dir.join("pec"), |c, b| c.add_pec_anchors(b), &mut checker)
-        .and_then(|()| crate::check::load_anchors(&dir.join("signatures"), |c, b| c.add_document_anchors(b), &mut checker))
-        .map_err(|e| anyhow::anyhow!("SIGILLO_TRUST_DIR: {e}"))?;
-    Ok(checker)
+    sigillo_protocol::trust::checker(dir, std::time::SystemTime::now()).map_err(|e| anyhow::anyhow!("SIGILLO_TRUST_DIR: {e}"))
 }
 
 async fn pipeline(config: &Config, wake: Option<std::sync::Arc<tokio::sync::Notify>>) -> anyhow::Result<Pipeline> {
@@ -194,7 +190,7 @@ fn outbox_config(config: &Config, register: &Register) -> anyhow::Result<Option<
 #[derive(serde::Serialize)]
 struct IngestLine<'a> {
     file: &'a str,
-    decision: Option<&'a str>,
+    decision: Option<sigillo_pec::report::Decision>,
     reasons: &'a serde_json::Value,
     protocol: Option<ProtocolJson>,
     duplicate: bool,
@@ -253,7 +249,7 @@ pub async fn ingest(files: Vec<PathBuf>, json: bool) -> anyhow::Result<ExitCode>
         let written = if json {
             let line = IngestLine {
                 file: &label,
-                decision: outcome.decision.as_deref(),
+                decision: outcome.decision,
                 reasons: &outcome.reasons,
                 protocol,
                 duplicate: outcome.duplicate,

@@ -15,10 +15,79 @@ use sqlx::PgConnection;
 
 use crate::Error;
 
+/// The acts the trail records (`audit_action` in the schema). The text is what the chain
+/// hashes: a variant's name never changes once entries carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "audit_action")]
+pub enum AuditAction {
+    #[sqlx(rename = "registration.create")]
+    RegistrationCreate,
+    #[sqlx(rename = "registration.annul")]
+    RegistrationAnnul,
+    #[sqlx(rename = "registration.assign")]
+    RegistrationAssign,
+    #[sqlx(rename = "message.confirm_rejection")]
+    MessageConfirmRejection,
+    #[sqlx(rename = "message.register_anyway")]
+    MessageRegisterAnyway,
+    #[sqlx(rename = "message.resend_notice")]
+    MessageResendNotice,
+    #[sqlx(rename = "outbox.resend")]
+    OutboxResend,
+    #[sqlx(rename = "staff.create")]
+    StaffCreate,
+    #[sqlx(rename = "staff.login")]
+    StaffLogin,
+    #[sqlx(rename = "staff.lockout")]
+    StaffLockout,
+    #[sqlx(rename = "staff.password")]
+    StaffPassword,
+    #[sqlx(rename = "staff.disable")]
+    StaffDisable,
+    #[sqlx(rename = "office.create")]
+    OfficeCreate,
+    #[sqlx(rename = "office.active")]
+    OfficeActive,
+    #[sqlx(rename = "api_token.create")]
+    ApiTokenCreate,
+    #[sqlx(rename = "api_token.revoke")]
+    ApiTokenRevoke,
+}
+
+impl AuditAction {
+    /// The text stored and hashed (as the schema's enum label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::RegistrationCreate => "registration.create",
+            AuditAction::RegistrationAnnul => "registration.annul",
+            AuditAction::RegistrationAssign => "registration.assign",
+            AuditAction::MessageConfirmRejection => "message.confirm_rejection",
+            AuditAction::MessageRegisterAnyway => "message.register_anyway",
+            AuditAction::MessageResendNotice => "message.resend_notice",
+            AuditAction::OutboxResend => "outbox.resend",
+            AuditAction::StaffCreate => "staff.create",
+            AuditAction::StaffLogin => "staff.login",
+            AuditAction::StaffLockout => "staff.lockout",
+            AuditAction::StaffPassword => "staff.password",
+            AuditAction::StaffDisable => "staff.disable",
+            AuditAction::OfficeCreate => "office.create",
+            AuditAction::OfficeActive => "office.active",
+            AuditAction::ApiTokenCreate => "api_token.create",
+            AuditAction::ApiTokenRevoke => "api_token.revoke",
+        }
+    }
+}
+
+impl Serialize for AuditAction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewAuditEntry {
     pub actor: String,
-    pub action: String,
+    pub action: AuditAction,
     pub object_type: String,
     pub object_id: String,
     pub details: serde_json::Value,
@@ -27,7 +96,7 @@ pub struct NewAuditEntry {
 /// Field order is alphabetical so that the struct serialises in canonical key order.
 #[derive(Serialize)]
 struct CanonicalContent<'a> {
-    action: &'a str,
+    action: AuditAction,
     actor: &'a str,
     at: String,
     details: &'a serde_json::Value,
@@ -38,7 +107,7 @@ struct CanonicalContent<'a> {
 
 fn content_hash(id: i64, at: DateTime<Utc>, e: &NewAuditEntry) -> Result<[u8; 32], Error> {
     let canonical = CanonicalContent {
-        action: &e.action,
+        action: e.action,
         actor: &e.actor,
         at: at.to_rfc3339_opts(SecondsFormat::Micros, true),
         // serde_json's Map is a BTreeMap (no preserve_order): keys come out sorted
@@ -92,7 +161,7 @@ pub async fn append(conn: &mut PgConnection, entry: &NewAuditEntry) -> Result<i6
         id,
         at,
         entry.actor,
-        entry.action,
+        entry.action as AuditAction,
         entry.object_type,
         entry.object_id,
         entry.details,
@@ -123,7 +192,7 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, Error> {
     let mut prev_hash = [0_u8; 32].to_vec();
     let mut rows = sqlx::query!(
         r#"
-        select id, at, actor, action, object_type, object_id, details,
+        select id, at, actor, action as "action: AuditAction", object_type, object_id, details,
                prev_hash, content_hash, hash
         from audit_log order by id
         "#

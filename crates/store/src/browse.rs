@@ -8,6 +8,9 @@ use sqlx::PgConnection;
 
 use crate::Error;
 use crate::codes::ProtocolNumber;
+use crate::audit::AuditAction;
+use crate::decisions::MessageAction;
+use crate::inbound::MessageState;
 use crate::register::{Direction, DocumentRole, Register, Sha256};
 
 /// The home page's counts for one day.
@@ -263,7 +266,7 @@ pub struct HistoryEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
-    pub action: String,
+    pub action: AuditAction,
     pub details: serde_json::Value,
 }
 
@@ -384,7 +387,7 @@ pub async fn history(conn: &mut PgConnection, object_type: &str, object_id: &str
     Ok(sqlx::query_as!(
         HistoryEntry,
         r#"
-        select id, at, actor, action, details from audit_log
+        select id, at, actor, action as "action: AuditAction", details from audit_log
         where object_type = $1 and object_id = $2 order by id
         "#,
         object_type,
@@ -434,7 +437,7 @@ pub struct QueuedMessage {
     pub raw_size: i64,
     pub reasons: serde_json::Value,
     pub pec_identificativo: Option<String>,
-    pub last_action: Option<String>,
+    pub last_action: Option<MessageAction>,
     pub registration_id: Option<i64>,
     /// The sender as the provider certified it (daticert), else the original `From`.
     pub sender: Option<String>,
@@ -442,26 +445,25 @@ pub struct QueuedMessage {
     pub subject: Option<String>,
 }
 
-/// Messages in a state (`review` or `rejected`), newest first.
-pub async fn messages_in_state(conn: &mut PgConnection, state: &str, limit: i64) -> Result<Vec<QueuedMessage>, Error> {
-    if !matches!(state, "review" | "rejected") {
+/// Messages in a state the office decides on (`review` or `rejected`), newest first.
+pub async fn messages_in_state(conn: &mut PgConnection, state: MessageState, limit: i64) -> Result<Vec<QueuedMessage>, Error> {
+    if !state.awaits_office() {
         return Err(Error::invalid("state", format!("{state:?} is not review or rejected")));
     }
     Ok(sqlx::query_as!(
         QueuedMessage,
         r#"
         select m.id, m.first_seen_at, m.updated_at, m.raw_size, m.reasons, m.pec_identificativo,
-               (select d.action::text from message_decisions d where d.inbound_message_id = m.id
-                order by d.id desc limit 1) as last_action,
+               (select d.action from message_decisions d where d.inbound_message_id = m.id
+                order by d.id desc limit 1) as "last_action: MessageAction",
                (select r.id from registrations r where r.inbound_message_id = m.id) as registration_id,
-               coalesce(m.report #>> '{pec,daticert,mittente}', m.report #>> '{pec,original,from}') as sender,
-               coalesce(m.report #>> '{pec,original,subject}', m.report #>> '{pec,daticert,oggetto}') as subject
+               m.sender, m.subject
         from inbound_messages m
-        where m.state::text = $1
+        where m.state = $1
         order by m.id desc
         limit $2
         "#,
-        state,
+        state as MessageState,
         limit,
     )
     .fetch_all(&mut *conn)
@@ -472,7 +474,7 @@ pub async fn messages_in_state(conn: &mut PgConnection, state: &str, limit: i64)
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageDetail {
     pub id: i64,
-    pub state: String,
+    pub state: MessageState,
     pub first_seen_at: DateTime<Utc>,
     pub raw_size: i64,
     pub reasons: serde_json::Value,
@@ -490,9 +492,8 @@ pub async fn message_detail(conn: &mut PgConnection, id: i64) -> Result<MessageD
     sqlx::query_as!(
         MessageDetail,
         r#"
-        select m.id, m.state::text as "state!", m.first_seen_at, m.raw_size, m.reasons,
-               coalesce(m.report #>> '{pec,daticert,mittente}', m.report #>> '{pec,original,from}') as sender,
-               coalesce(m.report #>> '{pec,original,subject}', m.report #>> '{pec,daticert,oggetto}') as subject,
+        select m.id, m.state as "state: MessageState", m.first_seen_at, m.raw_size, m.reasons,
+               m.sender, m.subject,
                coalesce(m.report -> 'attachments', '[]'::jsonb) as "attachments!",
                m.duplicate_of,
                (select r.id from registrations r where r.inbound_message_id = m.id) as registration_id
@@ -511,7 +512,7 @@ pub struct AuditRow {
     pub id: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
-    pub action: String,
+    pub action: AuditAction,
     pub object_type: String,
     pub object_id: String,
     pub details: serde_json::Value,
@@ -523,7 +524,8 @@ pub async fn audit_page(conn: &mut PgConnection, before_id: Option<i64>, limit: 
     Ok(sqlx::query_as!(
         AuditRow,
         r#"
-        select id, at, actor, action, object_type, object_id, details, hash from audit_log
+        select id, at, actor, action as "action: AuditAction", object_type, object_id, details, hash
+        from audit_log
         where ($1::bigint is null or id < $1)
         order by id desc limit $2
         "#,

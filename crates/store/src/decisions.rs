@@ -3,12 +3,14 @@
 use sqlx::PgConnection;
 
 use crate::Error;
-use crate::audit::{self, NewAuditEntry};
+use crate::audit::{self, AuditAction, NewAuditEntry};
+use crate::inbound::MessageState;
 use crate::register::{self, Actor, NewRegistration, Register, Registration};
 
 /// What the office decided (`message_action` in the schema).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, sqlx::Type)]
 #[sqlx(type_name = "message_action", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum MessageAction {
     ConfirmRejection,
     RegisterAnyway,
@@ -16,11 +18,11 @@ pub enum MessageAction {
 }
 
 impl MessageAction {
-    fn as_str(self) -> &'static str {
+    fn audit_action(self) -> AuditAction {
         match self {
-            MessageAction::ConfirmRejection => "confirm_rejection",
-            MessageAction::RegisterAnyway => "register_anyway",
-            MessageAction::ResendNotice => "resend_notice",
+            MessageAction::ConfirmRejection => AuditAction::MessageConfirmRejection,
+            MessageAction::RegisterAnyway => AuditAction::MessageRegisterAnyway,
+            MessageAction::ResendNotice => AuditAction::MessageResendNotice,
         }
     }
 }
@@ -41,19 +43,19 @@ pub async fn record(
         return Err(Error::invalid("reason", "registering a rejected message needs a reason"));
     }
     let state = sqlx::query_scalar!(
-        r#"select state::text as "state!" from inbound_messages where id = $1 for update"#,
+        r#"select state as "state: MessageState" from inbound_messages where id = $1 for update"#,
         message_id
     )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| Error::NotFound { what: format!("message {message_id}") })?;
-    if !matches!(state.as_str(), "rejected" | "review") {
-        return Err(Error::invalid("message", format!("it is in state {state}, not rejected or review")));
+    if !state.awaits_office() {
+        return Err(Error::invalid("message", format!("it is in state {state:?}, not rejected or review")));
     }
-    if action == MessageAction::ConfirmRejection && state == "review" {
+    if action == MessageAction::ConfirmRejection && state == MessageState::Review {
         // Staff decided a message the pipeline could not: it joins the rejected ones.
         sqlx::query!(
-            "update inbound_messages set state = 'rejected', decision = 'reject', updated_at = now() where id = $1",
+            "update inbound_messages set state = 'rejected', updated_at = now() where id = $1",
             message_id
         )
         .execute(&mut *conn)
@@ -76,7 +78,7 @@ pub async fn record(
         conn,
         &NewAuditEntry {
             actor: actor.as_str().to_owned(),
-            action: format!("message.{}", action.as_str()),
+            action: action.audit_action(),
             object_type: "inbound_message".to_owned(),
             object_id: message_id.to_string(),
             details: serde_json::json!({ "reason": reason, "registration_id": registration_id }),
@@ -112,7 +114,7 @@ pub async fn register_anyway(
         return Err(Error::invalid("registration", "it is not linked to the message being registered"));
     }
     let row = sqlx::query!(
-        r#"select state::text as "state!", duplicate_of from inbound_messages where id = $1 for update"#,
+        r#"select state as "state: MessageState", duplicate_of from inbound_messages where id = $1 for update"#,
         message_id
     )
     .fetch_optional(&mut *conn)
@@ -121,14 +123,14 @@ pub async fn register_anyway(
     if let Some(owner) = row.duplicate_of {
         return Err(Error::invalid("message", format!("it is a copy of message {owner}: decide on that one")));
     }
-    if !matches!(row.state.as_str(), "rejected" | "review") {
-        return Err(Error::invalid("message", format!("it is in state {}, not rejected or review", row.state)));
+    if !row.state.awaits_office() {
+        return Err(Error::invalid("message", format!("it is in state {:?}, not rejected or review", row.state)));
     }
     let registration = register::register(conn, register, actor, new, None).await?;
     let decision = record(conn, actor, message_id, MessageAction::RegisterAnyway, Some(reason), Some(registration.id)).await?;
     sqlx::query!(
         r#"
-        update inbound_messages set state = 'registered', decision = 'register', updated_at = now()
+        update inbound_messages set state = 'registered', updated_at = now()
         where id = $1 or duplicate_of = $1
         "#,
         message_id

@@ -28,6 +28,26 @@ impl MessageState {
     pub fn is_decided(self) -> bool {
         !matches!(self, MessageState::Received | MessageState::Error)
     }
+
+    /// Whether the office may still decide on it: rejected messages and those in review.
+    pub fn awaits_office(self) -> bool {
+        matches!(self, MessageState::Rejected | MessageState::Review)
+    }
+}
+
+/// The PEC category the classifier found (`pec_type` in the schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "pec_type", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
+pub enum PecType {
+    /// A transport envelope (`X-Trasporto: posta-certificata`).
+    PostaCertificata,
+    /// An anomaly envelope: what arrived was not a valid PEC.
+    Anomalia,
+    /// A provider receipt.
+    Ricevuta,
+    /// No PEC header at all: ordinary e-mail.
+    None,
 }
 
 /// Where a message came from.
@@ -47,7 +67,6 @@ pub struct Inbound {
     pub raw_sha256: Sha256,
     pub raw_size: i64,
     pub state: MessageState,
-    pub decision: Option<String>,
     pub reasons: serde_json::Value,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -59,7 +78,6 @@ struct Row {
     raw_sha256: Vec<u8>,
     raw_size: i64,
     state: MessageState,
-    decision: Option<String>,
     reasons: serde_json::Value,
     attempts: i32,
     last_error: Option<String>,
@@ -74,7 +92,6 @@ impl TryFrom<Row> for Inbound {
             raw_sha256: Sha256::from_slice(&r.raw_sha256)?,
             raw_size: r.raw_size,
             state: r.state,
-            decision: r.decision,
             reasons: r.reasons,
             attempts: r.attempts,
             last_error: r.last_error,
@@ -124,7 +141,7 @@ pub async fn by_sha256(conn: &mut PgConnection, raw_sha256: &Sha256) -> Result<O
     let row = sqlx::query_as!(
         Row,
         r#"
-        select id, raw_sha256, raw_size, state as "state: MessageState", decision, reasons,
+        select id, raw_sha256, raw_size, state as "state: MessageState", reasons,
                attempts, last_error, duplicate_of
         from inbound_messages where raw_sha256 = $1
         "#,
@@ -140,7 +157,7 @@ pub async fn by_id(conn: &mut PgConnection, id: i64) -> Result<Inbound, Error> {
     let row = sqlx::query_as!(
         Row,
         r#"
-        select id, raw_sha256, raw_size, state as "state: MessageState", decision, reasons,
+        select id, raw_sha256, raw_size, state as "state: MessageState", reasons,
                attempts, last_error, duplicate_of
         from inbound_messages where id = $1
         "#,
@@ -158,7 +175,7 @@ pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<Inbound, Error> {
     let row = sqlx::query_as!(
         Row,
         r#"
-        select id, raw_sha256, raw_size, state as "state: MessageState", decision, reasons,
+        select id, raw_sha256, raw_size, state as "state: MessageState", reasons,
                attempts, last_error, duplicate_of
         from inbound_messages where id = $1 for update
         "#,
@@ -181,10 +198,10 @@ pub async fn pec_owner(
     let row = sqlx::query_as!(
         Row,
         r#"
-        select id, raw_sha256, raw_size, state as "state: MessageState", decision, reasons,
+        select id, raw_sha256, raw_size, state as "state: MessageState", reasons,
                attempts, last_error, duplicate_of
         from inbound_messages
-        where pec_type = 'posta-certificata' and duplicate_of is null
+        where pec_type = 'posta-certificata'::pec_type and duplicate_of is null
           and pec_identificativo = $1 and pec_msgid is not distinct from $2 and id <> $3
         "#,
         identificativo,
@@ -200,11 +217,13 @@ pub async fn pec_owner(
 #[derive(Debug, Clone)]
 pub struct Decided {
     pub state: MessageState,
-    /// `register`, `reject`, `review`, `link-receipt`.
-    pub decision: String,
     /// `[{"code", "detail"}]`
     pub reasons: serde_json::Value,
-    pub pec_type: Option<String>,
+    /// Who sent it and what it is about, as the register's rule reads them from the report
+    /// (the queues list them without reading the report).
+    pub sender: Option<String>,
+    pub subject: Option<String>,
+    pub pec_type: Option<PecType>,
     pub pec_receipt: Option<String>,
     pub pec_identificativo: Option<String>,
     pub pec_msgid: Option<String>,
@@ -220,16 +239,17 @@ pub async fn decide(conn: &mut PgConnection, id: i64, d: &Decided) -> Result<(),
     sqlx::query!(
         r#"
         update inbound_messages
-        set state = $2, decision = $3, reasons = $4, pec_type = $5, pec_receipt = $6,
-            pec_identificativo = $7, pec_msgid = $8, duplicate_of = $9, report = $10,
+        set state = $2, reasons = $3, sender = $4, subject = $5, pec_type = $6, pec_receipt = $7,
+            pec_identificativo = $8, pec_msgid = $9, duplicate_of = $10, report = $11,
             last_error = null, decided_at = now(), updated_at = now()
         where id = $1
         "#,
         id,
         d.state as MessageState,
-        d.decision,
         d.reasons,
-        d.pec_type,
+        d.sender,
+        d.subject,
+        d.pec_type as Option<PecType>,
         d.pec_receipt,
         d.pec_identificativo,
         d.pec_msgid,

@@ -13,8 +13,9 @@ use crate::Error;
 /// one such row per inbound message.
 pub const AUTOMATIC: &str = "intake";
 
-/// State of an outbox row (`outbox.state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// State of an outbox row (`outbox_state` in the schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "outbox_state", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum OutboxState {
     Pending,
@@ -23,25 +24,50 @@ pub enum OutboxState {
     Suppressed,
 }
 
-impl OutboxState {
+/// What we send (`outbox_kind` in the schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "outbox_kind", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxKind {
+    /// Ricevuta di protocollazione: the message was registered.
+    Ricevuta,
+    /// Comunicazione di mancata protocollazione: the message was rejected.
+    Notifica,
+}
+
+impl OutboxKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            OutboxState::Pending => "pending",
-            OutboxState::Sent => "sent",
-            OutboxState::Failed => "failed",
-            OutboxState::Suppressed => "suppressed",
+            OutboxKind::Ricevuta => "ricevuta",
+            OutboxKind::Notifica => "notifica",
         }
     }
+}
 
-    fn parse(s: &str) -> Result<Self, Error> {
-        Ok(match s {
-            "pending" => OutboxState::Pending,
-            "sent" => OutboxState::Sent,
-            "failed" => OutboxState::Failed,
-            "suppressed" => OutboxState::Suppressed,
-            other => return Err(Error::invalid("outbox state", other.to_owned())),
-        })
-    }
+/// Why a row was deliberately not sent: the loop-safety codes (`outbox_suppressed_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "outbox_suppressed_reason", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SuppressedReason {
+    AutomaticMail,
+    NoReplySender,
+    ForgedEnvelope,
+    NoAddress,
+    RateLimit,
+}
+
+/// The furthest delivery state the provider's receipts certify (`outbox_delivery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "outbox_delivery", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    Accettata,
+    PresaInCarico,
+    PreavvisoErroreConsegna,
+    Consegnata,
+    ErroreConsegna,
+    NonAccettazione,
+    RilevazioneVirus,
 }
 
 /// A row to write.
@@ -49,8 +75,7 @@ impl OutboxState {
 pub struct NewOutbox {
     pub inbound_message_id: i64,
     pub registration_id: Option<i64>,
-    /// `ricevuta` or `notifica`.
-    pub kind: String,
+    pub kind: OutboxKind,
     pub recipient: Option<String>,
     /// Without angle brackets.
     pub message_id: Option<String>,
@@ -58,7 +83,7 @@ pub struct NewOutbox {
     pub raw: Option<Vec<u8>>,
     /// `Pending` or `Suppressed`.
     pub state: OutboxState,
-    pub suppressed_reason: Option<String>,
+    pub suppressed_reason: Option<SuppressedReason>,
     pub created_by: String,
     pub resend_of: Option<i64>,
 }
@@ -69,12 +94,12 @@ pub struct OutboxRow {
     pub id: i64,
     pub inbound_message_id: i64,
     pub registration_id: Option<i64>,
-    pub kind: String,
+    pub kind: OutboxKind,
     pub recipient: Option<String>,
     pub message_id: Option<String>,
     pub subject: Option<String>,
     pub state: OutboxState,
-    pub suppressed_reason: Option<String>,
+    pub suppressed_reason: Option<SuppressedReason>,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
@@ -83,57 +108,8 @@ pub struct OutboxRow {
     pub created_by: String,
     pub resend_of: Option<i64>,
     pub pec_identificativo: Option<String>,
-    pub delivery: Option<String>,
+    pub delivery: Option<Delivery>,
     pub delivery_at: Option<DateTime<Utc>>,
-}
-
-struct Row {
-    id: i64,
-    inbound_message_id: i64,
-    registration_id: Option<i64>,
-    kind: String,
-    recipient: Option<String>,
-    message_id: Option<String>,
-    subject: Option<String>,
-    state: String,
-    suppressed_reason: Option<String>,
-    attempts: i32,
-    next_attempt_at: DateTime<Utc>,
-    last_error: Option<String>,
-    created_at: DateTime<Utc>,
-    sent_at: Option<DateTime<Utc>>,
-    created_by: String,
-    resend_of: Option<i64>,
-    pec_identificativo: Option<String>,
-    delivery: Option<String>,
-    delivery_at: Option<DateTime<Utc>>,
-}
-
-impl TryFrom<Row> for OutboxRow {
-    type Error = Error;
-    fn try_from(r: Row) -> Result<Self, Error> {
-        Ok(OutboxRow {
-            id: r.id,
-            inbound_message_id: r.inbound_message_id,
-            registration_id: r.registration_id,
-            kind: r.kind,
-            recipient: r.recipient,
-            message_id: r.message_id,
-            subject: r.subject,
-            state: OutboxState::parse(&r.state)?,
-            suppressed_reason: r.suppressed_reason,
-            attempts: r.attempts,
-            next_attempt_at: r.next_attempt_at,
-            last_error: r.last_error,
-            created_at: r.created_at,
-            sent_at: r.sent_at,
-            created_by: r.created_by,
-            resend_of: r.resend_of,
-            pec_identificativo: r.pec_identificativo,
-            delivery: r.delivery,
-            delivery_at: r.delivery_at,
-        })
-    }
 }
 
 /// Writes a row inside the caller's transaction. Returns `None` when it is automatic and the
@@ -152,13 +128,13 @@ pub async fn insert(conn: &mut PgConnection, new: &NewOutbox) -> Result<Option<i
         "#,
         new.inbound_message_id,
         new.registration_id,
-        new.kind,
+        new.kind as OutboxKind,
         new.recipient,
         new.message_id,
         new.subject,
         new.raw.as_deref(),
-        new.state.as_str(),
-        new.suppressed_reason,
+        new.state as OutboxState,
+        new.suppressed_reason as Option<SuppressedReason>,
         new.created_by,
         new.resend_of,
     )
@@ -279,7 +255,7 @@ pub async fn mark_attempt_failed(
         r#"
         update outbox
         set attempts = attempts + 1, last_error = $2,
-            state = case when $4 then 'failed' else 'pending' end,
+            state = case when $4 then 'failed'::outbox_state else 'pending'::outbox_state end,
             next_attempt_at = now() + $3::bigint * interval '1 microsecond'
         where id = $1 and state = 'pending'
         "#,
@@ -296,11 +272,13 @@ pub async fn mark_attempt_failed(
 /// One row.
 pub async fn get(conn: &mut PgConnection, id: i64) -> Result<OutboxRow, Error> {
     let row = sqlx::query_as!(
-        Row,
+        OutboxRow,
         r#"
-        select id, inbound_message_id, registration_id, kind, recipient, message_id, subject,
-               state, suppressed_reason, attempts, next_attempt_at, last_error, created_at,
-               sent_at, created_by, resend_of, pec_identificativo, delivery, delivery_at
+        select id, inbound_message_id, registration_id, kind as "kind: OutboxKind", recipient,
+               message_id, subject, state as "state: OutboxState",
+               suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
+               last_error, created_at, sent_at, created_by, resend_of, pec_identificativo,
+               delivery as "delivery: Delivery", delivery_at
         from outbox where id = $1
         "#,
         id
@@ -308,25 +286,27 @@ pub async fn get(conn: &mut PgConnection, id: i64) -> Result<OutboxRow, Error> {
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| Error::NotFound { what: format!("outbox row {id}") })?;
-    OutboxRow::try_from(row)
+    Ok(row)
 }
 
 /// The rows answering an inbound message (automatic and re-sends), oldest first: what the
 /// dashboard shows beside the message.
 pub async fn for_inbound(conn: &mut PgConnection, inbound_id: i64) -> Result<Vec<OutboxRow>, Error> {
     let rows = sqlx::query_as!(
-        Row,
+        OutboxRow,
         r#"
-        select id, inbound_message_id, registration_id, kind, recipient, message_id, subject,
-               state, suppressed_reason, attempts, next_attempt_at, last_error, created_at,
-               sent_at, created_by, resend_of, pec_identificativo, delivery, delivery_at
+        select id, inbound_message_id, registration_id, kind as "kind: OutboxKind", recipient,
+               message_id, subject, state as "state: OutboxState",
+               suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
+               last_error, created_at, sent_at, created_by, resend_of, pec_identificativo,
+               delivery as "delivery: Delivery", delivery_at
         from outbox where inbound_message_id = $1 order by id
         "#,
         inbound_id
     )
     .fetch_all(&mut *conn)
     .await?;
-    rows.into_iter().map(OutboxRow::try_from).collect()
+    Ok(rows)
 }
 
 /// The exact bytes of a row (for a re-send and for the dashboard's download).
@@ -341,11 +321,13 @@ pub async fn raw(conn: &mut PgConnection, id: i64) -> Result<Option<Vec<u8>>, Er
 /// Locks a row for a staff action (re-send).
 pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<OutboxRow, Error> {
     let row = sqlx::query_as!(
-        Row,
+        OutboxRow,
         r#"
-        select id, inbound_message_id, registration_id, kind, recipient, message_id, subject,
-               state, suppressed_reason, attempts, next_attempt_at, last_error, created_at,
-               sent_at, created_by, resend_of, pec_identificativo, delivery, delivery_at
+        select id, inbound_message_id, registration_id, kind as "kind: OutboxKind", recipient,
+               message_id, subject, state as "state: OutboxState",
+               suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
+               last_error, created_at, sent_at, created_by, resend_of, pec_identificativo,
+               delivery as "delivery: Delivery", delivery_at
         from outbox where id = $1 for update
         "#,
         id
@@ -353,7 +335,7 @@ pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<OutboxRow, Error> 
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| Error::NotFound { what: format!("outbox row {id}") })?;
-    OutboxRow::try_from(row)
+    Ok(row)
 }
 
 /// Puts a failed (or suppressed, still composed) row back in the queue, due now, with a
@@ -411,7 +393,7 @@ pub struct LinkedReceipt {
     /// The X-Ricevuta value.
     pub kind: String,
     /// The delivery state it certifies, if any (see `outbox_delivery_rank`).
-    pub delivery: Option<String>,
+    pub delivery: Option<Delivery>,
     pub received_at: DateTime<Utc>,
     pub pec_identificativo: Option<String>,
 }
@@ -448,7 +430,7 @@ pub async fn link_receipt(conn: &mut PgConnection, r: &LinkedReceipt) -> Result<
         "#,
         r.outbox_id,
         r.pec_identificativo,
-        r.delivery,
+        r.delivery as Option<Delivery>,
         r.received_at,
     )
     .execute(&mut *conn)

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::Error;
-use crate::audit::{self, NewAuditEntry};
+use crate::audit::{self, AuditAction, NewAuditEntry};
 use crate::codes::{AooCode, IpaCode, ProtocolNumber, RegisterCode};
 
 /// One register of one AOO, as found (or created) in the database at start-up.
@@ -288,7 +288,7 @@ pub async fn register(
         conn,
         &NewAuditEntry {
             actor: actor.as_str().to_owned(),
-            action: "registration.create".to_owned(),
+            action: AuditAction::RegistrationCreate,
             object_type: "registration".to_owned(),
             object_id: id.to_string(),
             details: serde_json::json!({
@@ -376,7 +376,7 @@ pub async fn annul(
         conn,
         &NewAuditEntry {
             actor: actor.as_str().to_owned(),
-            action: "registration.annul".to_owned(),
+            action: AuditAction::RegistrationAnnul,
             object_type: "registration".to_owned(),
             object_id: registration_id.to_string(),
             details: serde_json::json!({

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::Error;
-use crate::audit::{self, NewAuditEntry};
+use crate::audit::{self, AuditAction, NewAuditEntry};
 use crate::register::{Actor, Sha256};
 
 /// The roles of the protocol office (issue 7). What each may do is decided by the web crate.
@@ -95,10 +95,10 @@ pub struct StaffUser {
     pub created_at: DateTime<Utc>,
 }
 
-fn entry(actor: &Actor, action: &str, object_type: &str, object_id: String, details: serde_json::Value) -> NewAuditEntry {
+fn entry(actor: &Actor, action: AuditAction, object_type: &str, object_id: String, details: serde_json::Value) -> NewAuditEntry {
     NewAuditEntry {
         actor: actor.as_str().to_owned(),
-        action: action.to_owned(),
+        action,
         object_type: object_type.to_owned(),
         object_id,
         details,
@@ -134,7 +134,7 @@ pub async fn create_user(
     .ok_or_else(|| Error::invalid("username", format!("{username} already exists")))?;
     audit::append(
         conn,
-        &entry(actor, "staff.create", "staff_user", username.to_string(), serde_json::json!({ "role": role.as_str() })),
+        &entry(actor, AuditAction::StaffCreate, "staff_user", username.to_string(), serde_json::json!({ "role": role.as_str() })),
     )
     .await?;
     Ok(id)
@@ -161,7 +161,7 @@ pub async fn set_password(
     .await?
     .ok_or_else(|| Error::NotFound { what: format!("user {username}") })?;
     sqlx::query!("delete from staff_sessions where user_id = $1", id).execute(&mut *conn).await?;
-    audit::append(conn, &entry(actor, "staff.password", "staff_user", username.to_string(), serde_json::json!({}))).await?;
+    audit::append(conn, &entry(actor, AuditAction::StaffPassword, "staff_user", username.to_string(), serde_json::json!({}))).await?;
     Ok(())
 }
 
@@ -175,7 +175,7 @@ pub async fn disable_user(conn: &mut PgConnection, actor: &Actor, username: &Use
     .await?
     .ok_or_else(|| Error::NotFound { what: format!("user {username}") })?;
     sqlx::query!("delete from staff_sessions where user_id = $1", id).execute(&mut *conn).await?;
-    audit::append(conn, &entry(actor, "staff.disable", "staff_user", username.to_string(), serde_json::json!({}))).await?;
+    audit::append(conn, &entry(actor, AuditAction::StaffDisable, "staff_user", username.to_string(), serde_json::json!({}))).await?;
     Ok(())
 }
 
@@ -260,7 +260,7 @@ pub async fn record_failure(
         let system = Actor::parse("web")?;
         audit::append(
             conn,
-            &entry(&system, "staff.lockout", "staff_user", row.username, serde_json::json!({ "failures": row.failed_logins })),
+            &entry(&system, AuditAction::StaffLockout, "staff_user", row.username, serde_json::json!({ "failures": row.failed_logins })),
         )
         .await?;
     }
@@ -378,7 +378,7 @@ pub async fn create_office(conn: &mut PgConnection, actor: &Actor, code: &str, n
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| Error::invalid("office code", format!("{code} already exists")))?;
-    audit::append(conn, &entry(actor, "office.create", "office", id.to_string(), serde_json::json!({ "code": code, "name": name.trim() })))
+    audit::append(conn, &entry(actor, AuditAction::OfficeCreate, "office", id.to_string(), serde_json::json!({ "code": code, "name": name.trim() })))
         .await?;
     Ok(id)
 }
@@ -388,7 +388,7 @@ pub async fn set_office_active(conn: &mut PgConnection, actor: &Actor, office_id
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| Error::NotFound { what: format!("office {office_id}") })?;
-    audit::append(conn, &entry(actor, "office.active", "office", office_id.to_string(), serde_json::json!({ "active": active })))
+    audit::append(conn, &entry(actor, AuditAction::OfficeActive, "office", office_id.to_string(), serde_json::json!({ "active": active })))
         .await?;
     Ok(())
 }
@@ -440,7 +440,7 @@ pub async fn assign(
     .await?;
     audit::append(
         conn,
-        &entry(actor, "registration.assign", "registration", registration_id.to_string(), serde_json::json!({ "office": office.code })),
+        &entry(actor, AuditAction::RegistrationAssign, "registration", registration_id.to_string(), serde_json::json!({ "office": office.code })),
     )
     .await?;
     Ok(())
@@ -484,7 +484,7 @@ pub async fn create_api_token(conn: &mut PgConnection, actor: &Actor, name: &str
     )
     .fetch_one(&mut *conn)
     .await?;
-    audit::append(conn, &entry(actor, "api_token.create", "api_token", id.to_string(), serde_json::json!({ "name": name.trim() })))
+    audit::append(conn, &entry(actor, AuditAction::ApiTokenCreate, "api_token", id.to_string(), serde_json::json!({ "name": name.trim() })))
         .await?;
     Ok(id)
 }
@@ -494,7 +494,7 @@ pub async fn revoke_api_token(conn: &mut PgConnection, actor: &Actor, id: i64) -
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| Error::NotFound { what: format!("API token {id}") })?;
-    audit::append(conn, &entry(actor, "api_token.revoke", "api_token", id.to_string(), serde_json::json!({}))).await?;
+    audit::append(conn, &entry(actor, AuditAction::ApiTokenRevoke, "api_token", id.to_string(), serde_json::json!({}))).await?;
     Ok(())
 }
 

@@ -119,7 +119,7 @@ async fn annulment_keeps_the_original_and_is_recorded_once() {
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     refused(&db, "delete from annulments").await;
 
-    let actions: Vec<String> = sqlx::query_scalar("select action from audit_log order by id")
+    let actions: Vec<String> = sqlx::query_scalar("select action::text from audit_log order by id")
         .fetch_all(&db.pool)
         .await
         .unwrap();
@@ -191,7 +191,7 @@ async fn audit_details_with_floats_are_refused() {
         &mut conn,
         &audit::NewAuditEntry {
             actor: "x".into(),
-            action: "y".into(),
+            action: audit::AuditAction::StaffLogin,
             object_type: "z".into(),
             object_id: "1".into(),
             details: serde_json::json!({"ratio": 0.5}),

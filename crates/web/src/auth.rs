@@ -265,7 +265,7 @@ pub async fn login(
         &mut tx,
         &sigillo_store::audit::NewAuditEntry {
             actor: record.username.clone(),
-            action: "staff.login".into(),
+            action: sigillo_store::audit::AuditAction::StaffLogin,
             object_type: "staff_user".into(),
             object_id: record.username.clone(),
             details: serde_json::json!({}),

@@ -52,6 +52,23 @@ impl From<sigillo_notify::Error> for AppError {
     }
 }
 
+impl From<sigillo_protocol::Error> for AppError {
+    fn from(e: sigillo_protocol::Error) -> Self {
+        use sigillo_protocol::Error as E;
+        match e {
+            E::Store(e) => AppError::from(e),
+            E::Notify(e) => AppError::from(e),
+            E::NoTrust => AppError::BadRequest(
+                "SIGILLO_TRUST_DIR non è configurata: senza le autorità di fiducia le firme dei documenti non si \
+                 possono verificare. Avvisi l'amministratore."
+                    .into(),
+            ),
+            E::Unreadable(cause) => AppError::BadRequest(format!("il messaggio archiviato non è leggibile: {cause}")),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {

@@ -6,7 +6,6 @@
 //! `/api/`. The tests walk the same table, so a route added without an access rule cannot
 //! exist.
 
-mod anyway;
 mod api;
 pub mod auth;
 mod error;

@@ -68,7 +68,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Qu
                 id: r.id,
                 at: datetime_it(r.at, tz),
                 actor: r.actor,
-                action: r.action,
+                action: r.action.as_str().to_owned(),
                 object: format!("{} {}", r.object_type, r.object_id),
                 details: r.details.to_string(),
                 hash: hex::encode(&r.hash[..8.min(r.hash.len())]),

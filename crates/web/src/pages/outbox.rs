@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono_tz::Tz;
 use sigillo_store::browse;
-use sigillo_store::outbox::{self, OutboxRow, OutboxState};
+use sigillo_store::outbox::{self, Delivery, OutboxKind, OutboxRow, OutboxState, SuppressedReason};
 use sqlx::PgConnection;
 
 use super::parse_id;
@@ -38,23 +38,22 @@ pub struct OutboxView {
     pub can_resend: bool,
 }
 
-pub fn kind_it(kind: &str) -> &'static str {
+pub fn kind_it(kind: OutboxKind) -> &'static str {
     match kind {
-        "ricevuta" => "Ricevuta di protocollazione",
-        "notifica" => "Comunicazione di mancata protocollazione",
-        _ => "Messaggio al mittente",
+        OutboxKind::Ricevuta => "Ricevuta di protocollazione",
+        OutboxKind::Notifica => "Comunicazione di mancata protocollazione",
     }
 }
 
 /// The loop-safety codes of `sigillo_notify::policy::SkipReason`, in plain Italian.
-pub fn suppressed_it(code: &str) -> &'static str {
+pub fn suppressed_it(code: Option<SuppressedReason>) -> &'static str {
     match code {
-        "AUTOMATIC_MAIL" => "posta automatica",
-        "NO_REPLY_SENDER" => "mittente che non accetta risposte",
-        "FORGED_ENVELOPE" => "busta contraffatta",
-        "RATE_LIMIT" => "limite di invii al mittente",
-        "NO_ADDRESS" => "indirizzo del mittente assente",
-        _ => "motivo non classificato",
+        Some(SuppressedReason::AutomaticMail) => "posta automatica",
+        Some(SuppressedReason::NoReplySender) => "mittente che non accetta risposte",
+        Some(SuppressedReason::ForgedEnvelope) => "busta contraffatta",
+        Some(SuppressedReason::RateLimit) => "limite di invii al mittente",
+        Some(SuppressedReason::NoAddress) => "indirizzo del mittente assente",
+        None => "motivo non classificato",
     }
 }
 
@@ -67,23 +66,22 @@ fn state_it(r: &OutboxRow, tz: Tz) -> (String, &'static str) {
         },
         OutboxState::Failed => ("non inviata (tentativi esauriti)".to_owned(), "danger"),
         OutboxState::Suppressed => (
-            format!("trattenuta: {}", suppressed_it(r.suppressed_reason.as_deref().unwrap_or(""))),
+            format!("trattenuta: {}", suppressed_it(r.suppressed_reason)),
             "warning",
         ),
     }
 }
 
 /// The delivery states of `outbox.delivery` (the furthest the provider's receipts certify).
-pub fn delivery_it(state: &str) -> &'static str {
+pub fn delivery_it(state: Delivery) -> &'static str {
     match state {
-        "accettata" => "accettata dal gestore",
-        "presa-in-carico" => "presa in carico dal gestore del destinatario",
-        "preavviso-errore-consegna" => "preavviso di errore di consegna",
-        "consegnata" => "consegnata",
-        "errore-consegna" => "errore di consegna",
-        "non-accettazione" => "non accettata dal gestore",
-        "rilevazione-virus" => "non consegnata: rilevato un virus",
-        _ => "stato di consegna non classificato",
+        Delivery::Accettata => "accettata dal gestore",
+        Delivery::PresaInCarico => "presa in carico dal gestore del destinatario",
+        Delivery::PreavvisoErroreConsegna => "preavviso di errore di consegna",
+        Delivery::Consegnata => "consegnata",
+        Delivery::ErroreConsegna => "errore di consegna",
+        Delivery::NonAccettazione => "non accettata dal gestore",
+        Delivery::RilevazioneVirus => "non consegnata: rilevato un virus",
     }
 }
 
@@ -113,14 +111,14 @@ pub async fn views(conn: &mut PgConnection, inbound_id: i64, tz: Tz) -> Result<V
             .collect();
         let (state, state_class) = state_it(&r, tz);
         let delivery = match (&r.delivery, r.delivery_at) {
-            (Some(d), Some(at)) => format!("{} il {}", delivery_it(d), datetime_it(at, tz)),
-            (Some(d), None) => delivery_it(d).to_owned(),
+            (Some(d), Some(at)) => format!("{} il {}", delivery_it(*d), datetime_it(at, tz)),
+            (Some(d), None) => delivery_it(*d).to_owned(),
             (None, _) if r.state == OutboxState::Sent => "nessuna ricevuta del gestore finora".to_owned(),
             (None, _) => "—".to_owned(),
         };
         views.push(OutboxView {
             id: r.id,
-            kind: kind_it(&r.kind),
+            kind: kind_it(r.kind),
             recipient: r.recipient.clone().unwrap_or_else(|| "—".to_owned()),
             state,
             state_class,
@@ -143,14 +141,14 @@ async fn resend_row(conn: &mut PgConnection, user: &CurrentUser, row: &OutboxRow
     if row.state == OutboxState::Pending {
         return Err(AppError::BadRequest(format!(
             "La {} è già in coda di invio: non serve inviarla di nuovo.",
-            kind_it(&row.kind).to_lowercase()
+            kind_it(row.kind).to_lowercase()
         )));
     }
     if outbox::raw(conn, row.id).await?.is_none() {
         return Err(AppError::BadRequest(format!(
             "La {} non è mai stata preparata ({}): non c'è nulla da inviare di nuovo.",
-            kind_it(&row.kind).to_lowercase(),
-            suppressed_it(row.suppressed_reason.as_deref().unwrap_or(""))
+            kind_it(row.kind).to_lowercase(),
+            suppressed_it(row.suppressed_reason)
         )));
     }
     Ok(sigillo_notify::outbox::resend(conn, row.id, &user.actor()?).await?)
@@ -179,7 +177,7 @@ pub async fn resend(State(state): State<AppState>, user: CurrentUser, Path(id): 
 /// notice again"); `Ok(None)` when the message has none.
 pub async fn resend_notice_of(conn: &mut PgConnection, user: &CurrentUser, inbound_id: i64) -> Result<Option<i64>, AppError> {
     let rows = outbox::for_inbound(conn, inbound_id).await?;
-    let Some(latest) = rows.iter().rev().find(|r| r.kind == "notifica") else {
+    let Some(latest) = rows.iter().rev().find(|r| r.kind == OutboxKind::Notifica) else {
         return Ok(None);
     };
     let row = outbox::lock(conn, latest.id).await?;

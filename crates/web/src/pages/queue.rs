@@ -6,7 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sigillo_store::decisions::{self, MessageAction};
-use sigillo_store::{browse, inbound};
+use sigillo_store::browse;
+use sigillo_store::inbound::MessageState;
 
 use super::{Layout, parse_id};
 use crate::auth::CurrentUser;
@@ -69,16 +70,15 @@ fn or_unknown(s: Option<String>) -> String {
     s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| "(non indicato)".to_owned())
 }
 
-fn action_it(a: &str) -> &'static str {
+fn action_it(a: MessageAction) -> &'static str {
     match a {
-        "confirm_rejection" => "Scarto confermato",
-        "register_anyway" => "Registrato comunque",
-        "resend_notice" => "Avviso inviato di nuovo",
-        _ => "—",
+        MessageAction::ConfirmRejection => "Scarto confermato",
+        MessageAction::RegisterAnyway => "Registrato comunque",
+        MessageAction::ResendNotice => "Avviso inviato di nuovo",
     }
 }
 
-async fn page(state: &AppState, user: &CurrentUser, which: &'static str, q: &QueueQuery) -> Result<QueuePage, AppError> {
+async fn page(state: &AppState, user: &CurrentUser, which: MessageState, q: &QueueQuery) -> Result<QueuePage, AppError> {
     let mut conn = state.pool().acquire().await.map_err(db)?;
     let rows = browse::messages_in_state(&mut conn, which, 200).await?;
     let tz = state.register().timezone;
@@ -91,10 +91,10 @@ async fn page(state: &AppState, user: &CurrentUser, which: &'static str, q: &Que
             received: datetime_it(m.first_seen_at, tz),
             size: size_it(m.raw_size),
             reasons: reasons_it(&m.reasons),
-            last_action: m.last_action.as_deref().map(action_it).unwrap_or("—").to_owned(),
+            last_action: m.last_action.map(action_it).unwrap_or("—").to_owned(),
         })
         .collect();
-    let (active, heading, intro) = if which == "review" {
+    let (active, heading, intro) = if which == MessageState::Review {
         ("revisione", "Da revisionare", "Messaggi che il sistema non ha potuto decidere da solo (ad esempio firme con esito non determinabile).")
     } else {
         ("scartati", "Messaggi scartati", "Messaggi non protocollati, con il motivo. Nessun messaggio viene cancellato.")
@@ -107,11 +107,11 @@ async fn page(state: &AppState, user: &CurrentUser, which: &'static str, q: &Que
 }
 
 pub async fn review(State(state): State<AppState>, user: CurrentUser, Query(q): Query<QueueQuery>) -> Result<QueuePage, AppError> {
-    page(&state, &user, "review", &q).await
+    page(&state, &user, MessageState::Review, &q).await
 }
 
 pub async fn rejected(State(state): State<AppState>, user: CurrentUser, Query(q): Query<QueueQuery>) -> Result<QueuePage, AppError> {
-    page(&state, &user, "rejected", &q).await
+    page(&state, &user, MessageState::Rejected, &q).await
 }
 
 async fn decide(state: &AppState, user: &CurrentUser, id: &str, action: MessageAction) -> Result<Response, AppError> {
@@ -181,7 +181,7 @@ async fn register_page(
     if let Some(r) = m.registration_id {
         return Err(AppError::BadRequest(format!("il messaggio è già protocollato (registrazione {r})")));
     }
-    if !matches!(m.state.as_str(), "rejected" | "review") {
+    if !m.state.awaits_office() {
         return Err(AppError::BadRequest("si possono protocollare d'ufficio solo messaggi scartati o da revisionare".into()));
     }
     if let Some(owner) = m.duplicate_of {
@@ -189,7 +189,7 @@ async fn register_page(
     }
     let heading = format!("Protocollazione d'ufficio del messaggio n. {id}");
     Ok(RegisterAnywayPage {
-        layout: Layout::new(user, if m.state == "review" { "revisione" } else { "scartati" }, heading.clone()),
+        layout: Layout::new(user, if m.state == MessageState::Review { "revisione" } else { "scartati" }, heading.clone()),
         id,
         heading,
         sender: or_unknown(m.sender),
@@ -209,7 +209,7 @@ async fn register_page(
                     .collect()
             })
             .unwrap_or_default(),
-        back: if m.state == "review" { "/revisione" } else { "/scartati" },
+        back: if m.state == MessageState::Review { "/revisione" } else { "/scartati" },
         reason,
         confirm,
         error,
@@ -246,19 +246,18 @@ pub async fn register_anyway(
     if f.passo != "conferma" {
         return Ok(register_page(&state, &user, id, reason, true, None).await?.into_response());
     }
-    let raw_sha256 = {
-        let mut conn = state.pool().acquire().await.map_err(db)?;
-        inbound::by_id(&mut conn, id).await?.raw_sha256
+    let ctx = sigillo_protocol::anyway::Override {
+        pool: state.pool(),
+        blobs: state.blobs(),
+        register: state.register(),
+        trust_dir: state.config().trust_dir.as_deref(),
+        outbox: state.outbox(),
     };
-    let (new, report) = crate::anyway::registration_from_raw(&state, id, raw_sha256).await?;
-    let actor = user.actor()?;
-    let mut tx = state.pool().begin().await.map_err(db)?;
-    let (registration, _) = decisions::register_anyway(&mut tx, state.register(), &actor, id, &reason, &new).await?;
-    let queued = crate::anyway::enqueue_receipt(&mut tx, &state, id, &report, &registration, &new, &actor).await?;
-    tx.commit().await.map_err(db)?;
-    if queued {
+    let done = sigillo_protocol::anyway::register_anyway(&ctx, &user.actor()?, id, &reason).await?;
+    if done.receipt_queued {
         state.wake_outbox();
     }
+    let registration = done.registration;
     tracing::info!(inbound_id = id, registration.id = registration.id, "registered anyway");
     Ok(Redirect::to(&format!("/registrazioni/{}?esito=protocollata", registration.id)).into_response())
 }

@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use sigillo_store::audit::AuditAction;
 use sigillo_store::browse::{self, ListFilter, SearchText, StateFilter};
 use sigillo_store::export::{Period, period_bounds};
 use sigillo_store::register::{self, Direction, DocumentRole, NewAnnulment, Sha256};
@@ -203,12 +204,12 @@ pub struct DetailPage {
     notice: Option<&'static str>,
 }
 
-fn action_it(action: &str) -> String {
+fn action_it(action: AuditAction) -> String {
     match action {
-        "registration.create" => "Registrazione".into(),
-        "registration.annul" => "Annullamento".into(),
-        "registration.assign" => "Assegnazione a un ufficio".into(),
-        other => other.to_owned(),
+        AuditAction::RegistrationCreate => "Registrazione".into(),
+        AuditAction::RegistrationAnnul => "Annullamento".into(),
+        AuditAction::RegistrationAssign => "Assegnazione a un ufficio".into(),
+        other => other.as_str().to_owned(),
     }
 }
 
@@ -310,7 +311,7 @@ pub async fn show(
         sent,
         history: history
             .into_iter()
-            .map(|h| HistView { at: datetime_it(h.at, tz), actor: h.actor, action: action_it(&h.action) })
+            .map(|h| HistView { at: datetime_it(h.at, tz), actor: h.actor, action: action_it(h.action) })
             .collect(),
         assignments: assignments
             .into_iter()

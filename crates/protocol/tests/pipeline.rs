@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sigillo_intake::Pipeline;
+use sigillo_protocol::Pipeline;
 use sigillo_pec::{Checker, MessageReport, PecError};
 use sigillo_store::blob::BlobStore;
 

@@ -23,20 +23,19 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use serde::Serialize;
-use sigillo_pec::report::{Decision, PecReport};
+use sigillo_pec::report::Decision;
 use sigillo_pec::{Checker, MessageReport, PecError};
 use sigillo_store::PgPool;
 use sigillo_store::blob::BlobStore;
-use sigillo_store::inbound::{self, Decided, Inbound, LinkedRegistration, MessageState, Origin};
-use sigillo_notify::outbox::{self as notify_outbox, NoticeOutcome, OutboxConfig, Registered};
-use sigillo_store::register::{
-    self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Sha256,
-};
+use sigillo_store::inbound::{self, Decided, Inbound, LinkedRegistration, MessageState, Origin, PecType};
+use sigillo_notify::outbox::{self as notify_outbox, NoticeOutcome, OutboxConfig};
+use sigillo_store::register::{self, Actor, Register, Sha256};
 use tokio::sync::Notify;
 
 use crate::Error;
+use crate::plan::{Plan, decision_of};
+use crate::record::{document_digest, registration_from_report};
 
 /// The classification step: `Checker::check_message` in production; tests replace it to
 /// exercise the fault paths (a classifier that panics).
@@ -52,8 +51,8 @@ pub struct Outcome {
     pub inbound_id: i64,
     pub raw_sha256: String,
     pub state: MessageState,
-    /// `register`, `reject`, `review`, `link-receipt`; `None` while in error.
-    pub decision: Option<String>,
+    /// `None` while in error.
+    pub decision: Option<Decision>,
     pub reasons: serde_json::Value,
     pub protocol: Option<LinkedRegistration>,
     /// The decision was taken before, for these bytes or for the same PEC.
@@ -248,7 +247,7 @@ impl Pipeline {
         let daticert = report.pec.daticert.as_ref();
         let ident = daticert.and_then(|d| d.identificativo.clone());
         let msgid = daticert.and_then(|d| d.msgid.clone());
-        let is_transport = plan.pec_type.as_deref() == Some("posta-certificata");
+        let is_transport = plan.pec_type == PecType::PostaCertificata;
 
         if is_transport
             && let Some(ident) = &ident
@@ -256,9 +255,10 @@ impl Pipeline {
         {
             let decided = Decided {
                 state: owner.state,
-                decision: owner.decision.clone().unwrap_or_default(),
                 reasons: owner.reasons.clone(),
-                pec_type: plan.pec_type.clone(),
+                sender: report.pec.sender(),
+                subject: report.pec.subject(),
+                pec_type: Some(plan.pec_type),
                 pec_receipt: plan.pec_receipt.clone(),
                 pec_identificativo: Some(ident.clone()),
                 pec_msgid: msgid.clone(),
@@ -273,7 +273,7 @@ impl Pipeline {
                 inbound_id: id,
                 raw_sha256: row.raw_sha256.to_hex(),
                 state: owner.state,
-                decision: owner.decision,
+                decision: decision_of(owner.state),
                 reasons: owner.reasons,
                 protocol,
                 duplicate: true,
@@ -285,11 +285,11 @@ impl Pipeline {
 
         let mut registered = None;
         let protocol = if plan.state == MessageState::Registered {
-            let new = new_registration(report, id);
+            let new = registration_from_report(report, id);
             let reg = register::register(&mut tx, &self.register, &self.actor, &new, None)
                 .await
                 .map_err(classify_store)?;
-            registered = Some(registered_for_receipt(&reg, &new));
+            registered = Some(crate::receipt::registered(&reg, &new));
             Some(LinkedRegistration {
                 id: reg.id,
                 year: reg.year,
@@ -317,9 +317,10 @@ impl Pipeline {
         }
         let decided = Decided {
             state: plan.state,
-            decision: plan.decision.clone(),
             reasons: plan.reasons.clone(),
-            pec_type: plan.pec_type.clone(),
+            sender: report.pec.sender(),
+            subject: report.pec.subject(),
+            pec_type: Some(plan.pec_type),
             pec_receipt: plan.pec_receipt.clone(),
             pec_identificativo: ident,
             pec_msgid: msgid,
@@ -335,7 +336,7 @@ impl Pipeline {
             inbound_id: id,
             raw_sha256: row.raw_sha256.to_hex(),
             state: plan.state,
-            decision: Some(plan.decision.clone()),
+            decision: decision_of(plan.state),
             reasons: plan.reasons.clone(),
             protocol,
             duplicate: false,
@@ -367,7 +368,7 @@ impl Pipeline {
             inbound_id: row.id,
             raw_sha256: row.raw_sha256.to_hex(),
             state: row.state,
-            decision: row.decision.clone().filter(|_| !in_error),
+            decision: decision_of(row.state),
             reasons: row.reasons.clone(),
             protocol,
             duplicate,
@@ -421,119 +422,5 @@ fn classify_notify(e: sigillo_notify::Error) -> DecideError {
     match e {
         sigillo_notify::Error::Store(e) => classify_store(e),
         other => DecideError::Fault(format!("risposta automatica non composta: {other}")),
-    }
-}
-
-/// What the receipt of a registration lists.
-fn registered_for_receipt(reg: &register::Registration, new: &NewRegistration) -> Registered {
-    Registered {
-        id: reg.id,
-        number: reg.number.get(),
-        year: reg.year,
-        registered_at: reg.registered_at,
-        segnatura: reg.segnatura.clone(),
-        subject: new.subject.clone(),
-        documents: new
-            .documents
-            .iter()
-            .map(|d| sigillo_notify::model::Document {
-                name: d.name.clone(),
-                media_type: Some(d.media_type.clone()),
-                size: d.size_bytes,
-                sha256: d.sha256.to_hex(),
-                primary: d.role == DocumentRole::Primary,
-            })
-            .collect(),
-    }
-}
-
-/// What the report leads to, before any database work.
-struct Plan {
-    state: MessageState,
-    decision: String,
-    reasons: serde_json::Value,
-    pec_type: Option<String>,
-    pec_receipt: Option<String>,
-}
-
-impl Plan {
-    fn from_report(report: &MessageReport) -> Plan {
-        let (state, decision) = match report.decision {
-            Decision::Register => (MessageState::Registered, "register"),
-            Decision::Reject => (MessageState::Rejected, "reject"),
-            Decision::Review => (MessageState::Review, "review"),
-            Decision::LinkReceipt => (MessageState::Receipt, "link-receipt"),
-        };
-        Plan {
-            state,
-            decision: decision.to_owned(),
-            reasons: serde_json::to_value(&report.reasons).unwrap_or_else(|_| serde_json::json!([])),
-            pec_type: json_str(&report.pec.pec_type),
-            pec_receipt: report.pec.receipt.as_ref().and_then(json_str),
-        }
-    }
-}
-
-/// The serde name of a unit enum value (`posta-certificata`, `avvenuta-consegna`).
-fn json_str<T: Serialize>(v: &T) -> Option<String> {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => Some(s),
-        _ => None,
-    }
-}
-
-/// The digest the classifier computed while reading the attachment (one pass over the bytes
-/// instead of three); computed again only if it is somehow not a digest.
-fn document_digest(at: &sigillo_pec::attachments::Attachment) -> Sha256 {
-    Sha256::parse_hex(&at.sha256).unwrap_or_else(|_| Sha256::of(&at.content))
-}
-
-/// The art. 53 record of a message to register (by the intake, or by the office with "register
-/// anyway"): sender and subject from daticert (what the
-/// provider certified), falling back to the original message; receipt time from daticert.
-pub fn new_registration(report: &MessageReport, inbound_id: i64) -> NewRegistration {
-    let pec: &PecReport = &report.pec;
-    let daticert = pec.daticert.as_ref();
-    let original = pec.original.as_ref();
-    let address = daticert
-        .and_then(|d| d.mittente.clone())
-        .or_else(|| original.and_then(|o| o.from.clone()))
-        .filter(|s| !s.trim().is_empty());
-    // The name the citizen's mail program wrote, only for the address it belongs to.
-    let name = original
-        .filter(|o| o.from.as_deref().zip(address.as_deref()).is_some_and(|(f, a)| f.eq_ignore_ascii_case(a)))
-        .and_then(|o| o.from_name.clone());
-    let subject = original
-        .and_then(|o| o.subject.clone())
-        .or_else(|| daticert.and_then(|d| d.oggetto.clone()))
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "(senza oggetto)".to_owned());
-    let documents = report
-        .attachments
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let at = &a.attachment;
-            NewDocument {
-                name: at.name.clone().unwrap_or_else(|| format!("allegato-{}", i + 1)),
-                media_type: at.media_type.clone(),
-                size_bytes: i64::try_from(at.size).unwrap_or(i64::MAX),
-                sha256: document_digest(at),
-                role: if i == 0 { DocumentRole::Primary } else { DocumentRole::Attachment },
-                signature_report: a.signature.as_ref().and_then(|s| serde_json::to_value(s).ok()),
-            }
-        })
-        .collect();
-    NewRegistration {
-        direction: Direction::Incoming,
-        correspondent_name: name,
-        correspondent_address: address,
-        subject,
-        sender_protocol_number: None,
-        sender_protocol_date: None,
-        received_at: daticert.and_then(|d| d.data).map(|t| t.with_timezone(&Utc)),
-        inbound_message_id: Some(inbound_id),
-        documents,
     }
 }

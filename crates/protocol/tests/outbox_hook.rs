@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sigillo_intake::Pipeline;
+use sigillo_protocol::Pipeline;
 use sigillo_notify::outbox::OutboxConfig;
 use sigillo_pec::Checker;
 use sigillo_store::blob::BlobStore;
@@ -46,7 +46,7 @@ async fn a_rejection_queues_one_notice_and_wakes_the_worker() {
     let o = p.ingest(auto, "auto.eml", &Origin::default()).await.unwrap();
     assert_eq!(o.state, MessageState::Rejected);
     let found = rows::for_inbound(&mut c, o.inbound_id).await.unwrap();
-    assert_eq!((found[0].state, found[0].suppressed_reason.as_deref()), (OutboxState::Suppressed, Some("AUTOMATIC_MAIL")));
+    assert_eq!((found[0].state, found[0].suppressed_reason), (OutboxState::Suppressed, Some(sigillo_store::outbox::SuppressedReason::AutomaticMail)));
 
     // A bounce (empty Return-Path, mailer-daemon) neither.
     let bounce = b"Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.com\r\nSubject: Undelivered Mail\r\n\r\nx\r\n".to_vec();

@@ -1,0 +1,27 @@
+//! The domain of a registration, whatever its channel.
+//!
+//! Every way a document enters the register goes through this crate, so each rule of the
+//! register is written once:
+//!
+//! * [`record`]: the art. 53 record of a classified message (who sent it, its subject, its
+//!   documents) — the same for the intake and for the office's "register anyway".
+//! * [`plan`]: what a classifier's report leads to (message state, PEC type), before any
+//!   database work.
+//! * [`pipeline`]: the one path every raw message takes (store the bytes, record the row,
+//!   classify, then one transaction that decides and registers), used by the IMAP poller and
+//!   by `sigillo ingest`.
+//! * [`anyway`]: the responsabile's override, registering a rejected or review message from
+//!   its stored bytes with the same record and the same receipt.
+//! * [`receipt`]: what a receipt of registration lists.
+//! * [`trust`]: a trust directory (`pec/`, `signatures/`) loaded into a classifier.
+
+pub mod anyway;
+mod error;
+pub mod pipeline;
+pub mod plan;
+pub mod receipt;
+pub mod record;
+pub mod trust;
+
+pub use error::Error;
+pub use pipeline::{Outcome, Pipeline};
