@@ -33,21 +33,22 @@ impl Error {
     }
 }
 
-/// Maps the constraint and trigger errors the schema raises on purpose to the errors a caller
-/// can act on (the style of launchbadge/realworld-axum-sqlx); anything else stays a database
-/// error.
+/// The constraint a database error names, if any. Statements that expect a constraint to
+/// fire map its name to an error with the payload they know (the style of
+/// launchbadge/realworld-axum-sqlx), e.g. `registrations_message_unique` →
+/// [`Error::MessageAlreadyRegistered`] with the message's id.
+pub(crate) fn constraint(err: &sqlx::Error) -> Option<&str> {
+    match err {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}
+
+/// Maps the trigger errors the schema raises on purpose to the error a caller can act on;
+/// anything else stays a database error.
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &err {
-            match db.constraint() {
-                Some("annulments_pkey") => {
-                    return Error::AlreadyAnnulled(String::from("(this registration)"));
-                }
-                Some("registrations_message_unique") => {
-                    return Error::MessageAlreadyRegistered(0);
-                }
-                _ => {}
-            }
             // 42501 insufficient_privilege is what the immutability triggers raise.
             if db.code().as_deref() == Some("42501") && db.message().starts_with("sigillo:") {
                 return Error::Immutable(db.message().to_owned());

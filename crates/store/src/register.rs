@@ -255,11 +255,11 @@ pub async fn register(
     )
     .fetch_one(&mut *conn)
     .await
-    .map_err(|e| match Error::from(e) {
-        Error::MessageAlreadyRegistered(_) => {
+    .map_err(|e| match crate::error::constraint(&e) {
+        Some("registrations_message_unique") => {
             Error::MessageAlreadyRegistered(new.inbound_message_id.unwrap_or_default())
         }
-        other => other,
+        _ => Error::from(e),
     })?;
 
     for (ordinal, doc) in new.documents.iter().enumerate() {
@@ -368,9 +368,9 @@ pub async fn annul(
     )
     .fetch_one(&mut *conn)
     .await
-    .map_err(|e| match Error::from(e) {
-        Error::AlreadyAnnulled(_) => Error::AlreadyAnnulled(format!("id {registration_id}")),
-        other => other,
+    .map_err(|e| match crate::error::constraint(&e) {
+        Some("annulments_pkey") => Error::AlreadyAnnulled(format!("id {registration_id}")),
+        _ => Error::from(e),
     })?;
     audit::append(
         conn,

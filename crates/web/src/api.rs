@@ -8,7 +8,7 @@ use sigillo_store::browse::{self, ListFilter, SearchText};
 use sigillo_store::export::{Period, period_bounds};
 
 use crate::pages::{parse_date, parse_id};
-use crate::{AppError, AppState, db};
+use crate::{AppError, AppState};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ApiListQuery {
@@ -36,21 +36,21 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<ApiListQuery>) 
         None => 50,
         Some(l) => l.parse::<i64>().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| AppError::BadRequest("limit: 1 to 500".into()))?,
     };
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let (items, next) = browse::list(&mut conn, register, &filter, limit).await?;
     Ok(Json(json!({ "items": items, "next_before": next })))
 }
 
 pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
     let id = parse_id(&id)?;
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let r = browse::registration(&mut conn, state.register(), id).await?;
     serde_json::to_value(r).map(Json).map_err(|e| AppError::Internal(e.to_string()))
 }
 
 pub async fn documents(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
     let id = parse_id(&id)?;
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let r = browse::registration(&mut conn, state.register(), id).await?;
     Ok(Json(json!({ "registration_id": id, "documents": r.documents })))
 }

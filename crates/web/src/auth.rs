@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 
 use crate::pages::Layout;
 use crate::routes::Access;
-use crate::{AppError, AppState, db};
+use crate::{AppError, AppState};
 
 /// The session cookie: a random token; the database keeps only its SHA-256.
 pub const SESSION_COOKIE: &str = "sigillo_sessione";
@@ -166,7 +166,7 @@ pub async fn guard(
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .ok_or(AppError::ApiUnauthorized)?;
-            let mut conn = state.pool().acquire().await.map_err(db)?;
+            let mut conn = state.pool().acquire().await?;
             staff::use_api_token(&mut conn, &token_hash(token)).await?.ok_or(AppError::ApiUnauthorized)?;
             drop(conn);
             Ok(next.run(req).await)
@@ -175,7 +175,7 @@ pub async fn guard(
             let Some(token) = cookie(req.headers(), SESSION_COOKIE).map(str::to_owned) else {
                 return Ok(Redirect::to("/accedi").into_response());
             };
-            let mut conn = state.pool().acquire().await.map_err(db)?;
+            let mut conn = state.pool().acquire().await?;
             let session = staff::session(&mut conn, &token_hash(&token), Utc::now() + IDLE).await?;
             drop(conn);
             let Some(session) = session else {
@@ -229,7 +229,7 @@ pub async fn login(
 ) -> Result<Response, AppError> {
     const WRONG: &str = "Nome utente o password non corretti.";
     let now = Utc::now();
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     if staff::recent_failures(&mut tx, &client, now - CLIENT_WINDOW).await? >= CLIENT_LIMIT {
         return Err(AppError::TooManyAttempts);
     }
@@ -272,7 +272,7 @@ pub async fn login(
         },
     )
     .await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     tracing::info!(user = %record.username, "login");
     let session = set_cookie(&state, SESSION_COOKIE, &token, "/", IDLE.num_seconds());
     let clear = set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/accedi", 0);
@@ -302,13 +302,13 @@ async fn fail(
 ) -> Result<Response, AppError> {
     let now = Utc::now();
     staff::record_failure(&mut tx, client, user_id, LOCK_AFTER, now + LOCK_FOR, now - CLIENT_WINDOW).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     Ok(login_page(state, StatusCode::UNAUTHORIZED, Some(message.to_owned()), username))
 }
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        let mut conn = state.pool().acquire().await.map_err(db)?;
+        let mut conn = state.pool().acquire().await?;
         staff::close_session(&mut conn, &token_hash(token)).await?;
     }
     let clear = set_cookie(&state, SESSION_COOKIE, "", "/", 0);
@@ -340,7 +340,7 @@ pub async fn change_password(
 ) -> Result<Response, AppError> {
     let layout = Layout::new(&user, "password", "Cambio password");
     let username = Username::parse(&user.0.username)?;
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let record = staff::login_record(&mut conn, &username).await?.ok_or(AppError::Unauthenticated)?;
     drop(conn);
     let current = form.current.clone();
@@ -361,9 +361,9 @@ pub async fn change_password(
     let phc = tokio::task::spawn_blocking(move || hash_password(&new))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))??;
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     staff::set_password(&mut tx, &user.actor()?, &username, &phc).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     // set_password ended every session of the account, this one included.
     let clear = set_cookie(&state, SESSION_COOKIE, "", "/", 0);
     Ok(([(header::SET_COOKIE, clear)], Redirect::to("/accedi")).into_response())

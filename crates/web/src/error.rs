@@ -41,6 +41,12 @@ impl From<sigillo_store::Error> for AppError {
     }
 }
 
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::from(sigillo_store::Error::from(e))
+    }
+}
+
 impl From<sigillo_notify::Error> for AppError {
     fn from(e: sigillo_notify::Error) -> Self {
         use sigillo_notify::Error as E;
@@ -90,20 +96,18 @@ impl AppError {
     }
 }
 
+/// What a failed request carries to [`report`]: the text for the person and, for a server
+/// error, the cause for the log.
+#[derive(Clone)]
+pub(crate) struct Failure {
+    message: String,
+    cause: Option<String>,
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
-        if matches!(self, AppError::ApiUnauthorized) {
-            let mut res = (status, axum::Json(serde_json::json!({ "error": "token API mancante o non valido" }))).into_response();
-            res.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"sigillo\""),
-            );
-            return res;
-        }
+        let cause = status.is_server_error().then(|| self.to_string());
         let (title, message) = match &self {
             AppError::NotFound => ("Pagina non trovata", "La pagina o il documento richiesto non esiste.".to_owned()),
             AppError::Unauthenticated => ("Accesso richiesto", "Per continuare è necessario accedere.".to_owned()),
@@ -117,12 +121,45 @@ impl IntoResponse for AppError {
                 "Troppi tentativi",
                 "Troppi tentativi di accesso non riusciti da questo indirizzo. Riprovi tra 15 minuti.".to_owned(),
             ),
+            AppError::ApiUnauthorized => ("Token non valido", "token API mancante o non valido".to_owned()),
             _ => ("Errore interno", "Si è verificato un errore interno. Riprovi; se il problema persiste avvisi l'amministratore.".to_owned()),
         };
-        let page = ErrorPage { status: status.as_u16(), title, message };
-        match page.render() {
+        let page = ErrorPage { status: status.as_u16(), title, message: message.clone() };
+        let mut res = match page.render() {
             Ok(html) => (status, axum::response::Html(html)).into_response(),
             Err(_) => (status, title).into_response(),
+        };
+        if matches!(self, AppError::ApiUnauthorized) {
+            res.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"sigillo\""),
+            );
         }
+        res.extensions_mut().insert(Failure { message, cause });
+        res
     }
+}
+
+/// Every failed request passes here, inside the request's span (method, path, request id):
+/// a server error's cause is logged once, and under `/api/` the Italian page becomes a JSON
+/// body `{"error": "…"}` with the same status and headers.
+pub(crate) async fn report(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    let Some(failure) = res.extensions().get::<Failure>().cloned() else {
+        return res;
+    };
+    if let Some(cause) = &failure.cause {
+        tracing::error!(status = res.status().as_u16(), error = %cause, "request failed");
+    }
+    if !api {
+        return res;
+    }
+    let (mut parts, _) = res.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let body = axum::Json(serde_json::json!({ "error": failure.message })).into_response();
+    let (json_parts, json_body) = body.into_parts();
+    parts.headers.extend(json_parts.headers);
+    Response::from_parts(parts, json_body)
 }

@@ -18,6 +18,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 use sigillo_notify::outbox::OutboxConfig;
 use sigillo_store::PgPool;
 use sigillo_store::blob::BlobStore;
@@ -156,9 +158,20 @@ pub fn router(state: AppState) -> Router {
     router
         .nest_service("/static", statics)
         .fallback(|| async { AppError::NotFound })
+        .layer(axum::middleware::from_fn(error::report))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn(timing))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The span of one request: method, path (ids at most; never the query, which holds search
+/// text) and the `x-request-id` given to the request and echoed in the response.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), path = req.uri().path(), request_id = id)
 }
 
 /// The server time of every request (guard, handler, rendering; not the network), at debug
@@ -200,11 +213,6 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
     set(h, header::REFERRER_POLICY, "same-origin");
     set(h, header::CACHE_CONTROL, "no-store");
     res
-}
-
-/// A database error as the web layer reports it.
-pub(crate) fn db(e: sqlx::Error) -> AppError {
-    AppError::from(sigillo_store::Error::from(e))
 }
 
 #[cfg(test)]

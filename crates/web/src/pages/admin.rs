@@ -12,7 +12,7 @@ use sigillo_store::staff::{self, Role, Username};
 use super::{Layout, parse_id};
 use crate::auth::{CurrentUser, check_password_rule, hash_password, random_token};
 use crate::format::datetime_it;
-use crate::{AppError, AppState, db};
+use crate::{AppError, AppState};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "offices.html")]
@@ -22,7 +22,7 @@ pub struct OfficesPage {
 }
 
 pub async fn offices(State(state): State<AppState>, user: CurrentUser) -> Result<OfficesPage, AppError> {
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     Ok(OfficesPage { layout: Layout::new(&user, "uffici", "Uffici"), offices: staff::list_offices(&mut conn).await? })
 }
 
@@ -37,18 +37,18 @@ pub async fn create_office(
     user: CurrentUser,
     axum::Form(f): axum::Form<OfficeForm>,
 ) -> Result<Response, AppError> {
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     staff::create_office(&mut tx, &user.actor()?, &f.codice, &f.nome).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     Ok(Redirect::to("/uffici").into_response())
 }
 
 pub async fn toggle_office(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     let active = staff::list_offices(&mut tx).await?.into_iter().find(|o| o.id == id).ok_or(AppError::NotFound)?.active;
     staff::set_office_active(&mut tx, &user.actor()?, id, !active).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     Ok(Redirect::to("/uffici").into_response())
 }
 
@@ -71,7 +71,7 @@ pub struct UsersPage {
 }
 
 async fn users_page(state: &AppState, user: &CurrentUser, error: Option<String>) -> Result<UsersPage, AppError> {
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let tz = state.register().timezone;
     let now = chrono::Utc::now();
     let users = staff::list_users(&mut conn)
@@ -129,17 +129,17 @@ pub async fn create_user(
     let phc = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))??;
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     staff::create_user(&mut tx, &user.actor()?, &username, &f.nome, role, &phc).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     Ok(Redirect::to("/utenti").into_response())
 }
 
 pub async fn disable_user(State(state): State<AppState>, user: CurrentUser, Path(name): Path<String>) -> Result<Response, AppError> {
     let username = Username::parse(&name).map_err(|_| AppError::NotFound)?;
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     staff::disable_user(&mut tx, &user.actor()?, &username).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     Ok(Redirect::to("/utenti").into_response())
 }
 
@@ -160,7 +160,7 @@ pub struct TokensPage {
 }
 
 async fn tokens_page(state: &AppState, user: &CurrentUser, new_token: Option<String>) -> Result<TokensPage, AppError> {
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let tz = state.register().timezone;
     Ok(TokensPage {
         layout: Layout::new(user, "token", "Token API"),
@@ -194,17 +194,17 @@ pub async fn create_token(
     axum::Form(f): axum::Form<TokenForm>,
 ) -> Result<TokensPage, AppError> {
     let token = random_token();
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     staff::create_api_token(&mut tx, &user.actor()?, &f.nome, &Sha256::of(token.as_bytes())).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     // Shown once: only its hash is stored.
     tokens_page(&state, &user, Some(token)).await
 }
 
 pub async fn revoke_token(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     staff::revoke_api_token(&mut tx, &user.actor()?, id).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     Ok(Redirect::to("/token-api").into_response())
 }

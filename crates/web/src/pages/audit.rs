@@ -10,7 +10,7 @@ use sigillo_store::browse;
 use super::Layout;
 use crate::auth::CurrentUser;
 use crate::format::{datetime_it, int_it};
-use crate::{AppError, AppState, db};
+use crate::{AppError, AppState};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct AuditQuery {
@@ -43,7 +43,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Qu
         None => None,
         Some(p) => Some(p.parse::<i64>().map_err(|_| AppError::BadRequest("prima: cursore non valido".into()))?),
     };
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let rows = browse::audit_page(&mut conn, before, 100).await?;
     let check = if q.verifica.is_some() {
         Some(match sigillo_store::audit::verify(&mut conn).await? {

@@ -8,7 +8,7 @@ use sigillo_store::export::{Period, period_bounds};
 use super::{Layout, today};
 use crate::auth::CurrentUser;
 use crate::format::{date_it, int_it};
-use crate::{AppError, AppState, db};
+use crate::{AppError, AppState};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "home.html")]
@@ -26,7 +26,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
     let register = state.register();
     let day = today(register.timezone);
     let (from, to) = period_bounds(register, Period::Day(day))?;
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let c = sigillo_store::browse::day_counts(&mut conn, register, from, to).await?;
     let undelivered = sigillo_store::browse::undelivered_receipts(&mut conn).await?;
     Ok(HomePage {

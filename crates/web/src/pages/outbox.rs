@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use super::parse_id;
 use crate::auth::CurrentUser;
 use crate::format::datetime_it;
-use crate::{AppError, AppState, db};
+use crate::{AppError, AppState};
 
 /// A provider receipt of what we sent.
 pub struct ProviderReceiptView {
@@ -159,11 +159,11 @@ async fn resend_row(conn: &mut PgConnection, user: &CurrentUser, row: &OutboxRow
 /// registration of the message if it has one, else to the rejected list.
 pub async fn resend(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     let row = outbox::lock(&mut tx, id).await?;
     let queued = resend_row(&mut tx, &user, &row).await?;
     let registration = browse::message_detail(&mut tx, row.inbound_message_id).await?.registration_id;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     state.wake_outbox();
     tracing::info!(outbox_id = id, queued, "outbox row sent again by staff");
     let to = match registration {

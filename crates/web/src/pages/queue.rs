@@ -12,7 +12,7 @@ use sigillo_store::inbound::MessageState;
 use super::{Layout, parse_id};
 use crate::auth::CurrentUser;
 use crate::format::{datetime_it, size_it};
-use crate::{AppError, AppState, db};
+use crate::{AppError, AppState};
 
 pub struct MessageView {
     pub id: i64,
@@ -79,7 +79,7 @@ fn action_it(a: MessageAction) -> &'static str {
 }
 
 async fn page(state: &AppState, user: &CurrentUser, which: MessageState, q: &QueueQuery) -> Result<QueuePage, AppError> {
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let rows = browse::messages_in_state(&mut conn, which, 200).await?;
     let tz = state.register().timezone;
     let messages = rows
@@ -116,9 +116,9 @@ pub async fn rejected(State(state): State<AppState>, user: CurrentUser, Query(q)
 
 async fn decide(state: &AppState, user: &CurrentUser, id: &str, action: MessageAction) -> Result<Response, AppError> {
     let id = parse_id(id)?;
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     decisions::record(&mut tx, &user.actor()?, id, action, None, None).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     Ok(Redirect::to("/scartati").into_response())
 }
 
@@ -130,7 +130,7 @@ pub async fn confirm_rejection(State(state): State<AppState>, user: CurrentUser,
 /// outbox) and records the office's decision, in one transaction.
 pub async fn resend_notice(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     if super::outbox::resend_notice_of(&mut tx, &user, id).await?.is_none() {
         return Err(AppError::BadRequest(
             "Per questo messaggio non è stata preparata alcuna comunicazione al mittente (l'invio delle risposte \
@@ -139,7 +139,7 @@ pub async fn resend_notice(State(state): State<AppState>, user: CurrentUser, Pat
         ));
     }
     decisions::record(&mut tx, &user.actor()?, id, MessageAction::ResendNotice, None, None).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     state.wake_outbox();
     Ok(Redirect::to("/scartati?esito=avviso-reinviato").into_response())
 }
@@ -176,7 +176,7 @@ async fn register_page(
     confirm: bool,
     error: Option<String>,
 ) -> Result<RegisterAnywayPage, AppError> {
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let m = browse::message_detail(&mut conn, id).await?;
     if let Some(r) = m.registration_id {
         return Err(AppError::BadRequest(format!("il messaggio è già protocollato (registrazione {r})")));

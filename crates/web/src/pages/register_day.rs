@@ -12,7 +12,7 @@ use sigillo_store::export::{self, Format, Period};
 use super::{Layout, parse_date, today};
 use crate::auth::CurrentUser;
 use crate::format::{date_it, datetime_it, int_it};
-use crate::{AppError, AppState, db};
+use crate::{AppError, AppState};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct DayQuery {
@@ -50,7 +50,7 @@ pub struct DayPage {
 pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Query<DayQuery>) -> Result<DayPage, AppError> {
     let register = state.register();
     let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let e = export::collect(&mut conn, register, Period::Day(day)).await?;
     let tz = register.timezone;
     Ok(DayPage {
@@ -90,7 +90,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Qu
 pub async fn csv(State(state): State<AppState>, _user: CurrentUser, Query(q): Query<DayQuery>) -> Result<Response, AppError> {
     let register = state.register();
     let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let bytes = export::collect(&mut conn, register, Period::Day(day)).await?.render(Format::Csv)?;
     let disposition = format!("attachment; filename=\"registro-giornaliero-{}.csv\"", day.format("%Y-%m-%d"));
     Ok((
@@ -108,7 +108,7 @@ pub async fn csv(State(state): State<AppState>, _user: CurrentUser, Query(q): Qu
 pub async fn pdf(State(state): State<AppState>, _user: CurrentUser, Query(q): Query<DayQuery>) -> Result<Response, AppError> {
     let register = state.register();
     let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let e = export::collect(&mut conn, register, Period::Day(day)).await?;
     drop(conn);
     let tz = register.timezone;

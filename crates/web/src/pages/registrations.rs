@@ -15,7 +15,7 @@ use sigillo_store::staff;
 use super::{Layout, parse_date, parse_id};
 use crate::auth::CurrentUser;
 use crate::format::{SignatureView, date_it, datetime_it, signature_view, size_it};
-use crate::{AppError, AppState, db};
+use crate::{AppError, AppState};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -101,7 +101,7 @@ pub async fn list(
         None => None,
         Some(p) => Some(p.parse::<i64>().map_err(|_| AppError::BadRequest("prima: cursore non valido".into()))?),
     };
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let (rows, next) = browse::list(&mut conn, register, &filter, PAGE_SIZE).await?;
     drop(conn);
     let tz = register.timezone;
@@ -227,7 +227,7 @@ pub async fn show(
     let id = parse_id(&id)?;
     let register = state.register();
     let tz = register.timezone;
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let r = browse::registration(&mut conn, register, id).await?;
     let history = browse::history(&mut conn, "registration", &id.to_string()).await?;
     let assignments = staff::assignments(&mut conn, id).await?;
@@ -358,7 +358,7 @@ pub async fn document(
     Path((id, doc)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let (id, doc) = (parse_id(&id)?, parse_id(&doc)?);
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let d = browse::document(&mut conn, state.register(), id, doc).await?;
     drop(conn);
     let bytes = blob(&state, d.sha256).await?;
@@ -373,7 +373,7 @@ pub async fn raw_message(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let r = browse::registration(&mut conn, state.register(), id).await?;
     drop(conn);
     let m = r.message.ok_or(AppError::NotFound)?;
@@ -408,7 +408,7 @@ async fn annul_page(
     confirm: bool,
     error: Option<String>,
 ) -> Result<AnnulPage, AppError> {
-    let mut conn = state.pool().acquire().await.map_err(db)?;
+    let mut conn = state.pool().acquire().await?;
     let r = browse::registration(&mut conn, state.register(), id).await?;
     if r.annulment.is_some() {
         return Err(AppError::BadRequest("la registrazione è già annullata".into()));
@@ -453,11 +453,11 @@ pub async fn annul(
     if f.passo != "conferma" {
         return Ok(annul_page(&state, &user, id, reason, act, true, None).await?.into_response());
     }
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     // Only registrations of this register can be annulled from here.
     browse::registration(&mut tx, state.register(), id).await?;
     register::annul(&mut tx, id, &user.actor()?, &NewAnnulment { reason, authorising_act: act }).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     tracing::info!(registration.id = id, "annulled");
     Ok(Redirect::to(&format!("/registrazioni/{id}?esito=annullata")).into_response())
 }
@@ -476,10 +476,10 @@ pub async fn assign(
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
     let office = f.ufficio.parse::<i64>().map_err(|_| AppError::BadRequest("scelga un ufficio".into()))?;
-    let mut tx = state.pool().begin().await.map_err(db)?;
+    let mut tx = state.pool().begin().await?;
     browse::registration(&mut tx, state.register(), id).await?;
     staff::assign(&mut tx, &user.actor()?, id, office, f.nota.as_deref()).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     Ok(Redirect::to(&format!("/registrazioni/{id}?esito=assegnata")).into_response())
 }
 
