@@ -54,7 +54,7 @@ pub enum Decision {
 
 /// Machine-readable reason codes (ARCHITECTURE.md §3, plus `WRAPPED_ENVELOPE` and
 /// `UNCHECKED_ATTACHMENT` which the table does not cover).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReasonCode {
     NotPec,
@@ -69,7 +69,8 @@ pub enum ReasonCode {
     UncheckedAttachment,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Stored with the message's decision and read back as this type (`Deserialize`), never by key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Reason {
     pub code: ReasonCode,
     pub detail: String,

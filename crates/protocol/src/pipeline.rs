@@ -24,7 +24,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use sigillo_pec::report::Decision;
+use sigillo_pec::report::{Decision, Reason};
 use sigillo_pec::{Checker, MessageReport, PecError};
 use sigillo_store::PgPool;
 use sigillo_store::blob::BlobStore;
@@ -53,7 +53,7 @@ pub struct Outcome {
     pub state: MessageState,
     /// `None` while in error.
     pub decision: Option<Decision>,
-    pub reasons: serde_json::Value,
+    pub reasons: Vec<Reason>,
     pub protocol: Option<LinkedRegistration>,
     /// The decision was taken before, for these bytes or for the same PEC.
     pub duplicate: bool,
@@ -274,7 +274,7 @@ impl Pipeline {
                 raw_sha256: row.raw_sha256.to_hex(),
                 state: owner.state,
                 decision: decision_of(owner.state),
-                reasons: owner.reasons,
+                reasons: read_reasons(&owner.reasons),
                 protocol,
                 duplicate: true,
                 error: None,
@@ -337,7 +337,7 @@ impl Pipeline {
             raw_sha256: row.raw_sha256.to_hex(),
             state: plan.state,
             decision: decision_of(plan.state),
-            reasons: plan.reasons.clone(),
+            reasons: report.reasons.clone(),
             protocol,
             duplicate: false,
             error: None,
@@ -369,7 +369,7 @@ impl Pipeline {
             raw_sha256: row.raw_sha256.to_hex(),
             state: row.state,
             decision: decision_of(row.state),
-            reasons: row.reasons.clone(),
+            reasons: read_reasons(&row.reasons),
             protocol,
             duplicate,
             error: if in_error { row.last_error.clone() } else { None },
@@ -423,4 +423,13 @@ fn classify_notify(e: sigillo_notify::Error) -> DecideError {
         sigillo_notify::Error::Store(e) => classify_store(e),
         other => DecideError::Fault(format!("risposta automatica non composta: {other}")),
     }
+}
+
+/// The reasons stored with a decision, read back as the classifier's type. They are written
+/// only from that type, so a row that does not read is damaged: said in the log, not hidden.
+fn read_reasons(stored: &serde_json::Value) -> Vec<Reason> {
+    serde_json::from_value(stored.clone()).unwrap_or_else(|e| {
+        tracing::warn!("stored reasons not readable: {e}");
+        Vec::new()
+    })
 }

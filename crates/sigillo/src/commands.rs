@@ -191,7 +191,7 @@ fn outbox_config(config: &Config, register: &Register) -> anyhow::Result<Option<
 struct IngestLine<'a> {
     file: &'a str,
     decision: Option<sigillo_pec::report::Decision>,
-    reasons: &'a serde_json::Value,
+    reasons: &'a [sigillo_pec::report::Reason],
     protocol: Option<ProtocolJson>,
     duplicate: bool,
     state: MessageState,
@@ -270,14 +270,10 @@ fn human_outcome(label: &str, o: &Outcome, protocol: Option<&ProtocolJson>) -> S
     let again = if o.duplicate { " (già elaborato in precedenza)" } else { "" };
     let reasons = o
         .reasons
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| Some(format!("{}: {}", r.get("code")?.as_str()?, r.get("detail")?.as_str()?)))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-        .unwrap_or_default();
+        .iter()
+        .map(|r| format!("{}: {}", serde_json::to_value(r.code).ok().and_then(|c| c.as_str().map(str::to_owned)).unwrap_or_default(), r.detail))
+        .collect::<Vec<_>>()
+        .join("; ");
     let why = if reasons.is_empty() { String::new() } else { format!(" — {reasons}") };
     match (o.state, protocol) {
         (MessageState::Registered, Some(p)) => {

@@ -5,6 +5,7 @@ use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use sigillo_pec::report::{Reason, ReasonCode};
 use sigillo_store::decisions::{self, MessageAction};
 use sigillo_store::browse;
 use sigillo_store::inbound::MessageState;
@@ -39,31 +40,30 @@ pub struct QueueQuery {
     esito: Option<String>,
 }
 
-fn reason_it(code: &str) -> &'static str {
+fn reason_it(code: ReasonCode) -> &'static str {
     match code {
-        "UNSIGNED_ATTACHMENT" => "Allegato non firmato",
-        "INVALID_SIGNATURE" => "Firma non valida",
-        "SIGNATURE_INDETERMINATE" => "Firma da verificare (esito non determinabile)",
-        "NOT_PEC" => "Non è un messaggio PEC",
-        "FORGED_ENVELOPE" => "Busta PEC non autentica",
+        ReasonCode::UnsignedAttachment => "Allegato non firmato",
+        ReasonCode::InvalidSignature => "Firma non valida",
+        ReasonCode::SignatureIndeterminate => "Firma da verificare (esito non determinabile)",
+        ReasonCode::NotPec => "Non è un messaggio PEC",
+        ReasonCode::ForgedEnvelope => "Busta PEC non autentica",
         _ => "Motivo non classificato",
     }
 }
 
-/// The reasons of a message (`[{"code", "detail"}]`) in Italian.
+/// The reasons of a message in Italian, read back as the classifier's [`Reason`]s.
 pub(crate) fn reasons_it(reasons: &serde_json::Value) -> Vec<String> {
+    let reasons = match Vec::<Reason>::deserialize(reasons) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("stored reasons not readable: {e}");
+            return vec!["Motivi non leggibili".to_owned()];
+        }
+    };
     reasons
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    let code = r.get("code").and_then(|c| c.as_str()).unwrap_or("");
-                    let detail = r.get("detail").and_then(|c| c.as_str()).unwrap_or("");
-                    if detail.is_empty() { reason_it(code).to_owned() } else { format!("{}: {detail}", reason_it(code)) }
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+        .into_iter()
+        .map(|r| if r.detail.is_empty() { reason_it(r.code).to_owned() } else { format!("{}: {}", reason_it(r.code), r.detail) })
+        .collect()
 }
 
 fn or_unknown(s: Option<String>) -> String {
