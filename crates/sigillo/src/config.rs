@@ -868,6 +868,25 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_and_the_known_list_agree() {
+        let sample = include_str!("../../../.env.sample");
+        let set: Vec<&str> = sample
+            .lines()
+            .map(|l| l.trim_start_matches(['#', ' ']))
+            .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+            .filter(|name| name.starts_with("SIGILLO_"))
+            .collect();
+        assert!(set.len() > 40, "{set:?}");
+        for name in &set {
+            assert!(is_known(name), "{name} is in .env.sample but not known");
+        }
+        // The numbered accounts are described once, by the first one's names.
+        for name in KNOWN.iter().chain(&ACCOUNTS[0].names()) {
+            assert!(set.contains(name), "{name} is known but not in .env.sample");
+        }
+    }
+
+    #[test]
     fn unknown_sigillo_variables_are_reported() {
         let mut vars = complete();
         vars.push(("SIGILLO_AOO_COD".into(), "x".into()));
