@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_imap::extensions::idle::IdleResponse;
 use futures_util::{StreamExt, TryStreamExt};
+use secrecy::{ExposeSecret, SecretString};
 use sigillo_store::inbound::{self, MailboxState, MessageState, Origin};
 use tokio::sync::watch;
 
@@ -60,7 +61,7 @@ impl Default for Folders {
 pub struct MailboxConfig {
     pub server: Server,
     pub user: String,
-    pub password: String,
+    pub password: SecretString,
     pub mailbox: String,
     pub action: Action,
     pub folders: Folders,
@@ -161,7 +162,7 @@ async fn session(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let t = cfg.op_timeout;
-    let mut s = imap::login(&cfg.server, &cfg.user, &cfg.password, t).await?;
+    let mut s = imap::login(&cfg.server, &cfg.user, cfg.password.expose_secret(), t).await?;
     let caps = timed(account, "CAPABILITY", t, s.capabilities()).await?;
     let has_idle = caps.has_str("IDLE");
     let has_move = caps.has_str("MOVE");

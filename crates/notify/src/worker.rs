@@ -21,6 +21,7 @@ use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
 use sigillo_store::PgPool;
 use sigillo_store::outbox as rows;
 use tokio::sync::{Notify, watch};
@@ -157,7 +158,7 @@ impl Worker {
     pub fn new(
         pool: PgPool,
         server: &SmtpServer,
-        credentials: Option<(String, String)>,
+        credentials: Option<(String, SecretString)>,
         from: &str,
         settings: WorkerSettings,
     ) -> Result<Worker, Error> {
@@ -173,7 +174,7 @@ impl Worker {
             .tls(security)
             .timeout(Some(settings.smtp_timeout));
         if let Some((user, password)) = credentials {
-            builder = builder.credentials(Credentials::new(user, password));
+            builder = builder.credentials(Credentials::new(user, password.expose_secret().to_owned()));
         }
         Ok(Worker { pool, transport: builder.build(), from, settings, wake: Arc::new(Notify::new()) })
     }

@@ -90,7 +90,7 @@ async fn smtp_down_then_up_the_outbox_delivers_once_and_links_the_providers_rece
         senders: 1,
     };
     let server = SmtpServer::parse(&format!("smtp://{smtp}")).unwrap();
-    let worker = Worker::new(db.pool.clone(), &server, Some((COMUNE.into(), PASSWORD.into())), COMUNE, settings).unwrap();
+    let worker = Worker::new(db.pool.clone(), &server, Some((COMUNE.into(), PASSWORD.to_owned().into())), COMUNE, settings).unwrap();
     let pass = worker.run_once().await.unwrap();
     assert_eq!((pass.sent, pass.retried, pass.failed), (0, 1, 0));
     let mut c = db.pool.acquire().await.unwrap();

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
 use sigillo_store::audit::Verification;
 use sigillo_store::export::{Format, Period};
 use sigillo_store::register::Register;
@@ -25,7 +26,7 @@ pub(crate) fn load_config() -> anyhow::Result<Config> {
 }
 
 pub(crate) async fn open(config: &Config) -> anyhow::Result<(PgPool, Register)> {
-    let pool = sigillo_store::connect(&config.database_url, config.db_max_connections)
+    let pool = sigillo_store::connect(config.database_url.expose_secret(), config.db_max_connections)
         .await
         .context("cannot connect to the database (SIGILLO_DATABASE_URL)")?;
     let mut conn = pool.acquire().await?;
@@ -44,7 +45,7 @@ pub(crate) async fn open(config: &Config) -> anyhow::Result<(PgPool, Register)> 
 
 pub async fn migrate() -> anyhow::Result<ExitCode> {
     let config = load_config()?;
-    let pool = sigillo_store::connect(&config.database_url, 2)
+    let pool = sigillo_store::connect(config.database_url.expose_secret(), 2)
         .await
         .context("cannot connect to the database (SIGILLO_DATABASE_URL)")?;
     sigillo_store::migrate(&pool).await?;
@@ -157,8 +158,10 @@ fn outbox_config(config: &Config, register: &Register) -> anyhow::Result<Option<
             let read = |var: &str, p: &std::path::Path| {
                 std::fs::read_to_string(p).with_context(|| format!("{var}: cannot read {}", p.display()))
             };
+            // The key's text is wiped from memory once the seal is built.
+            let key_pem = SecretString::from(read("SIGILLO_SEAL_KEY", key)?);
             Some(
-                sigillo_notify::segnatura::Seal::from_pem(&read("SIGILLO_SEAL_KEY", key)?, &read("SIGILLO_SEAL_CERT", cert)?)
+                sigillo_notify::segnatura::Seal::from_pem(key_pem.expose_secret(), &read("SIGILLO_SEAL_CERT", cert)?)
                     .map_err(|e| anyhow::anyhow!("SIGILLO_SEAL_CERT / SIGILLO_SEAL_KEY: {e}"))?,
             )
         }
@@ -300,13 +303,12 @@ pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
     let config = load_config()?;
     let (pool, register) = open(&config).await?;
     let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
-    let web_config = sigillo_web::WebConfig::from_vars(|k| std::env::var(k).ok())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     // Registering anyway answers the citizen as the intake does.
     let web_outbox = outbox_config(&config, &register)?;
     let web = sigillo_web::router(
-        sigillo_web::AppState::new(pool.clone(), register, blobs, web_config).with_outbox(web_outbox, Some(wake.clone())),
+        sigillo_web::AppState::new(pool.clone(), register, blobs, config.web.clone()).with_outbox(web_outbox, Some(wake.clone())),
     );
     let mut worker_task = None;
     match config.notify.as_ref().map(|n| (n, &n.smtp)) {

@@ -1,33 +1,47 @@
 //! Configuration: environment variables into one typed struct. Every variable is documented
 //! in `.env.sample`. A missing or malformed value is one error naming the variable.
+//!
+//! [`from_vars`] reads one concern at a time (the database, the register, the IMAP accounts
+//! and their shared settings, the answers to citizens, the web), each in its own function.
+//! Passwords and the database URL (which may hold one) are [`SecretString`]s: `Config`'s
+//! `Debug` output, in a log line or a panic, never shows them.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono_tz::Tz;
+use secrecy::SecretString;
 use sigillo_intake::imap::Server;
 use sigillo_intake::poller::{Action, Folders, MailboxConfig};
 use sigillo_notify::policy::clean_address;
 use sigillo_notify::worker::SmtpServer;
 use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
+use sigillo_web::WebConfig;
 
 /// Every variable Sigillo reads, with those of [`ACCOUNTS`]. Anything else starting with
 /// `SIGILLO_` is warned about: it is most likely a typo of one of these.
 pub const KNOWN: &[&str] = &[
+    // the database
     "SIGILLO_DATABASE_URL",
+    "SIGILLO_DB_MAX_CONNECTIONS",
+    // the register
     "SIGILLO_DATA_DIR",
     "SIGILLO_IPA_CODE",
     "SIGILLO_AOO_CODE",
     "SIGILLO_REGISTER_CODE",
     "SIGILLO_TIMEZONE",
-    "SIGILLO_LISTEN",
-    "SIGILLO_DB_MAX_CONNECTIONS",
     "SIGILLO_TRUST_DIR",
-    "SIGILLO_LOG",
-    // read by the web crate (sigillo_web::WebConfig)
+    "SIGILLO_INTAKE_MAX_ATTEMPTS",
+    // the web
+    "SIGILLO_LISTEN",
     "SIGILLO_STATIC_DIR",
     "SIGILLO_PUBLIC_URL",
-    // the IMAP accounts' own variables are in ACCOUNTS below
+    // read by tracing-subscriber's filter
+    "SIGILLO_LOG",
+    // the IMAP settings shared by every account (the accounts' own are in ACCOUNTS below)
     "SIGILLO_IMAP_ACTION",
     "SIGILLO_IMAP_FOLDER_REGISTERED",
     "SIGILLO_IMAP_FOLDER_REJECTED",
@@ -40,8 +54,8 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_IMAP_BACKOFF_MAX_SECS",
     "SIGILLO_IMAP_TIMEOUT_SECS",
     "SIGILLO_INTAKE_WORKERS",
-    "SIGILLO_INTAKE_MAX_ATTEMPTS",
     "SIGILLO_INTAKE_RETRY_SECS",
+    // the answers to citizens
     "SIGILLO_NOTIFY_FROM",
     "SIGILLO_ENTE_NAME",
     "SIGILLO_AOO_NAME",
@@ -64,8 +78,8 @@ pub const KNOWN: &[&str] = &[
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Postgres connection URL.
-    pub database_url: String,
+    /// Postgres connection URL; secret, as it may hold the password.
+    pub database_url: SecretString,
     /// Where raw messages and documents are stored (the blob store).
     pub data_dir: PathBuf,
     /// The ente's IPA code.
@@ -88,6 +102,8 @@ pub struct Config {
     pub mailboxes: Vec<MailboxConfig>,
     /// Automatic receipts and notices; `None` when `SIGILLO_NOTIFY_FROM` is not set.
     pub notify: Option<NotifyConfig>,
+    /// The dashboard's settings.
+    pub web: WebConfig,
 }
 
 /// Receipts and notices: who sends them and how.
@@ -103,30 +119,21 @@ pub struct NotifyConfig {
     pub office_hours: Option<String>,
     pub rate_per_hour: u32,
     pub max_attempts: u32,
-    pub retry_base: std::time::Duration,
+    pub retry_base: Duration,
     /// Messages sent at the same time, each on its own SMTP connection.
     pub senders: usize,
     /// The outbox worker's SMTP server; `None`: rows are queued, no worker sends them.
     pub smtp: Option<SmtpConfig>,
-    /// The seal of Segnatura.xml: (certificate, key) PEM files.
+    /// The seal of Segnatura.xml: (certificate, key) PEM files. Paths only: the key itself
+    /// is read when the outbox is set up.
     pub seal: Option<(PathBuf, PathBuf)>,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SmtpConfig {
     pub server: SmtpServer,
     /// (user, password)
-    pub credentials: Option<(String, String)>,
-}
-
-impl std::fmt::Debug for SmtpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the password.
-        f.debug_struct("SmtpConfig")
-            .field("server", &self.server)
-            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
-            .finish_non_exhaustive()
-    }
+    pub credentials: Option<(String, SecretString)>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -135,6 +142,10 @@ pub enum ConfigError {
     Missing { var: &'static str, hint: &'static str },
     #[error("{var} is malformed: {reason}")]
     Malformed { var: &'static str, reason: String },
+}
+
+fn malformed(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Malformed { var, reason: reason.into() }
 }
 
 /// The variables of one IMAP account. An AOO may receive on several PEC boxes (the general
@@ -185,68 +196,173 @@ const ACCOUNTS: [AccountVars; 4] = [
     },
 ];
 
+fn is_known(var: &str) -> bool {
+    KNOWN.contains(&var) || ACCOUNTS.iter().any(|a| a.names().contains(&var))
+}
+
+/// The variables as given. A value is trimmed; an empty one counts as unset.
+struct Vars(BTreeMap<String, String>);
+
+impl Vars {
+    fn get(&self, var: &'static str) -> Option<&str> {
+        // A variable read here but missing from the lists would be reported as unknown.
+        debug_assert!(is_known(var), "{var} is read but not in KNOWN");
+        self.0.get(var).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn require(&self, var: &'static str, hint: &'static str) -> Result<&str, ConfigError> {
+        self.get(var).ok_or(ConfigError::Missing { var, hint })
+    }
+
+    fn owned(&self, var: &'static str) -> Option<String> {
+        self.get(var).map(str::to_owned)
+    }
+
+    /// A whole number in `range`, `default` when unset.
+    fn number(&self, var: &'static str, default: u64, range: RangeInclusive<u64>) -> Result<u64, ConfigError> {
+        let Some(text) = self.get(var) else { return Ok(default) };
+        text.parse::<u64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| malformed(var, format!("{text:?} is not a number from {} to {}", range.start(), range.end())))
+    }
+
+    fn secs(&self, var: &'static str, default: u64, range: RangeInclusive<u64>) -> Result<Duration, ConfigError> {
+        self.number(var, default, range).map(Duration::from_secs)
+    }
+
+    /// The `SIGILLO_*` names that none of the lists has.
+    fn unknown(&self) -> Vec<String> {
+        self.0.keys().filter(|k| k.starts_with("SIGILLO_") && !is_known(k)).cloned().collect()
+    }
+}
+
 /// Reads the configuration from `vars` (the process environment in production). Returns it
 /// with the names of unknown `SIGILLO_*` variables, for the caller to warn about.
 pub fn from_vars(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(Config, Vec<String>), ConfigError> {
-    let vars: std::collections::BTreeMap<String, String> = vars.into_iter().collect();
-    let get = |var: &'static str| vars.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let require = |var: &'static str, hint: &'static str| get(var).ok_or(ConfigError::Missing { var, hint });
-    let malformed = |var: &'static str, reason: String| ConfigError::Malformed { var, reason };
+    let vars = Vars(vars.into_iter().collect());
+    let (database_url, db_max_connections) = database(&vars)?;
+    let register = register(&vars)?;
+    let (listen, web) = web(&vars, register.trust_dir.clone())?;
+    let accounts = imap_accounts(&vars)?;
+    // The shared settings are checked only when some account uses them.
+    let mailboxes = if accounts.is_empty() { Vec::new() } else { mailboxes(accounts, &imap_settings(&vars)?) };
+    let notify = notify(&vars)?;
+    let Register { data_dir, ipa_code, aoo_code, register_code, timezone, trust_dir, intake_max_attempts } = register;
+    let config = Config {
+        database_url,
+        data_dir,
+        ipa_code,
+        aoo_code,
+        register_code,
+        timezone,
+        listen,
+        db_max_connections,
+        trust_dir,
+        intake_max_attempts,
+        mailboxes,
+        notify,
+        web,
+    };
+    Ok((config, vars.unknown()))
+}
 
-    let database_url = require("SIGILLO_DATABASE_URL", "set it to a postgres:// URL")?;
-    if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
-        return Err(malformed("SIGILLO_DATABASE_URL", "it must start with postgres:// or postgresql://".into()));
+/// The connection URL and the pool's size.
+fn database(v: &Vars) -> Result<(SecretString, u32), ConfigError> {
+    let url = v.require("SIGILLO_DATABASE_URL", "set it to a postgres:// URL")?;
+    // The message never quotes the URL: it may hold the password.
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(malformed("SIGILLO_DATABASE_URL", "it must start with postgres:// or postgresql://"));
     }
-    let data_dir = PathBuf::from(require("SIGILLO_DATA_DIR", "set it to the directory for raw messages and documents")?);
-    let ipa_code = IpaCode::parse(require("SIGILLO_IPA_CODE", "set it to the ente's IPA code, e.g. c_h501")?)
-        .map_err(|e| malformed("SIGILLO_IPA_CODE", e.to_string()))?;
-    let aoo_code = AooCode::parse(require("SIGILLO_AOO_CODE", "set it to the AOO code published in IPA")?)
-        .map_err(|e| malformed("SIGILLO_AOO_CODE", e.to_string()))?;
-    let register_code = RegisterCode::parse(get("SIGILLO_REGISTER_CODE").unwrap_or("PG"))
-        .map_err(|e| malformed("SIGILLO_REGISTER_CODE", e.to_string()))?;
-    let tz_name = get("SIGILLO_TIMEZONE").unwrap_or("Europe/Rome");
-    let timezone: Tz = tz_name
-        .parse()
-        .map_err(|_| malformed("SIGILLO_TIMEZONE", format!("{tz_name:?} is not an IANA time zone such as Europe/Rome")))?;
-    let listen_text = get("SIGILLO_LISTEN").unwrap_or("127.0.0.1:8080");
-    let listen = listen_text
-        .parse()
-        .map_err(|_| malformed("SIGILLO_LISTEN", format!("{listen_text:?} is not an address:port such as 0.0.0.0:8080")))?;
-    let pool_text = get("SIGILLO_DB_MAX_CONNECTIONS").unwrap_or("10");
-    let db_max_connections = pool_text
+    let pool_text = v.get("SIGILLO_DB_MAX_CONNECTIONS").unwrap_or("10");
+    let max_connections = pool_text
         .parse::<u32>()
         .ok()
         .filter(|n| (1..=1000).contains(n))
         .ok_or_else(|| malformed("SIGILLO_DB_MAX_CONNECTIONS", format!("{pool_text:?} is not a number from 1 to 1000")))?;
+    Ok((SecretString::from(url.to_owned()), max_connections))
+}
 
-    let trust_dir = get("SIGILLO_TRUST_DIR").map(PathBuf::from);
-    let number = |var: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, ConfigError> {
-        let text = get(var).unwrap_or("");
-        if text.is_empty() {
-            return Ok(default);
-        }
-        text.parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
-            malformed(var, format!("{text:?} is not a number from {} to {}", range.start(), range.end()))
-        })
+/// The register's part of [`Config`]: which register, where its documents are, what the
+/// classifier trusts.
+struct Register {
+    data_dir: PathBuf,
+    ipa_code: IpaCode,
+    aoo_code: AooCode,
+    register_code: RegisterCode,
+    timezone: Tz,
+    trust_dir: Option<PathBuf>,
+    intake_max_attempts: u32,
+}
+
+fn register(v: &Vars) -> Result<Register, ConfigError> {
+    let data_dir = PathBuf::from(v.require("SIGILLO_DATA_DIR", "set it to the directory for raw messages and documents")?);
+    let ipa_code = IpaCode::parse(v.require("SIGILLO_IPA_CODE", "set it to the ente's IPA code, e.g. c_h501")?)
+        .map_err(|e| malformed("SIGILLO_IPA_CODE", e.to_string()))?;
+    let aoo_code = AooCode::parse(v.require("SIGILLO_AOO_CODE", "set it to the AOO code published in IPA")?)
+        .map_err(|e| malformed("SIGILLO_AOO_CODE", e.to_string()))?;
+    let register_code = RegisterCode::parse(v.get("SIGILLO_REGISTER_CODE").unwrap_or("PG"))
+        .map_err(|e| malformed("SIGILLO_REGISTER_CODE", e.to_string()))?;
+    let tz_name = v.get("SIGILLO_TIMEZONE").unwrap_or("Europe/Rome");
+    let timezone: Tz = tz_name
+        .parse()
+        .map_err(|_| malformed("SIGILLO_TIMEZONE", format!("{tz_name:?} is not an IANA time zone such as Europe/Rome")))?;
+    Ok(Register {
+        data_dir,
+        ipa_code,
+        aoo_code,
+        register_code,
+        timezone,
+        trust_dir: v.get("SIGILLO_TRUST_DIR").map(PathBuf::from),
+        intake_max_attempts: v.number("SIGILLO_INTAKE_MAX_ATTEMPTS", 5, 1..=100)? as u32,
+    })
+}
+
+/// The address to listen on and the dashboard's settings. `trust_dir` is the register's:
+/// "register anyway" classifies with the same anchors as the intake.
+fn web(v: &Vars, trust_dir: Option<PathBuf>) -> Result<(SocketAddr, WebConfig), ConfigError> {
+    let listen_text = v.get("SIGILLO_LISTEN").unwrap_or("127.0.0.1:8080");
+    let listen = listen_text
+        .parse()
+        .map_err(|_| malformed("SIGILLO_LISTEN", format!("{listen_text:?} is not an address:port such as 0.0.0.0:8080")))?;
+    let static_dir = PathBuf::from(v.get("SIGILLO_STATIC_DIR").unwrap_or("web/static"));
+    // The address staff use: behind https:// (directly or through a TLS-terminating proxy)
+    // the cookies are `Secure`; unset, plain HTTP on loopback.
+    let secure_cookies = match v.get("SIGILLO_PUBLIC_URL") {
+        None => false,
+        Some(u) if u.starts_with("https://") => true,
+        Some(u) if u.starts_with("http://") => false,
+        Some(u) => return Err(malformed("SIGILLO_PUBLIC_URL", format!("{u:?} does not start with https:// or http://"))),
     };
-    let intake_max_attempts = number("SIGILLO_INTAKE_MAX_ATTEMPTS", 5, 1..=100)? as u32;
-    // Each configured account: its server, credentials and folders to read.
-    let mut accounts: Vec<(Server, String, String, Vec<String>)> = Vec::new();
+    Ok((listen, WebConfig { static_dir, secure_cookies, trust_dir }))
+}
+
+/// One configured IMAP account: its server, credentials and the folders to read.
+struct Account {
+    server: Server,
+    user: String,
+    password: SecretString,
+    folders: Vec<String>,
+}
+
+/// The accounts of [`ACCOUNTS`] that have a URL, in order; none when no IMAP URL is set.
+fn imap_accounts(v: &Vars) -> Result<Vec<Account>, ConfigError> {
+    let mut accounts: Vec<Account> = Vec::new();
     for (i, a) in ACCOUNTS.iter().enumerate() {
-        let Some(url) = get(a.url) else {
+        let Some(url) = v.get(a.url) else {
             // A numbered account's settings without its URL are a mistake, not a default.
-            if let Some(var) = a.names().into_iter().find(|v| i > 0 && get(v).is_some()) {
+            if let Some(var) = a.names().into_iter().find(|n| i > 0 && v.get(n).is_some()) {
                 return Err(malformed(var, format!("set without {}", a.url)));
             }
             continue;
         };
-        if i > 0 && get(ACCOUNTS[0].url).is_none() {
-            return Err(malformed(a.url, "set without SIGILLO_IMAP_URL (the first account has no number)".to_owned()));
+        if i > 0 && v.get(ACCOUNTS[0].url).is_none() {
+            return Err(malformed(a.url, "set without SIGILLO_IMAP_URL (the first account has no number)"));
         }
         let mut server = Server::parse(url).map_err(|e| malformed(a.url, e))?;
-        if let Some(path) = get(a.ca_file) {
+        if let Some(path) = v.get(a.ca_file) {
             if !server.tls {
                 return Err(malformed(a.ca_file, format!("only used with an imaps:// {}", a.url)));
             }
@@ -254,174 +370,187 @@ pub fn from_vars(
             server.extra_roots =
                 sigillo_intake::imap::parse_ca_pem(&pem).map_err(|e| malformed(a.ca_file, format!("{path}: {e}")))?;
         }
-        let user = require(a.user, "set it to the PEC mailbox's user name")?.to_owned();
-        let password = require(a.password, "set it to the PEC mailbox's password")?.to_owned();
-        let names = get(a.mailboxes).unwrap_or("INBOX");
-        let mut folders = Vec::new();
-        for name in names.split(',').map(str::trim) {
-            if name.is_empty() || name.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
-                return Err(malformed(a.mailboxes, format!("{names:?}: a comma-separated list of folder names")));
-            }
-            let same = |(s, u, _, f): &(Server, String, String, Vec<String>)| {
-                s.host.eq_ignore_ascii_case(&server.host) && s.port == server.port && *u == user && f.iter().any(|n| n == name)
-            };
-            if folders.iter().any(|n| n == name) || accounts.iter().any(same) {
-                return Err(malformed(a.mailboxes, format!("{name:?} of {user} is read twice")));
-            }
-            folders.push(name.to_owned());
-        }
-        accounts.push((server, user, password, folders));
+        let user = v.require(a.user, "set it to the PEC mailbox's user name")?.to_owned();
+        let password = SecretString::from(v.require(a.password, "set it to the PEC mailbox's password")?.to_owned());
+        let folders = account_folders(v, a, &server, &user, &accounts)?;
+        accounts.push(Account { server, user, password, folders });
     }
-    let mailboxes = if accounts.is_empty() {
-        Vec::new()
-    } else {
-        let action = match get("SIGILLO_IMAP_ACTION").unwrap_or("move") {
-            "move" => Action::Move,
-            "flag" => Action::Flag,
-            other => return Err(malformed("SIGILLO_IMAP_ACTION", format!("{other:?} is neither move nor flag"))),
+    Ok(accounts)
+}
+
+/// The folders `a` reads (`INBOX` by default); none read twice, here or by an `earlier`
+/// account on the same server and user.
+fn account_folders(
+    v: &Vars,
+    a: &AccountVars,
+    server: &Server,
+    user: &str,
+    earlier: &[Account],
+) -> Result<Vec<String>, ConfigError> {
+    let names = v.get(a.mailboxes).unwrap_or("INBOX");
+    let mut folders: Vec<String> = Vec::new();
+    for name in names.split(',').map(str::trim) {
+        if name.is_empty() || name.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+            return Err(malformed(a.mailboxes, format!("{names:?}: a comma-separated list of folder names")));
+        }
+        let same = |e: &Account| {
+            e.server.host.eq_ignore_ascii_case(&server.host)
+                && e.server.port == server.port
+                && e.user == user
+                && e.folders.iter().any(|n| n == name)
         };
-        let folder = |var: &'static str, default: String| -> Result<String, ConfigError> {
-            let f = get(var).map(str::to_owned).unwrap_or(default);
-            if f.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
-                return Err(malformed(var, format!("{f:?}: no quotes, backslashes or control characters")));
-            }
-            Ok(f)
-        };
-        let d = Folders::default();
-        let folders = Folders {
-            registered: folder("SIGILLO_IMAP_FOLDER_REGISTERED", d.registered)?,
-            rejected: folder("SIGILLO_IMAP_FOLDER_REJECTED", d.rejected)?,
-            review: folder("SIGILLO_IMAP_FOLDER_REVIEW", d.review)?,
-            receipts: folder("SIGILLO_IMAP_FOLDER_RECEIPTS", d.receipts)?,
-            quarantine: folder("SIGILLO_IMAP_FOLDER_QUARANTINE", d.quarantine)?,
-        };
-        let secs = std::time::Duration::from_secs;
-        let batch_size = number("SIGILLO_IMAP_BATCH", 50, 1..=10_000)? as usize;
-        // RFC 2177: servers may end an IDLE after 30 minutes; renew before 29.
-        let idle_renew = secs(number("SIGILLO_IMAP_IDLE_RENEW_SECS", 1500, 1..=1740)?);
-        let poll_interval = secs(number("SIGILLO_IMAP_POLL_SECS", 60, 1..=3600)?);
-        let backoff_max = secs(number("SIGILLO_IMAP_BACKOFF_MAX_SECS", 60, 1..=3600)?);
-        let op_timeout = secs(number("SIGILLO_IMAP_TIMEOUT_SECS", 120, 1..=3600)?);
-        // Two per core: a worker spends part of each message waiting on Postgres and the
-        // blob store's fsync, so more workers than cores keep the cores busy (measured on
-        // 2 cores, 1,000 messages: 2 workers 107 msg/s, 4 → 134, 8 → 160).
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-        let workers = number("SIGILLO_INTAKE_WORKERS", (2 * cores).clamp(2, 16), 1..=64)? as usize;
-        let retry_base = secs(number("SIGILLO_INTAKE_RETRY_SECS", 60, 0..=86_400)?);
-        let mut list = Vec::new();
-        for (server, user, password, name) in
-            accounts.iter().flat_map(|(s, u, p, names)| names.iter().map(move |n| (s, u, p, n)))
-        {
+        if folders.iter().any(|n| n == name) || earlier.iter().any(same) {
+            return Err(malformed(a.mailboxes, format!("{name:?} of {user} is read twice")));
+        }
+        folders.push(name.to_owned());
+    }
+    Ok(folders)
+}
+
+/// The IMAP settings every account shares.
+struct ImapSettings {
+    action: Action,
+    folders: Folders,
+    batch_size: usize,
+    workers: usize,
+    idle_renew: Duration,
+    poll_interval: Duration,
+    retry_base: Duration,
+    backoff_max: Duration,
+    op_timeout: Duration,
+}
+
+fn imap_settings(v: &Vars) -> Result<ImapSettings, ConfigError> {
+    let action = match v.get("SIGILLO_IMAP_ACTION").unwrap_or("move") {
+        "move" => Action::Move,
+        "flag" => Action::Flag,
+        other => return Err(malformed("SIGILLO_IMAP_ACTION", format!("{other:?} is neither move nor flag"))),
+    };
+    let folder = |var: &'static str, default: String| -> Result<String, ConfigError> {
+        let f = v.owned(var).unwrap_or(default);
+        if f.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+            return Err(malformed(var, format!("{f:?}: no quotes, backslashes or control characters")));
+        }
+        Ok(f)
+    };
+    let d = Folders::default();
+    let folders = Folders {
+        registered: folder("SIGILLO_IMAP_FOLDER_REGISTERED", d.registered)?,
+        rejected: folder("SIGILLO_IMAP_FOLDER_REJECTED", d.rejected)?,
+        review: folder("SIGILLO_IMAP_FOLDER_REVIEW", d.review)?,
+        receipts: folder("SIGILLO_IMAP_FOLDER_RECEIPTS", d.receipts)?,
+        quarantine: folder("SIGILLO_IMAP_FOLDER_QUARANTINE", d.quarantine)?,
+    };
+    let batch_size = v.number("SIGILLO_IMAP_BATCH", 50, 1..=10_000)? as usize;
+    // RFC 2177: servers may end an IDLE after 30 minutes; renew before 29.
+    let idle_renew = v.secs("SIGILLO_IMAP_IDLE_RENEW_SECS", 1500, 1..=1740)?;
+    let poll_interval = v.secs("SIGILLO_IMAP_POLL_SECS", 60, 1..=3600)?;
+    let backoff_max = v.secs("SIGILLO_IMAP_BACKOFF_MAX_SECS", 60, 1..=3600)?;
+    let op_timeout = v.secs("SIGILLO_IMAP_TIMEOUT_SECS", 120, 1..=3600)?;
+    // Two per core: a worker spends part of each message waiting on Postgres and the
+    // blob store's fsync, so more workers than cores keep the cores busy (measured on
+    // 2 cores, 1,000 messages: 2 workers 107 msg/s, 4 → 134, 8 → 160).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let workers = v.number("SIGILLO_INTAKE_WORKERS", (2 * cores).clamp(2, 16), 1..=64)? as usize;
+    let retry_base = v.secs("SIGILLO_INTAKE_RETRY_SECS", 60, 0..=86_400)?;
+    Ok(ImapSettings { action, folders, batch_size, workers, idle_renew, poll_interval, retry_base, backoff_max, op_timeout })
+}
+
+/// One poller per folder of each account, all with the shared settings.
+fn mailboxes(accounts: Vec<Account>, s: &ImapSettings) -> Vec<MailboxConfig> {
+    let mut list = Vec::new();
+    for account in accounts {
+        for mailbox in account.folders {
             list.push(MailboxConfig {
-                server: server.clone(),
-                user: user.clone(),
-                password: password.clone(),
-                mailbox: name.clone(),
-                action,
-                folders: folders.clone(),
-                batch_size,
+                server: account.server.clone(),
+                user: account.user.clone(),
+                password: account.password.clone(),
+                mailbox,
+                action: s.action,
+                folders: s.folders.clone(),
+                batch_size: s.batch_size,
                 batch_bytes: 64 << 20,
-                workers,
-                idle_renew,
-                poll_interval,
-                retry_base,
-                backoff_max,
-                op_timeout,
+                workers: s.workers,
+                idle_renew: s.idle_renew,
+                poll_interval: s.poll_interval,
+                retry_base: s.retry_base,
+                backoff_max: s.backoff_max,
+                op_timeout: s.op_timeout,
             });
         }
-        list
-    };
+    }
+    list
+}
 
-    let notify = match get("SIGILLO_NOTIFY_FROM") {
-        None => {
-            if get("SIGILLO_SMTP_URL").is_some() {
-                return Err(ConfigError::Missing {
-                    var: "SIGILLO_NOTIFY_FROM",
-                    hint: "SIGILLO_SMTP_URL is set: set the comune's PEC address the receipts are sent from",
-                });
-            }
-            None
+/// Receipts and notices; `None` without `SIGILLO_NOTIFY_FROM`.
+fn notify(v: &Vars) -> Result<Option<NotifyConfig>, ConfigError> {
+    let Some(from) = v.get("SIGILLO_NOTIFY_FROM") else {
+        if v.get("SIGILLO_SMTP_URL").is_some() {
+            return Err(ConfigError::Missing {
+                var: "SIGILLO_NOTIFY_FROM",
+                hint: "SIGILLO_SMTP_URL is set: set the comune's PEC address the receipts are sent from",
+            });
         }
-        Some(from) => {
-            let from = clean_address(from)
-                .ok_or_else(|| malformed("SIGILLO_NOTIFY_FROM", format!("{from:?} is not an address such as protocollo@pec.comune.example.it")))?;
-            let ente_name = require("SIGILLO_ENTE_NAME", "set it to the ente's name as it appears in receipts, e.g. Comune di Roma")?.to_owned();
-            let optional = |var: &'static str| get(var).map(str::to_owned);
-            let smtp = match get("SIGILLO_SMTP_URL") {
-                None => None,
-                Some(url) => {
-                    let server = SmtpServer::parse(url).map_err(|e| malformed("SIGILLO_SMTP_URL", e))?;
-                    let credentials = match (get("SIGILLO_SMTP_USER"), get("SIGILLO_SMTP_PASSWORD")) {
-                        (None, None) => None,
-                        (Some(u), Some(p)) => Some((u.to_owned(), p.to_owned())),
-                        (Some(_), None) => {
-                            return Err(ConfigError::Missing { var: "SIGILLO_SMTP_PASSWORD", hint: "SIGILLO_SMTP_USER is set: set its password" });
-                        }
-                        (None, Some(_)) => {
-                            return Err(ConfigError::Missing { var: "SIGILLO_SMTP_USER", hint: "SIGILLO_SMTP_PASSWORD is set: set the user name" });
-                        }
-                    };
-                    Some(SmtpConfig { server, credentials })
-                }
-            };
-            let seal = match (get("SIGILLO_SEAL_CERT"), get("SIGILLO_SEAL_KEY")) {
-                (None, None) => None,
-                (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
-                (Some(_), None) => {
-                    return Err(ConfigError::Missing { var: "SIGILLO_SEAL_KEY", hint: "SIGILLO_SEAL_CERT is set: set the PEM file of its private key" });
-                }
-                (None, Some(_)) => {
-                    return Err(ConfigError::Missing { var: "SIGILLO_SEAL_CERT", hint: "SIGILLO_SEAL_KEY is set: set the PEM file of its certificate" });
-                }
-            };
-            Some(NotifyConfig {
-                from,
-                ente_name,
-                aoo_name: optional("SIGILLO_AOO_NAME").unwrap_or_else(|| "Protocollo generale".to_owned()),
-                office_name: optional("SIGILLO_OFFICE_NAME").unwrap_or_else(|| "Ufficio Protocollo".to_owned()),
-                office_email: optional("SIGILLO_OFFICE_EMAIL"),
-                office_phone: optional("SIGILLO_OFFICE_PHONE"),
-                office_hours: optional("SIGILLO_OFFICE_HOURS"),
-                rate_per_hour: number("SIGILLO_NOTIFY_RATE_PER_HOUR", 20, 1..=10_000)? as u32,
-                max_attempts: number("SIGILLO_NOTIFY_MAX_ATTEMPTS", 8, 1..=100)? as u32,
-                retry_base: std::time::Duration::from_secs(number("SIGILLO_NOTIFY_RETRY_SECS", 60, 1..=86_400)?),
-                senders: number("SIGILLO_NOTIFY_SENDERS", 4, 1..=32)? as usize,
-                smtp,
-                seal,
-            })
+        return Ok(None);
+    };
+    let from = clean_address(from)
+        .ok_or_else(|| malformed("SIGILLO_NOTIFY_FROM", format!("{from:?} is not an address such as protocollo@pec.comune.example.it")))?;
+    let ente_name = v.require("SIGILLO_ENTE_NAME", "set it to the ente's name as it appears in receipts, e.g. Comune di Roma")?.to_owned();
+    let smtp = smtp(v)?;
+    let seal = seal(v)?;
+    Ok(Some(NotifyConfig {
+        from,
+        ente_name,
+        aoo_name: v.owned("SIGILLO_AOO_NAME").unwrap_or_else(|| "Protocollo generale".to_owned()),
+        office_name: v.owned("SIGILLO_OFFICE_NAME").unwrap_or_else(|| "Ufficio Protocollo".to_owned()),
+        office_email: v.owned("SIGILLO_OFFICE_EMAIL"),
+        office_phone: v.owned("SIGILLO_OFFICE_PHONE"),
+        office_hours: v.owned("SIGILLO_OFFICE_HOURS"),
+        rate_per_hour: v.number("SIGILLO_NOTIFY_RATE_PER_HOUR", 20, 1..=10_000)? as u32,
+        max_attempts: v.number("SIGILLO_NOTIFY_MAX_ATTEMPTS", 8, 1..=100)? as u32,
+        retry_base: v.secs("SIGILLO_NOTIFY_RETRY_SECS", 60, 1..=86_400)?,
+        senders: v.number("SIGILLO_NOTIFY_SENDERS", 4, 1..=32)? as usize,
+        smtp,
+        seal,
+    }))
+}
+
+/// The outbox worker's server; `None` without `SIGILLO_SMTP_URL`.
+fn smtp(v: &Vars) -> Result<Option<SmtpConfig>, ConfigError> {
+    let Some(url) = v.get("SIGILLO_SMTP_URL") else { return Ok(None) };
+    let server = SmtpServer::parse(url).map_err(|e| malformed("SIGILLO_SMTP_URL", e))?;
+    let credentials = match (v.get("SIGILLO_SMTP_USER"), v.get("SIGILLO_SMTP_PASSWORD")) {
+        (None, None) => None,
+        (Some(u), Some(p)) => Some((u.to_owned(), SecretString::from(p.to_owned()))),
+        (Some(_), None) => {
+            return Err(ConfigError::Missing { var: "SIGILLO_SMTP_PASSWORD", hint: "SIGILLO_SMTP_USER is set: set its password" });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Missing { var: "SIGILLO_SMTP_USER", hint: "SIGILLO_SMTP_PASSWORD is set: set the user name" });
         }
     };
+    Ok(Some(SmtpConfig { server, credentials }))
+}
 
-    let unknown = vars
-        .keys()
-        .filter(|k| {
-            k.starts_with("SIGILLO_") && !KNOWN.contains(&k.as_str()) && !ACCOUNTS.iter().any(|a| a.names().contains(&k.as_str()))
-        })
-        .cloned()
-        .collect();
-    Ok((
-        Config {
-            database_url: database_url.to_owned(),
-            data_dir,
-            ipa_code,
-            aoo_code,
-            register_code,
-            timezone,
-            listen,
-            db_max_connections,
-            trust_dir,
-            intake_max_attempts,
-            mailboxes,
-            notify,
-        },
-        unknown,
-    ))
+/// The seal's (certificate, key) files: both or neither.
+fn seal(v: &Vars) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+    match (v.get("SIGILLO_SEAL_CERT"), v.get("SIGILLO_SEAL_KEY")) {
+        (None, None) => Ok(None),
+        (Some(c), Some(k)) => Ok(Some((PathBuf::from(c), PathBuf::from(k)))),
+        (Some(_), None) => {
+            Err(ConfigError::Missing { var: "SIGILLO_SEAL_KEY", hint: "SIGILLO_SEAL_CERT is set: set the PEM file of its private key" })
+        }
+        (None, Some(_)) => {
+            Err(ConfigError::Missing { var: "SIGILLO_SEAL_CERT", hint: "SIGILLO_SEAL_KEY is set: set the PEM file of its certificate" })
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use secrecy::ExposeSecret;
 
     fn complete() -> Vec<(String, String)> {
         [
@@ -550,7 +679,7 @@ mod tests {
                 ("suap@pec.comune.example.it", 994, "INBOX"),
             ]
         );
-        assert_eq!(c.mailboxes[2].password, "altra");
+        assert_eq!(c.mailboxes[2].password.expose_secret(), "altra");
         assert!(c.mailboxes.iter().all(|m| m.folders.registered == "Registrati"), "the other settings are shared");
         let mut five = vars.clone();
         five.push(("SIGILLO_IMAP_5_URL".to_owned(), "imaps://x.example.it".to_owned()));
@@ -673,6 +802,88 @@ mod tests {
         // Without SMTP the rows are still written (for a worker elsewhere).
         let v: Vec<_> = vars.iter().filter(|(k, _)| !k.starts_with("SIGILLO_SMTP_")).cloned().collect();
         assert!(from_vars(v).unwrap().0.notify.unwrap().smtp.is_none());
+    }
+
+    #[test]
+    fn public_url_decides_secure_cookies() {
+        let config = |extra: &[(&str, &str)]| from_vars(complete_and(extra)).map(|(c, _)| c.web);
+        let c = config(&[]).unwrap();
+        assert_eq!((c.static_dir, c.secure_cookies), (PathBuf::from("web/static"), false));
+        let c = config(&[("SIGILLO_PUBLIC_URL", " https://protocollo.comune.example.it "), ("SIGILLO_STATIC_DIR", "/srv/s")]).unwrap();
+        assert_eq!((c.static_dir, c.secure_cookies), (PathBuf::from("/srv/s"), true));
+        assert!(!config(&[("SIGILLO_PUBLIC_URL", "http://127.0.0.1:8080")]).unwrap().secure_cookies);
+        let e = config(&[("SIGILLO_PUBLIC_URL", "ftp://x")]).unwrap_err();
+        assert!(matches!(e, ConfigError::Malformed { var: "SIGILLO_PUBLIC_URL", .. }), "{e}");
+    }
+
+    #[test]
+    fn the_web_shares_the_trust_dir() {
+        let (c, unknown) = from_vars(complete_and(&[("SIGILLO_TRUST_DIR", "/etc/sigillo/trust")])).unwrap();
+        assert!(unknown.is_empty());
+        assert_eq!(c.trust_dir.as_deref(), Some(std::path::Path::new("/etc/sigillo/trust")));
+        assert_eq!(c.web.trust_dir, c.trust_dir);
+        assert_eq!(from_vars(complete()).unwrap().0.web.trust_dir, None);
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let vars = [
+            ("SIGILLO_DATABASE_URL", "postgres://sigillo:Db-Pw-4711@db.example.it:5432/sigillo"),
+            ("SIGILLO_DATA_DIR", "/var/lib/sigillo"),
+            ("SIGILLO_IPA_CODE", "c_h501"),
+            ("SIGILLO_AOO_CODE", "A1B2C3D"),
+            ("SIGILLO_IMAP_URL", "imaps://imaps.pec.example.it"),
+            ("SIGILLO_IMAP_USER", "protocollo@pec.comune.example.it"),
+            ("SIGILLO_IMAP_PASSWORD", "Imap-Pw-One-0815"),
+            ("SIGILLO_IMAP_MAILBOXES", "INBOX, Archivio PEC"),
+            ("SIGILLO_IMAP_2_URL", "imaps://imaps.altro-gestore.example.it:994"),
+            ("SIGILLO_IMAP_2_USER", "suap@pec.comune.example.it"),
+            ("SIGILLO_IMAP_2_PASSWORD", "Imap-Pw-Two-4242"),
+            ("SIGILLO_NOTIFY_FROM", "protocollo@pec.comune.example.it"),
+            ("SIGILLO_ENTE_NAME", "Comune di Esempio"),
+            ("SIGILLO_SMTP_URL", "smtps://smtps.pec.example.it"),
+            ("SIGILLO_SMTP_USER", "protocollo@pec.comune.example.it"),
+            ("SIGILLO_SMTP_PASSWORD", "Smtp-Pw-1337"),
+            ("SIGILLO_SEAL_CERT", "/etc/sigillo/seal-cert.pem"),
+            ("SIGILLO_SEAL_KEY", "/etc/sigillo/seal-key.pem"),
+        ];
+        let (c, unknown) = from_vars(vars.map(|(k, v)| (k.to_owned(), v.to_owned()))).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let printed = format!("{c:?}");
+        let pretty = format!("{c:#?}");
+        for secret in ["Db-Pw-4711", "Imap-Pw-One-0815", "Imap-Pw-Two-4242", "Smtp-Pw-1337"] {
+            assert!(!printed.contains(secret) && !pretty.contains(secret), "{secret} printed: {printed}");
+        }
+        // What is not secret is still there to read.
+        assert!(printed.contains("suap@pec.comune.example.it") && printed.contains("seal-key.pem"), "{printed}");
+
+        // Each part parsed as before: the secrets are kept, only hidden.
+        assert_eq!(c.database_url.expose_secret(), "postgres://sigillo:Db-Pw-4711@db.example.it:5432/sigillo");
+        let passwords: Vec<_> = c.mailboxes.iter().map(|m| (m.mailbox.as_str(), m.password.expose_secret())).collect();
+        assert_eq!(passwords, [("INBOX", "Imap-Pw-One-0815"), ("Archivio PEC", "Imap-Pw-One-0815"), ("INBOX", "Imap-Pw-Two-4242")]);
+        let n = c.notify.unwrap();
+        let (user, password) = n.smtp.unwrap().credentials.unwrap();
+        assert_eq!((user.as_str(), password.expose_secret()), ("protocollo@pec.comune.example.it", "Smtp-Pw-1337"));
+        assert_eq!(n.seal.unwrap().1, PathBuf::from("/etc/sigillo/seal-key.pem"));
+    }
+
+    #[test]
+    fn the_sample_and_the_known_list_agree() {
+        let sample = include_str!("../../../.env.sample");
+        let set: Vec<&str> = sample
+            .lines()
+            .map(|l| l.trim_start_matches(['#', ' ']))
+            .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+            .filter(|name| name.starts_with("SIGILLO_"))
+            .collect();
+        assert!(set.len() > 40, "{set:?}");
+        for name in &set {
+            assert!(is_known(name), "{name} is in .env.sample but not known");
+        }
+        // The numbered accounts are described once, by the first one's names.
+        for name in KNOWN.iter().chain(&ACCOUNTS[0].names()) {
+            assert!(set.contains(name), "{name} is known but not in .env.sample");
+        }
     }
 
     #[test]

@@ -27,7 +27,9 @@ use sigillo_store::register::Register;
 
 pub use error::AppError;
 
-/// What the web layer needs besides the database.
+/// What the web layer needs besides the database. The binary builds it with the rest of its
+/// configuration (`SIGILLO_STATIC_DIR`, `SIGILLO_PUBLIC_URL`, `SIGILLO_TRUST_DIR`): this crate
+/// reads no environment.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
     /// The `web/static` folder (CSS, JS, fonts; `vendor/` is filled by `npm run build`).
@@ -35,44 +37,9 @@ pub struct WebConfig {
     /// Mark cookies `Secure`: set when the dashboard is reached over HTTPS (directly or
     /// through a TLS-terminating proxy).
     pub secure_cookies: bool,
-    /// `SIGILLO_TRUST_DIR` (with `pec/` and `signatures/`): the anchors the classifier needs
+    /// The trust directory (with `pec/` and `signatures/`): the anchors the classifier needs
     /// when the responsabile registers a rejected message anyway. `None`: that is refused.
     pub trust_dir: Option<PathBuf>,
-}
-
-/// The web layer's configuration problems, each naming its variable.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{var} is malformed: {reason}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub reason: String,
-}
-
-impl WebConfig {
-    /// The variables this crate reads (for the binary's list of known variables).
-    pub const VARS: [&'static str; 3] = ["SIGILLO_STATIC_DIR", "SIGILLO_PUBLIC_URL", "SIGILLO_TRUST_DIR"];
-
-    /// Reads `SIGILLO_STATIC_DIR` (default `web/static`) and `SIGILLO_PUBLIC_URL` (the address
-    /// staff use; `https://…` makes cookies `Secure`; default: plain HTTP on loopback) and
-    /// `SIGILLO_TRUST_DIR` (shared with the intake).
-    /// `get` returns a variable's value, `None` when unset (e.g. `|k| std::env::var(k).ok()`).
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<WebConfig, ConfigError> {
-        let var = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let static_dir = PathBuf::from(var("SIGILLO_STATIC_DIR").unwrap_or_else(|| "web/static".to_owned()));
-        let secure_cookies = match var("SIGILLO_PUBLIC_URL") {
-            None => false,
-            Some(u) if u.starts_with("https://") => true,
-            Some(u) if u.starts_with("http://") => false,
-            Some(u) => {
-                return Err(ConfigError {
-                    var: "SIGILLO_PUBLIC_URL",
-                    reason: format!("{u:?} does not start with https:// or http://"),
-                });
-            }
-        };
-        let trust_dir = var("SIGILLO_TRUST_DIR").map(PathBuf::from);
-        Ok(WebConfig { static_dir, secure_cookies, trust_dir })
-    }
 }
 
 /// Shared by every handler.
@@ -213,25 +180,4 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
     set(h, header::REFERRER_POLICY, "same-origin");
     set(h, header::CACHE_CONTROL, "no-store");
     res
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn config(vars: &[(&str, &str)]) -> Result<WebConfig, ConfigError> {
-        WebConfig::from_vars(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
-    }
-
-    #[test]
-    fn public_url_decides_secure_cookies() {
-        let c = config(&[]).unwrap();
-        assert_eq!((c.static_dir, c.secure_cookies), (PathBuf::from("web/static"), false));
-        let c = config(&[("SIGILLO_PUBLIC_URL", " https://protocollo.comune.example.it "), ("SIGILLO_STATIC_DIR", "/srv/s")]).unwrap();
-        assert_eq!((c.static_dir, c.secure_cookies), (PathBuf::from("/srv/s"), true));
-        assert!(!config(&[("SIGILLO_PUBLIC_URL", "http://127.0.0.1:8080")]).unwrap().secure_cookies);
-        let e = config(&[("SIGILLO_PUBLIC_URL", "ftp://x")]).unwrap_err();
-        assert_eq!(e.var, "SIGILLO_PUBLIC_URL");
-    }
 }
