@@ -4,11 +4,9 @@
 //! chromium package (scripts/test installs both); without them the test fails and says so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod web_common;
-
 use sigillo_store::staff::Role;
 use sigillo_e2e::pec_mail::Attachment;
-use web_common::spawn_app_with_pki;
+use crate::web_common::{self, spawn_app_with_pki};
 
 #[tokio::test]
 async fn staff_work_through_the_dashboard_in_a_real_browser() {
