@@ -455,7 +455,7 @@ mod generate {
             att("istanza.pdf.p7s", "application/pkcs7-signature", p7s.clone()),
             att("note.txt", "text/plain", "Nota: perch\u{e8} no.".as_bytes().to_vec()),
         ]);
-        // A bare signed document, for `sigillo check` on documents (tests/check_cli.rs).
+        // A bare signed document, for `sigillo check` on documents (tests/e2e/check_cli.rs at the workspace root).
         std::fs::create_dir_all(dir.join("documents")).unwrap_or_else(|e| panic!("{e}"));
         write("documents/dichiarazione.txt.p7m", &p7m);
         let signed_atts = original(&[
