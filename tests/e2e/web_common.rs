@@ -265,7 +265,3 @@ impl TestApp {
 pub fn location(res: &reqwest::Response) -> String {
     res.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
 }
-
-pub fn sha(bytes: &[u8]) -> Sha256 {
-    Sha256::of(bytes)
-}
