@@ -11,7 +11,7 @@ use sigillo_e2e::TestDb;
 use sigillo_e2e::pec_mail::Pki;
 use sigillo_store::blob::BlobStore;
 use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
-use sigillo_store::register::{self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Sha256};
+use sigillo_store::register::{self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register};
 use sigillo_store::staff::{self, Role, Username};
 
 pub const PASSWORD: &str = "una-password-lunga-1";
