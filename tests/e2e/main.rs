@@ -4,6 +4,10 @@
 //!
 //! Build the binaries first: `cargo build --workspace --bins` (scripts/test does).
 
+// clippy.toml allows unwrap and expect in #[test] functions only; the helpers of these
+// modules (harnesses, fixtures, polling) panic on purpose too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod web_common;
 
 mod check_cli;

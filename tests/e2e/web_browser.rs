@@ -2,7 +2,6 @@
 //! log in, search, open a record, download a document, annul, export the daily register
 //! (CSV and PDF/A), register a rejected message anyway, with screenshots and an axe-core check of every page. Needs `npm ci` in web/ and the
 //! chromium package (scripts/test installs both); without them the test fails and says so.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sigillo_store::staff::Role;
 use sigillo_e2e::pec_mail::Attachment;

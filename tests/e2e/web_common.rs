@@ -1,7 +1,6 @@
 //! The dashboard's test harness (zero-to-production's `spawn_app`): the real router of
 //! `sigillo_web`, served on a real socket on port 0, against a fresh database and data
 //! directory; staff accounts and registrations written through the store's own functions.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 

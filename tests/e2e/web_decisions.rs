@@ -2,7 +2,6 @@
 //! and assignments with their history, confirming a rejection, registering a rejected message
 //! anyway (responsabile only, with a reason, after a confirmation step), and the daily
 //! register as PDF/A.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use reqwest::StatusCode;
 use sigillo_e2e::pec_mail::Attachment;

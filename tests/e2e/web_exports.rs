@@ -1,6 +1,5 @@
 //! The daily register's CSV as the dashboard serves it, and the session cookie's `Secure`
 //! flag when the dashboard's public address is HTTPS.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, SET_COOKIE};

@@ -5,7 +5,6 @@
 //! delivered. Outbox rows are written by the real intake (`sigillo ingest` with
 //! `SIGILLO_NOTIFY_FROM`); no worker runs, so the tests move rows as the worker would, with
 //! the store's own functions.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;

@@ -1,6 +1,5 @@
 //! Security of the dashboard: every route refuses anonymous requests (walking the route
 //! table the router is built from), roles, CSRF, escaping, downloads, search input.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;

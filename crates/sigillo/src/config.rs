@@ -420,7 +420,6 @@ pub fn from_vars(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn complete() -> Vec<(String, String)> {

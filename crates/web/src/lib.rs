@@ -209,7 +209,6 @@ pub(crate) fn db(e: sqlx::Error) -> AppError {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
