@@ -1,13 +1,13 @@
 //! PEC messages for end-to-end tests, signed with a test PKI made in-process: a provider CA
 //! and its signing certificate, a look-alike provider (same names, other keys) for forged
 //! envelopes, and a citizen with a qualified-style certificate for signed attachments.
-//! The shapes follow the PEC technical rules (DM 2/11/2005) as `crates/pec/tests/golden.rs`
-//! builds them.
+//! The bytes are written by `sigillo_testpki::pec`, the writer `crates/pec/tests/golden.rs`
+//! and pec-sim use too.
 
 use std::path::Path;
 
-use base64::Engine as _;
 use chrono::{TimeZone, Utc};
+use sigillo_testpki::pec::{self, Daticert, Part, ReceiptHeaders, TransportHeaders};
 use sigillo_testpki::{Ca, CaSpec, Leaf, LeafSpec, SignOptions, sign_attached, sign_detached};
 
 pub struct Pki {
@@ -24,16 +24,6 @@ fn t(y: i32, m: u32, d: u32) -> chrono::DateTime<Utc> {
 
 fn opts() -> SignOptions {
     SignOptions { signing_time: Some(t(2026, 1, 10)), ..SignOptions::default() }
-}
-
-fn b64(data: &[u8]) -> String {
-    let s = base64::engine::general_purpose::STANDARD.encode(data);
-    let mut out = String::with_capacity(s.len() + s.len() / 38 + 2);
-    for chunk in s.as_bytes().chunks(76) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push_str("\r\n");
-    }
-    out
 }
 
 /// What the citizen attached.
@@ -108,9 +98,10 @@ impl Pki {
     /// The same envelope, with raw attachments `(name, media type, bytes)`, signed by `signer`.
     pub fn transport_with(&self, ident: &str, subject: &str, atts: &[(String, &str, Vec<u8>)], signer: &Leaf) -> Vec<u8> {
         let orig = original(ident, subject, atts);
-        let dc = daticert("posta-certificata", ident, subject, "        <ricevuta tipo=\"completa\" />\n");
-        let content = inner("Messaggio di posta certificata", &dc, Some(&orig));
-        signed(&transport_headers("posta-certificata", "POSTA CERTIFICATA", ident, subject), &content, Some(signer))
+        let msgid = format!("<client-{ident}@mua.test>");
+        let dc = Daticert { ricevuta: Some("completa"), ..daticert("posta-certificata", ident, subject, &msgid) }.xml();
+        let content = inner("Messaggio di posta certificata", Some(&dc), Some(&orig));
+        signed(&transport_headers("posta-certificata", "POSTA CERTIFICATA", ident, subject), &content, signer)
     }
 
     /// The envelope signed by a look-alike provider certificate: a forgery.
@@ -122,21 +113,31 @@ impl Pki {
     /// An anomaly envelope: the sender wrote from an ordinary mailbox.
     pub fn anomaly(&self, ident: &str, subject: &str) -> Vec<u8> {
         let orig = original(ident, subject, &[]);
-        let content = inner_without_daticert("Anomalia nel messaggio", &orig);
-        signed(&transport_headers("errore", "ANOMALIA MESSAGGIO", ident, subject), &content, Some(&self.provider))
+        let content = inner("Anomalia nel messaggio", None, Some(&orig));
+        signed(&transport_headers("errore", "ANOMALIA MESSAGGIO", ident, subject), &content, &self.provider)
     }
 
     /// A provider receipt (`X-Ricevuta: tipo`) about the PEC `ident`.
     pub fn receipt(&self, ident: &str, tipo: &str) -> Vec<u8> {
-        let extra = "        <consegna>protocollo@pec.comune.test.it</consegna>\n";
-        let dc = daticert(tipo, ident, "Risposta del comune", extra);
-        let content = inner("Ricevuta", &dc, None);
-        let headers = format!(
-            "Date: Mon, 12 Jan 2026 10:00:01 +0100\r\nFrom: posta-certificata@pec.test.it\r\n\
-             To: protocollo@pec.comune.test.it\r\nSubject: ACCETTAZIONE: Risposta del comune\r\n\
-             Message-ID: <{ident}.r.{tipo}>\r\nX-Riferimento-Message-ID: <client-{ident}@mua.test>\r\nX-Ricevuta: {tipo}\r\n"
-        );
-        signed(&headers, &content, Some(&self.provider))
+        let msgid = format!("<client-{ident}@mua.test>");
+        let dc = Daticert {
+            consegna: vec!["protocollo@pec.comune.test.it"],
+            ..daticert(tipo, ident, "Risposta del comune", &msgid)
+        }
+        .xml();
+        let content = inner("Ricevuta", Some(&dc), None);
+        let headers = ReceiptHeaders {
+            date: "Mon, 12 Jan 2026 10:00:01 +0100",
+            from: "posta-certificata@pec.test.it",
+            to: "protocollo@pec.comune.test.it",
+            subject: "ACCETTAZIONE: Risposta del comune",
+            message_id: &format!("{ident}.r.{tipo}"),
+            riferimento: &msgid,
+            x_ricevuta: tipo,
+            tipo_ricevuta: None,
+        }
+        .render();
+        signed(&headers, &content, &self.provider)
     }
 }
 
@@ -144,98 +145,79 @@ fn hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
-fn original(ident: &str, subject: &str, atts: &[(String, &str, Vec<u8>)]) -> String {
+fn original(ident: &str, subject: &str, atts: &[(String, &str, Vec<u8>)]) -> Vec<u8> {
     let head = format!(
         "Date: Mon, 12 Jan 2026 10:00:00 +0100\r\nFrom: Mario Rossi <mario.rossi@pec.test.it>\r\n\
          To: protocollo@pec.comune.test.it\r\nSubject: {subject}\r\nMessage-ID: <{ident}>\r\n\
          X-Riferimento-Message-ID: <client-{ident}@mua.test>\r\nMIME-Version: 1.0\r\n"
     );
-    if atts.is_empty() {
-        return format!(
-            "{head}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
-             Buongiorno, chiedo l'accesso agli atti.\r\nMario Rossi\r\n"
-        );
-    }
-    let mut s = format!(
-        "{head}Content-Type: multipart/mixed; boundary=\"orig-mixed\"\r\n\r\n\
-         --orig-mixed\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBuongiorno, allego l'istanza firmata.\r\n"
-    );
-    for (name, media, bytes) in atts {
-        s.push_str(&format!(
-            "--orig-mixed\r\nContent-Type: {media}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
-             Content-Transfer-Encoding: base64\r\n\r\n{}",
-            b64(bytes)
-        ));
-    }
-    s.push_str("--orig-mixed--\r\n");
-    s
+    let body = if atts.is_empty() {
+        Part::new(
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n",
+            "Buongiorno, chiedo l'accesso agli atti.\r\nMario Rossi\r\n",
+        )
+    } else {
+        let mut parts = vec![Part::new("Content-Type: text/plain; charset=utf-8\r\n", "Buongiorno, allego l'istanza firmata.")];
+        parts.extend(atts.iter().map(|(name, media, bytes)| Part::attachment(name, media, bytes)));
+        Part::multipart("mixed", "orig-mixed", parts)
+    };
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(&body.to_bytes());
+    raw
 }
 
-fn daticert(tipo: &str, ident: &str, subject: &str, extra: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<postacert tipo=\"{tipo}\" errore=\"nessuno\">\n    <intestazione>\n\
-         \x20       <mittente>mario.rossi@pec.test.it</mittente>\n\
-         \x20       <destinatari tipo=\"certificato\">protocollo@pec.comune.test.it</destinatari>\n\
-         \x20       <risposte>mario.rossi@pec.test.it</risposte>\n\
-         \x20       <oggetto>{subject}</oggetto>\n    </intestazione>\n    <dati>\n\
-         \x20       <gestore-emittente>TEST PEC S.p.A.</gestore-emittente>\n\
-         \x20       <data zona=\"+0100\">\n            <giorno>12/01/2026</giorno>\n            <ora>10:00:00</ora>\n        </data>\n\
-         \x20       <identificativo>{ident}</identificativo>\n\
-         \x20       <msgid>&lt;client-{ident}@mua.test&gt;</msgid>\n{extra}    </dati>\n</postacert>\n"
-    )
-}
-
-fn inner(text: &str, daticert: &str, postacert: Option<&str>) -> String {
-    let mut s = format!(
-        "Content-Type: multipart/mixed; boundary=\"env-mixed\"\r\n\r\n\
-         --env-mixed\r\nContent-Type: text/plain; charset=\"iso-8859-1\"\r\nContent-Disposition: inline\r\n\r\n{text}\r\n\
-         --env-mixed\r\nContent-Type: application/xml; name=\"daticert.xml\"\r\n\
-         Content-Disposition: inline; filename=\"daticert.xml\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-        b64(daticert.as_bytes())
-    );
-    if let Some(p) = postacert {
-        s.push_str(&format!(
-            "--env-mixed\r\nContent-Type: message/rfc822; name=\"postacert.eml\"\r\n\
-             Content-Disposition: inline; filename=\"postacert.eml\"\r\n\r\n{p}\r\n"
-        ));
+/// The daticert of the test provider about the PEC `ident`; `msgid` is the original's
+/// Message-ID.
+fn daticert<'a>(tipo: &'a str, ident: &'a str, subject: &'a str, msgid: &'a str) -> Daticert<'a> {
+    Daticert {
+        tipo,
+        errore: "nessuno",
+        mittente: "mario.rossi@pec.test.it",
+        destinatari: vec![("certificato", "protocollo@pec.comune.test.it")],
+        risposte: "mario.rossi@pec.test.it",
+        oggetto: subject,
+        gestore: "TEST PEC S.p.A.",
+        zona: "+0100",
+        giorno: "12/01/2026",
+        ora: "10:00:00",
+        identificativo: ident,
+        msgid,
+        ..Daticert::default()
     }
-    s.push_str("--env-mixed--\r\n");
-    s
 }
 
-fn inner_without_daticert(text: &str, postacert: &str) -> String {
-    format!(
-        "Content-Type: multipart/mixed; boundary=\"env-mixed\"\r\n\r\n\
-         --env-mixed\r\nContent-Type: text/plain; charset=\"iso-8859-1\"\r\nContent-Disposition: inline\r\n\r\n{text}\r\n\
-         --env-mixed\r\nContent-Type: message/rfc822; name=\"postacert.eml\"\r\n\
-         Content-Disposition: inline; filename=\"postacert.eml\"\r\n\r\n{postacert}\r\n--env-mixed--\r\n"
-    )
+/// The signed content: `multipart/mixed` of the text, daticert.xml (when there is one) and
+/// postacert.eml (when there is one).
+fn inner(text: &str, daticert: Option<&str>, postacert: Option<&[u8]>) -> Vec<u8> {
+    let mut parts = vec![Part::new(
+        "Content-Type: text/plain; charset=\"iso-8859-1\"\r\nContent-Disposition: inline\r\n",
+        text,
+    )];
+    parts.extend(daticert.map(Part::daticert));
+    parts.extend(postacert.map(Part::postacert));
+    Part::multipart("mixed", "env-mixed", parts).to_bytes()
 }
 
 fn transport_headers(x_trasporto: &str, prefix: &str, ident: &str, subject: &str) -> String {
-    format!(
-        "Return-Path: <posta-certificata@pec.test.it>\r\nDate: Mon, 12 Jan 2026 10:00:00 +0100\r\n\
-         From: \"Per conto di: mario.rossi@pec.test.it\" <posta-certificata@pec.test.it>\r\n\
-         Reply-To: mario.rossi@pec.test.it\r\nTo: protocollo@pec.comune.test.it\r\n\
-         Subject: {prefix}: {subject}\r\nMessage-ID: <{ident}>\r\nX-Riferimento-Message-ID: <client-{ident}@mua.test>\r\n\
-         X-Trasporto: {x_trasporto}\r\nX-Tiporicevuta: completa\r\n"
-    )
+    let subject = format!("{prefix}: {subject}");
+    let riferimento = format!("<client-{ident}@mua.test>");
+    TransportHeaders {
+        return_path: Some("posta-certificata@pec.test.it"),
+        date: "Mon, 12 Jan 2026 10:00:00 +0100",
+        sender: "mario.rossi@pec.test.it",
+        provider: "posta-certificata@pec.test.it",
+        reply_to: "mario.rossi@pec.test.it",
+        to: vec!["protocollo@pec.comune.test.it"],
+        cc: Vec::new(),
+        subject: &subject,
+        message_id: ident,
+        riferimento: &riferimento,
+        x_trasporto,
+        tipo_ricevuta: Some("completa"),
+    }
+    .render()
 }
 
-fn signed(outer_headers: &str, content: &str, signer: Option<&Leaf>) -> Vec<u8> {
-    let Some(leaf) = signer else {
-        return format!("{outer_headers}MIME-Version: 1.0\r\n{content}").into_bytes();
-    };
-    // The CRLF before the next delimiter belongs to the delimiter, not to the content.
-    let content = content.strip_suffix("\r\n").unwrap_or(content);
-    let sig = b64(&sign_detached(leaf, content.as_bytes(), &opts()));
-    format!(
-        "{outer_headers}MIME-Version: 1.0\r\n\
-         Content-Type: multipart/signed; protocol=\"application/x-pkcs7-signature\"; micalg=\"sha-256\"; boundary=\"----SIGBOUNDARY\"\r\n\r\n\
-         This is an S/MIME signed message\r\n\r\n------SIGBOUNDARY\r\n{content}\r\n\
-         ------SIGBOUNDARY\r\nContent-Type: application/x-pkcs7-signature; name=\"smime.p7s\"\r\n\
-         Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n{sig}\r\n\
-         ------SIGBOUNDARY--\r\n"
-    )
-    .into_bytes()
+fn signed(outer_headers: &str, content: &[u8], signer: &Leaf) -> Vec<u8> {
+    pec::signed(outer_headers, content, "----SIGBOUNDARY", "sha-256", |c| sign_detached(signer, c, &opts()))
 }

@@ -495,7 +495,6 @@ pub fn uid_set(uids: impl IntoIterator<Item = u32>) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

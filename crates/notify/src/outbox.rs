@@ -450,7 +450,6 @@ pub fn rewrite_headers(raw: &[u8], message_id: &str, date: DateTime<Utc>) -> Res
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

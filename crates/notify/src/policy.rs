@@ -189,7 +189,6 @@ pub fn is_system_sender(address: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use sigillo_pec::daticert::Daticert;
     use sigillo_pec::envelope::Original;

@@ -403,7 +403,6 @@ impl askama::filters::Escaper for XmlAttr {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

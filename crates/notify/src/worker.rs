@@ -303,7 +303,6 @@ fn smtp_error_text(e: &lettre::transport::smtp::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

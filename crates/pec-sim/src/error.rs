@@ -26,8 +26,6 @@ pub enum Error {
     Rejected(String),
     #[error("LMTP {addr}: {why}")]
     Lmtp { addr: String, why: String },
-    #[error("template: {0}")]
-    Template(#[from] askama::Error),
 }
 
 impl Error {

@@ -1,14 +1,16 @@
 //! PEC messages as a provider writes them (DM 2/11/2005, shapes in
 //! `shared/reference/pec-format.md`): the transport envelope, the anomaly envelope and the
 //! receipts, each an S/MIME `multipart/signed` entity signed by the provider certificate,
-//! with `daticert.xml` and the submitted message as `postacert.eml`.
+//! with `daticert.xml` and the submitted message as `postacert.eml`. The MIME is written by
+//! `sigillo_testpki::pec`, shared with the workspace's test fixtures; the content, the
+//! identifiers, the boundaries and the signing are pec-sim's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use askama::Template;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use sigillo_testpki::pec::{self, Daticert, Part, ReceiptHeaders, TransportHeaders, base64_lines, contains};
 use sigillo_testpki::{Leaf, SignOptions, sign_detached};
 
 use crate::error::Error;
@@ -197,41 +199,6 @@ pub fn header_text(s: &str) -> String {
         .join("\r\n ")
 }
 
-fn b64_lines(data: &[u8]) -> String {
-    let s = base64::engine::general_purpose::STANDARD.encode(data);
-    let mut out = String::with_capacity(s.len() + s.len() / 38 + 2);
-    for chunk in s.as_bytes().chunks(76) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push_str("\r\n");
-    }
-    out
-}
-
-struct DestinatarioXml {
-    tipo: &'static str,
-    indirizzo: String,
-}
-
-#[derive(Template)]
-#[template(path = "daticert.xml")]
-struct DaticertXml<'a> {
-    tipo: &'a str,
-    errore: &'a str,
-    mittente: &'a str,
-    destinatari: Vec<DestinatarioXml>,
-    risposte: &'a str,
-    oggetto: &'a str,
-    gestore: &'a str,
-    zona: String,
-    giorno: String,
-    ora: String,
-    identificativo: &'a str,
-    msgid: &'a str,
-    ricevuta: Option<&'a str>,
-    consegna: Option<&'a str>,
-    errore_esteso: Option<&'a str>,
-}
-
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl Provider {
@@ -360,19 +327,17 @@ impl Provider {
         let dc = self.daticert(sub, ident, recipients, receipt.x_ricevuta(), errore, extra, now)?;
         let content = inner(&text, Some(&dc), original.then_some(sub.raw.as_slice()));
         let receipt_id = self.new_ident(now);
-        let mut headers = format!(
-            "Date: {}\r\nFrom: {}\r\nTo: {}\r\nSubject: {}\r\nMessage-ID: <{receipt_id}>\r\n\
-             X-Riferimento-Message-ID: {}\r\nX-Ricevuta: {}\r\n",
-            rfc2822(now),
-            self.address(),
-            sub.sender(),
-            header_text(&format!("{}: {}", receipt.subject_prefix(), sub.subject)),
-            sub.message_id,
-            receipt.x_ricevuta(),
-        );
-        if matches!(receipt, Receipt::AvvenutaConsegna { .. }) {
-            headers.push_str("X-TipoRicevuta: completa\r\n");
+        let headers = ReceiptHeaders {
+            date: &rfc2822(now),
+            from: &self.address(),
+            to: sub.sender(),
+            subject: &header_text(&format!("{}: {}", receipt.subject_prefix(), sub.subject)),
+            message_id: &receipt_id,
+            riferimento: &sub.message_id,
+            x_ricevuta: receipt.x_ricevuta(),
+            tipo_ricevuta: matches!(receipt, Receipt::AvvenutaConsegna { .. }).then_some("completa"),
         }
+        .render();
         Ok(self.signed(&headers, &content))
     }
 
@@ -388,30 +353,30 @@ impl Provider {
         now: DateTime<Utc>,
     ) -> Result<String, Error> {
         let local = now.with_timezone(&ZONE);
-        let xml = DaticertXml {
+        let (zona, giorno, ora) =
+            (local.format("%z").to_string(), local.format("%d/%m/%Y").to_string(), local.format("%H:%M:%S").to_string());
+        let xml = Daticert {
             tipo,
             errore,
             mittente: sub.sender(),
             destinatari: recipients
                 .iter()
-                .map(|r| DestinatarioXml {
-                    tipo: if r.certified { "certificato" } else { "esterno" },
-                    indirizzo: r.address.clone(),
-                })
+                .map(|r| (if r.certified { "certificato" } else { "esterno" }, r.address.as_str()))
                 .collect(),
             risposte: sub.reply_to.as_deref().unwrap_or(sub.sender()),
             oggetto: &sub.subject,
             gestore: &self.gestore,
-            zona: local.format("%z").to_string(),
-            giorno: local.format("%d/%m/%Y").to_string(),
-            ora: local.format("%H:%M:%S").to_string(),
+            zona: &zona,
+            giorno: &giorno,
+            ora: &ora,
             identificativo: ident,
             msgid: &sub.message_id,
             ricevuta,
-            consegna,
+            consegna: consegna.into_iter().collect(),
+            ricezione: Vec::new(),
             errore_esteso,
         };
-        Ok(xml.render()? + "\n")
+        Ok(xml.xml())
     }
 
     fn envelope_headers(
@@ -424,57 +389,35 @@ impl Provider {
         now: DateTime<Utc>,
     ) -> String {
         // To/Cc are copied from the original; without them, the envelope recipients.
-        let to = if sub.to.is_empty() && sub.cc.is_empty() {
-            recipients.iter().map(|r| r.address.clone()).collect::<Vec<_>>()
+        let to: Vec<&str> = if sub.to.is_empty() && sub.cc.is_empty() {
+            recipients.iter().map(|r| r.address.as_str()).collect()
         } else {
-            sub.to.clone()
+            sub.to.iter().map(String::as_str).collect()
         };
-        let mut h = format!(
-            "Date: {}\r\nFrom: \"Per conto di: {}\" <{}>\r\nReply-To: {}\r\n",
-            rfc2822(now),
-            sub.sender(),
-            self.address(),
-            sub.reply_to.as_deref().unwrap_or(sub.sender()),
-        );
-        if !to.is_empty() {
-            h.push_str(&format!("To: {}\r\n", to.join(",\r\n ")));
+        let provider = self.address();
+        let subject = header_text(&format!("{prefix}: {}", sub.subject));
+        TransportHeaders {
+            return_path: None,
+            date: &rfc2822(now),
+            sender: sub.sender(),
+            provider: &provider,
+            reply_to: sub.reply_to.as_deref().unwrap_or(sub.sender()),
+            to,
+            cc: sub.cc.iter().map(String::as_str).collect(),
+            subject: &subject,
+            message_id: ident,
+            riferimento: &sub.message_id,
+            x_trasporto,
+            tipo_ricevuta: (x_trasporto == "posta-certificata").then_some("completa"),
         }
-        if !sub.cc.is_empty() {
-            h.push_str(&format!("Cc: {}\r\n", sub.cc.join(",\r\n ")));
-        }
-        h.push_str(&format!(
-            "Subject: {}\r\nMessage-ID: <{ident}>\r\nX-Riferimento-Message-ID: {}\r\nX-Trasporto: {x_trasporto}\r\n",
-            header_text(&format!("{prefix}: {}", sub.subject)),
-            sub.message_id,
-        ));
-        if x_trasporto == "posta-certificata" {
-            h.push_str("X-TipoRicevuta: completa\r\n");
-        }
-        h
+        .render()
     }
 
     /// `headers` + the S/MIME `multipart/signed` entity over `content` (which ends in CRLF).
     fn signed(&self, headers: &str, content: &[u8]) -> Vec<u8> {
-        // The CRLF before the next delimiter belongs to the delimiter, not to the content.
-        let signed_part = content.strip_suffix(b"\r\n").unwrap_or(content);
-        let sig = b64_lines(&sign_detached(&self.signer, signed_part, &SignOptions::default()));
-        let boundary = boundary_for(content);
-        let mut out = format!(
-            "{headers}MIME-Version: 1.0\r\n\
-             Content-Type: multipart/signed; protocol=\"application/x-pkcs7-signature\"; micalg=\"sha-256\"; boundary=\"{boundary}\"\r\n\r\n\
-             This is an S/MIME signed message\r\n\r\n--{boundary}\r\n"
-        )
-        .into_bytes();
-        out.extend_from_slice(signed_part);
-        out.extend_from_slice(
-            format!(
-                "\r\n--{boundary}\r\nContent-Type: application/x-pkcs7-signature; name=\"smime.p7s\"\r\n\
-                 Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n{sig}\r\n\
-                 --{boundary}--\r\n"
-            )
-            .as_bytes(),
-        );
-        out
+        pec::signed(headers, content, &boundary_for(content), "sha-256", |signed_part| {
+            sign_detached(&self.signer, signed_part, &SignOptions::default())
+        })
     }
 }
 
@@ -488,58 +431,24 @@ fn boundary_for(content: &[u8]) -> String {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
 fn rfc2822(now: DateTime<Utc>) -> String {
     now.with_timezone(&ZONE).format("%a, %d %b %Y %H:%M:%S %z").to_string()
 }
 
 /// The signed content: `multipart/mixed` of the text, daticert.xml and postacert.eml.
 fn inner(text: &str, daticert: Option<&str>, postacert: Option<&[u8]>) -> Vec<u8> {
-    let mut parts: Vec<Vec<u8>> = vec![
-        format!(
-            "Content-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: base64\r\n\
-             Content-Disposition: inline\r\n\r\n{}",
-            b64_lines(text.as_bytes())
-        )
-        .into_bytes(),
-    ];
-    if let Some(dc) = daticert {
-        parts.push(
-            format!(
-                "Content-Type: application/xml; name=\"daticert.xml\"\r\nContent-Transfer-Encoding: base64\r\n\
-                 Content-Disposition: inline; filename=\"daticert.xml\"\r\n\r\n{}",
-                b64_lines(dc.as_bytes())
-            )
-            .into_bytes(),
-        );
-    }
-    if let Some(p) = postacert {
-        let cte = if p.iter().any(|&b| b >= 0x80) { "8bit" } else { "7bit" };
-        let mut part = format!(
-            "Content-Type: message/rfc822; name=\"postacert.eml\"\r\nContent-Transfer-Encoding: {cte}\r\n\
-             Content-Disposition: inline; filename=\"postacert.eml\"\r\n\r\n"
-        )
-        .into_bytes();
-        part.extend_from_slice(p);
-        parts.push(part);
-    }
+    let mut parts = vec![Part::new(
+        "Content-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: inline\r\n",
+        base64_lines(text.as_bytes()),
+    )];
+    parts.extend(daticert.map(Part::daticert));
+    parts.extend(postacert.map(Part::postacert));
     let boundary = loop {
         let b = format!("----------=_pec-sim-mixed_{}", random_hex(12));
-        if !parts.iter().any(|p| contains(p, b.as_bytes())) {
+        if !parts.iter().any(|p| contains(&p.to_bytes(), b.as_bytes())) {
             break b;
         }
     };
-    let mut out = format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n").into_bytes();
-    for p in parts {
-        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        out.extend_from_slice(&p);
-        // Always: the line break before a delimiter belongs to it, so the part keeps its own
-        // final CRLF (postacert.eml stays byte for byte what was submitted).
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    out
+    Part::multipart("mixed", &boundary, parts).to_bytes()
 }

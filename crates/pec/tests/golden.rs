@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use sigillo_pec::report::{Decision, EnvelopeStatus};
 use sigillo_pec::{Checker, FileReport};
+use sigillo_testpki::pec::{self, Daticert, Part, ReceiptHeaders, TransportHeaders};
 use sigillo_testpki::{Ca, CaSpec, Leaf, LeafSpec, SignOptions, sign_detached};
 
 fn dir() -> PathBuf {
@@ -275,16 +275,6 @@ mod generate {
         SignOptions { signing_time: Some(t(2025, 11, 10)), ..SignOptions::default() }
     }
 
-    fn b64(data: &[u8]) -> String {
-        let s = base64::engine::general_purpose::STANDARD.encode(data);
-        let mut out = String::new();
-        for chunk in s.as_bytes().chunks(76) {
-            out.push_str(&String::from_utf8_lossy(chunk));
-            out.push_str("\r\n");
-        }
-        out
-    }
-
     const IDENT: &str = "opec210.20251110100000.12345.1.1.1@pec.test.it";
 
     struct Att {
@@ -320,116 +310,125 @@ mod generate {
             );
         }
         let png = b"\x89PNG\r\n\x1a\nlogo";
-        let mut s = format!(
-            "{head}Content-Type: multipart/mixed; boundary=\"orig-mixed\"\r\n\r\n\
-             --orig-mixed\r\nContent-Type: multipart/related; boundary=\"orig-rel\"\r\n\r\n\
-             --orig-rel\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
-             <p>Buongiorno, allego l'istanza firmata.</p><img src=\"cid:logo@mua.test\">\r\n\
-             --orig-rel\r\nContent-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo@mua.test>\r\n\
-             Content-Disposition: inline; filename=\"logo.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\
-             --orig-rel--\r\n\r\n",
-            b64(png)
+        let related = Part::multipart(
+            "related",
+            "orig-rel",
+            vec![
+                Part::new(
+                    "Content-Type: text/html; charset=utf-8\r\n",
+                    "<p>Buongiorno, allego l'istanza firmata.</p><img src=\"cid:logo@mua.test\">",
+                ),
+                Part::new(
+                    "Content-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo@mua.test>\r\n\
+                     Content-Disposition: inline; filename=\"logo.png\"\r\nContent-Transfer-Encoding: base64\r\n",
+                    pec::base64_lines(png),
+                ),
+            ],
         );
-        for a in atts {
-            s.push_str(&format!(
-                "--orig-mixed\r\nContent-Type: {}; name=\"{}\"\r\nContent-Disposition: attachment; filename=\"{}\"\r\n\
-                 Content-Transfer-Encoding: base64\r\n\r\n{}",
-                a.media,
-                a.name,
-                a.name,
-                b64(&a.bytes)
-            ));
-        }
-        s.push_str("--orig-mixed--\r\n");
-        s
+        let mut parts = vec![related];
+        parts.extend(atts.iter().map(|a| Part::attachment(a.name, a.media, &a.bytes)));
+        format!("{head}{}", text(&Part::multipart("mixed", "orig-mixed", parts).to_bytes()))
     }
 
-    fn daticert(tipo: &str, errore: &str, extra: &str) -> String {
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-             <postacert tipo=\"{tipo}\" errore=\"{errore}\">\n    <intestazione>\n\
-             \x20       <mittente>mario.rossi@pec.test.it</mittente>\n\
-             \x20       <destinatari tipo=\"certificato\">protocollo@pec.comune.test.it</destinatari>\n\
-             \x20       <risposte>mario.rossi@pec.test.it</risposte>\n\
-             \x20       <oggetto>Istanza di accesso agli atti</oggetto>\n    </intestazione>\n    <dati>\n\
-             \x20       <gestore-emittente>TEST PEC S.p.A.</gestore-emittente>\n\
-             \x20       <data zona=\"+0100\">\n            <giorno>10/11/2025</giorno>\n            <ora>10:00:00</ora>\n        </data>\n\
-             \x20       <identificativo>{IDENT}</identificativo>\n\
-             \x20       <msgid>&lt;client-1@mua.test&gt;</msgid>\n{extra}    </dati>\n</postacert>\n"
-        )
+    /// Generated messages are ASCII (attachments in base64).
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
     }
 
-    /// The signed entity of an envelope or receipt (CRLF).
-    fn inner(text: &str, daticert: &str, postacert: Option<&str>) -> String {
-        let mut s = format!(
-            "Content-Type: multipart/mixed; boundary=\"env-mixed\"\r\n\r\n\
-             --env-mixed\r\nContent-Type: multipart/alternative; boundary=\"env-alt\"\r\n\r\n\
-             --env-alt\r\nContent-Type: text/plain; charset=\"iso-8859-1\"\r\nContent-Disposition: inline\r\n\
-             Content-Transfer-Encoding: quoted-printable\r\n\r\n{text}\r\n\
-             --env-alt\r\nContent-Type: text/html; charset=\"iso-8859-1\"\r\nContent-Disposition: inline\r\n\
-             Content-Transfer-Encoding: quoted-printable\r\n\r\n<html><body><p>{text}</p></body></html>\r\n\
-             --env-alt--\r\n\r\n\
-             --env-mixed\r\nContent-Type: application/xml; name=\"daticert.xml\"\r\n\
-             Content-Disposition: inline; filename=\"daticert.xml\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-            b64(daticert.as_bytes())
-        );
-        if let Some(p) = postacert {
-            s.push_str(&format!(
-                "--env-mixed\r\nContent-Type: message/rfc822; name=\"postacert.eml\"\r\n\
-                 Content-Disposition: inline; filename=\"postacert.eml\"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n{p}\r\n"
-            ));
+    /// Extra elements of a daticert's `dati`.
+    #[derive(Default)]
+    struct Dati<'a> {
+        ricevuta: Option<&'a str>,
+        consegna: bool,
+        ricezione: &'a [&'a str],
+        errore_esteso: Option<&'a str>,
+    }
+
+    fn daticert(tipo: &str, errore: &str, dati: Dati<'_>) -> String {
+        Daticert {
+            tipo,
+            errore,
+            mittente: "mario.rossi@pec.test.it",
+            destinatari: vec![("certificato", "protocollo@pec.comune.test.it")],
+            risposte: "mario.rossi@pec.test.it",
+            oggetto: "Istanza di accesso agli atti",
+            gestore: "TEST PEC S.p.A.",
+            zona: "+0100",
+            giorno: "10/11/2025",
+            ora: "10:00:00",
+            identificativo: IDENT,
+            msgid: "<client-1@mua.test>",
+            ricevuta: dati.ricevuta,
+            consegna: if dati.consegna { vec!["protocollo@pec.comune.test.it"] } else { Vec::new() },
+            ricezione: dati.ricezione.to_vec(),
+            errore_esteso: dati.errore_esteso,
         }
-        s.push_str("--env-mixed--\r\n");
-        s
+        .xml()
+    }
+
+    /// The signed entity of an envelope or receipt (CRLF); no daticert part when
+    /// `daticert` is `None` (anomaly envelopes).
+    fn inner(text_: &str, daticert: Option<&str>, postacert: Option<&str>) -> String {
+        let qp = |media: &str| {
+            format!(
+                "Content-Type: {media}; charset=\"iso-8859-1\"\r\nContent-Disposition: inline\r\n\
+                 Content-Transfer-Encoding: quoted-printable\r\n"
+            )
+        };
+        let alternative = Part::multipart(
+            "alternative",
+            "env-alt",
+            vec![
+                Part::new(qp("text/plain"), text_),
+                Part::new(qp("text/html"), format!("<html><body><p>{text_}</p></body></html>")),
+            ],
+        );
+        let mut parts = vec![alternative];
+        parts.extend(daticert.map(Part::daticert));
+        parts.extend(postacert.map(|p| Part::postacert(p.as_bytes())));
+        text(&Part::multipart("mixed", "env-mixed", parts).to_bytes())
     }
 
     fn signed(outer_headers: &str, content: &str, signer: Option<&Leaf>, sha1: bool) -> String {
         let Some(leaf) = signer else {
             // Same headers, no signature: the content is the message body.
-            return format!("{outer_headers}MIME-Version: 1.0\r\n{content}");
+            return text(&pec::unsigned(outer_headers, content.as_bytes()));
         };
         let o = if sha1 { SignOptions { digest: sigillo_testpki::DigestAlg::Sha1, ..opts() } } else { opts() };
-        // The CRLF before the next delimiter belongs to the delimiter, not to the content.
-        let content = content.strip_suffix("\r\n").unwrap_or(content);
-        let sig = sign_detached(leaf, content.as_bytes(), &o);
         let micalg = if sha1 { "sha1" } else { "sha-256" };
-        let sig = b64(&sig);
-        format!(
-            "{outer_headers}MIME-Version: 1.0\r\n\
-             Content-Type: multipart/signed; protocol=\"application/x-pkcs7-signature\"; micalg=\"{micalg}\"; boundary=\"----SIGBOUNDARY\"\r\n\r\n\
-             This is an S/MIME signed message\r\n\r\n\
-             ------SIGBOUNDARY\r\n{content}\r\n\
-             ------SIGBOUNDARY\r\nContent-Type: application/x-pkcs7-signature; name=\"smime.p7s\"\r\n\
-             Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n{sig}\r\n\
-             ------SIGBOUNDARY--\r\n"
-        )
+        text(&pec::signed(outer_headers, content.as_bytes(), "----SIGBOUNDARY", micalg, |c| sign_detached(leaf, c, &o)))
     }
 
     fn transport_headers(x_trasporto: &str, subject_prefix: &str) -> String {
-        format!(
-            "Return-Path: <posta-certificata@pec.test.it>\r\n\
-             Date: Mon, 10 Nov 2025 10:00:00 +0100\r\n\
-             From: \"Per conto di: mario.rossi@pec.test.it\" <posta-certificata@pec.test.it>\r\n\
-             Reply-To: mario.rossi@pec.test.it\r\n\
-             To: protocollo@pec.comune.test.it\r\n\
-             Subject: {subject_prefix}: Istanza di accesso agli atti\r\n\
-             Message-ID: <{IDENT}>\r\n\
-             X-Riferimento-Message-ID: <client-1@mua.test>\r\n\
-             X-Trasporto: {x_trasporto}\r\n\
-             X-Tiporicevuta: completa\r\n"
-        )
+        TransportHeaders {
+            return_path: Some("posta-certificata@pec.test.it"),
+            date: "Mon, 10 Nov 2025 10:00:00 +0100",
+            sender: "mario.rossi@pec.test.it",
+            provider: "posta-certificata@pec.test.it",
+            reply_to: "mario.rossi@pec.test.it",
+            to: vec!["protocollo@pec.comune.test.it"],
+            cc: Vec::new(),
+            subject: &format!("{subject_prefix}: Istanza di accesso agli atti"),
+            message_id: IDENT,
+            riferimento: "<client-1@mua.test>",
+            x_trasporto,
+            tipo_ricevuta: Some("completa"),
+        }
+        .render()
     }
 
     fn receipt_headers(x_ricevuta: &str, subject_prefix: &str) -> String {
-        format!(
-            "Date: Mon, 10 Nov 2025 10:00:01 +0100\r\n\
-             From: posta-certificata@pec.test.it\r\n\
-             To: protocollo@pec.comune.test.it\r\n\
-             Subject: {subject_prefix}: Istanza di accesso agli atti\r\n\
-             Message-ID: <{IDENT}.r>\r\n\
-             X-Riferimento-Message-ID: <client-1@mua.test>\r\n\
-             X-Ricevuta: {x_ricevuta}\r\n"
-        )
+        ReceiptHeaders {
+            date: "Mon, 10 Nov 2025 10:00:01 +0100",
+            from: "posta-certificata@pec.test.it",
+            to: "protocollo@pec.comune.test.it",
+            subject: &format!("{subject_prefix}: Istanza di accesso agli atti"),
+            message_id: &format!("{IDENT}.r"),
+            riferimento: "<client-1@mua.test>",
+            x_ricevuta,
+            tipo_ricevuta: None,
+        }
+        .render()
     }
 
     const TRANSPORT_TEXT: &str = "Messaggio di posta certificata: il messaggio originale =E8 incluso in allegato.";
@@ -455,7 +454,7 @@ mod generate {
             att("istanza.pdf.p7s", "application/pkcs7-signature", p7s.clone()),
             att("note.txt", "text/plain", "Nota: perch\u{e8} no.".as_bytes().to_vec()),
         ]);
-        // A bare signed document, for `sigillo check` on documents (tests/check_cli.rs).
+        // A bare signed document, for `sigillo check` on documents (tests/e2e/check_cli.rs at the workspace root).
         std::fs::create_dir_all(dir.join("documents")).unwrap_or_else(|e| panic!("{e}"));
         write("documents/dichiarazione.txt.p7m", &p7m);
         let signed_atts = original(&[
@@ -481,23 +480,23 @@ mod generate {
             "application/pkcs7-mime",
             sigillo_testpki::sign_attached(&stranger, b"Dichiarazione sostitutiva", &opts()),
         )]);
-        let dc_transport = daticert("posta-certificata", "nessuno", "        <ricevuta tipo=\"completa\" />\n");
+        let dc_transport = daticert("posta-certificata", "nessuno", Dati { ricevuta: Some("completa"), ..Dati::default() });
         let th = transport_headers("posta-certificata", "POSTA CERTIFICATA");
-        let genuine_inner = inner(TRANSPORT_TEXT, &dc_transport, Some(&plain));
+        let genuine_inner = inner(TRANSPORT_TEXT, Some(&dc_transport), Some(&plain));
 
         let genuine = signed(&th, &genuine_inner, Some(&pki.provider), false);
         write("transport_genuine.eml", genuine.as_bytes());
         write("transport_genuine_sha1.eml", signed(&th, &genuine_inner, Some(&pki.provider), true).as_bytes());
         write(
             "transport_with_attachments.eml",
-            signed(&th, &inner(TRANSPORT_TEXT, &dc_transport, Some(&with_atts)), Some(&pki.provider), false).as_bytes(),
+            signed(&th, &inner(TRANSPORT_TEXT, Some(&dc_transport), Some(&with_atts)), Some(&pki.provider), false).as_bytes(),
         );
         for (name, orig) in [
             ("transport_signed_attachments.eml", &signed_atts),
             ("transport_attachment_broken_p7m.eml", &broken_atts),
             ("transport_attachment_unknown_ca.eml", &unknown_atts),
         ] {
-            write(name, signed(&th, &inner(TRANSPORT_TEXT, &dc_transport, Some(orig)), Some(&pki.provider), false).as_bytes());
+            write(name, signed(&th, &inner(TRANSPORT_TEXT, Some(&dc_transport), Some(orig)), Some(&pki.provider), false).as_bytes());
         }
         write("transport_lf_only_copy.eml", genuine.replace("\r\n", "\n").as_bytes());
         write("transport_unsigned_all_headers.eml", signed(&th, &genuine_inner, None, false).as_bytes());
@@ -508,10 +507,10 @@ mod generate {
 
         // A genuine, signed receipt whose unsigned outer header is rewritten to pass as an
         // envelope: the signed daticert still says "accettazione".
-        let dc_acc = daticert("accettazione", "nessuno", "");
+        let dc_acc = daticert("accettazione", "nessuno", Dati::default());
         let acc = signed(
             &receipt_headers("accettazione", "ACCETTAZIONE"),
-            &inner("Ricevuta di accettazione", &dc_acc, None),
+            &inner("Ricevuta di accettazione", Some(&dc_acc), None),
             Some(&pki.provider),
             false,
         );
@@ -537,13 +536,7 @@ mod generate {
 
         // Anomaly envelope: ordinary mail wrapped and signed by the recipient's provider; no
         // daticert (the DTD has no tipo for it).
-        let anomaly_inner = {
-            let with_dc = inner("Anomalia nel messaggio", "", Some(&plain));
-            // Drop the (empty) daticert part.
-            let start = with_dc.find("--env-mixed\r\nContent-Type: application/xml").unwrap_or(0);
-            let end = with_dc.find("--env-mixed\r\nContent-Type: message/rfc822").unwrap_or(start);
-            format!("{}{}", &with_dc[..start], &with_dc[end..])
-        };
+        let anomaly_inner = inner("Anomalia nel messaggio", None, Some(&plain));
         write(
             "anomalia.eml",
             signed(&transport_headers("errore", "ANOMALIA MESSAGGIO"), &anomaly_inner, Some(&pki.provider), false)
@@ -551,8 +544,9 @@ mod generate {
         );
 
         // (file suffix, X-Ricevuta, subject prefix, errore, extra daticert, postacert carried)
-        let consegna = "        <consegna>protocollo@pec.comune.test.it</consegna>\n";
-        let kind = |k: &str| format!("        <ricevuta tipo=\"{k}\" />\n{consegna}");
+        let kind = |k| Dati { ricevuta: Some(k), consegna: true, ..Dati::default() };
+        let error = |consegna, e| Dati { consegna, errore_esteso: Some(e), ..Dati::default() };
+        let ricezione = |r: &'static [&'static str]| Dati { ricezione: r, ..Dati::default() };
         // A short ("breve") delivery receipt carries the original with every attachment
         // replaced by its hash; a synthetic one carries no original at all.
         let hashed_atts = original(&[
@@ -560,33 +554,34 @@ mod generate {
             att("dichiarazione.txt.p7m", "text/plain", sha256_hex(&p7m).into_bytes()),
         ]);
         let full_atts = signed_atts.as_str();
-        type Receipt<'a> = (&'a str, &'a str, &'a str, &'a str, String, Option<&'a str>);
+        type Receipt<'a> = (&'a str, &'a str, &'a str, &'a str, Dati<'a>, Option<&'a str>);
         let receipts: Vec<Receipt<'_>> = vec![
-            ("", "non-accettazione", "AVVISO DI NON ACCETTAZIONE", "altro", "        <errore-esteso>Destinatario non valido</errore-esteso>\n".into(), None),
-            ("_virus", "non-accettazione", "AVVISO DI NON ACCETTAZIONE PER VIRUS", "virus", "        <errore-esteso>Virus rilevato nel messaggio</errore-esteso>\n".into(), None),
-            ("", "presa-in-carico", "PRESA IN CARICO", "nessuno", "        <ricezione>protocollo@pec.comune.test.it</ricezione>\n        <ricezione>ufficio@pec.comune.test.it</ricezione>\n".into(), None),
+            ("", "non-accettazione", "AVVISO DI NON ACCETTAZIONE", "altro", error(false, "Destinatario non valido"), None),
+            ("_virus", "non-accettazione", "AVVISO DI NON ACCETTAZIONE PER VIRUS", "virus", error(false, "Virus rilevato nel messaggio"), None),
+            ("", "presa-in-carico", "PRESA IN CARICO", "nessuno", ricezione(&["protocollo@pec.comune.test.it", "ufficio@pec.comune.test.it"]), None),
             ("", "avvenuta-consegna", "CONSEGNA", "nessuno", kind("completa"), Some(plain.as_str())),
             ("_completa_allegati", "avvenuta-consegna", "CONSEGNA", "nessuno", kind("completa"), Some(full_atts)),
             ("_breve", "avvenuta-consegna", "CONSEGNA", "nessuno", kind("breve"), Some(hashed_atts.as_str())),
             ("_sintetica", "avvenuta-consegna", "CONSEGNA", "nessuno", kind("sintetica"), None),
-            ("", "errore-consegna", "AVVISO DI MANCATA CONSEGNA", "no-dest", format!("{consegna}        <errore-esteso>5.1.1 - TEST PEC S.p.A. - indirizzo non valido</errore-esteso>\n"), None),
-            ("_virus", "errore-consegna", "AVVISO DI MANCATA CONSEGNA PER VIRUS", "virus", format!("{consegna}        <errore-esteso>Virus rilevato</errore-esteso>\n"), None),
-            ("", "preavviso-errore-consegna", "AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO", "altro", consegna.into(), None),
-            ("", "rilevazione-virus", "AVVISO DI RILEVAZIONE VIRUS", "virus", "        <ricezione>protocollo@pec.comune.test.it</ricezione>\n".into(), None),
+            ("", "errore-consegna", "AVVISO DI MANCATA CONSEGNA", "no-dest", error(true, "5.1.1 - TEST PEC S.p.A. - indirizzo non valido"), None),
+            ("_virus", "errore-consegna", "AVVISO DI MANCATA CONSEGNA PER VIRUS", "virus", error(true, "Virus rilevato"), None),
+            ("", "preavviso-errore-consegna", "AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO", "altro", Dati { consegna: true, ..Dati::default() }, None),
+            ("", "rilevazione-virus", "AVVISO DI RILEVAZIONE VIRUS", "virus", ricezione(&["protocollo@pec.comune.test.it"]), None),
         ];
-        for (suffix, tipo, prefix, errore, extra, post) in &receipts {
-            let dc = daticert(tipo, errore, extra);
-            let msg = signed(&receipt_headers(tipo, prefix), &inner(prefix, &dc, *post), Some(&pki.provider), false);
+        for (suffix, tipo, prefix, errore, dati, post) in receipts {
+            let dc = daticert(tipo, errore, dati);
+            let msg = signed(&receipt_headers(tipo, prefix), &inner(prefix, Some(&dc), post), Some(&pki.provider), false);
             write(&format!("ricevuta_{tipo}{suffix}.eml"), msg.as_bytes());
         }
 
         // A transport envelope asking for short receipts; the header name in capitals, as
         // no provider writes it, still counts.
-        let dc_breve = daticert("posta-certificata", "nessuno", "        <ricevuta tipo=\"breve\" />\n");
-        let th_breve = th.replace("X-Tiporicevuta: completa", "X-TIPORICEVUTA: breve");
+        let dc_breve = daticert("posta-certificata", "nessuno", Dati { ricevuta: Some("breve"), ..Dati::default() });
+        let th_breve = th.replace("X-TipoRicevuta: completa", "X-TIPORICEVUTA: breve");
+        assert_ne!(th_breve, th);
         write(
             "transport_breve.eml",
-            signed(&th_breve, &inner(TRANSPORT_TEXT, &dc_breve, Some(&plain)), Some(&pki.provider), false).as_bytes(),
+            signed(&th_breve, &inner(TRANSPORT_TEXT, Some(&dc_breve), Some(&plain)), Some(&pki.provider), false).as_bytes(),
         );
 
         write("plain_mail.eml", plain.as_bytes());

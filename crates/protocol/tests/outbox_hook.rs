@@ -1,6 +1,5 @@
 //! The intake's hook into the outbox: the answer is written in the decision's transaction,
 //! never twice for the same message, never for automatic mail; the worker is woken.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -437,7 +437,6 @@ fn wrap(text: &str, width: f32) -> Vec<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use sigillo_store::codes::ProtocolNumber;

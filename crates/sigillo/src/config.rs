@@ -548,7 +548,6 @@ fn seal(v: &Vars) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use secrecy::ExposeSecret;
 

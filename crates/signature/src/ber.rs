@@ -227,7 +227,6 @@ pub fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

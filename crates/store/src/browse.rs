@@ -537,7 +537,6 @@ pub async fn audit_page(conn: &mut PgConnection, before_id: Option<i64>, limit: 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -142,7 +142,6 @@ pub async fn seed(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::codes::{AooCode, IpaCode, RegisterCode};

@@ -1,7 +1,6 @@
 //! The benchmark seed: counters consistent with the numbers inserted, the next real
 //! registration continuing the sequence, refusal to share a year with real numbers, and the
 //! search of the list finding seeded rows by word, partial word and document name.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -39,6 +39,8 @@
 //! * [`pem`]: PEM armour for any DER.
 //! * [`pdf`]: a minimal one-page PDF, PAdES signatures added as incremental updates
 //!   ([`pdf::sign_pdf`]) and arbitrary later updates ([`pdf::append_update`]) for attacks.
+//! * [`pec`]: the MIME of PEC envelopes and receipts (daticert.xml, postacert.eml, the
+//!   S/MIME `multipart/signed` wrapper), the one writer of PEC test messages.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test helper: a panic is a test failure
 
@@ -48,6 +50,7 @@ pub mod der;
 mod keys;
 pub mod oids;
 pub mod pdf;
+pub mod pec;
 
 pub use ca::{Ca, CaSpec, Leaf, LeafSpec};
 pub use cms::{

@@ -1,7 +1,6 @@
 //! The test PKI's output must be well-formed for independent parsers (RustCrypto `cms`,
 //! `x509-cert`), so that verifier tests exercise the verifier, not our encoder's bugs.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, Utc};
 use der::{Decode, Encode};

@@ -153,7 +153,6 @@ pub fn signature_view(report: &Value, tz: Tz) -> SignatureView {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

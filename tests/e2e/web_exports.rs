@@ -1,15 +1,12 @@
 //! The daily register's CSV as the dashboard serves it, and the session cookie's `Secure`
 //! flag when the dashboard's public address is HTTPS.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod web_common;
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, SET_COOKIE};
 use sigillo_e2e::{Instance, stderr, wait_for};
 use sigillo_store::export::{self, Format, Period};
 use sigillo_store::staff::Role;
-use web_common::spawn_app;
+use crate::web_common::spawn_app;
 
 #[tokio::test]
 async fn the_csv_of_the_day_is_the_register_export() {

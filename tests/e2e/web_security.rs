@@ -1,14 +1,11 @@
 //! Security of the dashboard: every route refuses anonymous requests (walking the route
 //! table the router is built from), roles, CSRF, escaping, downloads, search input.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod web_common;
 
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 use sigillo_store::staff::Role;
 use sigillo_web::routes::{Access, specs};
-use web_common::{Session, location, set_cookies, spawn_app};
+use crate::web_common::{self, Session, location, set_cookies, spawn_app};
 
 fn concrete(path: &str) -> String {
     path.replace("{id}", "1").replace("{doc}", "1").replace("{username}", "nessuno")

@@ -1,7 +1,6 @@
 //! pec-sim end to end: the real `pec-sim` binary (SMTP server and client), a real Dovecot
 //! with LMTP, and `sigillo check` as the judge of what lands in the mailboxes.
 //! Build first: `cargo build -p sigillo -p sigillo_pec_sim`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,13 +2,10 @@
 //! log in, search, open a record, download a document, annul, export the daily register
 //! (CSV and PDF/A), register a rejected message anyway, with screenshots and an axe-core check of every page. Needs `npm ci` in web/ and the
 //! chromium package (scripts/test installs both); without them the test fails and says so.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod web_common;
 
 use sigillo_store::staff::Role;
 use sigillo_e2e::pec_mail::Attachment;
-use web_common::spawn_app_with_pki;
+use crate::web_common::{self, spawn_app_with_pki};
 
 #[tokio::test]
 async fn staff_work_through_the_dashboard_in_a_real_browser() {

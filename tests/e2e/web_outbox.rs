@@ -5,16 +5,13 @@
 //! delivered. Outbox rows are written by the real intake (`sigillo ingest` with
 //! `SIGILLO_NOTIFY_FROM`); no worker runs, so the tests move rows as the worker would, with
 //! the store's own functions.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod web_common;
 
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 use sigillo_e2e::pec_mail::Attachment;
 use sigillo_store::outbox::{self, LinkedReceipt};
 use sigillo_store::staff::Role;
-use web_common::{TestApp, location, spawn_app_with_notify, spawn_app_with_pki};
+use crate::web_common::{TestApp, location, spawn_app_with_notify, spawn_app_with_pki};
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&app.db.pool).await.unwrap()

@@ -1,5 +1,4 @@
 //! The register through the real `sigillo` binary: migrate, export, audit verify, errors.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 

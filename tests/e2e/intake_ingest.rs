@@ -1,6 +1,5 @@
 //! `sigillo ingest`: the pipeline through the real binary and a real Postgres, with PEC
 //! messages built by the test PKI.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

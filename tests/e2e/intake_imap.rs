@@ -1,7 +1,6 @@
 //! The IMAP intake of `sigillo serve` against a real Dovecot and a real Postgres: folders,
 //! crash and restart of the service, of Dovecot and of the database connections,
 //! UIDVALIDITY changes, quarantine.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sigillo_e2e::dovecot::{Dovecot, PASSWORD};
 use sigillo_e2e::pec_mail::{Attachment, Pki};

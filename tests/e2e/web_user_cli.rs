@@ -1,6 +1,5 @@
 //! `sigillo user add|passwd|disable` through the real binary: the password from standard
 //! input, the account in the database, and the refusals.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Output, Stdio};
 

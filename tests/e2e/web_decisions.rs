@@ -2,14 +2,11 @@
 //! and assignments with their history, confirming a rejection, registering a rejected message
 //! anyway (responsabile only, with a reason, after a confirmation step), and the daily
 //! register as PDF/A.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod web_common;
 
 use reqwest::StatusCode;
 use sigillo_e2e::pec_mail::Attachment;
 use sigillo_store::staff::Role;
-use web_common::{location, spawn_app, spawn_app_with_pki};
+use crate::web_common::{self, location, spawn_app, spawn_app_with_pki};
 
 async fn count(app: &web_common::TestApp, sql: &str) -> i64 {
     sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&app.db.pool).await.unwrap()

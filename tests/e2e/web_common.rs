@@ -1,7 +1,6 @@
 //! The dashboard's test harness (zero-to-production's `spawn_app`): the real router of
 //! `sigillo_web`, served on a real socket on port 0, against a fresh database and data
 //! directory; staff accounts and registrations written through the store's own functions.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 
@@ -11,7 +10,7 @@ use sigillo_e2e::TestDb;
 use sigillo_e2e::pec_mail::Pki;
 use sigillo_store::blob::BlobStore;
 use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
-use sigillo_store::register::{self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register, Sha256};
+use sigillo_store::register::{self, Actor, Direction, DocumentRole, NewDocument, NewRegistration, Register};
 use sigillo_store::staff::{self, Role, Username};
 
 pub const PASSWORD: &str = "una-password-lunga-1";
@@ -264,8 +263,4 @@ impl TestApp {
 
 pub fn location(res: &reqwest::Response) -> String {
     res.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
-}
-
-pub fn sha(bytes: &[u8]) -> Sha256 {
-    Sha256::of(bytes)
 }

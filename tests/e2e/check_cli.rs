@@ -5,7 +5,6 @@
 //! Inputs are the golden messages of `crates/pec/tests/golden` (built with the test PKI,
 //! whose anchors are in `golden/trust`), copied under other names where the point is that
 //! the name does not matter. No database is involved.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

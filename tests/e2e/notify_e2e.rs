@@ -3,7 +3,6 @@
 //! its outbox answers by SMTP through pec-sim, the answer lands as a PEC in the citizen's
 //! box, and the provider's receipts of that answer come back through the intake and are
 //! linked to the outbox row.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,24 @@
+//! The end-to-end tests of Sigillo as one test binary: the real `sigillo` (and `pec-sim`)
+//! binaries against a real Postgres, Dovecot and browser. One module per area; the
+//! dashboard's harness (`web_common`) is shared by the `web_*` modules.
+//!
+//! Build the binaries first: `cargo build --workspace --bins` (scripts/test does).
+
+// clippy.toml allows unwrap and expect in #[test] functions only; the helpers of these
+// modules (harnesses, fixtures, polling) panic on purpose too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod web_common;
+
+mod check_cli;
+mod intake_imap;
+mod intake_ingest;
+mod notify_e2e;
+mod pec_sim;
+mod register_cli;
+mod web_browser;
+mod web_decisions;
+mod web_exports;
+mod web_outbox;
+mod web_security;
+mod web_user_cli;
