@@ -4,12 +4,14 @@
 //! not documents to register or to check for signatures.
 
 use mail_parser::{Message, MimeHeaders, PartType};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::mime;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Also read back from a stored report ([`crate::report::AttachmentListing`]), without
+/// its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     /// File name as sent (`None` when the part has none).
     pub name: Option<String>,

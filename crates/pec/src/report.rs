@@ -147,6 +147,14 @@ pub struct MessageReport {
     pub reasons: Vec<Reason>,
 }
 
+/// The documents of a stored [`MessageReport`] (its JSON as the register keeps it), read back
+/// without the rest: the office lists them before deciding on a rejected message. Its field
+/// mirrors `MessageReport::attachments`; a test below keeps the two in step.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AttachmentListing {
+    pub attachments: Vec<crate::attachments::Attachment>,
+}
+
 impl MessageReport {
     /// Assembles the report and applies the decision table.
     pub fn new(

@@ -587,3 +587,25 @@ mod generate {
         write("plain_mail.eml", plain.as_bytes());
     }
 }
+
+/// A report stored as JSON lists its documents back through `AttachmentListing`: the register
+/// reads it that way, so a renamed field here must fail this test, not blank the office's page.
+#[test]
+fn a_stored_report_lists_its_documents_back() {
+    let checker = Checker::new(check_time());
+    let mut with_documents = 0;
+    for c in CASES {
+        let raw = std::fs::read(dir().join(format!("{}.eml", c.name))).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        let Ok(FileReport::Message(report)) = checker.check(c.name, &raw) else { continue };
+        let stored = serde_json::to_value(&*report).unwrap();
+        let listing: sigillo_pec::report::AttachmentListing = serde_json::from_value(stored).unwrap();
+        let expected: Vec<_> = report
+            .attachments
+            .iter()
+            .map(|a| sigillo_pec::attachments::Attachment { content: Vec::new(), ..a.attachment.clone() })
+            .collect();
+        assert_eq!(listing.attachments, expected, "{}", c.name);
+        with_documents += usize::from(!expected.is_empty());
+    }
+    assert!(with_documents > 0, "no golden message has documents: the test proves nothing");
+}

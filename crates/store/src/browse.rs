@@ -480,9 +480,9 @@ pub struct MessageDetail {
     pub reasons: serde_json::Value,
     pub sender: Option<String>,
     pub subject: Option<String>,
-    /// The attachments as the classifier listed them (name, media type, size, sha256,
-    /// signature), without content.
-    pub attachments: serde_json::Value,
+    /// The classifier's report as stored (`sigillo check --json` shape): the caller reads it
+    /// through the classifier's types.
+    pub report: Option<serde_json::Value>,
     pub duplicate_of: Option<i64>,
     pub registration_id: Option<i64>,
 }
@@ -494,7 +494,7 @@ pub async fn message_detail(conn: &mut PgConnection, id: i64) -> Result<MessageD
         r#"
         select m.id, m.state as "state: MessageState", m.first_seen_at, m.raw_size, m.reasons,
                m.sender, m.subject,
-               coalesce(m.report -> 'attachments', '[]'::jsonb) as "attachments!",
+               m.report,
                m.duplicate_of,
                (select r.id from registrations r where r.inbound_message_id = m.id) as registration_id
         from inbound_messages m where m.id = $1

@@ -5,7 +5,7 @@ use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use sigillo_pec::report::{Reason, ReasonCode};
+use sigillo_pec::report::{AttachmentListing, Reason, ReasonCode};
 use sigillo_store::decisions::{self, MessageAction};
 use sigillo_store::browse;
 use sigillo_store::inbound::MessageState;
@@ -64,6 +64,18 @@ pub(crate) fn reasons_it(reasons: &serde_json::Value) -> Vec<String> {
         .into_iter()
         .map(|r| if r.detail.is_empty() { reason_it(r.code).to_owned() } else { format!("{}: {}", reason_it(r.code), r.detail) })
         .collect()
+}
+
+/// The documents of a stored report, read back through the classifier's type.
+fn listed_attachments(report: Option<&serde_json::Value>) -> Vec<sigillo_pec::attachments::Attachment> {
+    let Some(report) = report else { return Vec::new() };
+    match AttachmentListing::deserialize(report) {
+        Ok(listing) => listing.attachments,
+        Err(e) => {
+            tracing::warn!("stored report not readable: {e}");
+            Vec::new()
+        }
+    }
 }
 
 fn or_unknown(s: Option<String>) -> String {
@@ -196,19 +208,14 @@ async fn register_page(
         subject: or_unknown(m.subject),
         received: datetime_it(m.first_seen_at, state.register().timezone),
         reasons: reasons_it(&m.reasons),
-        attachments: m
-            .attachments
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|x| AttachmentView {
-                        name: x.get("name").and_then(|v| v.as_str()).unwrap_or("(senza nome)").to_owned(),
-                        size: size_it(x.get("size").and_then(serde_json::Value::as_i64).unwrap_or(0)),
-                        sha256: x.get("sha256").and_then(|v| v.as_str()).unwrap_or("").to_owned(),
-                    })
-                    .collect()
+        attachments: listed_attachments(m.report.as_ref())
+            .into_iter()
+            .map(|a| AttachmentView {
+                name: a.name.unwrap_or_else(|| "(senza nome)".to_owned()),
+                size: size_it(i64::try_from(a.size).unwrap_or(i64::MAX)),
+                sha256: a.sha256,
             })
-            .unwrap_or_default(),
+            .collect(),
         back: if m.state == MessageState::Review { "/revisione" } else { "/scartati" },
         reason,
         confirm,
