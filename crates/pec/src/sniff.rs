@@ -15,10 +15,6 @@ pub enum Content {
     Document,
 }
 
-/// How far into a file a PDF header may start (PDF 1.7 §7.5.2 readers accept 1024 bytes of
-/// junk before `%PDF-`).
-const PDF_HEADER_WINDOW: usize = 1024;
-
 /// Classifies `raw`. The only error is an empty input (nothing but white space): every
 /// other file is either a message or a document to report on.
 ///
