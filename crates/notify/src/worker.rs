@@ -213,12 +213,17 @@ impl Worker {
                     let delay = backoff(failures, self.settings.retry_base, self.settings.retry_max, jitter());
                     rows::mark_attempt_failed(&mut tx, row.id, &failure.text, delay, give_up).await?;
                     tx.commit().await.map_err(sigillo_store::Error::from)?;
+                    // The summary only: an SMTP reply quotes the recipient's address, which
+                    // stays out of info and above (the whole text is in the row, for staff).
                     if give_up {
-                        tracing::warn!(outbox_id = row.id, attempts = failures, "message not sent, given up: {}", failure.text);
+                        tracing::warn!(outbox_id = row.id, attempts = failures, "message not sent, given up: {}", failure.summary);
                         pass.failed += 1;
                     } else {
-                        tracing::warn!(outbox_id = row.id, attempts = failures, retry_in = ?delay, "message not sent: {}", failure.text);
+                        tracing::warn!(outbox_id = row.id, attempts = failures, retry_in = ?delay, "message not sent: {}", failure.summary);
                         pass.retried += 1;
+                    }
+                    if failure.summary != failure.text {
+                        tracing::debug!(outbox_id = row.id, "SMTP error in full: {}", failure.text);
                     }
                 }
             }
@@ -226,12 +231,12 @@ impl Worker {
     }
 
     async fn send(&self, row: &rows::Claimed) -> Result<(), Failure> {
-        let to: Address = row.recipient.parse().map_err(|e| Failure {
-            text: format!("indirizzo del destinatario non valido: {e}"),
-            permanent: true,
-        })?;
+        let to: Address = row
+            .recipient
+            .parse()
+            .map_err(|e| Failure::local(format!("indirizzo del destinatario non valido: {e}"), true))?;
         let envelope = Envelope::new(Some(self.from.clone()), vec![to])
-            .map_err(|e| Failure { text: format!("busta SMTP non valida: {e}"), permanent: true })?;
+            .map_err(|e| Failure::local(format!("busta SMTP non valida: {e}"), true))?;
         match self.transport.send_raw(&envelope, &row.raw).await {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -240,7 +245,11 @@ impl Worker {
                 // retrying. Other 5xx replies (recipient refused, message refused) will not
                 // change by themselves.
                 let auth = matches!(code.as_deref(), Some("530" | "534" | "535" | "538"));
-                Err(Failure { text: smtp_error_text(&e), permanent: e.is_permanent() && !auth })
+                Err(Failure {
+                    text: smtp_error_text(&e),
+                    summary: smtp_error_summary(&e),
+                    permanent: e.is_permanent() && !auth,
+                })
             }
         }
     }
@@ -285,8 +294,51 @@ impl Worker {
 }
 
 struct Failure {
+    /// The whole error, SMTP reply text included: stored in the row for staff, logged at
+    /// debug only.
     text: String,
+    /// What the log says at warn: no text the SMTP server wrote (see [`smtp_error_summary`]).
+    summary: String,
     permanent: bool,
+}
+
+impl Failure {
+    /// A failure found before talking to the server: its text quotes no address.
+    fn local(text: String, permanent: bool) -> Failure {
+        Failure { summary: text.clone(), text, permanent }
+    }
+}
+
+/// The error without anything the SMTP server wrote: a reply such as
+/// `550 5.1.1 <mario.rossi@example.it>: Recipient address rejected` quotes the recipient's
+/// address, which must stay out of logs at info and above. What is kept is the reply code
+/// and the enhanced status code (RFC 3463), e.g. `permanent SMTP error 550 5.1.1`; errors
+/// with no reply (network, TLS, timeout) are told in full.
+fn smtp_error_summary(e: &lettre::transport::smtp::Error) -> String {
+    if let Some(code) = e.status() {
+        let kind = if e.is_permanent() { "permanent" } else { "transient" };
+        let reply = std::error::Error::source(e).map(ToString::to_string).unwrap_or_default();
+        match enhanced_status(&reply) {
+            Some(status) => format!("{kind} SMTP error {code} {status}"),
+            None => format!("{kind} SMTP error {code}"),
+        }
+    } else if e.is_response() {
+        // A reply lettre could not parse; its message quotes the reply.
+        "unreadable SMTP reply".to_owned()
+    } else {
+        smtp_error_text(e)
+    }
+}
+
+/// The enhanced status code (`class.subject.detail`, RFC 3463) that leads a reply's text.
+fn enhanced_status(reply: &str) -> Option<&str> {
+    let token = reply.split_whitespace().next()?;
+    let mut parts = token.split('.');
+    let class = parts.next()?;
+    let ok = matches!(class, "2" | "4" | "5")
+        && parts.clone().count() == 2
+        && parts.all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    ok.then_some(token)
 }
 
 /// The error and its causes on one line (lettre's Display leaves the source out).
@@ -319,6 +371,15 @@ mod tests {
         for bad in ["http://x", "smtps://", "smtps://u:p@host", "smtp://host:0", "smtp://host:x", "smtps://h/p"] {
             assert!(SmtpServer::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn enhanced_status_codes() {
+        assert_eq!(enhanced_status("5.1.1 <mario.rossi@example.it>: Recipient address rejected"), Some("5.1.1"));
+        assert_eq!(enhanced_status("4.7.0 try later"), Some("4.7.0"));
+        assert_eq!(enhanced_status("<mario.rossi@example.it>: Recipient address rejected"), None);
+        assert_eq!(enhanced_status("5.1 x"), None);
+        assert_eq!(enhanced_status(""), None);
     }
 
     #[test]

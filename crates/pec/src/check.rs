@@ -43,8 +43,11 @@ impl Checker {
     /// (PEC envelope, receipt, plain mail) or a bare signed document (PDF, CMS `.p7m`/`.p7s`/
     /// `.tsd` in binary, base64 or PEM, XML, M7M). `file` is only copied into the report.
     ///
-    /// Errors are inputs that are neither (empty, binary, text without headers) and
-    /// messages cut short; their `Display` is the one-line cause shown to the user.
+    /// Whatever is not a message (no e-mail header block: a `.doc`, a `.txt`, an image, a
+    /// broken `.p7m`) is reported as a document, with the verdict of its signature
+    /// (`NO_SIGNATURE_FOUND` when it has none). Errors are only empty input and messages
+    /// that cannot be read (cut short, broken MIME); their `Display` is the one-line cause
+    /// shown to the user.
     pub fn check(&self, file: &str, raw: &[u8]) -> Result<FileReport, PecError> {
         let is_document = match crate::sniff::sniff(raw)? {
             crate::sniff::Content::Document => true,

@@ -15,12 +15,15 @@ pub enum Content {
     Document,
 }
 
-/// How far into a file a PDF header may start (PDF 1.7 §7.5.2 readers accept 1024 bytes of
-/// junk before `%PDF-`).
-const PDF_HEADER_WINDOW: usize = 1024;
-
-/// Classifies `raw`. Errors are the one-line causes shown to the user: empty, binary or
-/// text that is neither a message nor a signed document.
+/// Classifies `raw`. The only error is an empty input (nothing but white space): every
+/// other file is either a message or a document to report on.
+///
+/// A message is what reads as an RFC 5322 message ([`mime::ensure_message`]: a header
+/// block that starts with a field line, mostly fields) *and* names at least one field that
+/// e-mail carries (`From:`, `Subject:`, `Content-Type:`, …, see [`has_message_field`]).
+/// Everything else — a `.doc`, a `.txt`, an image, a broken `.p7m` — is a document, whose
+/// report says what signature it carries: `NO_SIGNATURE_FOUND` for none, `TOTAL_FAILED` /
+/// `FORMAT_FAILURE` for a broken signature container.
 pub fn sniff(raw: &[u8]) -> Result<Content, PecError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(PecError::Empty);
@@ -37,22 +40,61 @@ pub fn sniff(raw: &[u8]) -> Result<Content, PecError> {
     {
         return Ok(Content::Document);
     }
-    let message = mime::ensure_message(raw);
-    // Junk before the PDF header, but only when the file is not a message: a message may
-    // well carry an 8bit PDF in its first kilobyte.
-    let head = &raw[..raw.len().min(PDF_HEADER_WINDOW)];
-    if message.is_err() && mime::find(head, b"%PDF-", 0).is_some() {
-        return Ok(Content::Document);
+    // A message may well carry an 8bit PDF in its first kilobyte: only its headers count.
+    if mime::ensure_message(raw).is_ok() && has_message_field(raw) {
+        Ok(Content::Message)
+    } else {
+        Ok(Content::Document)
     }
-    match message {
-        Ok(()) => Ok(Content::Message),
-        // A message's own error says best what is wrong with a text file; binary content is
-        // neither a message nor a document we know.
-        Err(PecError::NotAMessage("contenuto binario")) => {
-            Err(PecError::NotAMessage("contenuto binario, né un messaggio e-mail né un documento firmato (PDF, p7m, p7s, XML)"))
+}
+
+/// Whether the header block of `raw` names at least one field of e-mail (RFC 5322, MIME,
+/// the PEC transport fields, or an extension field `X-…`). A text file that happens to
+/// start with `Nota: …` or `Oggetto: …` is a document, not a message with no sender.
+pub fn has_message_field(raw: &[u8]) -> bool {
+    const FIELDS: [&[u8]; 22] = [
+        b"from",
+        b"sender",
+        b"reply-to",
+        b"to",
+        b"cc",
+        b"bcc",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"in-reply-to",
+        b"references",
+        b"received",
+        b"return-path",
+        b"delivered-to",
+        b"mime-version",
+        b"comments",
+        b"keywords",
+        b"dkim-signature",
+        b"authentication-results",
+        b"user-agent",
+        b"thread-topic",
+        b"importance",
+    ];
+    const PREFIXES: [&[u8]; 5] = [b"content-", b"resent-", b"x-", b"list-", b"arc-"];
+    let mut rest = raw;
+    // mbox exports start with a "From " separator line.
+    if rest.starts_with(b"From ") {
+        let eol = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        rest = &rest[(eol + 1).min(rest.len())..];
+    }
+    for line in rest.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
         }
-        Err(e) => Err(e),
+        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        let name = line[..colon].trim_ascii_end().to_ascii_lowercase();
+        if FIELDS.iter().any(|f| name == *f) || PREFIXES.iter().any(|p| name.len() > p.len() && name.starts_with(p)) {
+            return true;
+        }
     }
+    false
 }
 
 /// Base64 of a DER SEQUENCE with a long length starts `MI` (`0x30 0x8x`); the first line of a
@@ -121,10 +163,26 @@ mod tests {
     fn errors() {
         assert_eq!(sniff(b""), Err(PecError::Empty));
         assert_eq!(sniff(b"\n \r\n"), Err(PecError::Empty));
-        assert!(sniff(b"PK\x03\x04\x14\x00\x00\x00").is_err());
-        assert!(sniff(b"\x89PNG\r\n\x1a\n\x00\x00").is_err());
-        assert!(sniff(b"0 just text\n").is_err());
-        assert!(sniff(b"hello world\nno headers\n").is_err());
+    }
+
+    /// What is not a message is a document to report on, never an error.
+    #[test]
+    fn not_messages_are_documents() {
+        for raw in [
+            &b"PK\x03\x04\x14\x00\x00\x00"[..],
+            b"\x89PNG\r\n\x1a\n\x00\x00",
+            b"0 just text\n",
+            b"hello world\nno headers\n",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00junk",
+            b"\x31\x82\x05\x00\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02",
+            // Field-like lines, but no field of e-mail: a note, not a message.
+            b"Nota: da protocollare\nOggetto: richiesta\n\nGentile Sindaco,\n",
+        ] {
+            assert_eq!(sniff(raw), Ok(Content::Document), "{raw:?}");
+        }
+        // The same with one field of e-mail is a message (with no sender: not PEC).
+        assert_eq!(sniff(b"Nota: x\nSubject: richiesta\n\nGentile Sindaco,\n"), Ok(Content::Message));
+        assert_eq!(sniff(b"From a@b Mon Jan  1 00:00:00 2025\nX-Mailer: y\n\nb"), Ok(Content::Message));
     }
 
     #[test]

@@ -26,28 +26,41 @@ fn golden(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)).unwrap_or_default()
 }
 
-fn check(c: &Checker, raw: &[u8]) -> Result<sigillo_pec::MessageReport, PecError> {
-    match c.check("x.eml", raw)? {
-        FileReport::Message(m) => Ok(*m),
-        FileReport::Document(_) => panic!("a message was taken for a document"),
+/// A message's report; a document (what a mangled message may become) is returned as its
+/// verdict in `Err`, so that callers can tell it was not a message.
+fn check(c: &Checker, raw: &[u8]) -> Result<sigillo_pec::MessageReport, String> {
+    match c.check("x.eml", raw) {
+        Ok(FileReport::Message(m)) => Ok(*m),
+        Ok(FileReport::Document(d)) => Err(format!("document: {:?}", d.signature.verdict)),
+        Err(e) => Err(e.to_string()),
     }
 }
 
+/// Only empty input is an error; anything else that is not a message is a document, with
+/// the verdict of the signature it (does not) carry. (This test used to expect "non è un
+/// messaggio" errors for binary and header-less text: issue 14 item 5.)
 #[test]
-fn not_messages_get_clear_errors() {
+fn not_messages_are_documents_and_empty_is_an_error() {
     let c = checker();
-    let cases: &[(&[u8], &str)] = &[
-        (b"", "file vuoto"),
-        (b"\r\n\r\n  \n", "file vuoto"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "non è un messaggio"),
-        (b"\x00\x01\x02\x03\x04\x05", "non è un messaggio"),
-        (b"ciao,\nquesto non ha intestazioni\n", "non è un messaggio"),
-        (b"PK\x03\x04\x14\x00\x00\x00\x08\x00", "non è un messaggio"),
+    for raw in [&b""[..], b"\r\n\r\n  \n"] {
+        match c.check("x.eml", raw) {
+            Err(e) => assert!(e.to_string().contains("file vuoto"), "{raw:?}: {e}"),
+            Ok(r) => panic!("{raw:?} accepted: {r:?}"),
+        }
+    }
+    let cases: &[&[u8]] = &[
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        b"\x00\x01\x02\x03\x04\x05",
+        b"ciao,\nquesto non ha intestazioni\n",
+        b"PK\x03\x04\x14\x00\x00\x00\x08\x00",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00\x00\x00junk",
     ];
-    for (raw, want) in cases {
-        match check(&c, raw) {
-            Err(e) => assert!(e.to_string().contains(want), "{raw:?}: {e}"),
-            Ok(r) => panic!("{raw:?} accepted as a message: {:?}", r.pec),
+    for raw in cases {
+        match c.check("x.bin", raw) {
+            Ok(FileReport::Document(d)) => {
+                assert_eq!(d.signature.verdict, sigillo_signature::Indication::NoSignatureFound, "{raw:?}: {d:?}")
+            }
+            other => panic!("{raw:?}: {other:?}"),
         }
     }
 }
@@ -104,7 +117,11 @@ fn truncated_envelope_is_an_error() {
     let raw = golden("transport_genuine.eml");
     // Cut inside the signature part.
     let cut = &raw[..raw.len() - 200];
-    assert!(matches!(check(&c, cut), Err(PecError::Truncated(_))), "{:?}", check(&c, cut).map(|r| r.decision));
+    assert!(
+        matches!(c.check("x.eml", cut), Err(PecError::Truncated(_))),
+        "{:?}",
+        check(&c, cut).map(|r| r.decision)
+    );
 }
 
 /// Every prefix of a genuine envelope: no panic, and no prefix is registered.

@@ -1,6 +1,8 @@
 //! `sigillo check [--trust DIR] [--json] FILE…`: offline check of messages and documents
-//! (ARCHITECTURE.md §4). One report per file; a file that cannot be read or is not a
-//! message gets a one-line error naming it, and the other files are still checked.
+//! (ARCHITECTURE.md §4). One report per file: a message report, or a signature report
+//! for anything that is not a message (`NO_SIGNATURE_FOUND` for a file with no signature).
+//! A file that cannot be read, is empty or is a broken message gets a one-line error
+//! naming it, and the other files are still checked.
 
 use std::io::Write as _;
 use std::path::PathBuf;
