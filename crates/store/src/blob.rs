@@ -4,13 +4,19 @@
 //! and `blobs/tmp/` for writes in progress. A blob is written to a temporary file, flushed
 //! to disk, then hard-linked to its final name: the link fails if the name exists, so a blob
 //! is never overwritten, and a crash before the link leaves only a temporary file, which is
-//! never visible as a blob and is swept on the next open. Reads check the hash.
+//! never visible as a blob and is swept by a later open once it is old (see
+//! [`TMP_SWEEP_AGE`]). Reads check the hash.
+//!
+//! Several processes may share one store (four `sigillo ingest` at once, `ingest` beside
+//! `serve`, two instances on one volume): every write goes to its own temporary name, the
+//! link is atomic, and an open never removes a temporary file that someone may be writing.
 //!
 //! The functions are blocking (plain file I/O); async callers use `spawn_blocking`.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256 as Hasher};
 
@@ -22,20 +28,74 @@ pub struct BlobStore {
     root: PathBuf,
 }
 
+/// How long a temporary file in `blobs/tmp/` must have gone unmodified before an open
+/// removes it as the leftover of a crash.
+///
+/// Why an age and not "every file" or "the files of dead processes": other processes may be
+/// writing into `blobs/tmp/` right now (four `sigillo ingest` started together, `ingest` run
+/// by hand beside `serve`, two instances sharing a volume), and removing their file makes
+/// their link fail (`No such file or directory`, issue 14). Per-process directories swept
+/// when their pid is gone would be cheaper on disk but are wrong across hosts: a pid means
+/// nothing on another machine that mounts the same volume, and pids are reused. The mtime is
+/// visible to every host. A write in progress touches its file with every write, and a put
+/// lasts seconds at most (one message, fsynced), so a file untouched for a day is no one's;
+/// the bound is generous enough to absorb clock skew between hosts and a suspended VM.
+/// A leftover costs only disk space until then (it is never visible as a blob).
+pub const TMP_SWEEP_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl BlobStore {
     /// Opens (creating if needed) the store under `data_dir` and removes the temporary files
-    /// that a crash may have left.
+    /// that a crash left more than [`TMP_SWEEP_AGE`] ago.
     pub fn open(data_dir: &Path) -> Result<Self, Error> {
+        Self::open_sweeping(data_dir, TMP_SWEEP_AGE)
+    }
+
+    /// Like [`Self::open`], removing the temporary files not modified for `older_than`
+    /// (tests pass a short age; `Duration::ZERO` removes every temporary file, which is only
+    /// right when no other process can be using the store).
+    pub fn open_sweeping(data_dir: &Path, older_than: Duration) -> Result<Self, Error> {
         let root = data_dir.join("blobs");
         let tmp = root.join("tmp");
         fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let store = BlobStore { root };
+        store.sweep_tmp(older_than, SystemTime::now())?;
+        Ok(store)
+    }
+
+    /// Removes the regular files of `blobs/tmp/` last modified at least `older_than` before
+    /// `now`; returns how many it removed. A temporary file is never a blob: whatever it held
+    /// is written again by whoever failed to finish it (the raw message is still in the
+    /// mailbox). Files that vanish meanwhile (a put finished, another process swept them)
+    /// are fine; a modification time in the future (another host's clock) counts as young.
+    fn sweep_tmp(&self, older_than: Duration, now: SystemTime) -> Result<usize, Error> {
+        let tmp = self.root.join("tmp");
+        let mut swept = 0;
         for entry in fs::read_dir(&tmp).map_err(|e| Error::io(&tmp, e))? {
-            let path = entry.map_err(|e| Error::io(&tmp, e))?.path();
-            // A temporary file is never a blob: whatever it held is written again by whoever
-            // failed to finish it (the raw message is still in the mailbox).
-            fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            let entry = entry.map_err(|e| Error::io(&tmp, e))?;
+            let path = entry.path();
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&path, e)),
+            };
+            if !meta.is_file() {
+                continue; // not ours: left alone
+            }
+            let modified = meta.modified().map_err(|e| Error::io(&path, e))?;
+            let stale = now.duration_since(modified).is_ok_and(|age| age >= older_than);
+            if !stale {
+                continue;
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => swept += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
         }
-        Ok(BlobStore { root })
+        if swept > 0 {
+            tracing::info!(swept, "removed temporary files left in {} by an interrupted write", tmp.display());
+        }
+        Ok(swept)
     }
 
     /// Where the blob with this digest lives (whether or not it exists).
