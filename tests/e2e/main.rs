@@ -10,12 +10,15 @@
 
 mod web_common;
 
+mod blob_processes;
 mod check_cli;
+mod check_documents;
 mod intake_imap;
 mod intake_ingest;
 mod notify_e2e;
 mod pec_sim;
 mod register_cli;
+mod service_logs;
 mod web_browser;
 mod web_decisions;
 mod web_exports;

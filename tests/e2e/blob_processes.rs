@@ -1,6 +1,5 @@
 //! Several `sigillo` processes on one data directory and one database (issue 14, item 4):
 //! a process that starts must not sweep away the blob writes of the others.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -1,7 +1,6 @@
 //! The service's log written to a file or a pipe (journald, `2> sigillo.log`, docker) is
 //! plain text: no ANSI colour codes, which a log file or journald shows as `^[[2m…`
 //! (issue 14 item 7). Colour is for a terminal only; no test here has one.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sigillo_e2e::pec_sim::{pec_sim_bin, pki_init};
 use sigillo_e2e::{Instance, stderr, wait_for};

@@ -7,7 +7,6 @@
 //! byte is 0x31, and files of the shared signature corpus (`../shared/corpus/signatures`
 //! from the workspace root, never copied; see its MANIFEST.md and
 //! docs/signature-conformance.md for the verdicts asserted here). No database is involved.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
