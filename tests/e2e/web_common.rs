@@ -226,7 +226,7 @@ impl TestApp {
             .fetch_one(&self.db.pool)
             .await
             .unwrap();
-        (r.id, doc_id)
+        (r.id.get(), doc_id)
     }
 }
 

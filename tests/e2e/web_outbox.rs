@@ -9,6 +9,7 @@
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 use sigillo_e2e::pec_mail::Attachment;
+use sigillo_store::ids::{InboundId, OutboxId};
 use sigillo_store::outbox::{self, LinkedReceipt};
 use sigillo_store::staff::Role;
 use crate::web_common::{TestApp, location, spawn_app_with_notify, spawn_app_with_pki};
@@ -28,12 +29,12 @@ async fn rows(app: &TestApp, msg: i64) -> Vec<(i64, String, String, String, Opti
 
 async fn mark_sent(app: &TestApp, id: i64) {
     let mut conn = app.db.pool.acquire().await.unwrap();
-    outbox::mark_sent(&mut conn, id).await.unwrap();
+    outbox::mark_sent(&mut conn, OutboxId::new(id)).await.unwrap();
 }
 
 async fn mark_failed(app: &TestApp, id: i64, error: &str) {
     let mut conn = app.db.pool.acquire().await.unwrap();
-    outbox::mark_attempt_failed(&mut conn, id, error, std::time::Duration::ZERO, true).await.unwrap();
+    outbox::mark_attempt_failed(&mut conn, OutboxId::new(id), error, std::time::Duration::ZERO, true).await.unwrap();
 }
 
 fn home_count(page: &str) -> String {
@@ -74,8 +75,8 @@ async fn the_registration_page_shows_the_receipt_and_the_desk_sends_it_again() {
     {
         let mut conn = app.db.pool.acquire().await.unwrap();
         let linked = LinkedReceipt {
-            outbox_id: receipt,
-            inbound_message_id: receipt_msg,
+            outbox_id: OutboxId::new(receipt),
+            inbound_message_id: InboundId::new(receipt_msg),
             kind: "avvenuta-consegna".into(),
             delivery: Some(outbox::Delivery::Consegnata),
             received_at: delivered_at,

@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_imap::extensions::idle::IdleResponse;
 use futures_util::{StreamExt, TryStreamExt};
 use secrecy::{ExposeSecret, SecretString};
+use sigillo_store::ids::InboundId;
 use sigillo_store::inbound::{self, MailboxState, MessageState, Origin};
 use tokio::sync::watch;
 
@@ -367,7 +368,7 @@ async fn retries(
     act(cfg, account, s, caps, done.iter().map(|(u, o)| (*u, o))).await
 }
 
-async fn retry_due(pipeline: &Pipeline, id: i64, wait: Duration) -> Result<bool, Error> {
+async fn retry_due(pipeline: &Pipeline, id: InboundId, wait: Duration) -> Result<bool, Error> {
     let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
     Ok(inbound::idle_for(&mut conn, id).await? >= wait)
 }

@@ -12,6 +12,7 @@ use sigillo_pec::kind::{PecType, ReceiptType};
 use sigillo_pec::report::ReasonCode;
 use sigillo_store::audit::{self, NewAuditEntry};
 use sigillo_store::outbox::{self as rows, Delivery, LinkedReceipt, NewOutbox, OutboxState};
+use sigillo_store::ids::{InboundId, OutboxId, RegistrationId};
 use sigillo_store::register::Actor;
 use sqlx::PgConnection;
 
@@ -46,7 +47,7 @@ pub struct OutboxConfig {
 /// The registration a receipt certifies, as the pipeline has it in its transaction.
 #[derive(Debug, Clone)]
 pub struct Registered {
-    pub id: i64,
+    pub id: RegistrationId,
     pub number: i32,
     pub year: i32,
     pub registered_at: DateTime<Utc>,
@@ -59,9 +60,9 @@ pub struct Registered {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoticeOutcome {
     /// A row is pending for the worker.
-    Queued { outbox_id: i64, kind: NoticeKind },
+    Queued { outbox_id: OutboxId, kind: NoticeKind },
     /// A row was written but will not be sent unless staff re-send it; the reason is on it.
-    Suppressed { outbox_id: i64, reason: SkipReason },
+    Suppressed { outbox_id: OutboxId, reason: SkipReason },
     /// Nothing written (receipts, review, a message already answered).
     Skipped(SkipReason),
 }
@@ -76,7 +77,7 @@ pub enum NoticeOutcome {
 pub async fn enqueue_for_decision(
     conn: &mut PgConnection,
     config: &OutboxConfig,
-    inbound_id: i64,
+    inbound_id: InboundId,
     report: &MessageReport,
     registration: Option<&Registered>,
 ) -> Result<NoticeOutcome, Error> {
@@ -92,7 +93,7 @@ pub async fn enqueue_for_decision(
 pub async fn enqueue_receipt_for_override(
     conn: &mut PgConnection,
     config: &OutboxConfig,
-    inbound_id: i64,
+    inbound_id: InboundId,
     report: &MessageReport,
     registration: &Registered,
     actor: &Actor,
@@ -109,7 +110,7 @@ pub async fn enqueue_receipt_for_override(
 async fn enqueue(
     conn: &mut PgConnection,
     config: &OutboxConfig,
-    inbound_id: i64,
+    inbound_id: InboundId,
     report: &MessageReport,
     registration: Option<&Registered>,
     created_by: &str,
@@ -159,7 +160,7 @@ async fn enqueue(
     };
     Ok(match suppressed {
         Some(reason) => {
-            tracing::info!(inbound_id, outbox_id, reason = reason.code(), "automatic answer held back");
+            tracing::info!(%inbound_id, %outbox_id, reason = reason.code(), "automatic answer held back");
             NoticeOutcome::Suppressed { outbox_id, reason }
         }
         None => NoticeOutcome::Queued { outbox_id, kind },
@@ -265,9 +266,9 @@ fn notice_reasons(report: &MessageReport) -> Vec<NoticeReason> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkOutcome {
     /// Recorded against this outbox row.
-    Linked { outbox_id: i64 },
+    Linked { outbox_id: OutboxId },
     /// This receipt message was linked before.
-    AlreadyLinked { outbox_id: i64 },
+    AlreadyLinked { outbox_id: OutboxId },
     /// Not about anything we sent (e.g. a receipt of mail staff sent from the same box).
     Unmatched,
     /// The provider's signature did not verify: not evidence, not recorded.
@@ -284,13 +285,13 @@ pub enum LinkOutcome {
 pub async fn link_provider_receipt(
     conn: &mut PgConnection,
     report: &MessageReport,
-    inbound_id: i64,
+    inbound_id: InboundId,
 ) -> Result<LinkOutcome, Error> {
     if report.pec.pec_type != PecType::Ricevuta {
         return Ok(LinkOutcome::NotAReceipt);
     }
     if report.reasons.iter().any(|r| r.code == ReasonCode::ForgedEnvelope) {
-        tracing::debug!(inbound_id, "receipt not linked: provider signature not verified");
+        tracing::debug!(%inbound_id, "receipt not linked: provider signature not verified");
         return Ok(LinkOutcome::Untrusted);
     }
     let daticert = report.pec.daticert.as_ref();
@@ -301,7 +302,7 @@ pub async fn link_provider_receipt(
         .filter(|m| !m.is_empty());
     let ident = daticert.and_then(|d| d.identificativo.as_deref()).map(str::trim).filter(|i| !i.is_empty());
     let Some(outbox_id) = rows::find_for_receipt(conn, msgid, ident).await? else {
-        tracing::debug!(inbound_id, "receipt matches nothing in the outbox");
+        tracing::debug!(%inbound_id, "receipt matches nothing in the outbox");
         return Ok(LinkOutcome::Unmatched);
     };
     let kind = report.pec.receipt.as_ref().map_or("sconosciuta", ReceiptType::as_str).to_owned();
@@ -344,7 +345,7 @@ pub fn strip_brackets(id: &str) -> &str {
 /// A failed (or suppressed, if it was composed) row goes back to the queue as it is; a sent
 /// one is sent again as a new message (new Message-ID and Date, `resend_of` the original),
 /// so the provider's receipts of the two stay apart. Returns the id of the row to be sent.
-pub async fn resend(conn: &mut PgConnection, outbox_id: i64, actor: &Actor) -> Result<i64, Error> {
+pub async fn resend(conn: &mut PgConnection, outbox_id: OutboxId, actor: &Actor) -> Result<OutboxId, Error> {
     let row = rows::lock(conn, outbox_id).await?;
     let pending_id = match row.state {
         OutboxState::Failed | OutboxState::Suppressed => {

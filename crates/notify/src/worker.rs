@@ -204,7 +204,7 @@ impl Worker {
                 Ok(()) => {
                     rows::mark_sent(&mut tx, row.id).await?;
                     tx.commit().await.map_err(sigillo_store::Error::from)?;
-                    tracing::info!(outbox_id = row.id, "message sent");
+                    tracing::info!(outbox_id = %row.id, "message sent");
                     pass.sent += 1;
                 }
                 Err(failure) => {
@@ -216,14 +216,14 @@ impl Worker {
                     // The summary only: an SMTP reply quotes the recipient's address, which
                     // stays out of info and above (the whole text is in the row, for staff).
                     if give_up {
-                        tracing::warn!(outbox_id = row.id, attempts = failures, "message not sent, given up: {}", failure.summary);
+                        tracing::warn!(outbox_id = %row.id, attempts = failures, "message not sent, given up: {}", failure.summary);
                         pass.failed += 1;
                     } else {
-                        tracing::warn!(outbox_id = row.id, attempts = failures, retry_in = ?delay, "message not sent: {}", failure.summary);
+                        tracing::warn!(outbox_id = %row.id, attempts = failures, retry_in = ?delay, "message not sent: {}", failure.summary);
                         pass.retried += 1;
                     }
                     if failure.summary != failure.text {
-                        tracing::debug!(outbox_id = row.id, "SMTP error in full: {}", failure.text);
+                        tracing::debug!(outbox_id = %row.id, "SMTP error in full: {}", failure.text);
                     }
                 }
             }

@@ -15,6 +15,7 @@ use sigillo_pec::daticert::Daticert;
 use sigillo_pec::envelope::Original;
 use sigillo_pec::kind::{PecType, ReceiptType};
 use sigillo_pec::report::{Decision, EnvelopeSignature, EnvelopeStatus, PecReport, Reason, ReasonCode};
+use sigillo_store::ids::{InboundId, OutboxId, RegistrationId};
 use sigillo_store::inbound::{self, Origin};
 use sigillo_store::outbox::{self as rows, Delivery, NewOutbox, OutboxState, SuppressedReason};
 use sigillo_store::register::{self, Actor, Direction, NewRegistration, Sha256};
@@ -84,13 +85,13 @@ fn provider_receipt(t: ReceiptType, msgid: Option<&str>, ident: Option<&str>, at
     r
 }
 
-async fn inbound_row(db: &TestDb) -> i64 {
+async fn inbound_row(db: &TestDb) -> InboundId {
     let mut c = db.pool.acquire().await.unwrap();
     let sha = Sha256::of(uuid_like().as_bytes());
     inbound::record(&mut c, &sha, 10, &Origin::default()).await.unwrap().0.id
 }
 
-async fn enqueue(db: &TestDb, cfg: &OutboxConfig, inbound: i64, r: &MessageReport) -> NoticeOutcome {
+async fn enqueue(db: &TestDb, cfg: &OutboxConfig, inbound: InboundId, r: &MessageReport) -> NoticeOutcome {
     let mut tx = db.pool.begin().await.unwrap();
     let o = outbox::enqueue_for_decision(&mut tx, cfg, inbound, r, None).await.unwrap();
     tx.commit().await.unwrap();
@@ -223,7 +224,7 @@ async fn receipts_automatic_mail_and_review_are_never_answered() {
     assert_eq!(pending, 0);
 }
 
-async fn registered_receipt(db: &TestDb, cfg: &OutboxConfig) -> (i64, i64) {
+async fn registered_receipt(db: &TestDb, cfg: &OutboxConfig) -> (OutboxId, RegistrationId) {
     let reg_book = db.test_register().await.unwrap();
     let id = inbound_row(db).await;
     let r = report(PecType::PostaCertificata, Decision::Register, "mario.rossi@pec.example.it");

@@ -15,6 +15,7 @@ use sigillo_pec::envelope::Original;
 use sigillo_pec::kind::PecType;
 use sigillo_pec::report::{Decision, EnvelopeSignature, EnvelopeStatus, PecReport, Reason, ReasonCode};
 use sigillo_pec::{Checker, MessageReport};
+use sigillo_store::ids::InboundId;
 use sigillo_store::inbound::{self, Origin};
 use sigillo_store::outbox::{self as rows, OutboxState};
 use sigillo_store::register::Sha256;
@@ -49,7 +50,7 @@ fn rejected_plain_mail() -> MessageReport {
     }
 }
 
-async fn inbound_row(db: &TestDb, seed: &[u8]) -> i64 {
+async fn inbound_row(db: &TestDb, seed: &[u8]) -> InboundId {
     let mut c = db.pool.acquire().await.unwrap();
     inbound::record(&mut c, &Sha256::of(seed), 10, &Origin::default()).await.unwrap().0.id
 }

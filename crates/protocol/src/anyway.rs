@@ -16,6 +16,7 @@ use sigillo_pec::MessageReport;
 use sigillo_store::PgPool;
 use sigillo_store::blob::BlobStore;
 use sigillo_store::decisions;
+use sigillo_store::ids::InboundId;
 use sigillo_store::inbound;
 use sigillo_store::register::{Actor, Register, Registration};
 
@@ -40,7 +41,7 @@ pub struct Registered {
 }
 
 /// Registers message `message_id` anyway, with the responsabile's written `reason`.
-pub async fn register_anyway(ctx: &Override<'_>, actor: &Actor, message_id: i64, reason: &str) -> Result<Registered, Error> {
+pub async fn register_anyway(ctx: &Override<'_>, actor: &Actor, message_id: InboundId, reason: &str) -> Result<Registered, Error> {
     let Some(trust) = ctx.trust_dir.map(Path::to_path_buf) else {
         return Err(Error::NoTrust);
     };
@@ -73,7 +74,7 @@ pub async fn register_anyway(ctx: &Override<'_>, actor: &Actor, message_id: i64,
         Some(config) => {
             let registered = crate::receipt::registered(&registration, &new);
             let outcome = enqueue_receipt_for_override(&mut tx, config, message_id, &report, &registered, actor).await?;
-            tracing::debug!(inbound_id = message_id, ?outcome, "receipt for a registration made anyway");
+            tracing::debug!(inbound_id = %message_id, ?outcome, "receipt for a registration made anyway");
             matches!(outcome, NoticeOutcome::Queued { .. })
         }
         None => false,

@@ -28,6 +28,7 @@ use sigillo_pec::report::{Decision, Reason};
 use sigillo_pec::{Checker, MessageReport, PecError};
 use sigillo_store::PgPool;
 use sigillo_store::blob::BlobStore;
+use sigillo_store::ids::InboundId;
 use sigillo_store::inbound::{self, Decided, Inbound, LinkedRegistration, MessageState, Origin, PecType};
 use sigillo_notify::outbox::{self as notify_outbox, NoticeOutcome, OutboxConfig};
 use sigillo_store::register::{self, Actor, Register, Sha256};
@@ -48,7 +49,7 @@ fn check_message(checker: &Checker, label: &str, raw: &[u8]) -> Result<MessageRe
 /// What happened to one message.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    pub inbound_id: i64,
+    pub inbound_id: InboundId,
     pub raw_sha256: String,
     pub state: MessageState,
     /// `None` while in error.
@@ -153,7 +154,7 @@ impl Pipeline {
     }
 
     /// Takes a message in state `error` through the pipeline again, from its stored bytes.
-    pub async fn retry(&self, id: i64, raw_sha256: Sha256, label: &str) -> Result<Outcome, Error> {
+    pub async fn retry(&self, id: InboundId, raw_sha256: Sha256, label: &str) -> Result<Outcome, Error> {
         let blobs = self.blobs.clone();
         let raw = tokio::task::spawn_blocking(move || blobs.get(&raw_sha256))
             .await
@@ -169,7 +170,7 @@ impl Pipeline {
         }
     }
 
-    async fn process(&self, id: i64, raw: Vec<u8>, label: &str) -> Result<Outcome, Error> {
+    async fn process(&self, id: InboundId, raw: Vec<u8>, label: &str) -> Result<Outcome, Error> {
         let mut report = match self.classify(raw, label).await {
             Ok(r) => r,
             Err(Fault(cause)) => return self.fail(id, &cause).await,
@@ -236,7 +237,7 @@ impl Pipeline {
         }
     }
 
-    async fn decide(&self, id: i64, report: &MessageReport, plan: &Plan) -> Result<Outcome, DecideError> {
+    async fn decide(&self, id: InboundId, report: &MessageReport, plan: &Plan) -> Result<Outcome, DecideError> {
         let mut tx = self.pool.begin().await.map_err(infra)?;
         let row = inbound::lock(&mut tx, id).await.map_err(classify_store)?;
         if row.state.is_decided() {
@@ -347,10 +348,10 @@ impl Pipeline {
     }
 
     /// Records a fault of the message and reports it.
-    async fn fail(&self, id: i64, cause: &str) -> Result<Outcome, Error> {
+    async fn fail(&self, id: InboundId, cause: &str) -> Result<Outcome, Error> {
         let mut conn = self.pool.acquire().await.map_err(sigillo_store::Error::from)?;
         inbound::record_error(&mut conn, id, cause).await?;
-        tracing::warn!(inbound_id = id, "message set aside: {cause}");
+        tracing::warn!(inbound_id = %id, "message set aside: {cause}");
         let row = inbound::by_id(&mut conn, id).await?;
         drop(conn);
         self.outcome_of(&row, false).await

@@ -4,12 +4,13 @@
 use chrono::Utc;
 use sigillo_pec::MessageReport;
 use sigillo_pec::attachments::Attachment;
+use sigillo_store::ids::InboundId;
 use sigillo_store::register::{Direction, DocumentRole, NewDocument, NewRegistration, Sha256};
 
 /// The registration to write for a message: sender and subject as [`sigillo_pec::report::PecReport`]
 /// defines them (what the provider certified first), receipt time from daticert, the first
 /// attachment as the primary document.
-pub fn registration_from_report(report: &MessageReport, inbound_id: i64) -> NewRegistration {
+pub fn registration_from_report(report: &MessageReport, inbound_id: InboundId) -> NewRegistration {
     let pec = &report.pec;
     let documents = report
         .attachments

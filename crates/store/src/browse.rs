@@ -10,6 +10,7 @@ use crate::Error;
 use crate::codes::ProtocolNumber;
 use crate::audit::AuditAction;
 use crate::decisions::MessageAction;
+use crate::ids::{InboundId, RegistrationId};
 use crate::inbound::MessageState;
 use crate::register::{Direction, DocumentRole, Register, Sha256};
 
@@ -133,13 +134,13 @@ pub struct ListFilter {
     pub sender: Option<String>,
     pub text: Option<SearchText>,
     /// Keyset pagination: only registrations with an id below this one.
-    pub before_id: Option<i64>,
+    pub before_id: Option<RegistrationId>,
 }
 
 /// One line of the list.
 #[derive(Debug, Clone, Serialize)]
 pub struct ListedRegistration {
-    pub id: i64,
+    pub id: RegistrationId,
     pub year: i32,
     pub number: ProtocolNumber,
     pub segnatura: String,
@@ -158,7 +159,7 @@ pub async fn list(
     register: &Register,
     filter: &ListFilter,
     limit: i64,
-) -> Result<(Vec<ListedRegistration>, Option<i64>), Error> {
+) -> Result<(Vec<ListedRegistration>, Option<RegistrationId>), Error> {
     let sender = filter.sender.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| format!("%{}%", like_escape(s)));
     let state = filter.state.as_sql();
     let fetch = limit + 1;
@@ -173,7 +174,7 @@ pub async fn list(
                 filter.to,
                 state,
                 sender,
-                filter.before_id,
+                filter.before_id.map(RegistrationId::get),
                 fetch,
             )
             .fetch_all(&mut *conn)
@@ -190,7 +191,7 @@ pub async fn list(
                 filter.to,
                 state,
                 sender,
-                filter.before_id,
+                filter.before_id.map(RegistrationId::get),
                 text.text,
                 // NULL never matches ILIKE: short words are searched by full text only.
                 text.like,
@@ -252,7 +253,7 @@ pub struct DocumentInfo {
 /// The stored message a registration came from.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageInfo {
-    pub id: i64,
+    pub id: InboundId,
     pub raw_sha256: Sha256,
     pub raw_size: i64,
     pub first_seen_at: DateTime<Utc>,
@@ -273,7 +274,7 @@ pub struct HistoryEntry {
 /// Everything about one registration.
 #[derive(Debug, Clone, Serialize)]
 pub struct RegistrationDetail {
-    pub id: i64,
+    pub id: RegistrationId,
     pub year: i32,
     pub number: ProtocolNumber,
     pub segnatura: String,
@@ -292,19 +293,19 @@ pub struct RegistrationDetail {
 }
 
 /// One registration of `register` by id; `NotFound` for an id of another register too.
-pub async fn registration(conn: &mut PgConnection, register: &Register, id: i64) -> Result<RegistrationDetail, Error> {
+pub async fn registration(conn: &mut PgConnection, register: &Register, id: RegistrationId) -> Result<RegistrationDetail, Error> {
     let r = sqlx::query!(
         r#"
-        select r.id, r.year, r.number, r.registered_at, r.received_at,
+        select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.received_at,
                r.direction as "direction: Direction", r.correspondent_name, r.correspondent_address,
                r.subject, r.sender_protocol_number, r.sender_protocol_date, r.created_by,
-               r.inbound_message_id,
+               r.inbound_message_id as "inbound_message_id: InboundId",
                a.annulled_at as "annulled_at?", a.annulled_by as "annulled_by?",
                a.reason as "reason?", a.authorising_act as "authorising_act?"
         from registrations r left join annulments a on a.registration_id = r.id
         where r.id = $1 and r.register_id = $2
         "#,
-        id,
+        id.get(),
         register.id,
     )
     .fetch_optional(&mut *conn)
@@ -322,7 +323,7 @@ pub async fn registration(conn: &mut PgConnection, register: &Register, id: i64)
         select id, ordinal, name, media_type, size_bytes, sha256, role as "role: DocumentRole", signature_report
         from documents where registration_id = $1 order by ordinal
         "#,
-        id,
+        id.get(),
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -344,10 +345,10 @@ pub async fn registration(conn: &mut PgConnection, register: &Register, id: i64)
         Some(mid) => {
             let m = sqlx::query!(
                 r#"
-                select id, raw_sha256, raw_size, first_seen_at, pec_identificativo, pec_msgid, reasons
+                select id as "id: InboundId", raw_sha256, raw_size, first_seen_at, pec_identificativo, pec_msgid, reasons
                 from inbound_messages where id = $1
                 "#,
-                mid,
+                mid.get(),
             )
             .fetch_one(&mut *conn)
             .await?;
@@ -409,7 +410,7 @@ pub struct DocumentBlob {
 pub async fn document(
     conn: &mut PgConnection,
     register: &Register,
-    registration_id: i64,
+    registration_id: RegistrationId,
     document_id: i64,
 ) -> Result<DocumentBlob, Error> {
     let d = sqlx::query!(
@@ -419,7 +420,7 @@ pub async fn document(
         where d.id = $1 and d.registration_id = $2 and r.register_id = $3
         "#,
         document_id,
-        registration_id,
+        registration_id.get(),
         register.id,
     )
     .fetch_optional(&mut *conn)
@@ -431,14 +432,14 @@ pub async fn document(
 /// A message waiting for, or refused by, the pipeline, with the office's decisions on it.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueuedMessage {
-    pub id: i64,
+    pub id: InboundId,
     pub first_seen_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub raw_size: i64,
     pub reasons: serde_json::Value,
     pub pec_identificativo: Option<String>,
     pub last_action: Option<MessageAction>,
-    pub registration_id: Option<i64>,
+    pub registration_id: Option<RegistrationId>,
     /// The sender as the provider certified it (daticert), else the original `From`.
     pub sender: Option<String>,
     /// The original message's subject, else the one in daticert.
@@ -453,10 +454,10 @@ pub async fn messages_in_state(conn: &mut PgConnection, state: MessageState, lim
     Ok(sqlx::query_as!(
         QueuedMessage,
         r#"
-        select m.id, m.first_seen_at, m.updated_at, m.raw_size, m.reasons, m.pec_identificativo,
+        select m.id as "id: InboundId", m.first_seen_at, m.updated_at, m.raw_size, m.reasons, m.pec_identificativo,
                (select d.action from message_decisions d where d.inbound_message_id = m.id
                 order by d.id desc limit 1) as "last_action: MessageAction",
-               (select r.id from registrations r where r.inbound_message_id = m.id) as registration_id,
+               (select r.id from registrations r where r.inbound_message_id = m.id) as "registration_id: RegistrationId",
                m.sender, m.subject
         from inbound_messages m
         where m.state = $1
@@ -473,7 +474,7 @@ pub async fn messages_in_state(conn: &mut PgConnection, state: MessageState, lim
 /// A message the office is deciding on, as its confirmation page shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageDetail {
-    pub id: i64,
+    pub id: InboundId,
     pub state: MessageState,
     pub first_seen_at: DateTime<Utc>,
     pub raw_size: i64,
@@ -483,23 +484,23 @@ pub struct MessageDetail {
     /// The classifier's report as stored (`sigillo check --json` shape): the caller reads it
     /// through the classifier's types.
     pub report: Option<serde_json::Value>,
-    pub duplicate_of: Option<i64>,
-    pub registration_id: Option<i64>,
+    pub duplicate_of: Option<InboundId>,
+    pub registration_id: Option<RegistrationId>,
 }
 
 /// One message with what the office needs to decide on it.
-pub async fn message_detail(conn: &mut PgConnection, id: i64) -> Result<MessageDetail, Error> {
+pub async fn message_detail(conn: &mut PgConnection, id: InboundId) -> Result<MessageDetail, Error> {
     sqlx::query_as!(
         MessageDetail,
         r#"
-        select m.id, m.state as "state: MessageState", m.first_seen_at, m.raw_size, m.reasons,
+        select m.id as "id: InboundId", m.state as "state: MessageState", m.first_seen_at, m.raw_size, m.reasons,
                m.sender, m.subject,
                m.report,
-               m.duplicate_of,
-               (select r.id from registrations r where r.inbound_message_id = m.id) as registration_id
+               m.duplicate_of as "duplicate_of: InboundId",
+               (select r.id from registrations r where r.inbound_message_id = m.id) as "registration_id: RegistrationId"
         from inbound_messages m where m.id = $1
         "#,
-        id,
+        id.get(),
     )
     .fetch_optional(&mut *conn)
     .await?

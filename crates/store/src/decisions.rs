@@ -4,6 +4,7 @@ use sqlx::PgConnection;
 
 use crate::Error;
 use crate::audit::{self, AuditAction, NewAuditEntry};
+use crate::ids::{InboundId, RegistrationId};
 use crate::inbound::MessageState;
 use crate::register::{self, Actor, NewRegistration, Register, Registration};
 
@@ -33,10 +34,10 @@ impl MessageAction {
 pub async fn record(
     conn: &mut PgConnection,
     actor: &Actor,
-    message_id: i64,
+    message_id: InboundId,
     action: MessageAction,
     reason: Option<&str>,
-    registration_id: Option<i64>,
+    registration_id: Option<RegistrationId>,
 ) -> Result<i64, Error> {
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     if action == MessageAction::RegisterAnyway && reason.is_none() {
@@ -44,7 +45,7 @@ pub async fn record(
     }
     let state = sqlx::query_scalar!(
         r#"select state as "state: MessageState" from inbound_messages where id = $1 for update"#,
-        message_id
+        message_id.get()
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -56,7 +57,7 @@ pub async fn record(
         // Staff decided a message the pipeline could not: it joins the rejected ones.
         sqlx::query!(
             "update inbound_messages set state = 'rejected', updated_at = now() where id = $1",
-            message_id
+            message_id.get()
         )
         .execute(&mut *conn)
         .await?;
@@ -66,10 +67,10 @@ pub async fn record(
         insert into message_decisions (inbound_message_id, action, reason, registration_id, decided_by)
         values ($1, $2, $3, $4, $5) returning id
         "#,
-        message_id,
+        message_id.get(),
         action as MessageAction,
         reason,
-        registration_id,
+        registration_id.map(RegistrationId::get),
         actor.as_str(),
     )
     .fetch_one(&mut *conn)
@@ -102,7 +103,7 @@ pub async fn register_anyway(
     conn: &mut PgConnection,
     register: &Register,
     actor: &Actor,
-    message_id: i64,
+    message_id: InboundId,
     reason: &str,
     new: &NewRegistration,
 ) -> Result<(Registration, i64), Error> {
@@ -115,7 +116,7 @@ pub async fn register_anyway(
     }
     let row = sqlx::query!(
         r#"select state as "state: MessageState", duplicate_of from inbound_messages where id = $1 for update"#,
-        message_id
+        message_id.get()
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -133,7 +134,7 @@ pub async fn register_anyway(
         update inbound_messages set state = 'registered', updated_at = now()
         where id = $1 or duplicate_of = $1
         "#,
-        message_id
+        message_id.get()
     )
     .execute(&mut *conn)
     .await?;

@@ -8,6 +8,7 @@ use sqlx::PgConnection;
 
 use crate::Error;
 use crate::codes::ProtocolNumber;
+use crate::ids::{InboundId, RegistrationId};
 use crate::register::{Register, Sha256};
 
 /// Processing state of an inbound message (`message_state` in the schema).
@@ -63,25 +64,25 @@ pub struct Origin {
 /// An inbound message row as the intake needs it.
 #[derive(Debug, Clone)]
 pub struct Inbound {
-    pub id: i64,
+    pub id: InboundId,
     pub raw_sha256: Sha256,
     pub raw_size: i64,
     pub state: MessageState,
     pub reasons: serde_json::Value,
     pub attempts: i32,
     pub last_error: Option<String>,
-    pub duplicate_of: Option<i64>,
+    pub duplicate_of: Option<InboundId>,
 }
 
 struct Row {
-    id: i64,
+    id: InboundId,
     raw_sha256: Vec<u8>,
     raw_size: i64,
     state: MessageState,
     reasons: serde_json::Value,
     attempts: i32,
     last_error: Option<String>,
-    duplicate_of: Option<i64>,
+    duplicate_of: Option<InboundId>,
 }
 
 impl TryFrom<Row> for Inbound {
@@ -119,7 +120,7 @@ pub async fn record(
         insert into inbound_messages (raw_sha256, raw_size, account, mailbox, uidvalidity, uid)
         values ($1, $2, $3, $4, $5, $6)
         on conflict (raw_sha256) do nothing
-        returning id
+        returning id as "id: InboundId"
         "#,
         &raw_sha256.0[..],
         raw_size,
@@ -141,8 +142,8 @@ pub async fn by_sha256(conn: &mut PgConnection, raw_sha256: &Sha256) -> Result<O
     let row = sqlx::query_as!(
         Row,
         r#"
-        select id, raw_sha256, raw_size, state as "state: MessageState", reasons,
-               attempts, last_error, duplicate_of
+        select id as "id: InboundId", raw_sha256, raw_size, state as "state: MessageState", reasons,
+               attempts, last_error, duplicate_of as "duplicate_of: InboundId"
         from inbound_messages where raw_sha256 = $1
         "#,
         &raw_sha256.0[..],
@@ -153,15 +154,15 @@ pub async fn by_sha256(conn: &mut PgConnection, raw_sha256: &Sha256) -> Result<O
 }
 
 /// The message with this id.
-pub async fn by_id(conn: &mut PgConnection, id: i64) -> Result<Inbound, Error> {
+pub async fn by_id(conn: &mut PgConnection, id: InboundId) -> Result<Inbound, Error> {
     let row = sqlx::query_as!(
         Row,
         r#"
-        select id, raw_sha256, raw_size, state as "state: MessageState", reasons,
-               attempts, last_error, duplicate_of
+        select id as "id: InboundId", raw_sha256, raw_size, state as "state: MessageState", reasons,
+               attempts, last_error, duplicate_of as "duplicate_of: InboundId"
         from inbound_messages where id = $1
         "#,
-        id,
+        id.get(),
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -171,15 +172,15 @@ pub async fn by_id(conn: &mut PgConnection, id: i64) -> Result<Inbound, Error> {
 
 /// Reads and locks a message row for the decision transaction: a second process deciding
 /// the same message waits here, then sees the first one's decision.
-pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<Inbound, Error> {
+pub async fn lock(conn: &mut PgConnection, id: InboundId) -> Result<Inbound, Error> {
     let row = sqlx::query_as!(
         Row,
         r#"
-        select id, raw_sha256, raw_size, state as "state: MessageState", reasons,
-               attempts, last_error, duplicate_of
+        select id as "id: InboundId", raw_sha256, raw_size, state as "state: MessageState", reasons,
+               attempts, last_error, duplicate_of as "duplicate_of: InboundId"
         from inbound_messages where id = $1 for update
         "#,
-        id,
+        id.get(),
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -193,20 +194,20 @@ pub async fn pec_owner(
     conn: &mut PgConnection,
     identificativo: &str,
     msgid: Option<&str>,
-    except: i64,
+    except: InboundId,
 ) -> Result<Option<Inbound>, Error> {
     let row = sqlx::query_as!(
         Row,
         r#"
-        select id, raw_sha256, raw_size, state as "state: MessageState", reasons,
-               attempts, last_error, duplicate_of
+        select id as "id: InboundId", raw_sha256, raw_size, state as "state: MessageState", reasons,
+               attempts, last_error, duplicate_of as "duplicate_of: InboundId"
         from inbound_messages
         where pec_type = 'posta-certificata'::pec_type and duplicate_of is null
           and pec_identificativo = $1 and pec_msgid is not distinct from $2 and id <> $3
         "#,
         identificativo,
         msgid,
-        except,
+        except.get(),
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -227,12 +228,12 @@ pub struct Decided {
     pub pec_receipt: Option<String>,
     pub pec_identificativo: Option<String>,
     pub pec_msgid: Option<String>,
-    pub duplicate_of: Option<i64>,
+    pub duplicate_of: Option<InboundId>,
     pub report: Option<serde_json::Value>,
 }
 
 /// Writes the decision, inside the caller's transaction (with the registration, if any).
-pub async fn decide(conn: &mut PgConnection, id: i64, d: &Decided) -> Result<(), Error> {
+pub async fn decide(conn: &mut PgConnection, id: InboundId, d: &Decided) -> Result<(), Error> {
     if !d.state.is_decided() {
         return Err(Error::invalid("state", format!("{:?} is not a decision", d.state)));
     }
@@ -244,7 +245,7 @@ pub async fn decide(conn: &mut PgConnection, id: i64, d: &Decided) -> Result<(),
             last_error = null, decided_at = now(), updated_at = now()
         where id = $1
         "#,
-        id,
+        id.get(),
         d.state as MessageState,
         d.reasons,
         d.sender,
@@ -253,7 +254,7 @@ pub async fn decide(conn: &mut PgConnection, id: i64, d: &Decided) -> Result<(),
         d.pec_receipt,
         d.pec_identificativo,
         d.pec_msgid,
-        d.duplicate_of,
+        d.duplicate_of.map(InboundId::get),
         d.report,
     )
     .execute(&mut *conn)
@@ -263,7 +264,7 @@ pub async fn decide(conn: &mut PgConnection, id: i64, d: &Decided) -> Result<(),
 
 /// Records a failed attempt (state `error`, the cause, one more attempt) unless the message
 /// was decided meanwhile. Returns the number of attempts so far.
-pub async fn record_error(conn: &mut PgConnection, id: i64, cause: &str) -> Result<i32, Error> {
+pub async fn record_error(conn: &mut PgConnection, id: InboundId, cause: &str) -> Result<i32, Error> {
     let attempts = sqlx::query_scalar!(
         r#"
         update inbound_messages
@@ -272,7 +273,7 @@ pub async fn record_error(conn: &mut PgConnection, id: i64, cause: &str) -> Resu
         where id = $1
         returning attempts
         "#,
-        id,
+        id.get(),
         cause,
     )
     .fetch_optional(&mut *conn)
@@ -284,7 +285,7 @@ pub async fn record_error(conn: &mut PgConnection, id: i64, cause: &str) -> Resu
 /// A message in state `error` still to be retried.
 #[derive(Debug, Clone)]
 pub struct Retry {
-    pub id: i64,
+    pub id: InboundId,
     pub raw_sha256: Sha256,
     pub uidvalidity: Option<i64>,
     pub uid: Option<i64>,
@@ -302,7 +303,7 @@ pub async fn retryable(
 ) -> Result<Vec<Retry>, Error> {
     let rows = sqlx::query!(
         r#"
-        select id, raw_sha256, uidvalidity, uid, attempts from inbound_messages
+        select id as "id: InboundId", raw_sha256, uidvalidity, uid, attempts from inbound_messages
         where state = 'error' and attempts < $3
           and account is not distinct from $1 and mailbox is not distinct from $2
         order by id limit $4
@@ -328,10 +329,10 @@ pub async fn retryable(
 }
 
 /// How long ago the message row last changed (its last attempt, for a message in error).
-pub async fn idle_for(conn: &mut PgConnection, id: i64) -> Result<std::time::Duration, Error> {
+pub async fn idle_for(conn: &mut PgConnection, id: InboundId) -> Result<std::time::Duration, Error> {
     let micros = sqlx::query_scalar!(
         r#"select (extract(epoch from (now() - updated_at)) * 1000000)::bigint as "micros!" from inbound_messages where id = $1"#,
-        id,
+        id.get(),
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -342,7 +343,7 @@ pub async fn idle_for(conn: &mut PgConnection, id: i64) -> Result<std::time::Dur
 /// The registration of a message (or of the message it duplicates).
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkedRegistration {
-    pub id: i64,
+    pub id: RegistrationId,
     pub year: i32,
     pub number: ProtocolNumber,
     pub registered_at: DateTime<Utc>,
@@ -352,15 +353,15 @@ pub struct LinkedRegistration {
 pub async fn registration_of(
     conn: &mut PgConnection,
     register: &Register,
-    inbound_id: i64,
+    inbound_id: InboundId,
 ) -> Result<Option<LinkedRegistration>, Error> {
     let row = sqlx::query!(
         r#"
-        select r.id, r.year, r.number, r.registered_at from registrations r
+        select r.id as "id: RegistrationId", r.year, r.number, r.registered_at from registrations r
         join inbound_messages m on r.inbound_message_id = coalesce(m.duplicate_of, m.id)
         where m.id = $1 and r.register_id = $2
         "#,
-        inbound_id,
+        inbound_id.get(),
         register.id,
     )
     .fetch_optional(&mut *conn)

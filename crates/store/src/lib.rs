@@ -13,6 +13,7 @@ pub mod codes;
 pub mod decisions;
 mod error;
 pub mod export;
+pub mod ids;
 pub mod inbound;
 pub mod outbox;
 pub mod register;

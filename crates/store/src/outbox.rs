@@ -8,6 +8,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::Error;
+use crate::ids::{InboundId, OutboxId, RegistrationId};
 
 /// The actor of automatic messages; the partial unique index `outbox_one_automatic` allows
 /// one such row per inbound message.
@@ -73,8 +74,8 @@ pub enum Delivery {
 /// A row to write.
 #[derive(Debug, Clone)]
 pub struct NewOutbox {
-    pub inbound_message_id: i64,
-    pub registration_id: Option<i64>,
+    pub inbound_message_id: InboundId,
+    pub registration_id: Option<RegistrationId>,
     pub kind: OutboxKind,
     pub recipient: Option<String>,
     /// Without angle brackets.
@@ -85,15 +86,15 @@ pub struct NewOutbox {
     pub state: OutboxState,
     pub suppressed_reason: Option<SuppressedReason>,
     pub created_by: String,
-    pub resend_of: Option<i64>,
+    pub resend_of: Option<OutboxId>,
 }
 
 /// An outbox row, without its bytes.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutboxRow {
-    pub id: i64,
-    pub inbound_message_id: i64,
-    pub registration_id: Option<i64>,
+    pub id: OutboxId,
+    pub inbound_message_id: InboundId,
+    pub registration_id: Option<RegistrationId>,
     pub kind: OutboxKind,
     pub recipient: Option<String>,
     pub message_id: Option<String>,
@@ -106,7 +107,7 @@ pub struct OutboxRow {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub created_by: String,
-    pub resend_of: Option<i64>,
+    pub resend_of: Option<OutboxId>,
     pub pec_identificativo: Option<String>,
     pub delivery: Option<Delivery>,
     pub delivery_at: Option<DateTime<Utc>>,
@@ -114,7 +115,7 @@ pub struct OutboxRow {
 
 /// Writes a row inside the caller's transaction. Returns `None` when it is automatic and the
 /// inbound message already has its automatic row (the partial unique index holds).
-pub async fn insert(conn: &mut PgConnection, new: &NewOutbox) -> Result<Option<i64>, Error> {
+pub async fn insert(conn: &mut PgConnection, new: &NewOutbox) -> Result<Option<OutboxId>, Error> {
     if !matches!(new.state, OutboxState::Pending | OutboxState::Suppressed) {
         return Err(Error::invalid("outbox state", "a new row is pending or suppressed"));
     }
@@ -124,10 +125,10 @@ pub async fn insert(conn: &mut PgConnection, new: &NewOutbox) -> Result<Option<i
                             subject, raw, state, suppressed_reason, created_by, resend_of)
         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         on conflict (inbound_message_id) where created_by = 'intake' do nothing
-        returning id
+        returning id as "id: OutboxId"
         "#,
-        new.inbound_message_id,
-        new.registration_id,
+        new.inbound_message_id.get(),
+        new.registration_id.map(RegistrationId::get),
         new.kind as OutboxKind,
         new.recipient,
         new.message_id,
@@ -136,7 +137,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewOutbox) -> Result<Option<i
         new.state as OutboxState,
         new.suppressed_reason as Option<SuppressedReason>,
         new.created_by,
-        new.resend_of,
+        new.resend_of.map(OutboxId::get),
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -144,10 +145,10 @@ pub async fn insert(conn: &mut PgConnection, new: &NewOutbox) -> Result<Option<i
 }
 
 /// The automatic row of an inbound message, if it has one.
-pub async fn automatic_for(conn: &mut PgConnection, inbound_id: i64) -> Result<Option<i64>, Error> {
+pub async fn automatic_for(conn: &mut PgConnection, inbound_id: InboundId) -> Result<Option<OutboxId>, Error> {
     let id = sqlx::query_scalar!(
-        "select id from outbox where inbound_message_id = $1 and created_by = 'intake'",
-        inbound_id
+        r#"select id as "id: OutboxId" from outbox where inbound_message_id = $1 and created_by = 'intake'"#,
+        inbound_id.get()
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -182,7 +183,7 @@ pub async fn count_recent(conn: &mut PgConnection, recipient: &str, window_secs:
 /// A row claimed by the worker: locked until the caller's transaction ends.
 #[derive(Debug, Clone)]
 pub struct Claimed {
-    pub id: i64,
+    pub id: OutboxId,
     pub recipient: String,
     pub message_id: String,
     pub raw: Vec<u8>,
@@ -195,7 +196,7 @@ pub struct Claimed {
 pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<Claimed>, Error> {
     let row = sqlx::query!(
         r#"
-        select id, recipient as "recipient!", message_id as "message_id!", raw as "raw!", attempts
+        select id as "id: OutboxId", recipient as "recipient!", message_id as "message_id!", raw as "raw!", attempts
         from outbox
         where state = 'pending' and next_attempt_at <= now()
         order by next_attempt_at, id
@@ -229,13 +230,13 @@ pub async fn next_due_in(conn: &mut PgConnection) -> Result<Option<std::time::Du
 }
 
 /// The SMTP server accepted the message.
-pub async fn mark_sent(conn: &mut PgConnection, id: i64) -> Result<(), Error> {
+pub async fn mark_sent(conn: &mut PgConnection, id: OutboxId) -> Result<(), Error> {
     sqlx::query!(
         r#"
         update outbox set state = 'sent', attempts = attempts + 1, sent_at = now(), last_error = null
         where id = $1 and state = 'pending'
         "#,
-        id
+        id.get()
     )
     .execute(&mut *conn)
     .await?;
@@ -245,7 +246,7 @@ pub async fn mark_sent(conn: &mut PgConnection, id: i64) -> Result<(), Error> {
 /// A failed attempt: pending again after `delay`, or `failed` when `give_up`.
 pub async fn mark_attempt_failed(
     conn: &mut PgConnection,
-    id: i64,
+    id: OutboxId,
     error: &str,
     delay: std::time::Duration,
     give_up: bool,
@@ -259,7 +260,7 @@ pub async fn mark_attempt_failed(
             next_attempt_at = now() + $3::bigint * interval '1 microsecond'
         where id = $1 and state = 'pending'
         "#,
-        id,
+        id.get(),
         error,
         micros,
         give_up,
@@ -270,18 +271,19 @@ pub async fn mark_attempt_failed(
 }
 
 /// One row.
-pub async fn get(conn: &mut PgConnection, id: i64) -> Result<OutboxRow, Error> {
+pub async fn get(conn: &mut PgConnection, id: OutboxId) -> Result<OutboxRow, Error> {
     let row = sqlx::query_as!(
         OutboxRow,
         r#"
-        select id, inbound_message_id, registration_id, kind as "kind: OutboxKind", recipient,
+        select id as "id: OutboxId", inbound_message_id as "inbound_message_id: InboundId",
+               registration_id as "registration_id: RegistrationId", kind as "kind: OutboxKind", recipient,
                message_id, subject, state as "state: OutboxState",
                suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
-               last_error, created_at, sent_at, created_by, resend_of, pec_identificativo,
+               last_error, created_at, sent_at, created_by, resend_of as "resend_of: OutboxId", pec_identificativo,
                delivery as "delivery: Delivery", delivery_at
         from outbox where id = $1
         "#,
-        id
+        id.get()
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -291,18 +293,19 @@ pub async fn get(conn: &mut PgConnection, id: i64) -> Result<OutboxRow, Error> {
 
 /// The rows answering an inbound message (automatic and re-sends), oldest first: what the
 /// dashboard shows beside the message.
-pub async fn for_inbound(conn: &mut PgConnection, inbound_id: i64) -> Result<Vec<OutboxRow>, Error> {
+pub async fn for_inbound(conn: &mut PgConnection, inbound_id: InboundId) -> Result<Vec<OutboxRow>, Error> {
     let rows = sqlx::query_as!(
         OutboxRow,
         r#"
-        select id, inbound_message_id, registration_id, kind as "kind: OutboxKind", recipient,
+        select id as "id: OutboxId", inbound_message_id as "inbound_message_id: InboundId",
+               registration_id as "registration_id: RegistrationId", kind as "kind: OutboxKind", recipient,
                message_id, subject, state as "state: OutboxState",
                suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
-               last_error, created_at, sent_at, created_by, resend_of, pec_identificativo,
+               last_error, created_at, sent_at, created_by, resend_of as "resend_of: OutboxId", pec_identificativo,
                delivery as "delivery: Delivery", delivery_at
         from outbox where inbound_message_id = $1 order by id
         "#,
-        inbound_id
+        inbound_id.get()
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -310,8 +313,8 @@ pub async fn for_inbound(conn: &mut PgConnection, inbound_id: i64) -> Result<Vec
 }
 
 /// The exact bytes of a row (for a re-send and for the dashboard's download).
-pub async fn raw(conn: &mut PgConnection, id: i64) -> Result<Option<Vec<u8>>, Error> {
-    let raw = sqlx::query_scalar!("select raw from outbox where id = $1", id)
+pub async fn raw(conn: &mut PgConnection, id: OutboxId) -> Result<Option<Vec<u8>>, Error> {
+    let raw = sqlx::query_scalar!("select raw from outbox where id = $1", id.get())
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| Error::NotFound { what: format!("outbox row {id}") })?;
@@ -319,18 +322,19 @@ pub async fn raw(conn: &mut PgConnection, id: i64) -> Result<Option<Vec<u8>>, Er
 }
 
 /// Locks a row for a staff action (re-send).
-pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<OutboxRow, Error> {
+pub async fn lock(conn: &mut PgConnection, id: OutboxId) -> Result<OutboxRow, Error> {
     let row = sqlx::query_as!(
         OutboxRow,
         r#"
-        select id, inbound_message_id, registration_id, kind as "kind: OutboxKind", recipient,
+        select id as "id: OutboxId", inbound_message_id as "inbound_message_id: InboundId",
+               registration_id as "registration_id: RegistrationId", kind as "kind: OutboxKind", recipient,
                message_id, subject, state as "state: OutboxState",
                suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
-               last_error, created_at, sent_at, created_by, resend_of, pec_identificativo,
+               last_error, created_at, sent_at, created_by, resend_of as "resend_of: OutboxId", pec_identificativo,
                delivery as "delivery: Delivery", delivery_at
         from outbox where id = $1 for update
         "#,
-        id
+        id.get()
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -340,7 +344,7 @@ pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<OutboxRow, Error> 
 
 /// Puts a failed (or suppressed, still composed) row back in the queue, due now, with a
 /// fresh count of attempts.
-pub async fn requeue(conn: &mut PgConnection, id: i64) -> Result<(), Error> {
+pub async fn requeue(conn: &mut PgConnection, id: OutboxId) -> Result<(), Error> {
     let done = sqlx::query!(
         r#"
         update outbox
@@ -348,7 +352,7 @@ pub async fn requeue(conn: &mut PgConnection, id: i64) -> Result<(), Error> {
             last_error = null
         where id = $1 and state in ('failed', 'suppressed') and raw is not null
         "#,
-        id
+        id.get()
     )
     .execute(&mut *conn)
     .await?;
@@ -364,9 +368,9 @@ pub async fn find_for_receipt(
     conn: &mut PgConnection,
     message_id: Option<&str>,
     identificativo: Option<&str>,
-) -> Result<Option<i64>, Error> {
+) -> Result<Option<OutboxId>, Error> {
     if let Some(mid) = message_id {
-        let id = sqlx::query_scalar!("select id from outbox where message_id = $1", mid)
+        let id = sqlx::query_scalar!(r#"select id as "id: OutboxId" from outbox where message_id = $1"#, mid)
             .fetch_optional(&mut *conn)
             .await?;
         if id.is_some() {
@@ -375,7 +379,7 @@ pub async fn find_for_receipt(
     }
     if let Some(ident) = identificativo {
         let id = sqlx::query_scalar!(
-            "select id from outbox where pec_identificativo = $1 order by id desc limit 1",
+            r#"select id as "id: OutboxId" from outbox where pec_identificativo = $1 order by id desc limit 1"#,
             ident
         )
         .fetch_optional(&mut *conn)
@@ -388,8 +392,8 @@ pub async fn find_for_receipt(
 /// A provider receipt to record against an outbox row.
 #[derive(Debug, Clone)]
 pub struct LinkedReceipt {
-    pub outbox_id: i64,
-    pub inbound_message_id: i64,
+    pub outbox_id: OutboxId,
+    pub inbound_message_id: InboundId,
     /// The X-Ricevuta value.
     pub kind: String,
     /// The delivery state it certifies, if any (see `outbox_delivery_rank`).
@@ -408,8 +412,8 @@ pub async fn link_receipt(conn: &mut PgConnection, r: &LinkedReceipt) -> Result<
         on conflict (inbound_message_id) do nothing
         returning id
         "#,
-        r.outbox_id,
-        r.inbound_message_id,
+        r.outbox_id.get(),
+        r.inbound_message_id.get(),
         r.kind,
         r.received_at,
     )
@@ -428,7 +432,7 @@ pub async fn link_receipt(conn: &mut PgConnection, r: &LinkedReceipt) -> Result<
                                then $4 else delivery_at end
         where id = $1
         "#,
-        r.outbox_id,
+        r.outbox_id.get(),
         r.pec_identificativo,
         r.delivery as Option<Delivery>,
         r.received_at,
@@ -441,20 +445,20 @@ pub async fn link_receipt(conn: &mut PgConnection, r: &LinkedReceipt) -> Result<
 /// A provider receipt linked to a row.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReceiptRow {
-    pub inbound_message_id: i64,
+    pub inbound_message_id: InboundId,
     pub kind: String,
     pub received_at: DateTime<Utc>,
 }
 
 /// The receipts of a row, in the order the provider issued them.
-pub async fn receipts_of(conn: &mut PgConnection, outbox_id: i64) -> Result<Vec<ReceiptRow>, Error> {
+pub async fn receipts_of(conn: &mut PgConnection, outbox_id: OutboxId) -> Result<Vec<ReceiptRow>, Error> {
     let rows = sqlx::query_as!(
         ReceiptRow,
         r#"
-        select inbound_message_id, kind, received_at from outbox_receipts
+        select inbound_message_id as "inbound_message_id: InboundId", kind, received_at from outbox_receipts
         where outbox_id = $1 order by received_at, id
         "#,
-        outbox_id
+        outbox_id.get()
     )
     .fetch_all(&mut *conn)
     .await?;

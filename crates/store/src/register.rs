@@ -7,6 +7,7 @@ use sqlx::PgConnection;
 
 use crate::Error;
 use crate::audit::{self, AuditAction, NewAuditEntry};
+use crate::ids::{InboundId, RegistrationId};
 use crate::codes::{AooCode, IpaCode, ProtocolNumber, RegisterCode};
 
 /// One register of one AOO, as found (or created) in the database at start-up.
@@ -152,14 +153,14 @@ pub struct NewRegistration {
     pub sender_protocol_number: Option<String>,
     pub sender_protocol_date: Option<NaiveDate>,
     pub received_at: Option<DateTime<Utc>>,
-    pub inbound_message_id: Option<i64>,
+    pub inbound_message_id: Option<InboundId>,
     pub documents: Vec<NewDocument>,
 }
 
 /// A registration as written.
 #[derive(Debug, Clone, Serialize)]
 pub struct Registration {
-    pub id: i64,
+    pub id: RegistrationId,
     pub year: i32,
     pub number: ProtocolNumber,
     pub registered_at: DateTime<Utc>,
@@ -236,7 +237,7 @@ pub async fn register(
             sender_protocol_number, sender_protocol_date, document_hashes,
             inbound_message_id, created_by)
         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-        returning id
+        returning id as "id: RegistrationId"
         "#,
         register.id,
         taken.year,
@@ -250,14 +251,14 @@ pub async fn register(
         new.sender_protocol_number,
         new.sender_protocol_date,
         &hashes,
-        new.inbound_message_id,
+        new.inbound_message_id.map(InboundId::get),
         actor.as_str(),
     )
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| match crate::error::constraint(&e) {
         Some("registrations_message_unique") => {
-            Error::MessageAlreadyRegistered(new.inbound_message_id.unwrap_or_default())
+            Error::MessageAlreadyRegistered(new.inbound_message_id.map_or(0, InboundId::get))
         }
         _ => Error::from(e),
     })?;
@@ -270,7 +271,7 @@ pub async fn register(
                                    sha256, role, signature_report)
             values ($1, $2, $3, $4, $5, $6, $7, $8)
             "#,
-            id,
+            id.get(),
             ordinal,
             doc.name,
             doc.media_type,
@@ -311,7 +312,7 @@ pub async fn find(
     number: ProtocolNumber,
 ) -> Result<Registration, Error> {
     let row = sqlx::query!(
-        "select id, registered_at from registrations where register_id = $1 and year = $2 and number = $3",
+        r#"select id as "id: RegistrationId", registered_at from registrations where register_id = $1 and year = $2 and number = $3"#,
         register.id,
         year,
         number.get(),
@@ -339,7 +340,7 @@ pub struct NewAnnulment {
 /// annulment is its own row and its own audit entry. Annulling twice is refused.
 pub async fn annul(
     conn: &mut PgConnection,
-    registration_id: i64,
+    registration_id: RegistrationId,
     actor: &Actor,
     annulment: &NewAnnulment,
 ) -> Result<DateTime<Utc>, Error> {
@@ -349,7 +350,7 @@ pub async fn annul(
     if annulment.authorising_act.trim().is_empty() {
         return Err(Error::invalid("authorising act", "an annulment needs the authorising act"));
     }
-    let exists = sqlx::query_scalar!("select id from registrations where id = $1", registration_id)
+    let exists = sqlx::query_scalar!("select id from registrations where id = $1", registration_id.get())
         .fetch_optional(&mut *conn)
         .await?;
     if exists.is_none() {
@@ -361,7 +362,7 @@ pub async fn annul(
         values ($1, $2, $3, $4)
         returning annulled_at
         "#,
-        registration_id,
+        registration_id.get(),
         actor.as_str(),
         annulment.reason,
         annulment.authorising_act,

@@ -10,6 +10,7 @@ use sqlx::PgConnection;
 
 use crate::Error;
 use crate::audit::{self, AuditAction, NewAuditEntry};
+use crate::ids::RegistrationId;
 use crate::register::{Actor, Sha256};
 
 /// The roles of the protocol office (issue 7). What each may do is decided by the web crate.
@@ -413,7 +414,7 @@ pub struct Assignment {
 pub async fn assign(
     conn: &mut PgConnection,
     actor: &Actor,
-    registration_id: i64,
+    registration_id: RegistrationId,
     office_id: i64,
     note: Option<&str>,
 ) -> Result<(), Error> {
@@ -424,14 +425,14 @@ pub async fn assign(
     if !office.active {
         return Err(Error::invalid("office", format!("{} is not active", office.code)));
     }
-    sqlx::query_scalar!("select id from registrations where id = $1", registration_id)
+    sqlx::query_scalar!("select id from registrations where id = $1", registration_id.get())
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| Error::NotFound { what: format!("registration id {registration_id}") })?;
     let note = note.map(str::trim).filter(|n| !n.is_empty());
     sqlx::query!(
         "insert into assignments (registration_id, office_id, assigned_by, note) values ($1, $2, $3, $4)",
-        registration_id,
+        registration_id.get(),
         office_id,
         actor.as_str(),
         note,
@@ -447,7 +448,7 @@ pub async fn assign(
 }
 
 /// The assignments of a registration, newest first.
-pub async fn assignments(conn: &mut PgConnection, registration_id: i64) -> Result<Vec<Assignment>, Error> {
+pub async fn assignments(conn: &mut PgConnection, registration_id: RegistrationId) -> Result<Vec<Assignment>, Error> {
     Ok(sqlx::query_as!(
         Assignment,
         r#"
@@ -455,7 +456,7 @@ pub async fn assignments(conn: &mut PgConnection, registration_id: i64) -> Resul
         from assignments a join offices o on o.id = a.office_id
         where a.registration_id = $1 order by a.id desc
         "#,
-        registration_id,
+        registration_id.get(),
     )
     .fetch_all(&mut *conn)
     .await?)

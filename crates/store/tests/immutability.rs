@@ -5,6 +5,7 @@
 mod common;
 
 use common::{register_one, setup};
+use sigillo_store::ids::RegistrationId;
 use sigillo_store::Error;
 use sigillo_store::audit::{self, Verification};
 use sigillo_store::register::{self, Actor, NewAnnulment};
@@ -115,7 +116,7 @@ async fn annulment_keeps_the_original_and_is_recorded_once() {
         .unwrap_err();
         assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
     }
-    let err = register::annul(&mut conn, r.id + 1000, &who, &annulment).await.unwrap_err();
+    let err = register::annul(&mut conn, RegistrationId::new(r.id.get() + 1000), &who, &annulment).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     refused(&db, "delete from annulments").await;
 

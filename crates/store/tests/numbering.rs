@@ -85,7 +85,7 @@ async fn a_constraint_violation_after_taking_a_number_leaves_no_gap() {
     .await
     .unwrap();
     let mut first = sample("first");
-    first.inbound_message_id = Some(message_id);
+    first.inbound_message_id = Some(sigillo_store::ids::InboundId::new(message_id));
     let mut tx = db.pool.begin().await.unwrap();
     register::register(&mut tx, &reg, &actor(), &first, None).await.unwrap();
     tx.commit().await.unwrap();

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sigillo_store::ids::RegistrationId;
 use sigillo_store::browse::{self, ListFilter, SearchText};
 use sigillo_store::export::{Period, period_bounds};
 
@@ -30,7 +31,7 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<ApiListQuery>) 
     }
     filter.before_id = match q.before.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(b) => Some(b.parse().map_err(|_| AppError::BadRequest("before: not an id".into()))?),
+        Some(b) => Some(b.parse::<i64>().map(RegistrationId::new).map_err(|_| AppError::BadRequest("before: not an id".into()))?),
     };
     let limit = match q.limit.as_deref().filter(|s| !s.is_empty()) {
         None => 50,
@@ -42,14 +43,14 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<ApiListQuery>) 
 }
 
 pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
-    let id = parse_id(&id)?;
+    let id = RegistrationId::new(parse_id(&id)?);
     let mut conn = state.pool().acquire().await?;
     let r = browse::registration(&mut conn, state.register(), id).await?;
     serde_json::to_value(r).map(Json).map_err(|e| AppError::Internal(e.to_string()))
 }
 
 pub async fn documents(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
-    let id = parse_id(&id)?;
+    let id = RegistrationId::new(parse_id(&id)?);
     let mut conn = state.pool().acquire().await?;
     let r = browse::registration(&mut conn, state.register(), id).await?;
     Ok(Json(json!({ "registration_id": id, "documents": r.documents })))

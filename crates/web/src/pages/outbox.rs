@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono_tz::Tz;
+use sigillo_store::ids::{InboundId, OutboxId};
 use sigillo_store::browse;
 use sigillo_store::outbox::{self, Delivery, OutboxKind, OutboxRow, OutboxState, SuppressedReason};
 use sqlx::PgConnection;
@@ -17,12 +18,12 @@ use crate::{AppError, AppState};
 pub struct ProviderReceiptView {
     pub kind: String,
     pub at: String,
-    pub message: i64,
+    pub message: InboundId,
 }
 
 /// One outbox row, in Italian.
 pub struct OutboxView {
-    pub id: i64,
+    pub id: OutboxId,
     pub kind: &'static str,
     pub recipient: String,
     pub state: String,
@@ -32,7 +33,7 @@ pub struct OutboxView {
     pub last_error: String,
     pub delivery: String,
     pub created: String,
-    pub resend_of: Option<i64>,
+    pub resend_of: Option<OutboxId>,
     pub receipts: Vec<ProviderReceiptView>,
     /// The row can be sent again (it has a composed message and is not already queued).
     pub can_resend: bool,
@@ -100,7 +101,7 @@ pub fn receipt_kind_it(kind: &str) -> String {
 }
 
 /// Everything sent (or held back) about an inbound message, oldest first.
-pub async fn views(conn: &mut PgConnection, inbound_id: i64, tz: Tz) -> Result<Vec<OutboxView>, AppError> {
+pub async fn views(conn: &mut PgConnection, inbound_id: InboundId, tz: Tz) -> Result<Vec<OutboxView>, AppError> {
     let rows = outbox::for_inbound(conn, inbound_id).await?;
     let mut views = Vec::with_capacity(rows.len());
     for r in rows {
@@ -137,7 +138,7 @@ pub async fn views(conn: &mut PgConnection, inbound_id: i64, tz: Tz) -> Result<V
 
 /// Re-sends one row inside the caller's transaction, after the checks that give the person
 /// an answer in Italian; `sigillo_notify::outbox::resend` writes the audit entry.
-async fn resend_row(conn: &mut PgConnection, user: &CurrentUser, row: &OutboxRow) -> Result<i64, AppError> {
+async fn resend_row(conn: &mut PgConnection, user: &CurrentUser, row: &OutboxRow) -> Result<OutboxId, AppError> {
     if row.state == OutboxState::Pending {
         return Err(AppError::BadRequest(format!(
             "La {} è già in coda di invio: non serve inviarla di nuovo.",
@@ -158,14 +159,14 @@ async fn resend_row(conn: &mut PgConnection, user: &CurrentUser, row: &OutboxRow
 /// goes back to the queue, a sent one is sent again as a new message. Back to the
 /// registration of the message if it has one, else to the rejected list.
 pub async fn resend(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
+    let id = OutboxId::new(parse_id(&id)?);
     let mut tx = state.pool().begin().await?;
     let row = outbox::lock(&mut tx, id).await?;
     let queued = resend_row(&mut tx, &user, &row).await?;
     let registration = browse::message_detail(&mut tx, row.inbound_message_id).await?.registration_id;
     tx.commit().await?;
     state.wake_outbox();
-    tracing::info!(outbox_id = id, queued, "outbox row sent again by staff");
+    tracing::info!(outbox_id = %id, queued = %queued, "outbox row sent again by staff");
     let to = match registration {
         Some(r) => format!("/registrazioni/{r}?esito=reinviata#ricevuta"),
         None => "/scartati?esito=avviso-reinviato".to_owned(),
@@ -175,7 +176,7 @@ pub async fn resend(State(state): State<AppState>, user: CurrentUser, Path(id): 
 
 /// The latest notice of non-registration of a message, re-sent (the rejected list's "send the
 /// notice again"); `Ok(None)` when the message has none.
-pub async fn resend_notice_of(conn: &mut PgConnection, user: &CurrentUser, inbound_id: i64) -> Result<Option<i64>, AppError> {
+pub async fn resend_notice_of(conn: &mut PgConnection, user: &CurrentUser, inbound_id: InboundId) -> Result<Option<OutboxId>, AppError> {
     let rows = outbox::for_inbound(conn, inbound_id).await?;
     let Some(latest) = rows.iter().rev().find(|r| r.kind == OutboxKind::Notifica) else {
         return Ok(None);

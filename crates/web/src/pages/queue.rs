@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sigillo_pec::report::{AttachmentListing, Reason, ReasonCode};
+use sigillo_store::ids::InboundId;
 use sigillo_store::decisions::{self, MessageAction};
 use sigillo_store::browse;
 use sigillo_store::inbound::MessageState;
@@ -16,7 +17,7 @@ use crate::format::{datetime_it, size_it};
 use crate::{AppError, AppState};
 
 pub struct MessageView {
-    pub id: i64,
+    pub id: InboundId,
     pub sender: String,
     pub subject: String,
     pub received: String,
@@ -127,7 +128,7 @@ pub async fn rejected(State(state): State<AppState>, user: CurrentUser, Query(q)
 }
 
 async fn decide(state: &AppState, user: &CurrentUser, id: &str, action: MessageAction) -> Result<Response, AppError> {
-    let id = parse_id(id)?;
+    let id = InboundId::new(parse_id(id)?);
     let mut tx = state.pool().begin().await?;
     decisions::record(&mut tx, &user.actor()?, id, action, None, None).await?;
     tx.commit().await?;
@@ -141,7 +142,7 @@ pub async fn confirm_rejection(State(state): State<AppState>, user: CurrentUser,
 /// Sends the notice of non-registration again (the latest one of the message, through the
 /// outbox) and records the office's decision, in one transaction.
 pub async fn resend_notice(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
+    let id = InboundId::new(parse_id(&id)?);
     let mut tx = state.pool().begin().await?;
     if super::outbox::resend_notice_of(&mut tx, &user, id).await?.is_none() {
         return Err(AppError::BadRequest(
@@ -167,7 +168,7 @@ pub struct AttachmentView {
 #[template(path = "register_anyway.html")]
 pub struct RegisterAnywayPage {
     layout: Layout,
-    id: i64,
+    id: InboundId,
     heading: String,
     sender: String,
     subject: String,
@@ -183,7 +184,7 @@ pub struct RegisterAnywayPage {
 async fn register_page(
     state: &AppState,
     user: &CurrentUser,
-    id: i64,
+    id: InboundId,
     reason: String,
     confirm: bool,
     error: Option<String>,
@@ -224,7 +225,7 @@ async fn register_page(
 }
 
 pub async fn register_form(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<RegisterAnywayPage, AppError> {
-    register_page(&state, &user, parse_id(&id)?, String::new(), false, None).await
+    register_page(&state, &user, InboundId::new(parse_id(&id)?), String::new(), false, None).await
 }
 
 #[derive(Deserialize)]
@@ -243,7 +244,7 @@ pub async fn register_anyway(
     Path(id): Path<String>,
     axum::Form(f): axum::Form<RegisterForm>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
+    let id = InboundId::new(parse_id(&id)?);
     let reason = f.motivo.trim().to_owned();
     if reason.is_empty() {
         let error = Some("Indichi il motivo per cui il messaggio va protocollato nonostante lo scarto.".to_owned());
@@ -265,6 +266,6 @@ pub async fn register_anyway(
         state.wake_outbox();
     }
     let registration = done.registration;
-    tracing::info!(inbound_id = id, registration.id = registration.id, "registered anyway");
+    tracing::info!(inbound_id = %id, registration.id = %registration.id, "registered anyway");
     Ok(Redirect::to(&format!("/registrazioni/{}?esito=protocollata", registration.id)).into_response())
 }

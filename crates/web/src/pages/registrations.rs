@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use sigillo_store::ids::RegistrationId;
 use sigillo_store::audit::AuditAction;
 use sigillo_store::browse::{self, ListFilter, SearchText, StateFilter};
 use sigillo_store::export::{Period, period_bounds};
@@ -30,7 +31,7 @@ pub struct ListQuery {
 }
 
 pub struct RowView {
-    pub id: i64,
+    pub id: RegistrationId,
     pub number: String,
     pub date: String,
     pub correspondent: String,
@@ -99,7 +100,7 @@ pub async fn list(
     filter.text = SearchText::parse(q.q.as_deref().unwrap_or(""))?;
     filter.before_id = match q.prima.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
-        Some(p) => Some(p.parse::<i64>().map_err(|_| AppError::BadRequest("prima: cursore non valido".into()))?),
+        Some(p) => Some(p.parse::<i64>().map(RegistrationId::new).map_err(|_| AppError::BadRequest("prima: cursore non valido".into()))?),
     };
     let mut conn = state.pool().acquire().await?;
     let (rows, next) = browse::list(&mut conn, register, &filter, PAGE_SIZE).await?;
@@ -187,7 +188,7 @@ pub struct Field {
 #[template(path = "registration.html")]
 pub struct DetailPage {
     layout: Layout,
-    id: i64,
+    id: RegistrationId,
     heading: String,
     segnatura: String,
     subject: String,
@@ -224,7 +225,7 @@ pub async fn show(
     Path(id): Path<String>,
     Query(sq): Query<ShowQuery>,
 ) -> Result<DetailPage, AppError> {
-    let id = parse_id(&id)?;
+    let id = RegistrationId::new(parse_id(&id)?);
     let register = state.register();
     let tz = register.timezone;
     let mut conn = state.pool().acquire().await?;
@@ -357,7 +358,7 @@ pub async fn document(
     _user: CurrentUser,
     Path((id, doc)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let (id, doc) = (parse_id(&id)?, parse_id(&doc)?);
+    let (id, doc) = (RegistrationId::new(parse_id(&id)?), parse_id(&doc)?);
     let mut conn = state.pool().acquire().await?;
     let d = browse::document(&mut conn, state.register(), id, doc).await?;
     drop(conn);
@@ -372,7 +373,7 @@ pub async fn raw_message(
     _user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
+    let id = RegistrationId::new(parse_id(&id)?);
     let mut conn = state.pool().acquire().await?;
     let r = browse::registration(&mut conn, state.register(), id).await?;
     drop(conn);
@@ -390,7 +391,7 @@ pub async fn raw_message(
 #[template(path = "annul.html")]
 pub struct AnnulPage {
     layout: Layout,
-    id: i64,
+    id: RegistrationId,
     heading: String,
     subject: String,
     reason: String,
@@ -402,7 +403,7 @@ pub struct AnnulPage {
 async fn annul_page(
     state: &AppState,
     user: &CurrentUser,
-    id: i64,
+    id: RegistrationId,
     reason: String,
     act: String,
     confirm: bool,
@@ -426,7 +427,7 @@ async fn annul_page(
 }
 
 pub async fn annul_form(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<AnnulPage, AppError> {
-    annul_page(&state, &user, parse_id(&id)?, String::new(), String::new(), false, None).await
+    annul_page(&state, &user, RegistrationId::new(parse_id(&id)?), String::new(), String::new(), false, None).await
 }
 
 #[derive(Deserialize)]
@@ -443,7 +444,7 @@ pub async fn annul(
     Path(id): Path<String>,
     axum::Form(f): axum::Form<AnnulForm>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
+    let id = RegistrationId::new(parse_id(&id)?);
     let (reason, act) = (f.motivo.trim().to_owned(), f.atto.trim().to_owned());
     if reason.is_empty() || act.is_empty() {
         let error = Some("Indichi il motivo dell'annullamento e gli estremi del provvedimento che lo autorizza.".to_owned());
@@ -458,7 +459,7 @@ pub async fn annul(
     browse::registration(&mut tx, state.register(), id).await?;
     register::annul(&mut tx, id, &user.actor()?, &NewAnnulment { reason, authorising_act: act }).await?;
     tx.commit().await?;
-    tracing::info!(registration.id = id, "annulled");
+    tracing::info!(registration.id = %id, "annulled");
     Ok(Redirect::to(&format!("/registrazioni/{id}?esito=annullata")).into_response())
 }
 
@@ -474,7 +475,7 @@ pub async fn assign(
     Path(id): Path<String>,
     axum::Form(f): axum::Form<AssignForm>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
+    let id = RegistrationId::new(parse_id(&id)?);
     let office = f.ufficio.parse::<i64>().map_err(|_| AppError::BadRequest("scelga un ufficio".into()))?;
     let mut tx = state.pool().begin().await?;
     browse::registration(&mut tx, state.register(), id).await?;
