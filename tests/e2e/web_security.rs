@@ -375,3 +375,53 @@ impl JsonValue for reqwest::Response {
         serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
     }
 }
+
+/// Under `/api/` every failure is JSON with its status (the Italian message in `error`), a
+/// page answers HTML; every response carries an `x-request-id`, the caller's when it sent one.
+#[tokio::test]
+async fn api_errors_are_json_pages_are_html_and_every_response_has_a_request_id() {
+    let app = spawn_app().await;
+    app.add_user("admin", Role::Amministratore).await;
+    let s = app.login("admin").await;
+    let page = app.post(&s, "/token-api", &[("nome", "Gestionale")]).await.text().await.unwrap();
+    let marker = "id=\"nuovo-token\">";
+    let start = page.find(marker).unwrap() + marker.len();
+    let token = page[start..start + 64].to_owned();
+
+    let is_json = |res: &reqwest::Response| {
+        res.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"))
+    };
+    for (path, status) in [
+        ("/api/v1/registrations/999999", StatusCode::NOT_FOUND),
+        ("/api/v1/registrations/abc", StatusCode::NOT_FOUND),
+        ("/api/v1/registrations?limit=0", StatusCode::BAD_REQUEST),
+        ("/api/v1/nessuna-risorsa", StatusCode::NOT_FOUND),
+    ] {
+        let res = app.client.get(app.url(path)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), status, "{path}");
+        assert!(is_json(&res), "{path}: {:?}", res.headers());
+        assert!(res.headers().get("x-request-id").is_some(), "{path}");
+        let body: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{path}: {body}");
+    }
+    // Without a token: JSON too, with the challenge.
+    let res = app.client.get(app.url("/api/v1/registrations")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(is_json(&res) && res.headers().get(reqwest::header::WWW_AUTHENTICATE).is_some());
+    let body: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "token API mancante o non valido");
+
+    // A page's error is an Italian HTML page.
+    let res = app.get(&s, "/registrazioni/999999").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(!is_json(&res));
+    assert!(res.text().await.unwrap().contains("Pagina non trovata"));
+
+    // The request id: made when missing, unique, echoed when given.
+    let a = app.client.get(app.url("/login")).send().await.unwrap();
+    let b = app.client.get(app.url("/login")).send().await.unwrap();
+    let id = |r: &reqwest::Response| r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(!id(&a).is_empty() && id(&a) != id(&b), "{} {}", id(&a), id(&b));
+    let given = app.client.get(app.url("/login")).header("x-request-id", "prova-123").send().await.unwrap();
+    assert_eq!(id(&given), "prova-123");
+}
