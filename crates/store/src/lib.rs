@@ -15,6 +15,7 @@ mod error;
 pub mod export;
 pub mod inbound;
 pub mod outbox;
+pub mod policy;
 pub mod register;
 pub mod seed;
 pub mod staff;
