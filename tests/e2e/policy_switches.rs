@@ -52,8 +52,13 @@ async fn ingest(s: &Setup, name: &str, raw: &[u8]) -> Seen {
     let out = s.app.run(&["ingest", "--json", &file.display().to_string()]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    let id = line["inbound_id"].as_i64().unwrap();
     let pool = &s.app.db.pool;
+    use sha2::Digest;
+    let id: i64 = sqlx::query_scalar("select id from inbound_messages where raw_sha256 = $1")
+        .bind(sha2::Sha256::digest(raw).to_vec())
+        .fetch_one(pool)
+        .await
+        .unwrap();
     let registrations: i64 = sqlx::query_scalar("select count(*) from registrations where inbound_message_id = $1")
         .bind(id)
         .fetch_one(pool)
