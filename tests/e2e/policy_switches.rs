@@ -245,6 +245,12 @@ mod web_policy {
         assert!(html.contains("Segnalazioni (protocollato secondo le politiche dell"), "{html}");
         assert!(html.contains("documento non firmato"), "{html}");
 
+        // The register's export carries it too.
+        let csv = app.get(&capo, "/registro.csv").await.text().await.unwrap();
+        let mut rows = csv.lines();
+        assert!(rows.next().unwrap().ends_with(",flags"), "{csv}");
+        assert!(rows.next().unwrap().ends_with(",UNSIGNED_ATTACHMENT"), "{csv}");
+
         // Back to the default: the next unsigned istanza is rejected with a notice.
         app.post(&admin, "/politiche", &[("non_firmati", "reject"), ("anomalie", "reject"), ("indeterminate", "review")]).await;
         let raw = pki.transport("opec.w2@pec.test.it", "Altra istanza", &[Attachment::Unsigned]);
