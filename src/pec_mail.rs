@@ -32,6 +32,9 @@ pub enum Attachment {
     SignedP7m { size: usize },
     /// A plain PDF-looking file, unsigned.
     Unsigned,
+    /// A CAdES `.p7m` signed by a person whose CA is not in the trust directory: the
+    /// signature is intact but INDETERMINATE (no certificate chain to a trusted anchor).
+    SignedByUnknownCa,
 }
 
 impl Default for Pki {
@@ -54,6 +57,11 @@ impl Pki {
         let citizen = citizen_ca
             .issue(LeafSpec::person("Mario", "Rossi", "TINIT-RSSMRA80A01H501U").validity(t(2025, 1, 1), t(2040, 1, 1)));
         Pki { provider_ca, provider, lookalike, citizen_ca, citizen }
+    }
+
+    /// The provider's signing certificate (for [`Pki::transport_with`]).
+    pub fn provider(&self) -> &Leaf {
+        &self.provider
     }
 
     /// Writes `dir/pec/` and `dir/signatures/` for `SIGILLO_TRUST_DIR`.
@@ -90,6 +98,18 @@ impl Pki {
                     (format!("istanza-{i}.pdf.p7m"), "application/pkcs7-mime", self.p7m(*size, hash(ident) + i as u64))
                 }
                 Attachment::Unsigned => (format!("documento-{i}.pdf"), "application/pdf", b"%PDF-1.4\n% non firmato\n%%EOF\n".to_vec()),
+                Attachment::SignedByUnknownCa => {
+                    let ca = Ca::new_root_with(CaSpec {
+                        not_before: Some(t(2025, 1, 1)),
+                        not_after: Some(t(2045, 1, 1)),
+                        ..CaSpec::new("Untrusted Signatures CA")
+                    });
+                    let signer = ca.issue(
+                        LeafSpec::person("Luigi", "Verdi", "TINIT-VRDLGU80A01H501U").validity(t(2025, 1, 1), t(2040, 1, 1)),
+                    );
+                    let content = format!("Istanza {ident}, firma non verificabile\n").into_bytes();
+                    (format!("istanza-{i}.pdf.p7m"), "application/pkcs7-mime", sign_attached(&signer, &content, &opts()))
+                }
             })
             .collect();
         self.transport_with(ident, subject, &atts, &self.provider)

@@ -17,6 +17,7 @@ mod intake_imap;
 mod intake_ingest;
 mod notify_e2e;
 mod pec_sim;
+mod policy_switches;
 mod register_cli;
 mod service_logs;
 mod web_browser;

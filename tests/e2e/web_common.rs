@@ -84,6 +84,7 @@ async fn spawn_with(pki: Option<&Pki>, notify: bool) -> TestApp {
         static_dir: static_dir(),
         secure_cookies: false,
         trust_dir: Some(trust_dir.path().to_path_buf()),
+        policy: sigillo_store::policy::Policy::default(),
     };
     let outbox = notify.then(|| outbox_config(&register));
     let state = sigillo_web::AppState::new(db.pool.clone(), register.clone(), blobs.clone(), config).with_outbox(outbox, None);

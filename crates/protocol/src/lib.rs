@@ -10,6 +10,8 @@
 //! * [`pipeline`]: the one path every raw message takes (store the bytes, record the row,
 //!   classify, then one transaction that decides and registers), used by the IMAP poller and
 //!   by `sigillo ingest`.
+//! * [`policy`]: the comune's switches (unsigned attachments, anomaly envelopes,
+//!   INDETERMINATE signatures) turning the classifier's default decision into the one taken.
 //! * [`anyway`]: the responsabile's override, registering a rejected or review message from
 //!   its stored bytes with the same record and the same receipt.
 //! * [`receipt`]: what a receipt of registration lists.
@@ -19,6 +21,7 @@ pub mod anyway;
 mod error;
 pub mod pipeline;
 pub mod plan;
+pub mod policy;
 pub mod receipt;
 pub mod record;
 pub mod trust;

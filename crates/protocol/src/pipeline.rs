@@ -36,6 +36,7 @@ use tokio::sync::Notify;
 
 use crate::Error;
 use crate::plan::{Plan, decision_of};
+use crate::policy::Policy;
 use crate::record::{document_digest, registration_from_report};
 
 /// The classification step: `Checker::check_message` in production; tests replace it to
@@ -79,6 +80,9 @@ pub struct Pipeline {
     outbox: Option<Arc<OutboxConfig>>,
     /// Wakes the outbox worker after a commit that queued a message.
     wake: Option<Arc<Notify>>,
+    /// The configuration's policy (`SIGILLO_POLICY_*`), in force while the database holds
+    /// none set from the dashboard.
+    policy: Policy,
 }
 
 /// A failure that belongs to the message, not to the service.
@@ -97,7 +101,16 @@ impl Pipeline {
             max_attempts: i32::try_from(max_attempts.max(1)).unwrap_or(i32::MAX),
             outbox: None,
             wake: None,
+            policy: Policy::default(),
         }
+    }
+
+    /// The policy of the configuration; one set from the dashboard (stored in the database)
+    /// wins over it, read again for every decision so that a change applies at once in every
+    /// process.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Answers decided messages through the outbox (receipts, notices) and links provider
@@ -175,6 +188,15 @@ impl Pipeline {
             Ok(r) => r,
             Err(Fault(cause)) => return self.fail(id, &cause).await,
         };
+        // The decision actually taken, under the comune's policy in force now; the receipt or
+        // notice below follows it because it reads the same report.
+        let policy = {
+            let mut conn = self.pool.acquire().await.map_err(sigillo_store::Error::from)?;
+            sigillo_store::policy::current(&mut conn, self.policy).await?
+        };
+        if crate::policy::apply(&mut report, &policy) {
+            tracing::debug!(inbound_id = id, decision = ?report.decision, "decision changed by the comune's policy");
+        }
         let plan = Plan::from_report(&report);
         // Documents are content-addressed and written once: storing them before the
         // transaction costs nothing if it rolls back.

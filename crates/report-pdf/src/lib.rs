@@ -458,6 +458,7 @@ mod tests {
             sender_protocol_date: None,
             document_hashes: vec!["ab".repeat(32), "cd".repeat(32)],
             annulled,
+            flags: Vec::new(),
         };
         let mut registrations: Vec<_> = (1..=60).map(|n| reg(n, "Richiesta di accesso agli atti", false)).collect();
         registrations.push(reg(61, &"Oggetto molto lungo che va a capo più volte ".repeat(6), true));

@@ -140,7 +140,8 @@ async fn pipeline(config: &Config, wake: Option<std::sync::Arc<tokio::sync::Noti
     let checker = checker(config)?;
     let (pool, register) = open(config).await?;
     let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
-    let pipeline = Pipeline::new(pool, blobs, register.clone(), checker, config.intake_max_attempts);
+    let pipeline =
+        Pipeline::new(pool, blobs, register.clone(), checker, config.intake_max_attempts).with_policy(config.policy);
     Ok(match outbox_config(config, &register)? {
         Some(outbox) => pipeline.with_outbox(outbox, wake),
         None => pipeline,

@@ -19,6 +19,7 @@ use sigillo_intake::poller::{Action, Folders, MailboxConfig};
 use sigillo_notify::policy::clean_address;
 use sigillo_notify::worker::SmtpServer;
 use sigillo_store::codes::{AooCode, IpaCode, RegisterCode};
+use sigillo_store::policy::{AnomalyPolicy, IndeterminatePolicy, Policy, UnsignedPolicy};
 use sigillo_web::WebConfig;
 
 /// Every variable Sigillo reads, with those of [`ACCOUNTS`]. Anything else starting with
@@ -35,6 +36,10 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_TIMEZONE",
     "SIGILLO_TRUST_DIR",
     "SIGILLO_INTAKE_MAX_ATTEMPTS",
+    // the comune's policy switches (initial values; the dashboard's, once set, win)
+    "SIGILLO_POLICY_UNSIGNED",
+    "SIGILLO_POLICY_ANOMALY",
+    "SIGILLO_POLICY_INDETERMINATE",
     // the web
     "SIGILLO_LISTEN",
     "SIGILLO_STATIC_DIR",
@@ -102,6 +107,9 @@ pub struct Config {
     pub mailboxes: Vec<MailboxConfig>,
     /// Automatic receipts and notices; `None` when `SIGILLO_NOTIFY_FROM` is not set.
     pub notify: Option<NotifyConfig>,
+    /// The comune's policy switches from `SIGILLO_POLICY_*` (the classifier's table when
+    /// unset); a policy set on the dashboard, stored in the database, wins over it.
+    pub policy: Policy,
     /// The dashboard's settings.
     pub web: WebConfig,
 }
@@ -245,7 +253,8 @@ pub fn from_vars(
     let vars = Vars(vars.into_iter().collect());
     let (database_url, db_max_connections) = database(&vars)?;
     let register = register(&vars)?;
-    let (listen, web) = web(&vars, register.trust_dir.clone())?;
+    let policy = policy(&vars)?;
+    let (listen, web) = web(&vars, register.trust_dir.clone(), policy)?;
     let accounts = imap_accounts(&vars)?;
     // The shared settings are checked only when some account uses them.
     let mailboxes = if accounts.is_empty() { Vec::new() } else { mailboxes(accounts, &imap_settings(&vars)?) };
@@ -264,6 +273,7 @@ pub fn from_vars(
         intake_max_attempts,
         mailboxes,
         notify,
+        policy,
         web,
     };
     Ok((config, vars.unknown()))
@@ -320,9 +330,41 @@ fn register(v: &Vars) -> Result<Register, ConfigError> {
     })
 }
 
+/// The policy switches; each unset one keeps the classifier's table.
+fn policy(v: &Vars) -> Result<Policy, ConfigError> {
+    fn one<T: Copy>(
+        v: &Vars,
+        var: &'static str,
+        all: &[T],
+        as_str: fn(T) -> &'static str,
+        parse: fn(&str) -> Option<T>,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        let Some(text) = v.get(var) else { return Ok(default) };
+        parse(text).ok_or_else(|| {
+            let allowed: Vec<&str> = all.iter().map(|x| as_str(*x)).collect();
+            malformed(var, format!("{text:?} is not one of {}", allowed.join(", ")))
+        })
+    }
+    let d = Policy::default();
+    Ok(Policy {
+        unsigned: one(v, "SIGILLO_POLICY_UNSIGNED", &UnsignedPolicy::ALL, UnsignedPolicy::as_str, UnsignedPolicy::parse, d.unsigned)?,
+        anomaly: one(v, "SIGILLO_POLICY_ANOMALY", &AnomalyPolicy::ALL, AnomalyPolicy::as_str, AnomalyPolicy::parse, d.anomaly)?,
+        indeterminate: one(
+            v,
+            "SIGILLO_POLICY_INDETERMINATE",
+            &IndeterminatePolicy::ALL,
+            IndeterminatePolicy::as_str,
+            IndeterminatePolicy::parse,
+            d.indeterminate,
+        )?,
+    })
+}
+
 /// The address to listen on and the dashboard's settings. `trust_dir` is the register's:
-/// "register anyway" classifies with the same anchors as the intake.
-fn web(v: &Vars, trust_dir: Option<PathBuf>) -> Result<(SocketAddr, WebConfig), ConfigError> {
+/// "register anyway" classifies with the same anchors as the intake; `policy` the
+/// configuration's, shown while none is set on the dashboard.
+fn web(v: &Vars, trust_dir: Option<PathBuf>, policy: Policy) -> Result<(SocketAddr, WebConfig), ConfigError> {
     let listen_text = v.get("SIGILLO_LISTEN").unwrap_or("127.0.0.1:8080");
     let listen = listen_text
         .parse()
@@ -336,7 +378,7 @@ fn web(v: &Vars, trust_dir: Option<PathBuf>) -> Result<(SocketAddr, WebConfig), 
         Some(u) if u.starts_with("http://") => false,
         Some(u) => return Err(malformed("SIGILLO_PUBLIC_URL", format!("{u:?} does not start with https:// or http://"))),
     };
-    Ok((listen, WebConfig { static_dir, secure_cookies, trust_dir }))
+    Ok((listen, WebConfig { static_dir, secure_cookies, trust_dir, policy }))
 }
 
 /// One configured IMAP account: its server, credentials and the folders to read.
@@ -748,6 +790,36 @@ mod tests {
             if cause != "only used with an imaps://" {
                 assert!(text.contains(&*file.to_string_lossy()), "names the file: {text}");
             }
+        }
+    }
+
+    #[test]
+    fn policy_switches_are_read_and_checked() {
+        let (c, _) = from_vars(complete()).unwrap();
+        assert_eq!(c.policy, Policy::default(), "unset: the classifier's table");
+        let (c, unknown) = from_vars(complete_and(&[
+            ("SIGILLO_POLICY_UNSIGNED", "register-flag"),
+            ("SIGILLO_POLICY_ANOMALY", "review"),
+            ("SIGILLO_POLICY_INDETERMINATE", "reject"),
+        ]))
+        .unwrap();
+        assert!(unknown.is_empty());
+        assert_eq!(
+            c.policy,
+            Policy {
+                unsigned: UnsignedPolicy::RegisterFlag,
+                anomaly: AnomalyPolicy::Review,
+                indeterminate: IndeterminatePolicy::Reject
+            }
+        );
+        assert_eq!(c.web.policy, c.policy);
+        for (var, value) in [
+            ("SIGILLO_POLICY_UNSIGNED", "register"),
+            ("SIGILLO_POLICY_ANOMALY", "accept"),
+            ("SIGILLO_POLICY_INDETERMINATE", "maybe"),
+        ] {
+            let text = from_vars(complete_and(&[(var, value)])).unwrap_err().to_string();
+            assert!(text.starts_with(&format!("{var} is malformed")) && text.contains(value), "{text}");
         }
     }
 

@@ -52,6 +52,8 @@ pub enum AuditAction {
     ApiTokenCreate,
     #[sqlx(rename = "api_token.revoke")]
     ApiTokenRevoke,
+    #[sqlx(rename = "policy.change")]
+    PolicyChange,
 }
 
 impl AuditAction {
@@ -74,6 +76,7 @@ impl AuditAction {
             AuditAction::OfficeActive => "office.active",
             AuditAction::ApiTokenCreate => "api_token.create",
             AuditAction::ApiTokenRevoke => "api_token.revoke",
+            AuditAction::PolicyChange => "policy.change",
         }
     }
 }

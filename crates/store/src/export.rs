@@ -39,6 +39,10 @@ pub struct ExportedRegistration {
     pub sender_protocol_date: Option<NaiveDate>,
     pub document_hashes: Vec<String>,
     pub annulled: bool,
+    /// The reason codes its inbound message kept (e.g. `UNSIGNED_ATTACHMENT` for an istanza
+    /// registered under the comune's "register and flag" policy, or the reasons of a
+    /// rejection the office overrode); empty for a message registered with none.
+    pub flags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -107,9 +111,11 @@ pub async fn collect(
                r.direction as "direction: Direction",
                r.correspondent_name, r.correspondent_address, r.subject,
                r.sender_protocol_number, r.sender_protocol_date, r.document_hashes,
-               (a.registration_id is not null) as "annulled!"
+               (a.registration_id is not null) as "annulled!",
+               m.reasons as "reasons?"
         from registrations r
         left join annulments a on a.registration_id = r.id
+        left join inbound_messages m on m.id = r.inbound_message_id
         where r.register_id = $1 and r.registered_at >= $2 and r.registered_at < $3
         order by r.year, r.number
         "#,
@@ -136,6 +142,7 @@ pub async fn collect(
             sender_protocol_date: r.sender_protocol_date,
             document_hashes: r.document_hashes.iter().map(hex::encode).collect(),
             annulled: r.annulled,
+            flags: reason_codes(r.reasons.as_ref()),
         });
     }
 
@@ -184,6 +191,15 @@ pub async fn collect(
     })
 }
 
+/// The `code` of each stored reason (the classifier's `Reason`, kept as JSON by the
+/// message's decision), in order.
+fn reason_codes(reasons: Option<&serde_json::Value>) -> Vec<String> {
+    reasons
+        .and_then(|r| r.as_array())
+        .map(|a| a.iter().filter_map(|r| r.get("code").and_then(|c| c.as_str()).map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
 impl RegisterExport {
     /// Renders the export. CSV has one row per registration (`record` = `registrazione`) and
     /// one per annulment made in the period (`record` = `annullamento`), which may concern a
@@ -222,6 +238,7 @@ impl RegisterExport {
             "annulled_by",
             "annulment_reason",
             "authorising_act",
+            "flags",
         ])
         .map_err(csv_err)?;
         let ts = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -250,6 +267,7 @@ impl RegisterExport {
                 "",
                 "",
                 "",
+                &r.flags.join(" "),
             ])
             .map_err(csv_err)?;
         }
@@ -273,6 +291,7 @@ impl RegisterExport {
                 &a.annulled_by,
                 &a.reason,
                 &a.authorising_act,
+                "",
             ])
             .map_err(csv_err)?;
         }

@@ -16,6 +16,7 @@ pub mod export;
 pub mod ids;
 pub mod inbound;
 pub mod outbox;
+pub mod policy;
 pub mod register;
 pub mod seed;
 pub mod staff;

@@ -40,6 +40,9 @@ pub struct WebConfig {
     /// The trust directory (with `pec/` and `signatures/`): the anchors the classifier needs
     /// when the responsabile registers a rejected message anyway. `None`: that is refused.
     pub trust_dir: Option<PathBuf>,
+    /// The configuration's policy switches (`SIGILLO_POLICY_*`): in force, and shown on the
+    /// admin page, until an amministratore sets one there (stored in the database).
+    pub policy: sigillo_store::policy::Policy,
 }
 
 /// Shared by every handler.

@@ -1,4 +1,4 @@
-//! Administration: offices, staff accounts, API tokens (amministratore).
+//! Administration: offices, staff accounts, API tokens, the policy switches (amministratore).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sigillo_store::register::Sha256;
+use sigillo_store::policy::{self, AnomalyPolicy, IndeterminatePolicy, Policy, UnsignedPolicy};
 use sigillo_store::staff::{self, Role, Username};
 
 use super::{Layout, parse_id};
@@ -207,4 +208,143 @@ pub async fn revoke_token(State(state): State<AppState>, user: CurrentUser, Path
     staff::revoke_api_token(&mut tx, &user.actor()?, id).await?;
     tx.commit().await?;
     Ok(Redirect::to("/token-api").into_response())
+}
+
+/// One switch of the policy page: its form name, the question, and the choices with the
+/// one in force.
+pub struct SwitchView {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub choices: Vec<Choice>,
+}
+
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+    pub default: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "policy.html")]
+pub struct PolicyPage {
+    layout: Layout,
+    switches: Vec<SwitchView>,
+    /// Who set the policy in force and when; `None`: the configuration's.
+    set_by: Option<String>,
+    error: Option<String>,
+}
+
+fn unsigned_it(v: UnsignedPolicy) -> &'static str {
+    match v {
+        UnsignedPolicy::Reject => "Scartare il messaggio e avvisare il mittente",
+        UnsignedPolicy::RegisterFlag => {
+            "Protocollare, segnalando i documenti non firmati (CAD art. 65 c.1 c-bis: istanza inviata dalla PEC del richiedente)"
+        }
+    }
+}
+
+fn anomaly_it(v: AnomalyPolicy) -> &'static str {
+    match v {
+        AnomalyPolicy::Reject => "Scartare il messaggio e avvisare il mittente",
+        AnomalyPolicy::Review => "Mettere il messaggio in revisione per l'ufficio protocollo",
+    }
+}
+
+fn indeterminate_it(v: IndeterminatePolicy) -> &'static str {
+    match v {
+        IndeterminatePolicy::Review => "Mettere il messaggio in revisione per l'ufficio protocollo",
+        IndeterminatePolicy::Reject => "Scartare il messaggio e avvisare il mittente",
+    }
+}
+
+async fn policy_page(state: &AppState, user: &CurrentUser, error: Option<String>) -> Result<PolicyPage, AppError> {
+    let mut conn = state.pool().acquire().await?;
+    let stored = policy::stored(&mut conn).await?;
+    let tz = state.register().timezone;
+    let current = stored.as_ref().map_or(state.config().policy, |s| s.policy);
+    let default = Policy::default();
+    fn switch<T: Copy + PartialEq>(
+        name: &'static str,
+        label: &'static str,
+        all: &[T],
+        as_str: fn(T) -> &'static str,
+        text: fn(T) -> &'static str,
+        current: T,
+        default: T,
+    ) -> SwitchView {
+        SwitchView {
+            name,
+            label,
+            choices: all
+                .iter()
+                .map(|&v| Choice { value: as_str(v), label: text(v), selected: v == current, default: v == default })
+                .collect(),
+        }
+    }
+    Ok(PolicyPage {
+        layout: Layout::new(user, "politiche", "Politiche di protocollazione"),
+        switches: vec![
+            switch(
+                "non_firmati",
+                "Documenti allegati non firmati, da una PEC del mittente",
+                &UnsignedPolicy::ALL,
+                UnsignedPolicy::as_str,
+                unsigned_it,
+                current.unsigned,
+                default.unsigned,
+            ),
+            switch(
+                "anomalie",
+                "Buste di anomalia (posta ordinaria arrivata alla casella PEC)",
+                &AnomalyPolicy::ALL,
+                AnomalyPolicy::as_str,
+                anomaly_it,
+                current.anomaly,
+                default.anomaly,
+            ),
+            switch(
+                "indeterminate",
+                "Firme con esito indeterminato (INDETERMINATE)",
+                &IndeterminatePolicy::ALL,
+                IndeterminatePolicy::as_str,
+                indeterminate_it,
+                current.indeterminate,
+                default.indeterminate,
+            ),
+        ],
+        set_by: stored.map(|s| format!("{} il {}", s.updated_by, datetime_it(s.updated_at, tz))),
+        error,
+    })
+}
+
+pub async fn policy_form(State(state): State<AppState>, user: CurrentUser) -> Result<PolicyPage, AppError> {
+    policy_page(&state, &user, None).await
+}
+
+#[derive(Deserialize)]
+pub struct PolicyForm {
+    non_firmati: String,
+    anomalie: String,
+    indeterminate: String,
+}
+
+pub async fn set_policy(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::Form(f): axum::Form<PolicyForm>,
+) -> Result<Response, AppError> {
+    let parsed = UnsignedPolicy::parse(&f.non_firmati).zip(AnomalyPolicy::parse(&f.anomalie)).zip(IndeterminatePolicy::parse(&f.indeterminate));
+    let Some(((unsigned, anomaly), indeterminate)) = parsed else {
+        let page = policy_page(&state, &user, Some("scelta non valida".into())).await?;
+        return Ok((StatusCode::BAD_REQUEST, page).into_response());
+    };
+    let new = Policy { unsigned, anomaly, indeterminate };
+    let mut tx = state.pool().begin().await?;
+    let before = policy::current(&mut tx, state.config().policy).await?;
+    if before != new {
+        policy::set(&mut tx, &user.actor()?, before, new).await?;
+    }
+    tx.commit().await?;
+    Ok(Redirect::to("/politiche").into_response())
 }

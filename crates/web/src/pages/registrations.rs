@@ -271,9 +271,15 @@ pub async fn show(
             Field { label: "Impronta SHA-256", value: m.raw_sha256.to_hex() },
         ]
         .into_iter()
-        // A message registered by the office after a rejection keeps the pipeline's reasons.
+        // A message registered by the office after a rejection keeps the pipeline's reasons;
+        // one the intake registered with reasons was let through by the comune's policy
+        // (unsigned documents under "register and flag"): they are its flags.
         .chain(Some(super::queue::reasons_it(&m.reasons).join("; ")).filter(|r| !r.is_empty()).map(|value| Field {
-            label: "Motivi dello scarto automatico (protocollato d'ufficio)",
+            label: if r.created_by == "intake" {
+                "Segnalazioni (protocollato secondo le politiche dell'ente)"
+            } else {
+                "Motivi dello scarto automatico (protocollato d'ufficio)"
+            },
             value,
         }))
         .collect(),
