@@ -195,7 +195,7 @@ impl Pipeline {
             sigillo_store::policy::current(&mut conn, self.policy).await?
         };
         if crate::policy::apply(&mut report, &policy) {
-            tracing::debug!(inbound_id = id, decision = ?report.decision, "decision changed by the comune's policy");
+            tracing::debug!(inbound_id = %id, decision = ?report.decision, "decision changed by the comune's policy");
         }
         let plan = Plan::from_report(&report);
         // Documents are content-addressed and written once: storing them before the
