@@ -30,12 +30,12 @@ async fn check_env(env: &BTreeMap<String, String>, args: &[&str]) -> Output {
     run_with_env(env, &all).await
 }
 
-fn path(p: &Path) -> String {
+pub(crate) fn path(p: &Path) -> String {
     p.display().to_string()
 }
 
 /// One JSON object per line, each starting with its "file" key as every tool expects.
-fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+pub(crate) fn json_lines(out: &Output) -> Vec<serde_json::Value> {
     stdout(out)
         .lines()
         .map(|l| {
@@ -46,7 +46,7 @@ fn json_lines(out: &Output) -> Vec<serde_json::Value> {
 }
 
 /// The object's keys, sorted.
-fn keys(v: &serde_json::Value) -> Vec<&str> {
+pub(crate) fn keys(v: &serde_json::Value) -> Vec<&str> {
     let mut k: Vec<&str> = v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
     k.sort_unstable();
     k

@@ -14,6 +14,8 @@ use std::process::Output;
 
 use sigillo_e2e::{run_with_env, stderr, stdout};
 
+use crate::check_cli::{json_lines, keys, path};
+
 fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/pec/tests/golden").join(name)
 }
@@ -36,26 +38,6 @@ async fn check(args: &[&str]) -> Output {
     run_with_env(&BTreeMap::new(), &all).await
 }
 
-fn path(p: &Path) -> String {
-    p.display().to_string()
-}
-
-/// One JSON object per line, each led by its "file" key.
-fn json_lines(out: &Output) -> Vec<serde_json::Value> {
-    stdout(out)
-        .lines()
-        .map(|l| {
-            assert!(l.starts_with("{\"file\":"), "a line not led by \"file\": {l}");
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {l}"))
-        })
-        .collect()
-}
-
-fn keys(v: &serde_json::Value) -> Vec<&str> {
-    let mut k: Vec<&str> = v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
-    k.sort_unstable();
-    k
-}
 
 /// Deterministic pseudo-random bytes (xorshift), so a failure can be replayed.
 fn random_bytes(n: usize, mut seed: u64) -> Vec<u8> {

@@ -6,13 +6,15 @@ use std::path::{Path, PathBuf};
 use sigillo_e2e::pec_mail::{Attachment, Pki};
 use sigillo_e2e::{Instance, stderr, stdout};
 
-struct Setup {
-    app: Instance,
-    pki: Pki,
-    files: tempfile::TempDir,
+/// An instance with its trust directory, migrated; shared by the modules that drive
+/// `sigillo ingest` (here and `policy_switches`).
+pub(crate) struct Setup {
+    pub(crate) app: Instance,
+    pub(crate) pki: Pki,
+    pub(crate) files: tempfile::TempDir,
 }
 
-async fn setup(extra: &[(&str, &str)]) -> Setup {
+pub(crate) async fn setup(extra: &[(&str, &str)]) -> Setup {
     let mut app = Instance::new().await;
     let files = tempfile::tempdir().unwrap();
     let pki = Pki::new();
@@ -27,7 +29,7 @@ async fn setup(extra: &[(&str, &str)]) -> Setup {
     Setup { app, pki, files }
 }
 
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
     p

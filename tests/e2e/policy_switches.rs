@@ -3,39 +3,19 @@
 //! absence, and the kind of answer queued for the citizen (ricevuta / notifica / none). The
 //! admin page that changes the policy at run time is tested in `web_policy` below.
 
-use std::path::{Path, PathBuf};
+use sigillo_e2e::pec_mail::Attachment;
+use sigillo_e2e::{stderr, stdout};
 
-use sigillo_e2e::pec_mail::{Attachment, Pki};
-use sigillo_e2e::{Instance, stderr, stdout};
-
-struct Setup {
-    app: Instance,
-    pki: Pki,
-    files: tempfile::TempDir,
-}
+use crate::intake_ingest::{Setup, write};
 
 /// An instance that answers citizens (rows queued, no SMTP worker), with `policy` set.
 async fn setup(policy: &[(&str, &str)]) -> Setup {
-    let mut app = Instance::new().await;
-    let files = tempfile::tempdir().unwrap();
-    let pki = Pki::new();
-    let trust = files.path().join("trust");
-    pki.write_trust_dir(&trust);
-    app.env.insert("SIGILLO_TRUST_DIR".into(), trust.display().to_string());
-    app.env.insert("SIGILLO_NOTIFY_FROM".into(), "protocollo@pec.comune.test.it".into());
-    app.env.insert("SIGILLO_ENTE_NAME".into(), "Comune di Prova".into());
-    for (k, v) in policy {
-        app.env.insert((*k).into(), (*v).into());
-    }
-    let out = app.run(&["migrate"]).await;
-    assert!(out.status.success(), "{}", stderr(&out));
-    Setup { app, pki, files }
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
+    let mut vars = vec![
+        ("SIGILLO_NOTIFY_FROM", "protocollo@pec.comune.test.it"),
+        ("SIGILLO_ENTE_NAME", "Comune di Prova"),
+    ];
+    vars.extend_from_slice(policy);
+    crate::intake_ingest::setup(&vars).await
 }
 
 /// What happened to one message: the ingest line, the number of registrations, the kinds
