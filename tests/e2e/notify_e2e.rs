@@ -81,10 +81,15 @@ impl Setup {
 
     /// A citizen writes to the comune from his PEC box.
     async fn send_pec(&self, from: &str, subject: &str, attach: &[&Path], sign: bool) {
+        self.send_pec_body(from, subject, "Buongiorno, allego l'istanza.", attach, sign).await;
+    }
+
+    /// [`Setup::send_pec`] with the given message text.
+    async fn send_pec_body(&self, from: &str, subject: &str, body: &str, attach: &[&Path], sign: bool) {
         let pki = self.pki();
         let mut args = vec![
             "send", "--smtp", &self.citizens.smtp, "--user", from, "--password", PASSWORD, "--from", from, "--to", COMUNE,
-            "--subject", subject, "--body", "Buongiorno, allego l'istanza.",
+            "--subject", subject, "--body", body,
         ];
         for a in attach {
             args.extend(["--attach", a.to_str().unwrap()]);
@@ -211,6 +216,113 @@ async fn a_registered_pec_is_answered_with_a_certified_receipt_and_the_providers
         s.scalar("select count(*) from outbox o join registrations r on r.id = o.registration_id where r.number = 1").await,
         1
     );
+}
+
+/// The commonest istanza: a PEC with the request written in its text and no attachment. Under
+/// a seal, its Segnatura.xml must name a primary document (the AgID schema requires one): the
+/// message text, kept in the blob store and hashed like any document. Before the fix the
+/// receipt could not be composed, the decision rolled back and the message was retried until
+/// quarantined, without a number.
+#[tokio::test]
+async fn a_body_only_pec_under_a_seal_is_registered_and_its_segnatura_names_the_text() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    const TEXT: &str = "Il sottoscritto Mario Rossi chiede il rilascio del certificato di residenza. Perché serve entro il mese.";
+    let s = Setup::new(None, &[]).await;
+    let _service = s.app.serve(&[]);
+    s.send_pec_body(MARIO, "Richiesta certificato di residenza", TEXT, &[], false).await;
+
+    s.wait_scalar(60, "select count(*) from registrations where number = 1", 1).await;
+    assert_eq!(s.scalar("select count(*) from inbound_messages where state = 'registered'").await, 1);
+    assert_eq!(s.scalar("select count(*) from inbound_messages where state = 'error'").await, 0);
+
+    // The text is the registration's one document, primary, stored under its SHA-256.
+    let (name, media_type, role, sha): (String, String, String, Vec<u8>) = sqlx::query_as(
+        "select d.name, d.media_type, d.role::text, d.sha256 from documents d
+         join registrations r on r.id = d.registration_id where r.number = 1",
+    )
+    .fetch_one(&s.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((name.as_str(), role.as_str()), ("testo-del-messaggio.txt", "primary"));
+    assert!(media_type.starts_with("text/plain"), "{media_type}");
+    let hex_sha = hex::encode(&sha);
+    let blob = std::fs::read(s.app.data_dir.path().join("blobs").join(&hex_sha[..2]).join(&hex_sha[2..4]).join(&hex_sha)).unwrap();
+    assert_eq!(sha2::Sha256::digest(&blob).to_vec(), sha, "the stored text is the hashed one");
+    assert_eq!(String::from_utf8_lossy(&blob).trim_end(), TEXT, "the text as the citizen sent it");
+
+    // The sealed receipt reaches Mario with Segnatura.xml naming the text as primary document.
+    wait_for(60, "the receipt in the citizen's box", || async { s.envelopes_for(MARIO, "Ricevuta di protocollazione").await.len() == 1 })
+        .await;
+    let receipt = s.envelopes_for(MARIO, "Ricevuta di protocollazione").await.remove(0);
+    let xml = segnatura_of(&receipt);
+    let text = String::from_utf8(xml.clone()).unwrap();
+    let impronta = base64::engine::general_purpose::STANDARD.encode(&sha);
+    let primary = text.split("<prot:DocumentoPrimario ").nth(1).and_then(|t| t.split("</prot:DocumentoPrimario>").next()).unwrap_or_default();
+    assert!(primary.contains(r#"prot:nomeFile="testo-del-messaggio.txt""#), "{text}");
+    assert!(primary.contains(r#"prot:mimeType="text/plain"#), "{text}");
+    assert!(primary.contains(&format!(r#"<prot:Impronta prot:algoritmo="SHA-256">{impronta}</prot:Impronta>"#)), "{text}");
+    assert!(!text.contains("<prot:Allegato "), "no attachment: {text}");
+    assert!(text.contains("<prot:NumeroRegistrazione>0000001</prot:NumeroRegistrazione>"), "{text}");
+    assert_schema_valid(&xml);
+    s.wait_scalar(60, "select count(*) from outbox where kind = 'ricevuta' and state = 'sent'", 1).await;
+}
+
+/// The AgID schema of Segnatura.xml, beside the checkout (`../shared/specs`) or at the
+/// development machines' absolute path.
+fn assert_schema_valid(xml: &[u8]) {
+    let near = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/specs/segnatura/segnatura_protocollo.xsd");
+    let xsd = if near.exists() { near } else { PathBuf::from("/work/shared/specs/segnatura/segnatura_protocollo.xsd") };
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), xml).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema", xsd.to_str().unwrap(), file.path().to_str().unwrap()])
+        .output()
+        .expect("xmllint (libxml2-utils) is needed to validate Segnatura.xml");
+    assert!(
+        out.status.success(),
+        "Segnatura.xml not valid against {}: {}\n{}",
+        xsd.display(),
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(xml)
+    );
+}
+
+/// The decoded `Segnatura.xml` attached to the receipt inside a delivered PEC envelope: the
+/// body of the part whose header names it, in its transfer encoding (lettre picks base64,
+/// quoted-printable or 7bit by content).
+fn segnatura_of(envelope: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = String::from_utf8_lossy(envelope).replace("\r\n", "\n");
+    let at = text.find("filename=\"Segnatura.xml\"").or_else(|| text.find("filename=Segnatura.xml")).expect("Segnatura.xml in the receipt");
+    let head_start = text[..at].rfind("\n--").expect("the part's boundary");
+    let body_start = at + text[at..].find("\n\n").expect("the part's body") + 2;
+    let head = text[head_start..body_start].to_ascii_lowercase();
+    let body_end = body_start + text[body_start..].find("\n--").expect("the closing boundary");
+    let body = &text[body_start..body_end];
+    if head.contains("content-transfer-encoding: base64") {
+        let encoded: String = body.lines().collect();
+        return base64::engine::general_purpose::STANDARD.decode(encoded.trim()).expect("Segnatura.xml in base64");
+    }
+    if !head.contains("content-transfer-encoding: quoted-printable") {
+        return body.as_bytes().to_vec();
+    }
+    let (b, mut out, mut i) = (body.as_bytes(), Vec::new(), 0);
+    while i < b.len() {
+        match b[i] {
+            b'=' if b.get(i + 1) == Some(&b'\n') => i += 2,
+            b'=' if i + 2 < b.len() => {
+                out.push(u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16).unwrap());
+                i += 3;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 #[tokio::test]

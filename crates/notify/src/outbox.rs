@@ -196,6 +196,13 @@ fn compose(
             };
             let xml = match &config.seal {
                 None => None,
+                // A message with neither attachment nor text has no document to name as
+                // primary (the schema requires one). The registration must not be held back
+                // for it: the receipt goes out without Segnatura.xml.
+                Some(_) if receipt.documents.is_empty() => {
+                    tracing::warn!("receipt sent without Segnatura.xml: the registration has no document");
+                    None
+                }
                 Some(seal) => {
                     let opts = Options { seal: Some(seal), signing_time: Utc::now(), classifica: None };
                     match crate::segnatura::build(ctx, &receipt, &opts) {

@@ -224,6 +224,7 @@ mod tests {
                     subject: Some("Domanda".into()),
                     ..Original::default()
                 }),
+                body: None,
                 warnings: vec![],
             },
             attachments: vec![],

@@ -56,6 +56,7 @@ fn report(pec_type: PecType, decision: Decision, sender: &str) -> MessageReport 
                 subject: Some("Richiesta di accesso agli atti".into()),
                 ..Original::default()
             }),
+            body: None,
             warnings: vec![],
         },
         attachments: vec![],

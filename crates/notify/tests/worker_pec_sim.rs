@@ -42,6 +42,7 @@ fn rejected_plain_mail() -> MessageReport {
             mailing_list: None,
             riferimento_message_id: None,
             original: Some(Original { from: Some(CITIZEN.into()), subject: Some("Istanza".into()), ..Original::default() }),
+            body: None,
             warnings: vec![],
         },
         attachments: vec![],

@@ -57,6 +57,42 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The file name the register gives the text of a message with no attachment.
+pub const BODY_TEXT_NAME: &str = "testo-del-messaggio.txt";
+/// The same, when the message has only an HTML body.
+pub const BODY_HTML_NAME: &str = "testo-del-messaggio.html";
+
+/// The message text: the first `text/plain` body part, else the first `text/html` one, with
+/// the transfer encoding removed and the charset untouched (the bytes as sent, as for
+/// attachments). A PEC without attachments is an istanza written in its body: this is the
+/// document the register keeps and hashes for it (AgID Linee Guida, Allegato 6: the
+/// segnatura names a primary document). The media type keeps the charset, which is needed
+/// to read the bytes back. `None` when the message has no text body at all.
+pub fn body_text(message: &Message<'_>) -> Option<Attachment> {
+    let find = |ids: &[u32], html: bool| {
+        ids.iter().map(|&id| id as usize).find(|&id| {
+            message.parts.get(id).is_some_and(|p| match &p.body {
+                PartType::Text(_) => !html,
+                PartType::Html(_) => html,
+                _ => false,
+            })
+        })
+    };
+    let (id, name) = match find(&message.text_body, false) {
+        Some(id) => (id, BODY_TEXT_NAME),
+        None => (find(&message.html_body, true)?, BODY_HTML_NAME),
+    };
+    let part = &message.parts[id];
+    let mut media_type = mime::media_type(part);
+    if let Some(charset) = part.content_type().and_then(|ct| ct.attribute("charset")).filter(|c| {
+        !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    }) {
+        media_type = format!("{media_type}; charset={}", charset.to_ascii_lowercase());
+    }
+    let content = mime::decoded_body(message, part).into_owned();
+    Some(Attachment::new(Some(name.to_owned()), media_type, content))
+}
+
 /// Attachments of `message` (not of messages nested in it: an attached `.eml` is one
 /// document), minus inline parts the HTML body references by `cid:`.
 pub fn extract(message: &Message<'_>) -> Vec<Attachment> {
@@ -231,6 +267,25 @@ mod tests {
     fn unreferenced_inline_image_is_an_attachment() {
         let raw = MSG.replace("cid:logo%40x", "https://example.com/x.png");
         assert_eq!(parse(raw.as_bytes()).len(), 4);
+    }
+
+    #[test]
+    fn body_text_is_the_plain_part_as_sent_else_the_html() {
+        let plain = b"From: a@b.it\r\nSubject: t\r\nContent-Type: text/plain; charset=ISO-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nChiedo il rilascio del certificato, perch=E8 ...\r\n";
+        let m = mail_parser::MessageParser::new().parse(&plain[..]).unwrap();
+        let body = body_text(&m).unwrap();
+        assert_eq!(body.name.as_deref(), Some(BODY_TEXT_NAME));
+        assert_eq!(body.media_type, "text/plain; charset=iso-8859-1");
+        assert_eq!(body.content, b"Chiedo il rilascio del certificato, perch\xe8 ...\r\n");
+        assert_eq!(body.sha256, hex(&Sha256::digest(&body.content)));
+        assert!(extract(&m).is_empty(), "the text is not an attachment");
+
+        let alternative = MSG.replace("cid:logo%40x", "x");
+        let m = mail_parser::MessageParser::new().parse(alternative.as_bytes()).unwrap();
+        let body = body_text(&m).unwrap();
+        assert_eq!(body.name.as_deref(), Some(BODY_HTML_NAME));
+        assert_eq!(body.media_type, "text/html; charset=utf-8");
+        assert_eq!(body.content, b"<p>ciao <img src=\"x\"></p>");
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct Envelope<'a> {
     /// The original message: `postacert.eml` for PEC messages, the message itself otherwise.
     pub original: Option<Original>,
     pub attachments: Vec<Attachment>,
+    /// The text of the original message ([`attachments::body_text`]), registered as the
+    /// primary document when there is no attachment.
+    pub body: Option<Attachment>,
     /// The signed entity is nested inside the message instead of being the message itself.
     pub wrapped: bool,
     /// `List-Id` of the list that wrapped the envelope, when it says.
@@ -111,6 +114,7 @@ pub fn parse(raw: &[u8]) -> Result<Envelope<'_>, PecError> {
         daticert_mismatch: None,
         original: None,
         attachments: Vec::new(),
+        body: None,
         wrapped,
         mailing_list,
         riferimento_message_id,
@@ -142,6 +146,7 @@ pub fn parse(raw: &[u8]) -> Result<Envelope<'_>, PecError> {
             read_postacert(&mut container, &mut envelope);
         } else {
             envelope.original = Some(original(&container));
+            envelope.body = attachments::body_text(&container);
             envelope.attachments = attachments::extract_owned(container);
         }
     }
@@ -173,6 +178,7 @@ fn read_postacert(container: &mut Message<'_>, envelope: &mut Envelope<'_>) {
             }
             envelope.original = Some(original(&orig));
             drop(bytes);
+            envelope.body = attachments::body_text(&orig);
             envelope.attachments = attachments::extract_owned(orig);
         }
         // mail-parser gave up on it as a message: try once more on its own bytes.
@@ -182,6 +188,7 @@ fn read_postacert(container: &mut Message<'_>, envelope: &mut Envelope<'_>) {
                     envelope.warnings.push(format!("postacert.eml: {e}"));
                 }
                 envelope.original = Some(original(&orig));
+                envelope.body = attachments::body_text(&orig);
                 envelope.attachments = attachments::extract(&orig);
             }
             Err(e) => envelope.warnings.push(format!("postacert.eml non leggibile: {e}")),

@@ -91,6 +91,11 @@ pub struct PecReport {
     #[serde(skip)]
     pub riferimento_message_id: Option<String>,
     pub original: Option<Original>,
+    /// The text of the original message with its digest and content (not part of the
+    /// `check --json` contract, which lists documents under `attachments`; the register
+    /// keeps it as the primary document of a message without attachments).
+    #[serde(skip)]
+    pub body: Option<Attachment>,
     pub warnings: Vec<String>,
 }
 
@@ -177,6 +182,7 @@ impl MessageReport {
                 mailing_list: envelope.mailing_list,
                 riferimento_message_id: envelope.riferimento_message_id,
                 original: envelope.original,
+                body: envelope.body,
                 warnings: envelope.warnings,
             },
             attachments,

@@ -60,6 +60,12 @@ pub async fn register_anyway(ctx: &Override<'_>, actor: &Actor, message_id: Inbo
         for a in &report.attachments {
             blobs.put(&a.attachment.content)?;
         }
+        // The message text is the primary document when there is no attachment.
+        if report.attachments.is_empty()
+            && let Some(body) = &report.pec.body
+        {
+            blobs.put(&body.content)?;
+        }
         Ok(report)
     })
     .await

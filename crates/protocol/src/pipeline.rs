@@ -205,13 +205,18 @@ impl Pipeline {
             // Moved out of the report, not copied (a document can be most of the message):
             // the contents are never serialised and nothing after this reads them. The
             // digest is written back so that `new_registration` never needs the bytes.
+            // The message text too: it is the primary document of a message without
+            // attachments (`registration_from_report`).
+            let body_only = report.attachments.is_empty();
             let contents: Vec<(Vec<u8>, Sha256)> = report
                 .attachments
                 .iter_mut()
+                .map(|a| &mut a.attachment)
+                .chain(report.pec.body.as_mut().filter(|_| body_only))
                 .map(|a| {
-                    let sha = document_digest(&a.attachment);
-                    a.attachment.sha256 = sha.to_hex();
-                    (std::mem::take(&mut a.attachment.content), sha)
+                    let sha = document_digest(a);
+                    a.sha256 = sha.to_hex();
+                    (std::mem::take(&mut a.content), sha)
                 })
                 .collect();
             tokio::task::spawn_blocking(move || {

@@ -9,10 +9,13 @@ use sigillo_store::register::{Direction, DocumentRole, NewDocument, NewRegistrat
 
 /// The registration to write for a message: sender and subject as [`sigillo_pec::report::PecReport`]
 /// defines them (what the provider certified first), receipt time from daticert, the first
-/// attachment as the primary document.
+/// attachment as the primary document. A message with no attachment (the commonest istanza:
+/// the request is written in the PEC's text) has its text as the primary document, stored and
+/// hashed like any document ([`body_document`]): the register keeps what was asked, and the
+/// segnatura has the primary document it requires.
 pub fn registration_from_report(report: &MessageReport, inbound_id: InboundId) -> NewRegistration {
     let pec = &report.pec;
-    let documents = report
+    let mut documents: Vec<NewDocument> = report
         .attachments
         .iter()
         .enumerate()
@@ -28,6 +31,11 @@ pub fn registration_from_report(report: &MessageReport, inbound_id: InboundId) -
             }
         })
         .collect();
+    if documents.is_empty()
+        && let Some(body) = body_document(report)
+    {
+        documents.push(body);
+    }
     NewRegistration {
         direction: Direction::Incoming,
         correspondent_name: pec.sender_name(),
@@ -45,4 +53,18 @@ pub fn registration_from_report(report: &MessageReport, inbound_id: InboundId) -
 /// instead of three); computed again only if it is somehow not a digest.
 pub fn document_digest(at: &Attachment) -> Sha256 {
     Sha256::parse_hex(&at.sha256).unwrap_or_else(|_| Sha256::of(&at.content))
+}
+
+/// The message text of `report` as a primary document (no signature report: a PEC's text is
+/// not a signed document; the provider's signature over the envelope covers it).
+pub fn body_document(report: &MessageReport) -> Option<NewDocument> {
+    let body = report.pec.body.as_ref()?;
+    Some(NewDocument {
+        name: body.name.clone().unwrap_or_else(|| sigillo_pec::attachments::BODY_TEXT_NAME.to_owned()),
+        media_type: body.media_type.clone(),
+        size_bytes: i64::try_from(body.size).unwrap_or(i64::MAX),
+        sha256: document_digest(body),
+        role: DocumentRole::Primary,
+        signature_report: None,
+    })
 }

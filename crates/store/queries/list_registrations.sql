@@ -2,7 +2,7 @@
 -- $1 register, $2/$3 registered_at range, $4 'all' | 'active' | 'annulled', $5 ILIKE pattern
 -- on the sender (matched lower-cased, as ILIKE does; migration 0006), $6 keyset cursor (ids
 -- below it), $7 rows. scripts/bench-web times this file.
-select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.correspondent_name,
+select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name,
        r.correspondent_address, r.subject,
        exists (select 1 from annulments a where a.registration_id = r.id) as "annulled!",
        cardinality(r.document_hashes) as "documents!",

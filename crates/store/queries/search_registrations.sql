@@ -56,7 +56,7 @@ with hits as (
        and ($6::bigint is null or r.id < $6)
      order by r.id desc limit $9)
 )
-select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.correspondent_name,
+select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name,
        r.correspondent_address, r.subject,
        exists (select 1 from annulments a where a.registration_id = r.id) as "annulled!",
        cardinality(r.document_hashes) as "documents!",

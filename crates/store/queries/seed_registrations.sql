@@ -1,7 +1,9 @@
 -- Generated registrations for `sigillo_store::seed` (development and benchmarks only).
 -- Numbers $3..=$4 of year $2 in register $1, which gets numbers 1..=$7 in all, spread evenly
 -- over [$5, $6) with a jitter below one step, so that number order is time order. Every value
--- is a deterministic function of (year, number): the same seed gives the same data.
+-- is a deterministic function of (year, number): the same seed gives the same data. $8 is the
+-- segnatura's "IPA|AOO|REGISTER" and $9 the register's time zone (the segnatura is stored
+-- with each registration, as `register::register` writes it).
 with src as (
     select k, $2::int * 10000000::bigint + k as key from generate_series($3::int, $4::int) k
 ), gen as (
@@ -60,7 +62,7 @@ with src as (
     ) s
 ), ins as (
     insert into registrations (register_id, year, number, registered_at, received_at, direction, correspondent_name,
-                               correspondent_address, subject, document_hashes, created_by)
+                               correspondent_address, subject, document_hashes, created_by, segnatura)
     select $1::bigint, $2::int, k, at,
            case when dir = 'incoming' then at - make_interval(secs => 30 + h_kind % 3600) end,
            dir,
@@ -69,7 +71,8 @@ with src as (
                 else lower(first) || '.' || lower(replace(last, ' ', '')) || '@' || domain end,
            subject_base || ' - ' || place || ' ' || (1 + h_place % 180),
            array(select sha256(int8send(key) || int4send(o)) from generate_series(0, (h_docs % 3)::int) o order by o),
-           'seed'
+           'seed',
+           $8::text || '|' || to_char(at at time zone $9::text, 'YYYY-MM-DD') || '|' || lpad(k::text, 7, '0')
     from reg order by k
     returning id, year, number
 )

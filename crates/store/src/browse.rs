@@ -180,7 +180,7 @@ pub async fn list(
             .fetch_all(&mut *conn)
             .await?
             .into_iter()
-            .map(|r| (r.id, r.year, r.number, r.registered_at, r.correspondent_name, r.correspondent_address, r.subject, r.annulled, r.documents, r.office))
+            .map(|r| (r.id, r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name, r.correspondent_address, r.subject, r.annulled, r.documents, r.office))
             .collect::<Vec<_>>()
         }
         Some(text) => {
@@ -200,18 +200,18 @@ pub async fn list(
             .fetch_all(&mut *conn)
             .await?
             .into_iter()
-            .map(|r| (r.id, r.year, r.number, r.registered_at, r.correspondent_name, r.correspondent_address, r.subject, r.annulled, r.documents, r.office))
+            .map(|r| (r.id, r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name, r.correspondent_address, r.subject, r.annulled, r.documents, r.office))
             .collect::<Vec<_>>()
         }
     };
     let mut out = Vec::with_capacity(rows.len());
-    for (id, year, number, registered_at, correspondent_name, correspondent_address, subject, annulled, documents, office) in rows {
+    for (id, year, number, registered_at, segnatura, correspondent_name, correspondent_address, subject, annulled, documents, office) in rows {
         let number = ProtocolNumber::parse(number)?;
         out.push(ListedRegistration {
             id,
             year,
             number,
-            segnatura: register.segnatura(number, registered_at),
+            segnatura,
             registered_at,
             correspondent_name,
             correspondent_address,
@@ -296,7 +296,7 @@ pub struct RegistrationDetail {
 pub async fn registration(conn: &mut PgConnection, register: &Register, id: RegistrationId) -> Result<RegistrationDetail, Error> {
     let r = sqlx::query!(
         r#"
-        select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.received_at,
+        select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.received_at, r.segnatura,
                r.direction as "direction: Direction", r.correspondent_name, r.correspondent_address,
                r.subject, r.sender_protocol_number, r.sender_protocol_date, r.created_by,
                r.inbound_message_id as "inbound_message_id: InboundId",
@@ -367,7 +367,7 @@ pub async fn registration(conn: &mut PgConnection, register: &Register, id: Regi
         id: r.id,
         year: r.year,
         number,
-        segnatura: register.segnatura(number, r.registered_at),
+        segnatura: r.segnatura,
         registered_at: r.registered_at,
         received_at: r.received_at,
         direction: r.direction,

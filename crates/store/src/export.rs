@@ -110,7 +110,7 @@ pub async fn collect(
         select r.year, r.number, r.registered_at, r.received_at,
                r.direction as "direction: Direction",
                r.correspondent_name, r.correspondent_address, r.subject,
-               r.sender_protocol_number, r.sender_protocol_date, r.document_hashes,
+               r.sender_protocol_number, r.sender_protocol_date, r.document_hashes, r.segnatura,
                (a.registration_id is not null) as "annulled!",
                m.reasons as "reasons?"
         from registrations r
@@ -131,7 +131,7 @@ pub async fn collect(
         registrations.push(ExportedRegistration {
             number,
             year: r.year,
-            segnatura: register.segnatura(number, r.registered_at),
+            segnatura: r.segnatura,
             registered_at: r.registered_at,
             received_at: r.received_at,
             direction: r.direction,
@@ -148,7 +148,7 @@ pub async fn collect(
 
     let rows = sqlx::query!(
         r#"
-        select r.year, r.number, r.registered_at, a.annulled_at, a.annulled_by, a.reason,
+        select r.year, r.number, r.segnatura, a.annulled_at, a.annulled_by, a.reason,
                a.authorising_act
         from annulments a
         join registrations r on r.id = a.registration_id
@@ -167,7 +167,7 @@ pub async fn collect(
         annulments.push(ExportedAnnulment {
             number,
             year: a.year,
-            segnatura: register.segnatura(number, a.registered_at),
+            segnatura: a.segnatura,
             annulled_at: a.annulled_at,
             annulled_by: a.annulled_by,
             reason: a.reason,

@@ -357,7 +357,7 @@ pub async fn registration_of(
 ) -> Result<Option<LinkedRegistration>, Error> {
     let row = sqlx::query!(
         r#"
-        select r.id as "id: RegistrationId", r.year, r.number, r.registered_at from registrations r
+        select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.segnatura from registrations r
         join inbound_messages m on r.inbound_message_id = coalesce(m.duplicate_of, m.id)
         where m.id = $1 and r.register_id = $2
         "#,
@@ -373,7 +373,7 @@ pub async fn registration_of(
             year: r.year,
             number,
             registered_at: r.registered_at,
-            segnatura: register.segnatura(number, r.registered_at),
+            segnatura: r.segnatura,
         })
     })
     .transpose()

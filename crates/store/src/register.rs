@@ -63,7 +63,9 @@ impl Register {
     }
 
     /// The segnatura of art. 55 / DPCM 3/12/2013 art. 9: amministrazione, AOO, register,
-    /// date (in the register's time zone) and number, separated by `|`.
+    /// date (in the register's time zone) and number, separated by `|`. Computed once, when
+    /// the registration is made, and stored with it (`registrations.segnatura`): readers use
+    /// the stored value, so a later change of the time zone or codes never rewrites it.
     pub fn segnatura(&self, number: ProtocolNumber, registered_at: DateTime<Utc>) -> String {
         let date = registered_at.with_timezone(&self.timezone).date_naive();
         format!(
@@ -229,14 +231,16 @@ pub async fn register(
     let registered_at = taken.at;
 
     let hashes: Vec<Vec<u8>> = new.documents.iter().map(|d| d.sha256.0.to_vec()).collect();
+    // Fixed now (art. 55), written with the row and never computed again.
+    let segnatura = register.segnatura(number, registered_at);
     let id = sqlx::query_scalar!(
         r#"
         insert into registrations (
             register_id, year, number, registered_at, received_at, direction,
             correspondent_name, correspondent_address, subject,
             sender_protocol_number, sender_protocol_date, document_hashes,
-            inbound_message_id, created_by)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            inbound_message_id, created_by, segnatura)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
         returning id as "id: RegistrationId"
         "#,
         register.id,
@@ -253,6 +257,7 @@ pub async fn register(
         &hashes,
         new.inbound_message_id.map(InboundId::get),
         actor.as_str(),
+        segnatura,
     )
     .fetch_one(&mut *conn)
     .await
@@ -284,7 +289,6 @@ pub async fn register(
         .await?;
     }
 
-    let segnatura = register.segnatura(number, registered_at);
     audit::append(
         conn,
         &NewAuditEntry {
@@ -312,7 +316,7 @@ pub async fn find(
     number: ProtocolNumber,
 ) -> Result<Registration, Error> {
     let row = sqlx::query!(
-        r#"select id as "id: RegistrationId", registered_at from registrations where register_id = $1 and year = $2 and number = $3"#,
+        r#"select id as "id: RegistrationId", registered_at, segnatura from registrations where register_id = $1 and year = $2 and number = $3"#,
         register.id,
         year,
         number.get(),
@@ -324,7 +328,7 @@ pub async fn find(
         id: row.id,
         year,
         number,
-        segnatura: register.segnatura(number, row.registered_at),
+        segnatura: row.segnatura,
         registered_at: row.registered_at,
     })
 }

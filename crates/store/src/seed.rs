@@ -127,6 +127,8 @@ pub async fn seed(
                 share.from,
                 share.to,
                 share.count,
+                format!("{}|{}|{}", register.ipa_code, register.aoo_code, register.code),
+                register.timezone.name(),
             )
             .execute(&mut *tx)
             .await?;
