@@ -479,6 +479,7 @@ mod tests {
                 reason: "Registrazione doppia".into(),
                 authorising_act: "Provv. 7/2026".into(),
             }],
+            assignments: Vec::new(),
         }
     }
 
