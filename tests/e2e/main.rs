@@ -12,6 +12,7 @@ mod web_common;
 
 mod blob_processes;
 mod check_cli;
+mod closed_day;
 mod check_documents;
 mod intake_imap;
 mod intake_ingest;

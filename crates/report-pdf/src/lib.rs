@@ -7,6 +7,11 @@
 //! in `fonts/`) are compiled in and subset into the file, so the output does not depend on the
 //! fonts of the machine; no clock is read, so one export renders to the same bytes every time.
 //!
+//! Every character prints: one the embedded font cannot draw (an emoji, Chinese or Arabic
+//! text, a control character) is printed as its code point (`[U+1F64F]`), in the PDF only; the
+//! stored text and the CSV/JSON exports keep it exact. Without that, one such character in one
+//! subject made the day's PDF/A fail for good (krilla refuses a `.notdef` glyph in PDF/A).
+//!
 //! Kept out of `sigillo_store` on purpose: krilla and its font stack are heavy, and only the
 //! dashboard and the command line need them.
 
@@ -81,6 +86,26 @@ fn period_it(period: &str) -> String {
         Ok(d) => format!("giorno {}", long_date_it(d)),
         Err(_) => format!("anno {period}"),
     }
+}
+
+/// The characters both embedded fonts can draw.
+fn covered(font: &[u8], c: char) -> bool {
+    use skrifa::MetadataProvider as _;
+    skrifa::FontRef::new(font).ok().and_then(|f| f.charmap().map(c)).is_some_and(|g| g.to_u32() != 0)
+}
+
+/// `text` with every character the embedded fonts cannot draw, and every control character,
+/// replaced by a visible `[U+XXXX]`: the PDF shows that something is there and what it is.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !c.is_control() && covered(REGULAR, c) && covered(BOLD, c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("[U+{:04X}]", u32::from(c)));
+        }
+    }
+    out
 }
 
 /// Renders the export. `tz` is the register's time zone (times are printed in it).
@@ -186,7 +211,9 @@ impl Layout {
 
     fn put(&mut self, x: f32, bold: bool, size: f32, text: impl Into<String>) {
         let y = self.y;
-        self.page().0.push(Text { x, y, bold, size, text: text.into() });
+        // Idempotent (the substitutes are ASCII): a safety net for text not wrapped before.
+        let text = printable(&text.into());
+        self.page().0.push(Text { x, y, bold, size, text });
     }
 
     fn rule(&mut self) {
@@ -264,8 +291,8 @@ impl Layout {
                 vec![format!("{}/{}", r.number, r.year)],
                 vec![datetime_it(r.registered_at, self.tz)],
                 vec![direction_it(r.direction).to_owned()],
-                wrap(&correspondent, COLUMNS[3].1),
-                wrap(&subject, COLUMNS[4].1),
+                wrap(&printable(&correspondent), COLUMNS[3].1),
+                wrap(&printable(&subject), COLUMNS[4].1),
                 vec![r.document_hashes.len().to_string()],
                 vec![r.document_hashes.first().cloned().unwrap_or_else(|| "—".to_owned())],
             ];
@@ -307,7 +334,7 @@ impl Layout {
                 a.annulled_by
             );
             let body = format!("Motivo: {}   ·   Provvedimento: {}", a.reason, a.authorising_act);
-            let body = wrap(&body, PAGE_W - 2.0 * MARGIN - 12.0);
+            let body = wrap(&printable(&body), PAGE_W - 2.0 * MARGIN - 12.0);
             self.ensure((1 + body.len()) as f32 * LEADING);
             self.put(MARGIN, true, BODY, head);
             self.y += LEADING;
@@ -480,6 +507,7 @@ mod tests {
                 reason: "Registrazione doppia".into(),
                 authorising_act: "Provv. 7/2026".into(),
             }],
+            assignments: Vec::new(),
         }
     }
 
@@ -504,6 +532,31 @@ mod tests {
         e.first_number = None;
         e.last_number = None;
         assert!(render(&e, chrono_tz::Europe::Rome).unwrap().starts_with(b"%PDF-"));
+    }
+
+    /// Emoji, CJK, Arabic, a titlecase digraph, combining marks and control characters in
+    /// subjects and names: the PDF/A still renders (it failed with `ContainsNotDefGlyph`).
+    #[test]
+    fn every_character_renders() {
+        let mut e = export();
+        let texts = [
+            "Grazie 🙏 per la risposta 👍🏽",
+            "申请书 关于 建筑许可",
+            "طلب ترخيص البناء",
+            "ǅ Džemal, combining: e\u{301} a\u{0308}\u{0323} Z\u{0336}",
+            "tab\there\nnewline\u{0}nul\u{7}bell\u{200B}zwsp\u{FE0F}\u{202E}rtl",
+        ];
+        for (r, t) in e.registrations.iter_mut().zip(texts) {
+            r.subject = t.to_owned();
+            r.correspondent_name = Some(format!("{t} 名前"));
+        }
+        e.annulments[0].reason = texts.concat();
+        let pdf = render(&e, chrono_tz::Europe::Rome).unwrap();
+        assert!(pdf.starts_with(b"%PDF-"));
+        assert_eq!(pdf, render(&e, chrono_tz::Europe::Rome).unwrap(), "deterministic");
+        assert_eq!(printable("Grazie 🙏"), "Grazie [U+1F64F]");
+        assert_eq!(printable("a\tb"), "a[U+0009]b");
+        assert_eq!(printable("Città àèìòù «»€"), "Città àèìòù «»€", "what the font has stays");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use sigillo_store::audit::Verification;
+use sigillo_store::closing;
 use sigillo_store::export::{Format, Period};
 use sigillo_store::register::Register;
 use sigillo_protocol::{Outcome, Pipeline};
@@ -70,9 +71,24 @@ pub async fn export(period: Period, format: ExportAs, output: Option<PathBuf>) -
     let (pool, register) = open(&config).await?;
     let mut conn = pool.acquire().await?;
     let export = sigillo_store::export::collect(&mut conn, &register, period).await?;
-    let bytes = match format {
-        ExportAs::Data(format) => export.render(format)?,
-        ExportAs::Pdf => sigillo_report_pdf::render(&export, register.timezone)?,
+    // A closed day is what was stored when it was closed, never a new rendering.
+    let stored = match period {
+        Period::Day(day) => {
+            let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
+            let kind = match format {
+                ExportAs::Data(Format::Json) => closing::Stored::Json,
+                ExportAs::Data(Format::Csv) => closing::Stored::Csv,
+                ExportAs::Pdf => closing::Stored::Pdf,
+            };
+            closing::stored(&mut conn, &blobs, &register, day, kind).await?
+        }
+        Period::Year(_) => None,
+    };
+    let closed = stored.is_some();
+    let bytes = match (stored, format) {
+        (Some(bytes), _) => bytes,
+        (None, ExportAs::Data(format)) => export.render(format)?,
+        (None, ExportAs::Pdf) => sigillo_report_pdf::render(&export, register.timezone)?,
     };
     let sha = hex::encode(sha2::Sha256::digest(&bytes));
     match &output {
@@ -88,12 +104,76 @@ pub async fn export(period: Period, format: ExportAs, output: Option<PathBuf>) -
         _ => String::new(),
     };
     eprintln!(
-        "export {}: {} registrations{range}, {} annulments, sha256 {sha}",
+        "export {}{}: {} registrations{range}, {} annulments, sha256 {sha}",
         export.period,
+        if closed { " (closed day, stored copy)" } else { "" },
         export.count,
         export.annulments.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The PDF renderer the closing uses (the store does not depend on the PDF crate).
+pub(crate) fn pdf_renderer(tz: chrono_tz::Tz) -> impl Fn(&sigillo_store::export::RegisterExport) -> Result<Vec<u8>, String> {
+    move |e| sigillo_report_pdf::render(e, tz).map_err(|e| e.to_string())
+}
+
+/// `register close [--date D]`: one line per day closed (or found closed), with its hashes.
+pub async fn close(date: Option<chrono::NaiveDate>) -> anyhow::Result<ExitCode> {
+    let config = load_config()?;
+    let (pool, register) = open(&config).await?;
+    let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
+    let mut conn = pool.acquire().await?;
+    let now = chrono::Utc::now();
+    let render = pdf_renderer(register.timezone);
+    let line = |verb: &str, c: &closing::ClosedDay| {
+        format!(
+            "{} {verb}: {} registrations, json sha256 {}, csv sha256 {}, pdf sha256 {}",
+            c.day,
+            c.registrations,
+            c.json_sha256.to_hex(),
+            c.csv_sha256.to_hex(),
+            c.pdf_sha256.to_hex()
+        )
+    };
+    match date {
+        Some(day) => match closing::close_day(&mut conn, &blobs, &register, day, now, &render).await? {
+            closing::Closing::Closed(c) => println!("{}", line("closed", &c)),
+            closing::Closing::AlreadyClosed(c) => println!("{}", line("already closed", &c)),
+        },
+        None => {
+            let closed = closing::close_due_days(&mut conn, &blobs, &register, now, &render).await?;
+            for c in &closed {
+                println!("{}", line("closed", c));
+            }
+            eprintln!("{} day(s) closed", closed.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The service's closer: shortly after each midnight (and at start-up), closes the past days
+/// not yet closed. `now` comes from the caller's clock; errors are logged and retried at the
+/// next round, never fatal to the service.
+async fn closer(pool: PgPool, blobs: BlobStore, register: Register, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let render = pdf_renderer(register.timezone);
+    loop {
+        match pool.acquire().await {
+            Ok(mut conn) => match closing::close_due_days(&mut conn, &blobs, &register, chrono::Utc::now(), &render).await {
+                Ok(days) => {
+                    for d in days {
+                        tracing::info!(day = %d.day, registrations = d.registrations, "registro giornaliero closed");
+                    }
+                }
+                Err(e) => tracing::warn!("closing the past days failed (retried later): {e}"),
+            },
+            Err(e) => tracing::warn!("closing the past days: no database connection (retried later): {e}"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -308,6 +388,9 @@ pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     // Registering anyway answers the citizen as the intake does.
     let web_outbox = outbox_config(&config, &register)?;
+    // Every minute: cheap (one query when nothing is due), and a day closes within minutes
+    // of midnight plus the grace.
+    let closer_task = tokio::spawn(closer(pool.clone(), blobs.clone(), register.clone(), stop_rx.clone()));
     let web = sigillo_web::router(
         sigillo_web::AppState::new(pool.clone(), register, blobs, config.web.clone()).with_outbox(web_outbox, Some(wake.clone())),
     );
@@ -368,6 +451,7 @@ pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
     }
     // The worker stops between rows; a row whose sending was interrupted is sent again at
     // the next start (at least once, see sigillo_notify::worker).
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), closer_task).await;
     if let Some(w) = worker_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(90), w).await;
     }

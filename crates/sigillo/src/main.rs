@@ -61,8 +61,19 @@ struct IngestArgs {
 
 #[derive(Subcommand, Debug)]
 enum RegisterCommand {
-    /// Export the registrations and annulments of a day or a year.
+    /// Export the registrations and annulments of a day or a year (a closed day: its stored
+    /// files, byte for byte).
     Export(ExportArgs),
+    /// Close past days: their export (JSON, CSV, PDF/A) is stored once and never rewritten.
+    /// Without --date, every past day not yet closed (the service does this after midnight).
+    Close(CloseArgs),
+}
+
+#[derive(Args, Debug)]
+struct CloseArgs {
+    /// Close only this day, as YYYY-MM-DD (in the register's time zone); it must be over.
+    #[arg(long, value_parser = parse_date)]
+    date: Option<chrono::NaiveDate>,
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +153,7 @@ fn main() -> ExitCode {
             };
             run_async(commands::export(period, format, a.output))
         }
+        Command::Register(RegisterCommand::Close(a)) => run_async(commands::close(a.date)),
         Command::Audit(AuditCommand::Verify) => run_async(commands::audit_verify()),
     }
 }

@@ -1,7 +1,9 @@
 //! The register export (registro giornaliero, annual register): the registrations of a day
-//! or a year and the annulments made in it, as CSV or JSON. The output depends only on the
-//! register's content, so exporting a closed day twice gives the same bytes and the same
-//! SHA-256.
+//! or a year and the events made in it (annulments, assignments), as CSV or JSON. The output
+//! depends only on what the register held at the end of the period: a registration annulled
+//! later shows `annulled: false` here and its annulment appears, as its own entry, in the
+//! export of the day it was made. So the export of a past day gives the same bytes every time,
+//! and the closed day (`crate::closing`) keeps those bytes.
 
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
@@ -56,6 +58,20 @@ pub struct ExportedAnnulment {
     pub authorising_act: String,
 }
 
+/// An assignment to an office (LG AgID §3.1) made in the period, which may concern a
+/// registration of an earlier day.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedAssignment {
+    pub number: ProtocolNumber,
+    pub year: i32,
+    pub segnatura: String,
+    pub assigned_at: DateTime<Utc>,
+    pub assigned_by: String,
+    pub office_code: String,
+    pub office_name: String,
+    pub note: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RegisterExport {
     pub ipa_code: String,
@@ -67,6 +83,7 @@ pub struct RegisterExport {
     pub last_number: Option<ProtocolNumber>,
     pub registrations: Vec<ExportedRegistration>,
     pub annulments: Vec<ExportedAnnulment>,
+    pub assignments: Vec<ExportedAssignment>,
 }
 
 /// The bounds `[from, to)` of a period in the register's time zone.
@@ -114,7 +131,7 @@ pub async fn collect(
                (a.registration_id is not null) as "annulled!",
                m.reasons as "reasons?"
         from registrations r
-        left join annulments a on a.registration_id = r.id
+        left join annulments a on a.registration_id = r.id and a.annulled_at < $3
         left join inbound_messages m on m.id = r.inbound_message_id
         where r.register_id = $1 and r.registered_at >= $2 and r.registered_at < $3
         order by r.year, r.number
@@ -175,6 +192,37 @@ pub async fn collect(
         });
     }
 
+    let rows = sqlx::query!(
+        r#"
+        select r.year, r.number, r.registered_at, s.assigned_at, s.assigned_by, s.note,
+               o.code as office_code, o.name as office_name
+        from assignments s
+        join registrations r on r.id = s.registration_id
+        join offices o on o.id = s.office_id
+        where r.register_id = $1 and s.assigned_at >= $2 and s.assigned_at < $3
+        order by s.assigned_at, s.id
+        "#,
+        register.id,
+        from,
+        to,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut assignments = Vec::with_capacity(rows.len());
+    for s in rows {
+        let number = ProtocolNumber::parse(s.number)?;
+        assignments.push(ExportedAssignment {
+            number,
+            year: s.year,
+            segnatura: register.segnatura(number, s.registered_at),
+            assigned_at: s.assigned_at,
+            assigned_by: s.assigned_by,
+            office_code: s.office_code,
+            office_name: s.office_name,
+            note: s.note,
+        });
+    }
+
     Ok(RegisterExport {
         ipa_code: register.ipa_code.to_string(),
         aoo_code: register.aoo_code.to_string(),
@@ -188,6 +236,7 @@ pub async fn collect(
         last_number: registrations.last().map(|r| r.number),
         registrations,
         annulments,
+        assignments,
     })
 }
 
@@ -203,7 +252,8 @@ fn reason_codes(reasons: Option<&serde_json::Value>) -> Vec<String> {
 impl RegisterExport {
     /// Renders the export. CSV has one row per registration (`record` = `registrazione`) and
     /// one per annulment made in the period (`record` = `annullamento`), which may concern a
-    /// registration of an earlier day.
+    /// registration of an earlier day, and one per assignment made in the period (`record` =
+    /// `assegnazione`).
     pub fn render(&self, format: Format) -> Result<Vec<u8>, Error> {
         match format {
             Format::Json => {
@@ -239,6 +289,10 @@ impl RegisterExport {
             "annulment_reason",
             "authorising_act",
             "flags",
+            "assigned_at",
+            "assigned_by",
+            "office",
+            "assignment_note",
         ])
         .map_err(csv_err)?;
         let ts = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -268,6 +322,10 @@ impl RegisterExport {
                 "",
                 "",
                 &r.flags.join(" "),
+                "",
+                "",
+                "",
+                "",
             ])
             .map_err(csv_err)?;
         }
@@ -292,8 +350,18 @@ impl RegisterExport {
                 &a.reason,
                 &a.authorising_act,
                 "",
+                "",
+                "",
+                "",
             ])
             .map_err(csv_err)?;
+        }
+        for s in &self.assignments {
+            let office = format!("{} {}", s.office_code, s.office_name);
+            let mut row = vec!["assegnazione".to_owned(), s.number.to_string(), s.year.to_string(), s.segnatura.clone()];
+            row.extend(std::iter::repeat_n(String::new(), 15));
+            row.extend([ts(&s.assigned_at), s.assigned_by.clone(), office, s.note.clone().unwrap_or_default()]);
+            w.write_record(&row).map_err(csv_err)?;
         }
         w.into_inner().map_err(|e| Error::invalid("export", e.to_string()))
     }

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod blob;
 pub mod browse;
+pub mod closing;
 pub mod codes;
 pub mod decisions;
 mod error;

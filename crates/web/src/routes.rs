@@ -68,6 +68,7 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/registro", Staff(READERS), get(pages::register_day::show)),
         r(Method::GET, "/registro.csv", Staff(READERS), get(pages::register_day::csv)),
         r(Method::GET, "/registro.pdf", Staff(READERS), get(pages::register_day::pdf)),
+        r(Method::GET, "/registro.json", Staff(READERS), get(pages::register_day::json)),
         r(Method::GET, "/revisione", Staff(READERS), get(pages::queue::review)),
         r(Method::GET, "/scartati", Staff(READERS), get(pages::queue::rejected)),
         r(Method::POST, "/messaggi/{id}/conferma-scarto", Staff(DESK), post(pages::queue::confirm_rejection)),

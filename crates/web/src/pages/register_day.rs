@@ -1,5 +1,7 @@
 //! The daily register (registro giornaliero): the page, its CSV and its PDF/A, from the same
-//! export the command line produces, so they can never disagree.
+//! export the command line produces, so they can never disagree. A closed day is served from
+//! the files stored when it was closed (`sigillo_store::closing`), byte for byte: the page says
+//! whether the day is closed, when, and the SHA-256 of each file.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -7,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use sigillo_store::closing::{self, ClosedDay, Stored};
 use sigillo_store::export::{self, Format, Period};
 
 use super::{Layout, parse_date, today};
@@ -35,6 +38,31 @@ pub struct DayAnnulment {
     pub act: String,
 }
 
+/// How a day stands: closed (when, with the hashes of its stored files) or open.
+pub struct DayClosing {
+    pub day_iso: String,
+    pub day: String,
+    pub closed_at: String,
+    pub registrations: String,
+    pub json_sha256: String,
+    pub csv_sha256: String,
+    pub pdf_sha256: String,
+}
+
+impl DayClosing {
+    fn new(c: &ClosedDay, tz: chrono_tz::Tz) -> Self {
+        DayClosing {
+            day_iso: c.day.format("%Y-%m-%d").to_string(),
+            day: date_it(c.day),
+            closed_at: datetime_it(c.closed_at, tz),
+            registrations: int_it(i64::from(c.registrations)),
+            json_sha256: c.json_sha256.to_hex(),
+            csv_sha256: c.csv_sha256.to_hex(),
+            pdf_sha256: c.pdf_sha256.to_hex(),
+        }
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "register_day.html")]
 pub struct DayPage {
@@ -45,6 +73,9 @@ pub struct DayPage {
     range: String,
     rows: Vec<DayRow>,
     annulments: Vec<DayAnnulment>,
+    assignments: Vec<DayAnnulment>,
+    closing: Option<DayClosing>,
+    recent: Vec<DayClosing>,
 }
 
 pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Query<DayQuery>) -> Result<DayPage, AppError> {
@@ -53,7 +84,26 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Qu
     let mut conn = state.pool().acquire().await?;
     let e = export::collect(&mut conn, register, Period::Day(day)).await?;
     let tz = register.timezone;
+    let closing = closing::find(&mut conn, register, day).await?.map(|c| DayClosing::new(&c, tz));
+    let recent = closing::list(&mut conn, register, day - chrono::Days::new(30), day)
+        .await?
+        .iter()
+        .map(|c| DayClosing::new(c, tz))
+        .collect();
     Ok(DayPage {
+        closing,
+        recent,
+        assignments: e
+            .assignments
+            .iter()
+            .map(|a| DayAnnulment {
+                number: format!("{}/{}", a.number, a.year),
+                at: datetime_it(a.assigned_at, tz),
+                by: a.assigned_by.clone(),
+                reason: format!("{} {}", a.office_code, a.office_name),
+                act: a.note.clone().unwrap_or_default(),
+            })
+            .collect(),
         layout: Layout::new(&user, "registro", format!("Registro giornaliero del {}", date_it(day))),
         date_iso: day.format("%Y-%m-%d").to_string(),
         date: date_it(day),
@@ -91,7 +141,10 @@ pub async fn csv(State(state): State<AppState>, _user: CurrentUser, Query(q): Qu
     let register = state.register();
     let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
     let mut conn = state.pool().acquire().await?;
-    let bytes = export::collect(&mut conn, register, Period::Day(day)).await?.render(Format::Csv)?;
+    let bytes = match closing::stored(&mut conn, state.blobs(), register, day, Stored::Csv).await? {
+        Some(bytes) => bytes,
+        None => export::collect(&mut conn, register, Period::Day(day)).await?.render(Format::Csv)?,
+    };
     let disposition = format!("attachment; filename=\"registro-giornaliero-{}.csv\"", day.format("%Y-%m-%d"));
     Ok((
         [
@@ -109,17 +162,42 @@ pub async fn pdf(State(state): State<AppState>, _user: CurrentUser, Query(q): Qu
     let register = state.register();
     let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
     let mut conn = state.pool().acquire().await?;
-    let e = export::collect(&mut conn, register, Period::Day(day)).await?;
-    drop(conn);
-    let tz = register.timezone;
-    let bytes = tokio::task::spawn_blocking(move || sigillo_report_pdf::render(&e, tz))
-        .await
-        .map_err(|e| AppError::Internal(format!("PDF rendering interrupted: {e}")))?
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let bytes = match closing::stored(&mut conn, state.blobs(), register, day, Stored::Pdf).await? {
+        Some(bytes) => bytes,
+        None => {
+            let e = export::collect(&mut conn, register, Period::Day(day)).await?;
+            drop(conn);
+            let tz = register.timezone;
+            tokio::task::spawn_blocking(move || sigillo_report_pdf::render(&e, tz))
+                .await
+                .map_err(|e| AppError::Internal(format!("PDF rendering interrupted: {e}")))?
+                .map_err(|e| AppError::Internal(e.to_string()))?
+        }
+    };
     let disposition = format!("attachment; filename=\"registro-giornaliero-{}.pdf\"", day.format("%Y-%m-%d"));
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/pdf")),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|e| AppError::Internal(e.to_string()))?),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The JSON export of the day (the stored file of a closed day).
+pub async fn json(State(state): State<AppState>, _user: CurrentUser, Query(q): Query<DayQuery>) -> Result<Response, AppError> {
+    let register = state.register();
+    let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
+    let mut conn = state.pool().acquire().await?;
+    let bytes = match closing::stored(&mut conn, state.blobs(), register, day, Stored::Json).await? {
+        Some(bytes) => bytes,
+        None => export::collect(&mut conn, register, Period::Day(day)).await?.render(Format::Json)?,
+    };
+    let disposition = format!("attachment; filename=\"registro-giornaliero-{}.json\"", day.format("%Y-%m-%d"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
             (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|e| AppError::Internal(e.to_string()))?),
         ],
         bytes,
