@@ -19,6 +19,7 @@ mod notify_e2e;
 mod pec_sim;
 mod register_cli;
 mod service_logs;
+mod validation_time;
 mod web_browser;
 mod web_decisions;
 mod web_exports;
