@@ -214,6 +214,8 @@ mod tests {
                     signer: None,
                     detail: None,
                     canonicalised: false,
+                    judged_at: None,
+                    time_source: None,
                 },
                 daticert,
                 wrapped: false,

@@ -46,6 +46,8 @@ fn report(pec_type: PecType, decision: Decision, sender: &str) -> MessageReport 
                 signer: None,
                 detail: None,
                 canonicalised: false,
+                judged_at: None,
+                time_source: None,
             },
             daticert,
             wrapped: false,

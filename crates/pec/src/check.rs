@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
-use sigillo_signature::{CmsStatus, SignatureReport, TrustStore, VerifyOptions, cms, verify_document, verify_document_with};
+use sigillo_signature::{CmsStatus, SignatureReport, TimeSource, TrustStore, VerifyOptions, cms, verify_document_with};
 
 use crate::envelope::{self, Envelope};
 use crate::error::PecError;
@@ -14,7 +14,31 @@ use crate::attachments::Attachment;
 use crate::report::{AttachmentReport, EnvelopeSignature, EnvelopeStatus, MessageReport};
 use crate::signed::SignedLookup;
 
-/// Trust anchors and the time of the check; build once, use for many files.
+/// The time a check is made at, and why that time: the moment of processing ([`now`]) or a
+/// time the user asked for ([`given`], `sigillo check --at`).
+///
+/// [`now`]: ValidationTime::now
+/// [`given`]: ValidationTime::given
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValidationTime {
+    pub at: DateTime<Utc>,
+    pub source: TimeSource,
+}
+
+impl ValidationTime {
+    /// The time of processing, read from the caller's clock.
+    pub fn now(at: DateTime<Utc>) -> Self {
+        ValidationTime { at, source: TimeSource::Now }
+    }
+
+    /// A time the user chose instead of now.
+    pub fn given(at: DateTime<Utc>) -> Self {
+        ValidationTime { at, source: TimeSource::At }
+    }
+}
+
+/// Trust anchors; build once, use for many files. The time of judgement is an input of each
+/// check (`*_at`); the methods without `_at` use the default time given to [`Checker::new`].
 pub struct Checker {
     pec_trust: TrustStore,
     doc_trust: TrustStore,
@@ -23,9 +47,14 @@ pub struct Checker {
 
 impl Checker {
     /// A checker with no anchors: every provider signature is then `untrusted`.
-    /// `now` is the reference time for certificate validity.
+    /// `now` is the time the methods without `_at` judge at; a long-running process passes
+    /// its clock's time to the `_at` methods instead, message by message.
     pub fn new(now: SystemTime) -> Self {
         Self { pec_trust: TrustStore::empty(), doc_trust: TrustStore::empty(), now: DateTime::<Utc>::from(now) }
+    }
+
+    fn default_time(&self) -> ValidationTime {
+        ValidationTime::now(self.now)
     }
 
     /// Adds PEC provider CA certificates (one file of `--trust DIR/pec/`: PEM, PEM bundle
@@ -49,15 +78,22 @@ impl Checker {
     /// that cannot be read (cut short, broken MIME); their `Display` is the one-line cause
     /// shown to the user.
     pub fn check(&self, file: &str, raw: &[u8]) -> Result<FileReport, PecError> {
+        self.check_at(file, raw, self.default_time())
+    }
+
+    /// [`Checker::check`] at `when`: a bare document is judged at `when` (or at its trusted
+    /// timestamp), a message as [`Checker::check_message_at`] says.
+    pub fn check_at(&self, file: &str, raw: &[u8], when: ValidationTime) -> Result<FileReport, PecError> {
         let is_document = match crate::sniff::sniff(raw)? {
             crate::sniff::Content::Document => true,
             crate::sniff::Content::Message => crate::sniff::looks_like_m7m(raw),
         };
         if is_document {
-            let signature = verify_document(raw, None, &self.doc_trust, self.now);
+            let options = VerifyOptions { time_source: when.source, ..VerifyOptions::default() };
+            let signature = verify_document_with(raw, None, &self.doc_trust, when.at, options);
             return Ok(FileReport::Document(DocumentReport { file: file.to_owned(), signature }));
         }
-        self.check_message(file, raw).map(|m| FileReport::Message(Box::new(m)))
+        self.check_message_at(file, raw, when).map(|m| FileReport::Message(Box::new(m)))
     }
 
     /// Former entry point, when the kind of file was told by its extension. The extension is
@@ -69,10 +105,21 @@ impl Checker {
 
     /// Checks one message. `file` is only copied into the report.
     pub fn check_message(&self, file: &str, raw: &[u8]) -> Result<MessageReport, PecError> {
+        self.check_message_at(file, raw, self.default_time())
+    }
+
+    /// Checks one message processed at `when`. The provider's certificate is judged at
+    /// `when`; when the envelope is valid, trusted and its daticert agrees with it, the
+    /// attachments' certificates are judged at the PEC's time reference (daticert `<data>`,
+    /// the moment the provider signed: DPCM 22/2/2013 art. 41 c.4 c makes it a time
+    /// validation opposable to third parties), so that a document signed and sent while its
+    /// certificate was valid stays valid when it is read, checked again or registered later.
+    /// Otherwise they are judged at `when`.
+    pub fn check_message_at(&self, file: &str, raw: &[u8], when: ValidationTime) -> Result<MessageReport, PecError> {
         let mut envelope = envelope::parse(raw)?;
-        let signature = self.envelope_signature(&envelope);
+        let signature = self.envelope_signature_at(&envelope, when);
         let attachments = std::mem::take(&mut envelope.attachments);
-        let signatures = self.attachment_signatures(&attachments);
+        let signatures = self.attachment_signatures(&attachments, attachment_time(&envelope, &signature, when));
         // Moved, not cloned: an attachment can be most of the message.
         let attachments = attachments
             .into_iter()
@@ -85,21 +132,26 @@ impl Checker {
     /// Every attachment's document signature. A detached `.p7s` is checked against the
     /// file it accompanies, and both entries carry that result (ARCHITECTURE.md §3).
     pub fn attachment_reports(&self, attachments: &[Attachment]) -> Vec<AttachmentReport> {
+        self.attachment_reports_at(attachments, self.default_time())
+    }
+
+    /// [`Checker::attachment_reports`] judged at `when` (for a PEC, its time reference).
+    pub fn attachment_reports_at(&self, attachments: &[Attachment], when: ValidationTime) -> Vec<AttachmentReport> {
         attachments
             .iter()
-            .zip(self.attachment_signatures(attachments))
+            .zip(self.attachment_signatures(attachments, when))
             .map(|(a, signature)| AttachmentReport { attachment: a.clone(), signature: Some(signature) })
             .collect()
     }
 
-    fn attachment_signatures(&self, attachments: &[Attachment]) -> Vec<SignatureReport> {
+    fn attachment_signatures(&self, attachments: &[Attachment], when: ValidationTime) -> Vec<SignatureReport> {
         let by_name = |name: &str| attachments.iter().find(|a| a.name.as_deref() == Some(name));
         // The verdict only: the attachment itself is the document, so a copy of a .p7m's
         // content in the report (never serialised, never read) would only cost a fresh
         // allocation the size of the document per message.
-        let options = VerifyOptions { extract_content: false };
+        let options = VerifyOptions { extract_content: false, time_source: when.source };
         let verify = |bytes: &[u8], detached: Option<&[u8]>| {
-            verify_document_with(bytes, detached, &self.doc_trust, self.now, options)
+            verify_document_with(bytes, detached, &self.doc_trust, when.at, options)
         };
         attachments
             .iter()
@@ -119,21 +171,30 @@ impl Checker {
     /// signed part's bytes in canonical CRLF form, by `sigillo_signature` (the one CMS
     /// verifier of the workspace).
     pub fn envelope_signature(&self, envelope: &Envelope<'_>) -> EnvelopeSignature {
+        self.envelope_signature_at(envelope, self.default_time())
+    }
+
+    /// [`Checker::envelope_signature`] with the provider's certificate judged at `when`.
+    pub fn envelope_signature_at(&self, envelope: &Envelope<'_>, when: ValidationTime) -> EnvelopeSignature {
         match &envelope.signed {
             SignedLookup::NotSigned => EnvelopeSignature {
                 status: EnvelopeStatus::Missing,
                 signer: None,
                 detail: None,
                 canonicalised: false,
+                judged_at: None,
+                time_source: None,
             },
             SignedLookup::Malformed(why) => EnvelopeSignature {
                 status: EnvelopeStatus::Invalid,
                 signer: None,
                 detail: Some(why.clone()),
                 canonicalised: false,
+                judged_at: None,
+                time_source: None,
             },
             SignedLookup::Signed(s) => {
-                let check = cms::verify_detached(&s.signature, &s.content, &self.pec_trust, self.now);
+                let check = cms::verify_detached(&s.signature, &s.content, &self.pec_trust, when.at);
                 let status = match check.status {
                     CmsStatus::Valid => EnvelopeStatus::Valid,
                     CmsStatus::Invalid | CmsStatus::Malformed => EnvelopeStatus::Invalid,
@@ -144,9 +205,22 @@ impl Checker {
                     signer: check.signer.map(|s| s.subject),
                     detail: (status != EnvelopeStatus::Valid).then_some(check.detail),
                     canonicalised: s.recanonicalised,
+                    judged_at: Some(when.at),
+                    time_source: Some(when.source),
                 }
             }
         }
+    }
+}
+
+/// The time a message's attachments are judged at: the PEC's time reference when the
+/// provider's signature vouches for it (valid, trusted, over a daticert that agrees with
+/// the envelope), else the time of the check.
+fn attachment_time(envelope: &Envelope<'_>, signature: &EnvelopeSignature, when: ValidationTime) -> ValidationTime {
+    let vouched = signature.status == EnvelopeStatus::Valid && envelope.daticert_mismatch.is_none();
+    match envelope.daticert.as_ref().and_then(|d| d.data).filter(|_| vouched) {
+        Some(data) => ValidationTime { at: data.with_timezone(&Utc), source: TimeSource::PecTime },
+        None => when,
     }
 }
 

@@ -14,5 +14,6 @@ pub mod signed;
 pub mod sniff;
 
 pub use error::PecError;
-pub use check::{Checker, DocumentReport, FileReport};
+pub use check::{Checker, DocumentReport, FileReport, ValidationTime};
+pub use sigillo_signature::TimeSource;
 pub use report::{MessageReport, human_it};

@@ -32,6 +32,10 @@ pub struct EnvelopeSignature {
     pub detail: Option<String>,
     /// The stored bytes had bare LF and were checked in their canonical CRLF form.
     pub canonicalised: bool,
+    /// The time the provider's certificate was judged at (the time of processing, or the
+    /// time asked with `check --at`) and why; `None` when there was no signature to judge.
+    pub judged_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub time_source: Option<sigillo_signature::TimeSource>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -346,6 +350,9 @@ pub fn human_it(r: &MessageReport) -> String {
     if let Some(d) = &es.detail {
         let _ = writeln!(s, "                   {d}");
     }
+    if let (Some(at), Some(source)) = (es.judged_at, es.time_source) {
+        let _ = writeln!(s, "                   certificato valutato al {}", judged_it(at, source));
+    }
     if r.pec.wrapped {
         let _ = writeln!(
             s,
@@ -387,6 +394,11 @@ pub fn human_it(r: &MessageReport) -> String {
         let _ = writeln!(s, "  Allegati:        nessuno");
     } else {
         let _ = writeln!(s, "  Allegati:        {}", r.attachments.len());
+        // One reference time for every attachment of a message (a timestamped signature
+        // is judged at its timestamp instead, shown in the JSON per signer).
+        if let Some(sig) = r.attachments.iter().find_map(|a| a.signature.as_ref()) {
+            let _ = writeln!(s, "  Firme valutate al {}", judged_it(sig.judged_at, sig.time_source));
+        }
         for a in &r.attachments {
             let at = &a.attachment;
             let firma = match (&a.signature, &at.signs) {
@@ -426,6 +438,9 @@ pub fn human_document_it(d: &crate::check::DocumentReport) -> String {
     let s = &d.signature;
     let mut out = format!("{}\n  Firma:           {}{}\n", d.file, verdict_it(s.verdict), sub(s));
     out.push_str(&format!("  Formato:         {}\n", format_it(s.format)));
+    if !s.signers.is_empty() {
+        out.push_str(&format!("  Valutata al:     {}\n", judged_it(s.judged_at, s.time_source)));
+    }
     for signer in &s.signers {
         let who = signer.common_name.as_deref().or(signer.subject.as_deref()).unwrap_or("(sconosciuto)");
         out.push_str(&format!("  Firmatario:      {who} — {}{}\n", verdict_it(signer.verdict), signer.subindication.map(|x| format!(" ({})", screaming(&format!("{x:?}")))).unwrap_or_default()));
@@ -434,6 +449,18 @@ pub fn human_document_it(d: &crate::check::DocumentReport) -> String {
         out.push_str(&format!("  Dettaglio:       {}\n", s.detail));
     }
     out
+}
+
+/// When a certificate was judged and why that time, for people.
+fn judged_it(at: chrono::DateTime<chrono::Utc>, source: sigillo_signature::TimeSource) -> String {
+    use sigillo_signature::TimeSource;
+    let why = match source {
+        TimeSource::PecTime => "riferimento temporale della PEC",
+        TimeSource::Timestamp => "marca temporale",
+        TimeSource::Now => "ora del controllo",
+        TimeSource::At => "data richiesta con --at",
+    };
+    format!("{} ({why})", at.format("%d/%m/%Y %H:%M:%S UTC"))
 }
 
 /// The format's usual name (their enum's serde names), without an exhaustive match on a

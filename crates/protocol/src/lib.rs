@@ -15,9 +15,12 @@
 //! * [`anyway`]: the responsabile's override, registering a rejected or review message from
 //!   its stored bytes with the same record and the same receipt.
 //! * [`receipt`]: what a receipt of registration lists.
-//! * [`trust`]: a trust directory (`pec/`, `signatures/`) loaded into a classifier.
+//! * [`trust`]: a trust directory (`pec/`, `signatures/`) loaded into a classifier, and
+//!   loaded again when it changes.
+//! * [`clock`]: the time of processing, read per message.
 
 pub mod anyway;
+pub mod clock;
 mod error;
 pub mod pipeline;
 pub mod plan;
@@ -27,4 +30,5 @@ pub mod record;
 pub mod trust;
 
 pub use error::Error;
+pub use clock::{Clock, SystemClock};
 pub use pipeline::{Outcome, Pipeline};

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use sigillo_pec::report::{Decision, Reason};
-use sigillo_pec::{Checker, MessageReport, PecError};
+use sigillo_pec::{Checker, MessageReport, PecError, ValidationTime};
 use sigillo_store::PgPool;
 use sigillo_store::blob::BlobStore;
 use sigillo_store::ids::InboundId;
@@ -35,16 +35,18 @@ use sigillo_store::register::{self, Actor, Register, Sha256};
 use tokio::sync::Notify;
 
 use crate::Error;
+use crate::clock::{Clock, SystemClock};
+use crate::trust::SharedChecker;
 use crate::plan::{Plan, decision_of};
 use crate::policy::Policy;
 use crate::record::{document_digest, registration_from_report};
 
-/// The classification step: `Checker::check_message` in production; tests replace it to
-/// exercise the fault paths (a classifier that panics).
-pub type Classifier = fn(&Checker, &str, &[u8]) -> Result<MessageReport, PecError>;
+/// The classification step: `Checker::check_message_at` in production, at the pipeline
+/// clock's time; tests replace it to exercise the fault paths (a classifier that panics).
+pub type Classifier = fn(&Checker, &str, &[u8], ValidationTime) -> Result<MessageReport, PecError>;
 
-fn check_message(checker: &Checker, label: &str, raw: &[u8]) -> Result<MessageReport, PecError> {
-    checker.check_message(label, raw)
+fn check_message(checker: &Checker, label: &str, raw: &[u8], when: ValidationTime) -> Result<MessageReport, PecError> {
+    checker.check_message_at(label, raw, when)
 }
 
 /// What happened to one message.
@@ -72,7 +74,10 @@ pub struct Pipeline {
     pool: PgPool,
     blobs: BlobStore,
     register: Register,
-    checker: Arc<Checker>,
+    /// Swapped whole when the trust directory changes (`trust::TrustWatcher`).
+    checker: SharedChecker,
+    /// The time of processing, read for each message: certificates are judged at it.
+    clock: Arc<dyn Clock>,
     classifier: Classifier,
     actor: Actor,
     max_attempts: i32,
@@ -94,7 +99,8 @@ impl Pipeline {
             pool,
             blobs,
             register,
-            checker: Arc::new(checker),
+            checker: SharedChecker::new(checker),
+            clock: Arc::new(SystemClock),
             classifier: check_message,
             // A fixed, valid literal: parse cannot fail.
             actor: Actor::parse("intake").unwrap_or_else(|_| unreachable!("\"intake\" is a valid actor")),
@@ -121,6 +127,18 @@ impl Pipeline {
         self.outbox = Some(Arc::new(config));
         self.wake = wake;
         self
+    }
+
+    /// Reads the time of processing from `clock` instead of the system's (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The classifier in use, to be replaced when the trust directory changes
+    /// ([`crate::trust::TrustWatcher`]); every clone of this pipeline sees the replacement.
+    pub fn checker(&self) -> &SharedChecker {
+        &self.checker
     }
 
     /// Replaces the classification step (tests of the fault paths).
@@ -245,10 +263,11 @@ impl Pipeline {
     /// Runs the classifier on a blocking thread. Its panics end that thread's task, not the
     /// service: the join error says so and the message is set aside.
     async fn classify(&self, raw: Vec<u8>, label: &str) -> Result<MessageReport, Fault> {
-        let checker = Arc::clone(&self.checker);
+        let checker = self.checker.current();
+        let when = ValidationTime::now(self.clock.now());
         let classifier = self.classifier;
         let label = label.to_owned();
-        match tokio::task::spawn_blocking(move || classifier(&checker, &label, &raw)).await {
+        match tokio::task::spawn_blocking(move || classifier(&checker, &label, &raw, when)).await {
             Ok(Ok(report)) => Ok(report),
             Ok(Err(e)) => Err(Fault(format!("messaggio non classificabile: {e}"))),
             Err(join) if join.is_panic() => {

@@ -4,9 +4,11 @@
 //! "register anyway" all load it here, so they trust the same things.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
 
 use sigillo_pec::Checker;
+use tokio::sync::Notify;
 
 use crate::Error;
 
@@ -18,6 +20,136 @@ pub fn checker(dir: &Path, at: SystemTime) -> Result<Checker, Error> {
     add_anchors(&dir.join("pec"), |c, b| c.add_pec_anchors(b), &mut checker)?;
     add_anchors(&dir.join("signatures"), |c, b| c.add_document_anchors(b), &mut checker)?;
     Ok(checker)
+}
+
+/// The classifier in use, shared by every clone of a pipeline and replaced whole when the
+/// trust directory changes: a message is classified with one set of anchors from start to
+/// end, whichever reload happens meanwhile.
+#[derive(Clone)]
+pub struct SharedChecker(Arc<RwLock<Arc<Checker>>>);
+
+impl SharedChecker {
+    pub fn new(checker: Checker) -> Self {
+        SharedChecker(Arc::new(RwLock::new(Arc::new(checker))))
+    }
+
+    /// The classifier to use now.
+    pub fn current(&self) -> Arc<Checker> {
+        // A panic while holding the lock can only have happened in `replace`, which swaps an
+        // Arc: the value inside is whole either way.
+        Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Puts `checker` in use for every message classified from now on.
+    pub fn replace(&self, checker: Checker) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(checker);
+    }
+}
+
+/// What the files of a trust directory look like: each file's path, size and modification
+/// time. A change in any of them (a file added, removed, rewritten) means a reload.
+type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+fn fingerprint(dir: &Path) -> Fingerprint {
+    let mut out = Vec::new();
+    for sub in ["pec", "signatures"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            out.push((e.path(), meta.len(), meta.modified().ok()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Keeps a [`SharedChecker`] in step with its trust directory, without a restart: the
+/// directory is loaded again when its files change ([`TrustWatcher::poll`]) or when asked
+/// ([`TrustWatcher::reload`], SIGHUP in `sigillo serve`). A directory that does not load (a
+/// broken file, a folder gone) leaves the previous trust in use and is logged with the file
+/// and the cause.
+pub struct TrustWatcher {
+    dir: PathBuf,
+    shared: SharedChecker,
+    seen: Fingerprint,
+}
+
+/// What a reload did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// Nothing changed since the last look.
+    Unchanged,
+    /// The new anchors are in use.
+    Reloaded,
+    /// The directory did not load; the previous anchors stay. The cause names the file.
+    Kept(String),
+}
+
+impl TrustWatcher {
+    /// Watches `dir`, whose current content `shared` already holds.
+    pub fn new(dir: &Path, shared: SharedChecker) -> Self {
+        TrustWatcher { dir: dir.to_path_buf(), seen: fingerprint(dir), shared }
+    }
+
+    /// Loads the directory again if its files changed since the last look.
+    pub fn poll(&mut self) -> Reload {
+        let now = fingerprint(&self.dir);
+        if now == self.seen {
+            return Reload::Unchanged;
+        }
+        // Remembered even when the load fails: a broken file is reported once, not at every
+        // look, and loaded as soon as it is fixed (its time changes).
+        self.seen = now;
+        self.load()
+    }
+
+    /// Loads the directory again whether it changed or not.
+    pub fn reload(&mut self) -> Reload {
+        self.seen = fingerprint(&self.dir);
+        self.load()
+    }
+
+    fn load(&self) -> Reload {
+        // The default time of the classifier is unused by the pipeline, which passes its
+        // clock's time with each message.
+        match checker(&self.dir, SystemTime::now()) {
+            Ok(c) => {
+                self.shared.replace(c);
+                // File paths only: no citizen data lives in a trust directory.
+                tracing::info!(dir = %self.dir.display(), "trust directory loaded again");
+                Reload::Reloaded
+            }
+            Err(e) => {
+                tracing::warn!("trust directory not loaded again, the previous trust stays in use: {e}");
+                Reload::Kept(e.to_string())
+            }
+        }
+    }
+
+    /// Looks at the directory every `every`, and reloads it whenever `hup` is notified, for
+    /// as long as the task runs.
+    pub async fn run(mut self, every: Duration, hup: Arc<Notify>) {
+        loop {
+            let forced = tokio::select! {
+                () = tokio::time::sleep(every) => false,
+                () = hup.notified() => true,
+            };
+            let mut watcher = self;
+            let result = tokio::task::spawn_blocking(move || {
+                let r = if forced { watcher.reload() } else { watcher.poll() };
+                (watcher, r)
+            })
+            .await;
+            match result {
+                Ok((w, _)) => self = w,
+                // Only a panic in the loader ends up here; the service goes on with its trust.
+                Err(e) => {
+                    tracing::error!("trust directory watcher stopped: {e}");
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Loads every regular file of one trust folder, in name order. The error names the folder

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sigillo_protocol::Pipeline;
-use sigillo_pec::{Checker, MessageReport, PecError};
+use sigillo_pec::{Checker, MessageReport, PecError, ValidationTime};
 use sigillo_store::blob::BlobStore;
 
 use sigillo_store::inbound::{self, MailboxState, MessageState, Origin};
@@ -14,11 +14,11 @@ use sigillo_store::testing::TestDb;
 
 static PANIC: AtomicBool = AtomicBool::new(true);
 
-fn sometimes_panics(c: &Checker, label: &str, raw: &[u8]) -> Result<MessageReport, PecError> {
+fn sometimes_panics(c: &Checker, label: &str, raw: &[u8], when: ValidationTime) -> Result<MessageReport, PecError> {
     if PANIC.load(Ordering::SeqCst) && raw.starts_with(b"X-Boom") {
         panic!("classifier bug");
     }
-    c.check_message(label, raw)
+    c.check_message_at(label, raw, when)
 }
 
 async fn pipeline(db: &TestDb, data: &std::path::Path, max: u32) -> Pipeline {

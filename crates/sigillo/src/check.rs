@@ -3,12 +3,17 @@
 //! for anything that is not a message (`NO_SIGNATURE_FOUND` for a file with no signature).
 //! A file that cannot be read, is empty or is a broken message gets a one-line error
 //! naming it, and the other files are still checked.
+//!
+//! Certificates are judged now, or at `--at`: a bare document at that time (or at its
+//! trusted timestamp), a message's provider certificate at that time and its attachments at
+//! the PEC's time reference. Each report says the time used and why (`judged_at`,
+//! `time_source`).
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use sigillo_pec::Checker;
+use sigillo_pec::{Checker, ValidationTime};
 use sigillo_protocol::trust::{self, io_cause};
 
 #[derive(clap::Args, Debug)]
@@ -19,12 +24,25 @@ pub struct CheckArgs {
     /// one JSON object per file, one per line
     #[arg(long)]
     pub json: bool,
+    /// judge certificates at this time (RFC 3339, e.g. 2025-02-14T10:00:00+01:00) instead of now
+    #[arg(long, value_name = "RFC3339", value_parser = parse_at)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }
 
+fn parse_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("data e ora non valide ({e}): scrivere ad esempio 2025-02-14T10:00:00+01:00"))
+}
+
 pub fn run(args: &CheckArgs) -> ExitCode {
     let now = std::time::SystemTime::now();
+    let when = match args.at {
+        Some(at) => ValidationTime::given(at),
+        None => ValidationTime::now(now.into()),
+    };
     let checker = match &args.trust {
         Some(dir) => match trust::checker(dir, now) {
             Ok(checker) => checker,
@@ -49,7 +67,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         // Messages and documents are told apart by content, never by the file's extension.
         let line = match std::fs::read(file) {
             Err(e) => Err(format!("impossibile leggere il file: {}", io_cause(&e))),
-            Ok(raw) => checker.check(&label, &raw).map_err(|e| e.to_string()),
+            Ok(raw) => checker.check_at(&label, &raw, when).map_err(|e| e.to_string()),
         };
         let written = match line {
             Ok(report) if args.json => match serde_json::to_string(&report) {

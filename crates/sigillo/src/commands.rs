@@ -419,6 +419,9 @@ pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
         tracing::info!("IMAP intake off (SIGILLO_IMAP_URL not set)");
     } else {
         let pipeline = pipeline(&config, Some(wake.clone())).await?;
+        if let Some(dir) = &config.trust_dir {
+            watch_trust(dir, &pipeline);
+        }
         for mailbox in &config.mailboxes {
             let cfg = std::sync::Arc::new(mailbox.clone());
             pollers.push(tokio::spawn(sigillo_intake::poller::run(pipeline.clone(), cfg, stop_rx.clone())));
@@ -456,6 +459,30 @@ pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(90), w).await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often the trust directory's files are looked at for changes.
+const TRUST_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps the intake's trust in step with `SIGILLO_TRUST_DIR` without a restart: its files
+/// are looked at every few seconds, and SIGHUP loads it again at once. A directory that does
+/// not load leaves the previous trust in use (logged with the file and the cause).
+fn watch_trust(dir: &std::path::Path, pipeline: &Pipeline) {
+    use sigillo_protocol::trust::TrustWatcher;
+    let hup = std::sync::Arc::new(tokio::sync::Notify::new());
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut s) => {
+            let hup = hup.clone();
+            tokio::spawn(async move {
+                while s.recv().await.is_some() {
+                    tracing::info!("SIGHUP: loading the trust directory again");
+                    hup.notify_one();
+                }
+            });
+        }
+        Err(e) => tracing::warn!("SIGHUP not handled ({e}): the trust directory is still looked at every few seconds"),
+    }
+    tokio::spawn(TrustWatcher::new(dir, pipeline.checker().clone()).run(TRUST_POLL, hup));
 }
 
 async fn sqlx_ping(pool: &PgPool) -> Result<(), sigillo_store::Error> {

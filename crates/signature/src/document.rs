@@ -7,7 +7,7 @@ use crate::ber;
 use crate::cert::Certificate;
 use crate::input::{self, Wrapping};
 use crate::oids;
-use crate::report::{Format, Indication, SignatureReport, SignerReport, SignerRole, SubIndication};
+use crate::report::{Format, Indication, SignatureReport, SignerReport, SignerRole, SubIndication, TimeSource};
 use crate::signed_data::{SignedData, content_info};
 use crate::signer::{verify_signer, verify_timestamp};
 use crate::trust::TrustStore;
@@ -39,11 +39,14 @@ pub struct VerifyOptions {
     /// [`extract_signed_content`], turn it off: for large files the copy (a fresh allocation
     /// the size of the document) costs about as much as hashing it.
     pub extract_content: bool,
+    /// Why `now` is the validation time, recorded in the report (`time_source`): the time
+    /// of the check by default, a PEC's time reference, a time the user asked for.
+    pub time_source: TimeSource,
 }
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        VerifyOptions { extract_content: true }
+        VerifyOptions { extract_content: true, time_source: TimeSource::Now }
     }
 }
 
@@ -320,14 +323,25 @@ impl Verifier<'_> {
             detail.push_str("; ");
             detail.push_str(i);
         }
+        let mut signers = self.signers;
+        for s in &mut signers {
+            // `timestamp_time` is set only from an intact timestamp of a trusted TSA, the
+            // time the verdict used instead of `now`.
+            (s.judged_at, s.time_source) = match s.timestamp_time {
+                Some(t) => (Some(t), Some(TimeSource::Timestamp)),
+                None => (Some(self.now), Some(self.options.time_source)),
+            };
+        }
         SignatureReport {
             verdict,
             subindication: sub,
             format,
             encoding,
-            signers: self.signers,
+            signers,
             envelopes: self.envelopes,
             detail,
+            judged_at: self.now,
+            time_source: self.options.time_source,
             content: self.content,
         }
     }

@@ -46,7 +46,7 @@ pub use document::{VerifyOptions, extract_signed_content, verify_document, verif
 
 pub use report::{
     CmsCheck, CmsStatus, Format, Indication, SignatureReport, SignerInfoSummary, SignerReport, SignerRole,
-    SubIndication,
+    SubIndication, TimeSource,
 };
 pub use trust::TrustStore;
 

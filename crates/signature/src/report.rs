@@ -49,6 +49,21 @@ impl SubIndication {
     }
 }
 
+/// Why a signature was judged at the time it was (`judged_at` in the reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeSource {
+    /// The PEC time reference: the moment the provider signed the envelope (daticert
+    /// `<data>`), a time validation opposable to third parties (DPCM 22/2/2013 art. 41 c.4 c).
+    PecTime,
+    /// An intact signature timestamp from a trusted TSA (CAdES-T), the proof of existence.
+    Timestamp,
+    /// The time of the check.
+    Now,
+    /// A time the user asked for (`sigillo check --at`).
+    At,
+}
+
 /// Signature format of the outermost container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Format {
@@ -115,6 +130,10 @@ pub struct SignerReport {
     pub verdict: Indication,
     pub subindication: Option<SubIndication>,
     pub detail: String,
+    /// The time this signer's certificates were judged at: its trusted timestamp when it
+    /// has one, else the reference time the caller gave (see `time_source`).
+    pub judged_at: Option<DateTime<Utc>>,
+    pub time_source: Option<TimeSource>,
 }
 
 impl SignerReport {
@@ -143,6 +162,8 @@ impl SignerReport {
             verdict,
             subindication,
             detail,
+            judged_at: None,
+            time_source: None,
         }
     }
 }
@@ -160,6 +181,10 @@ pub struct SignatureReport {
     pub envelopes: usize,
     /// Short explanation of the verdict.
     pub detail: String,
+    /// The reference time the document was judged at, and why that time; a signer with a
+    /// trusted timestamp is judged at the timestamp instead (its own `judged_at`).
+    pub judged_at: DateTime<Utc>,
+    pub time_source: TimeSource,
     /// The signed content extracted from the innermost envelope (CAdES enveloping only);
     /// not serialised.
     #[serde(skip)]

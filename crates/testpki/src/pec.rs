@@ -324,6 +324,72 @@ pub fn unsigned(headers: &str, content: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A transport envelope (`X-Trasporto: posta-certificata`) certified at `pec_time` (daticert
+/// `<data>`, in UTC), from `mario.rossi@pec.test.it` to `protocollo@pec.comune.test.it`,
+/// carrying `attachments` (`(name, media type, bytes)`), signed with `sign` (gets the signed
+/// bytes, returns the detached DER CMS). For tests of the time certificates are judged at.
+pub fn dated_transport(
+    ident: &str,
+    subject: &str,
+    pec_time: chrono::DateTime<chrono::Utc>,
+    attachments: &[(&str, &str, Vec<u8>)],
+    sign: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Vec<u8> {
+    let date = pec_time.format("%a, %d %b %Y %H:%M:%S +0000").to_string();
+    let msgid = format!("<client-{ident}@mua.test>");
+    let mut parts = vec![Part::new("Content-Type: text/plain; charset=utf-8\r\n", "Buongiorno, allego l'istanza firmata.")];
+    parts.extend(attachments.iter().map(|(name, media, bytes)| Part::attachment(name, media, bytes)));
+    let mut original = format!(
+        "Date: {date}\r\nFrom: Mario Rossi <mario.rossi@pec.test.it>\r\nTo: protocollo@pec.comune.test.it\r\n\
+         Subject: {subject}\r\nMessage-ID: <{ident}>\r\nX-Riferimento-Message-ID: {msgid}\r\nMIME-Version: 1.0\r\n"
+    )
+    .into_bytes();
+    original.extend_from_slice(&Part::multipart("mixed", "orig-mixed", parts).to_bytes());
+    let giorno = pec_time.format("%d/%m/%Y").to_string();
+    let ora = pec_time.format("%H:%M:%S").to_string();
+    let dc = Daticert {
+        tipo: "posta-certificata",
+        errore: "nessuno",
+        mittente: "mario.rossi@pec.test.it",
+        destinatari: vec![("certificato", "protocollo@pec.comune.test.it")],
+        risposte: "mario.rossi@pec.test.it",
+        oggetto: subject,
+        gestore: "TEST PEC S.p.A.",
+        zona: "+0000",
+        giorno: &giorno,
+        ora: &ora,
+        identificativo: ident,
+        msgid: &msgid,
+        ricevuta: Some("completa"),
+        ..Daticert::default()
+    };
+    let content = Part::multipart(
+        "mixed",
+        "env-mixed",
+        vec![
+            Part::new("Content-Type: text/plain; charset=\"iso-8859-1\"\r\nContent-Disposition: inline\r\n", "Messaggio di posta certificata"),
+            Part::daticert(&dc.xml()),
+            Part::postacert(&original),
+        ],
+    );
+    let headers = TransportHeaders {
+        return_path: Some("posta-certificata@pec.test.it"),
+        date: &date,
+        sender: "mario.rossi@pec.test.it",
+        provider: "posta-certificata@pec.test.it",
+        reply_to: "mario.rossi@pec.test.it",
+        to: vec!["protocollo@pec.comune.test.it"],
+        cc: Vec::new(),
+        subject: &format!("POSTA CERTIFICATA: {subject}"),
+        message_id: ident,
+        riferimento: &msgid,
+        x_trasporto: "posta-certificata",
+        tipo_ricevuta: Some("completa"),
+    }
+    .render();
+    signed(&headers, &content.to_bytes(), "----SIGBOUNDARY", "sha-256", sign)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
