@@ -349,6 +349,8 @@ impl RegisterExport {
                 &a.annulled_by,
                 &a.reason,
                 &a.authorising_act,
+                // flags, then the four columns of an assignment
+                "",
                 "",
                 "",
                 "",
