@@ -194,7 +194,7 @@ pub async fn collect(
 
     let rows = sqlx::query!(
         r#"
-        select r.year, r.number, r.registered_at, s.assigned_at, s.assigned_by, s.note,
+        select r.year, r.number, r.segnatura, s.assigned_at, s.assigned_by, s.note,
                o.code as office_code, o.name as office_name
         from assignments s
         join registrations r on r.id = s.registration_id
@@ -214,7 +214,7 @@ pub async fn collect(
         assignments.push(ExportedAssignment {
             number,
             year: s.year,
-            segnatura: register.segnatura(number, s.registered_at),
+            segnatura: s.segnatura,
             assigned_at: s.assigned_at,
             assigned_by: s.assigned_by,
             office_code: s.office_code,
