@@ -169,6 +169,11 @@ pub struct Registration {
     pub segnatura: String,
 }
 
+/// The names under which the system itself acts (`Actor::parse` of these literals): the PEC
+/// intake, the web server's own acts (lockouts) and the command line. No staff account may
+/// take one of them, or a person's act would read as automatic.
+pub const SYSTEM_ACTORS: [&str; 3] = ["intake", "web", "cli"];
+
 /// Who did something, for `created_by` and the audit trail: a staff username or a system
 /// component such as `intake`.
 #[derive(Debug, Clone)]

@@ -59,6 +59,12 @@ pub struct Username(String);
 impl Username {
     pub fn parse(s: &str) -> Result<Self, Error> {
         let s = s.trim();
+        if crate::register::SYSTEM_ACTORS.contains(&s) {
+            return Err(Error::invalid(
+                "username",
+                format!("«{s}» è un nome riservato: è il nome con cui il sistema registra i propri atti automatici"),
+            ));
+        }
         let ok = (2..=64).contains(&s.len())
             && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
@@ -67,7 +73,7 @@ impl Username {
         } else {
             Err(Error::invalid(
                 "username",
-                format!("{s:?} is not 2 to 64 lower-case letters, digits, '.', '_' or '-'"),
+                format!("«{s}» non va bene: servono da 2 a 64 lettere minuscole, cifre, '.', '_' o '-'"),
             ))
         }
     }
@@ -521,6 +527,15 @@ pub async fn use_api_token(conn: &mut PgConnection, token_hash: &Sha256) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_actor_names_are_reserved() {
+        for name in crate::register::SYSTEM_ACTORS {
+            let err = Username::parse(name).unwrap_err().to_string();
+            assert!(err.contains("riservato"), "{err}");
+        }
+        assert!(Username::parse("webmaster").is_ok());
+    }
 
     #[test]
     fn usernames_are_lower_case_words() {

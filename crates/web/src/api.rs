@@ -1,7 +1,10 @@
 //! The read-only JSON API for other back-office systems, and its OpenAPI document.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use crate::extract::{Path, Query};
+use crate::text::{FreeText, TextKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sigillo_store::ids::RegistrationId;
@@ -22,7 +25,7 @@ pub struct ApiListQuery {
 
 pub async fn list(State(state): State<AppState>, Query(q): Query<ApiListQuery>) -> Result<Json<Value>, AppError> {
     let register = state.register();
-    let mut filter = ListFilter { text: SearchText::parse(q.q.as_deref().unwrap_or(""))?, ..ListFilter::default() };
+    let mut filter = ListFilter { text: SearchText::parse(FreeText::parse("q", TextKind::Search, q.q.as_deref().unwrap_or(""))?.as_str())?, ..ListFilter::default() };
     if let Some(d) = parse_date("from", q.from.as_deref())? {
         filter.from = Some(period_bounds(register, Period::Day(d))?.0);
     }

@@ -225,7 +225,7 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    axum::Form(form): axum::Form<LoginForm>,
+    crate::extract::Form(form): crate::extract::Form<LoginForm>,
 ) -> Result<Response, AppError> {
     const WRONG: &str = "Nome utente o password non corretti.";
     let now = Utc::now();
@@ -336,7 +336,7 @@ pub struct PasswordForm {
 pub async fn change_password(
     State(state): State<AppState>,
     user: CurrentUser,
-    axum::Form(form): axum::Form<PasswordForm>,
+    crate::extract::Form(form): crate::extract::Form<PasswordForm>,
 ) -> Result<Response, AppError> {
     let layout = Layout::new(&user, "password", "Cambio password");
     let username = Username::parse(&user.0.username)?;

@@ -9,8 +9,10 @@
 mod api;
 pub mod auth;
 mod error;
+pub mod extract;
 mod format;
 mod pages;
+pub mod text;
 pub mod routes;
 
 use std::path::PathBuf;

@@ -2,7 +2,10 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::extract::Path;
+use crate::text::{FreeText, TextKind};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -36,10 +39,12 @@ pub struct OfficeForm {
 pub async fn create_office(
     State(state): State<AppState>,
     user: CurrentUser,
-    axum::Form(f): axum::Form<OfficeForm>,
+    crate::extract::Form(f): crate::extract::Form<OfficeForm>,
 ) -> Result<Response, AppError> {
+    let name = FreeText::parse("nome", TextKind::Name, &f.nome)?;
+    let code = FreeText::parse("codice", TextKind::Name, &f.codice)?;
     let mut tx = state.pool().begin().await?;
-    staff::create_office(&mut tx, &user.actor()?, &f.codice, &f.nome).await?;
+    staff::create_office(&mut tx, &user.actor()?, code.as_str(), name.as_str()).await?;
     tx.commit().await?;
     Ok(Redirect::to("/uffici").into_response())
 }
@@ -116,10 +121,14 @@ pub struct UserForm {
 pub async fn create_user(
     State(state): State<AppState>,
     user: CurrentUser,
-    axum::Form(f): axum::Form<UserForm>,
+    crate::extract::Form(f): crate::extract::Form<UserForm>,
 ) -> Result<Response, AppError> {
+    let full_name = FreeText::parse("nome", TextKind::Name, &f.nome)?;
     let checked = Username::parse(&f.username)
-        .map_err(|_| "nome utente non valido: da 2 a 64 lettere minuscole, cifre, '.', '_' o '-'".to_owned())
+        .map_err(|e| match e {
+            sigillo_store::Error::Invalid { reason, .. } => format!("nome utente non valido: {reason}"),
+            other => other.to_string(),
+        })
         .and_then(|u| Role::parse(&f.ruolo).map(|r| (u, r)).map_err(|_| "ruolo non valido".to_owned()))
         .and_then(|ur| check_password_rule(&f.password).map(|()| ur));
     let (username, role) = match checked {
@@ -131,7 +140,7 @@ pub async fn create_user(
         .await
         .map_err(|e| AppError::Internal(e.to_string()))??;
     let mut tx = state.pool().begin().await?;
-    staff::create_user(&mut tx, &user.actor()?, &username, &f.nome, role, &phc).await?;
+    staff::create_user(&mut tx, &user.actor()?, &username, full_name.as_str(), role, &phc).await?;
     tx.commit().await?;
     Ok(Redirect::to("/utenti").into_response())
 }
@@ -192,11 +201,12 @@ pub struct TokenForm {
 pub async fn create_token(
     State(state): State<AppState>,
     user: CurrentUser,
-    axum::Form(f): axum::Form<TokenForm>,
+    crate::extract::Form(f): crate::extract::Form<TokenForm>,
 ) -> Result<TokensPage, AppError> {
+    let name = FreeText::parse("nome", TextKind::Name, &f.nome)?;
     let token = random_token();
     let mut tx = state.pool().begin().await?;
-    staff::create_api_token(&mut tx, &user.actor()?, &f.nome, &Sha256::of(token.as_bytes())).await?;
+    staff::create_api_token(&mut tx, &user.actor()?, name.as_str(), &Sha256::of(token.as_bytes())).await?;
     tx.commit().await?;
     // Shown once: only its hash is stored.
     tokens_page(&state, &user, Some(token)).await
@@ -332,7 +342,7 @@ pub struct PolicyForm {
 pub async fn set_policy(
     State(state): State<AppState>,
     user: CurrentUser,
-    axum::Form(f): axum::Form<PolicyForm>,
+    crate::extract::Form(f): crate::extract::Form<PolicyForm>,
 ) -> Result<Response, AppError> {
     let parsed = UnsignedPolicy::parse(&f.non_firmati).zip(AnomalyPolicy::parse(&f.anomalie)).zip(IndeterminatePolicy::parse(&f.indeterminate));
     let Some(((unsigned, anomaly), indeterminate)) = parsed else {

@@ -2,7 +2,9 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use crate::extract::Query;
 use serde::Deserialize;
 use sigillo_store::audit::Verification;
 use sigillo_store::browse;

@@ -1,7 +1,9 @@
 //! What we sent to the citizen about a message (receipts and notices, from the outbox), as
 //! the registration page and the rejected list show it, and "send it again".
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::extract::Path;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono_tz::Tz;
 use sigillo_store::ids::{InboundId, OutboxId};

@@ -2,7 +2,10 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use crate::extract::{Path, Query};
+use crate::text::{FreeText, TextKind};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sigillo_pec::report::{AttachmentListing, Reason, ReasonCode};
@@ -242,10 +245,10 @@ pub async fn register_anyway(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    axum::Form(f): axum::Form<RegisterForm>,
+    crate::extract::Form(f): crate::extract::Form<RegisterForm>,
 ) -> Result<Response, AppError> {
     let id = InboundId::new(parse_id(&id)?);
-    let reason = f.motivo.trim().to_owned();
+    let reason = FreeText::parse("motivo", TextKind::Reason, &f.motivo)?.into_string();
     if reason.is_empty() {
         let error = Some("Indichi il motivo per cui il messaggio va protocollato nonostante lo scarto.".to_owned());
         let page = register_page(&state, &user, id, reason, false, error).await?;

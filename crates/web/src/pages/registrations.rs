@@ -2,7 +2,10 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use crate::extract::{Path, Query};
+use crate::text::{FreeText, TextKind};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -96,8 +99,9 @@ pub async fn list(
         "annullate" => StateFilter::Annulled,
         other => return Err(AppError::BadRequest(format!("stato: «{other}» non è tutte, attive o annullate"))),
     };
-    filter.sender = q.mittente.clone().filter(|s| !s.trim().is_empty());
-    filter.text = SearchText::parse(q.q.as_deref().unwrap_or(""))?;
+    let sender = FreeText::parse("mittente", TextKind::Search, q.mittente.as_deref().unwrap_or(""))?;
+    filter.sender = (!sender.is_empty()).then(|| sender.into_string());
+    filter.text = SearchText::parse(FreeText::parse("ricerca", TextKind::Search, q.q.as_deref().unwrap_or(""))?.as_str())?;
     filter.before_id = match q.prima.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(p) => Some(p.parse::<i64>().map(RegistrationId::new).map_err(|_| AppError::BadRequest("prima: cursore non valido".into()))?),
@@ -448,10 +452,11 @@ pub async fn annul(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    axum::Form(f): axum::Form<AnnulForm>,
+    crate::extract::Form(f): crate::extract::Form<AnnulForm>,
 ) -> Result<Response, AppError> {
     let id = RegistrationId::new(parse_id(&id)?);
-    let (reason, act) = (f.motivo.trim().to_owned(), f.atto.trim().to_owned());
+    let reason = FreeText::parse("motivo", TextKind::Reason, &f.motivo)?.into_string();
+    let act = FreeText::parse("provvedimento", TextKind::Reference, &f.atto)?.into_string();
     if reason.is_empty() || act.is_empty() {
         let error = Some("Indichi il motivo dell'annullamento e gli estremi del provvedimento che lo autorizza.".to_owned());
         let page = annul_page(&state, &user, id, reason, act, false, error).await?;
@@ -479,13 +484,14 @@ pub async fn assign(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    axum::Form(f): axum::Form<AssignForm>,
+    crate::extract::Form(f): crate::extract::Form<AssignForm>,
 ) -> Result<Response, AppError> {
     let id = RegistrationId::new(parse_id(&id)?);
+    let note = f.nota.as_deref().map(|n| FreeText::parse("nota", TextKind::Reason, n)).transpose()?;
     let office = f.ufficio.parse::<i64>().map_err(|_| AppError::BadRequest("scelga un ufficio".into()))?;
     let mut tx = state.pool().begin().await?;
     browse::registration(&mut tx, state.register(), id).await?;
-    staff::assign(&mut tx, &user.actor()?, id, office, f.nota.as_deref()).await?;
+    staff::assign(&mut tx, &user.actor()?, id, office, note.as_ref().map(FreeText::as_str)).await?;
     tx.commit().await?;
     Ok(Redirect::to(&format!("/registrazioni/{id}?esito=assegnata")).into_response())
 }
