@@ -13,6 +13,9 @@ pub enum AppError {
     Unauthenticated,
     #[error("role not allowed")]
     Forbidden,
+    /// Not allowed for this role, with the reason in Italian.
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("missing or wrong CSRF token")]
     Csrf,
     #[error("bad request: {0}")]
@@ -88,7 +91,7 @@ impl AppError {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Unauthenticated | AppError::ApiUnauthorized => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::Csrf | AppError::Refused(_) => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AppError::Store(_) | AppError::Template(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,6 +120,7 @@ impl IntoResponse for AppError {
                 "Il modulo non è valido o è scaduto. Ricarichi la pagina e riprovi.".to_owned(),
             ),
             AppError::BadRequest(m) => ("Richiesta non valida", m.clone()),
+            AppError::Refused(m) => ("Operazione non consentita", m.clone()),
             AppError::TooManyAttempts => (
                 "Troppi tentativi",
                 "Troppi tentativi di accesso non riusciti da questo indirizzo. Riprovi tra 15 minuti.".to_owned(),

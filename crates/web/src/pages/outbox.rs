@@ -3,7 +3,12 @@
 
 use axum::extract::State;
 
-use crate::extract::Path;
+use askama::Template;
+use askama_web::WebTemplate;
+use sigillo_store::staff::Role;
+
+use super::Layout;
+use crate::extract::{Form, Path};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono_tz::Tz;
 use sigillo_store::ids::{InboundId, OutboxId};
@@ -138,6 +143,78 @@ pub async fn views(conn: &mut PgConnection, inbound_id: InboundId, tz: Tz) -> Re
     Ok(views)
 }
 
+/// The body of a "send again" form: `conferma=si` is the responsabile's explicit confirmation
+/// for a notice held back because the envelope was forged.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ResendForm {
+    conferma: Option<String>,
+}
+
+impl ResendForm {
+    pub fn confirmed(&self) -> bool {
+        self.conferma.as_deref() == Some("si")
+    }
+}
+
+/// Where the confirmation page of a forged-envelope notice posts back to.
+pub struct ForgedConfirm {
+    pub confirmed: bool,
+    pub action: String,
+    pub back: String,
+}
+
+/// The warning a responsabile reads before sending a notice about a forged envelope.
+#[derive(Template, WebTemplate)]
+#[template(path = "resend_confirm.html")]
+pub struct ResendConfirmPage {
+    layout: Layout,
+    recipient: String,
+    action: String,
+    back: String,
+}
+
+/// What a "send again" did.
+pub enum Resent {
+    Queued(OutboxId),
+    /// The responsabile must confirm first (forged envelope).
+    Confirm(ResendConfirmPage),
+}
+
+/// A notice about a message whose PEC envelope was forged goes to the address the forger
+/// claimed: sending it could make the comune write to a stranger (or be used to relay mail).
+/// The operatore may not; the responsabile may, after a warning and an explicit confirmation.
+async fn forged_guard(
+    conn: &mut PgConnection,
+    user: &CurrentUser,
+    row: &OutboxRow,
+    confirm: &ForgedConfirm,
+) -> Result<Option<ResendConfirmPage>, AppError> {
+    // The row's reason is cleared once it is queued again, so the message's own reasons are
+    // read too: a notice of a forged message stays one after a first re-send.
+    let forged = row.suppressed_reason == Some(SuppressedReason::ForgedEnvelope)
+        || super::queue::envelope_forged(&browse::message_detail(conn, row.inbound_message_id).await?.reasons);
+    if !forged {
+        return Ok(None);
+    }
+    if user.0.role != Role::Responsabile {
+        return Err(AppError::Refused(
+            "La comunicazione è stata trattenuta perché la busta PEC del messaggio è contraffatta: l'indirizzo del \
+             mittente è quello dichiarato da chi l'ha falsificata. Solo il responsabile della gestione documentale \
+             può decidere di inviarla comunque."
+                .into(),
+        ));
+    }
+    if confirm.confirmed {
+        return Ok(None);
+    }
+    Ok(Some(ResendConfirmPage {
+        layout: Layout::new(user, "scartati", "Conferma l'invio"),
+        recipient: row.recipient.clone().unwrap_or_else(|| "—".to_owned()),
+        action: confirm.action.clone(),
+        back: confirm.back.clone(),
+    }))
+}
+
 /// Re-sends one row inside the caller's transaction, after the checks that give the person
 /// an answer in Italian; `sigillo_notify::outbox::resend` writes the audit entry.
 async fn resend_row(conn: &mut PgConnection, user: &CurrentUser, row: &OutboxRow) -> Result<OutboxId, AppError> {
@@ -160,12 +237,25 @@ async fn resend_row(conn: &mut PgConnection, user: &CurrentUser, row: &OutboxRow
 /// "Invia di nuovo" on one outbox row (operatore, responsabile): a failed or held-back row
 /// goes back to the queue, a sent one is sent again as a new message. Back to the
 /// registration of the message if it has one, else to the rejected list.
-pub async fn resend(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn resend(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Form(f): Form<ResendForm>,
+) -> Result<Response, AppError> {
     let id = OutboxId::new(parse_id(&id)?);
     let mut tx = state.pool().begin().await?;
     let row = outbox::lock(&mut tx, id).await?;
-    let queued = resend_row(&mut tx, &user, &row).await?;
     let registration = browse::message_detail(&mut tx, row.inbound_message_id).await?.registration_id;
+    let back = match registration {
+        Some(r) => format!("/registrazioni/{r}#ricevuta"),
+        None => "/scartati".to_owned(),
+    };
+    let confirm = ForgedConfirm { confirmed: f.confirmed(), action: format!("/invii/{id}/reinvia"), back };
+    if let Some(page) = forged_guard(&mut tx, &user, &row, &confirm).await? {
+        return Ok(page.into_response());
+    }
+    let queued = resend_row(&mut tx, &user, &row).await?;
     tx.commit().await?;
     state.wake_outbox();
     tracing::info!(outbox_id = %id, queued = %queued, "outbox row sent again by staff");
@@ -178,11 +268,19 @@ pub async fn resend(State(state): State<AppState>, user: CurrentUser, Path(id): 
 
 /// The latest notice of non-registration of a message, re-sent (the rejected list's "send the
 /// notice again"); `Ok(None)` when the message has none.
-pub async fn resend_notice_of(conn: &mut PgConnection, user: &CurrentUser, inbound_id: InboundId) -> Result<Option<OutboxId>, AppError> {
+pub async fn resend_notice_of(
+    conn: &mut PgConnection,
+    user: &CurrentUser,
+    inbound_id: InboundId,
+    confirm: &ForgedConfirm,
+) -> Result<Option<Resent>, AppError> {
     let rows = outbox::for_inbound(conn, inbound_id).await?;
     let Some(latest) = rows.iter().rev().find(|r| r.kind == OutboxKind::Notifica) else {
         return Ok(None);
     };
     let row = outbox::lock(conn, latest.id).await?;
-    Ok(Some(resend_row(conn, user, &row).await?))
+    if let Some(page) = forged_guard(conn, user, &row, confirm).await? {
+        return Ok(Some(Resent::Confirm(page)));
+    }
+    Ok(Some(Resent::Queued(resend_row(conn, user, &row).await?)))
 }

@@ -4,7 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 
-use crate::extract::{Path, Query};
+use crate::extract::{Form, Path, Query};
 use crate::text::{FreeText, TextKind};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -56,6 +56,11 @@ fn reason_it(code: ReasonCode) -> &'static str {
 }
 
 /// The reasons of a message in Italian, read back as the classifier's [`Reason`]s.
+/// Whether the classifier found the message's PEC envelope forged.
+pub(crate) fn envelope_forged(reasons: &serde_json::Value) -> bool {
+    Vec::<Reason>::deserialize(reasons).is_ok_and(|r| r.iter().any(|r| r.code == ReasonCode::ForgedEnvelope))
+}
+
 pub(crate) fn reasons_it(reasons: &serde_json::Value) -> Vec<String> {
     let reasons = match Vec::<Reason>::deserialize(reasons) {
         Ok(r) => r,
@@ -144,10 +149,23 @@ pub async fn confirm_rejection(State(state): State<AppState>, user: CurrentUser,
 
 /// Sends the notice of non-registration again (the latest one of the message, through the
 /// outbox) and records the office's decision, in one transaction.
-pub async fn resend_notice(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn resend_notice(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Form(f): Form<super::outbox::ResendForm>,
+) -> Result<Response, AppError> {
+    use super::outbox::{ForgedConfirm, Resent};
     let id = InboundId::new(parse_id(&id)?);
     let mut tx = state.pool().begin().await?;
-    if super::outbox::resend_notice_of(&mut tx, &user, id).await?.is_none() {
+    let confirm =
+        ForgedConfirm { confirmed: f.confirmed(), action: format!("/messaggi/{id}/reinvia-avviso"), back: "/scartati".to_owned() };
+    let queued = match super::outbox::resend_notice_of(&mut tx, &user, id, &confirm).await? {
+        Some(Resent::Queued(q)) => Some(q),
+        Some(Resent::Confirm(page)) => return Ok(page.into_response()),
+        None => None,
+    };
+    if queued.is_none() {
         return Err(AppError::BadRequest(
             "Per questo messaggio non è stata preparata alcuna comunicazione al mittente (l'invio delle risposte \
              non era attivo quando è arrivato): non c'è nulla da inviare di nuovo."
