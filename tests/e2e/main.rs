@@ -25,6 +25,7 @@ mod validation_time;
 mod web_browser;
 mod web_decisions;
 mod web_exports;
+mod web_input;
 mod web_outbox;
 mod web_security;
 mod web_user_cli;
