@@ -9,7 +9,9 @@
 mod api;
 pub mod auth;
 mod error;
+mod download;
 mod format;
+mod spreadsheet;
 mod pages;
 pub mod routes;
 
