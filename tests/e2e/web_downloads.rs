@@ -21,8 +21,8 @@ async fn web_downloads_never_render_what_could_script() {
         ("x.js", "application/javascript", b"alert(1)", "application/octet-stream", "attachment"),
         ("logo.svg", "image/svg+xml", b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", "application/octet-stream", "attachment"),
         ("x.xhtml", "application/xhtml+xml; charset=utf-8", b"<html/>", "application/octet-stream", "attachment"),
-        ("istanza.pdf", "application/pdf", b"%PDF-1.7", "application/pdf", "inline"),
-        ("foto.png", "image/png", b"\x89PNG", "image/png", "inline"),
+        ("istanza.pdf", "application/pdf", b"%PDF-1.7", "application/pdf", "attachment"),
+        ("foto.png", "image/png", b"\x89PNG", "image/png", "attachment"),
     ];
     let mut urls = Vec::new();
     for (name, ty, body, _, _) in cases {

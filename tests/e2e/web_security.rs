@@ -182,8 +182,7 @@ async fn document_download_refuses_path_tricks_and_other_registrations_documents
     let ok = app.get(&s, &format!("/registrazioni/{a}/documenti/{doc_a}")).await;
     assert_eq!(ok.status(), StatusCode::OK);
     let disposition = ok.headers().get("content-disposition").unwrap().to_str().unwrap().to_owned();
-    // a PDF is on the inline allow-list (web_downloads.rs has the types that are not)
-    assert!(disposition.starts_with("inline;") && disposition.contains("filename*=UTF-8''offerta%20%C3%A8%2Epdf"), "{disposition}");
+    assert!(disposition.starts_with("attachment;") && disposition.contains("filename*=UTF-8''offerta%20%C3%A8%2Epdf"), "{disposition}");
     assert_eq!(ok.bytes().await.unwrap().as_ref(), b"contenuto A");
     for path in [
         format!("/registrazioni/{a}/documenti/{doc_b}"),

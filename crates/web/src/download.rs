@@ -2,25 +2,28 @@
 //! register's exports) is built here, so that what a citizen sent can never run as our page.
 //!
 //! A document keeps the sender's media type only when a browser cannot run script from it
-//! (PDF and raster images, shown inline); anything else (`.html`, `.js`, `.svg`, …) is
-//! `application/octet-stream` and `attachment`, so it is saved, never rendered from our
-//! origin, where the CSP's `script-src 'self'` would admit it. Every download is also
+//! (PDF and raster images); anything else (`.html`, `.js`, `.svg`, …) is
+//! `application/octet-stream`, and every download is `attachment`, so it is saved, never
+//! rendered from our origin, where the CSP's `script-src 'self'` would admit it. Every download is also
 //! sandboxed (`Content-Security-Policy: sandbox`: no script, a unique origin even if a
 //! browser renders it) and not embeddable by other sites (`Cross-Origin-Resource-Policy`).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-/// The types a browser may show inline: none of them can carry script.
-const INLINE: &[&str] = &["application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"];
+/// The types kept as the sender gave them: a browser runs no script from any of them.
+const SAFE_TYPES: &[&str] = &["application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"];
 
-/// A stored document as the sender labelled it: shown inline when its type is on the
-/// allow-list, otherwise saved as opaque bytes.
+/// A stored document: with the sender's type when it is on the allow-list, otherwise as
+/// opaque bytes. Always `attachment`: the record page's button says "Scarica", and Chromium's
+/// PDF viewer does not run in a document under `Content-Security-Policy: sandbox`, so an
+/// inline PDF would be a blank page; the allow-listed type still lets the viewer the clerk
+/// opens the saved file with (or a future inline preview) know what it is.
 pub fn document(bytes: Vec<u8>, sender_media_type: &str, name: &str) -> Response {
     // `image/PNG; name=x` is still PNG; parameters never make a type safe.
     let essence = sender_media_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    match INLINE.iter().find(|t| **t == essence) {
-        Some(t) => respond(bytes, HeaderValue::from_static(t), "inline", name),
+    match SAFE_TYPES.iter().find(|t| **t == essence) {
+        Some(t) => respond(bytes, HeaderValue::from_static(t), "attachment", name),
         None => respond(bytes, HeaderValue::from_static("application/octet-stream"), "attachment", name),
     }
 }
@@ -62,10 +65,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_types_that_cannot_script_are_inline() {
+    fn only_types_that_cannot_script_keep_their_type() {
         for (sent, ty, disp) in [
-            ("application/pdf", "application/pdf", "inline"),
-            ("IMAGE/PNG; name=\"a.png\"", "image/png", "inline"),
+            ("application/pdf", "application/pdf", "attachment"),
+            ("IMAGE/PNG; name=\"a.png\"", "image/png", "attachment"),
             ("image/svg+xml", "application/octet-stream", "attachment"),
             ("text/html; charset=utf-8", "application/octet-stream", "attachment"),
             ("application/javascript", "application/octet-stream", "attachment"),
