@@ -217,14 +217,14 @@ async fn the_register_page_shows_a_closed_day_its_hash_and_serves_the_stored_fil
         }
     };
     assert_eq!(get(format!("/registro.pdf?data={day}")).await, stored_pdf);
-    assert_eq!(get(format!("/registro.csv?data={day}")).await, stored_csv);
+    assert_eq!(get(format!("/registro.csv?data={day}&formato=archivio")).await, stored_csv);
 
     // Annulled now: the closed day's files do not move; today's register lists the annulment.
     annul(&app.db.pool, id).await;
     assert_eq!(get(format!("/registro.pdf?data={day}")).await, stored_pdf);
-    assert_eq!(get(format!("/registro.csv?data={day}")).await, stored_csv);
+    assert_eq!(get(format!("/registro.csv?data={day}&formato=archivio")).await, stored_csv);
     let today_iso = today.format("%Y-%m-%d").to_string();
-    let csv = String::from_utf8(get(format!("/registro.csv?data={today_iso}")).await).unwrap();
+    let csv = String::from_utf8(get(format!("/registro.csv?data={today_iso}&formato=archivio")).await).unwrap();
     assert!(csv.lines().any(|l| l.starts_with("annullamento,") && l.contains("Doppia registrazione")), "{csv}");
     // Today holds emoji, CJK, Arabic, combining marks and controls: the PDF/A renders.
     let pdf = get(format!("/registro.pdf?data={today_iso}")).await;

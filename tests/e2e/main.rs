@@ -24,6 +24,7 @@ mod service_logs;
 mod validation_time;
 mod web_browser;
 mod web_decisions;
+mod web_downloads;
 mod web_exports;
 mod web_input;
 mod web_outbox;

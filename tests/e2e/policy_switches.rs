@@ -226,7 +226,7 @@ mod web_policy {
         assert!(html.contains("documento non firmato"), "{html}");
 
         // The register's export carries it too.
-        let csv = app.get(&capo, "/registro.csv").await.text().await.unwrap();
+        let csv = app.get(&capo, "/registro.csv?formato=archivio").await.text().await.unwrap();
         let mut rows = csv.lines();
         let header: Vec<&str> = rows.next().unwrap().split(',').collect();
         let flags = header.iter().position(|c| *c == "flags").unwrap_or_else(|| panic!("no flags column: {csv}"));

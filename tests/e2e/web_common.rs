@@ -195,6 +195,11 @@ impl TestApp {
 
     /// Registers a message with one document whose bytes are stored in the blob store.
     pub async fn seed(&self, subject: &str, sender: &str, doc_name: &str, doc: &[u8]) -> (i64, i64) {
+        self.seed_typed(subject, sender, doc_name, "application/pdf", doc).await
+    }
+
+    /// [`Self::seed`] with the media type the sender gave the document.
+    pub async fn seed_typed(&self, subject: &str, sender: &str, doc_name: &str, media_type: &str, doc: &[u8]) -> (i64, i64) {
         let sha = self.blobs.put(doc).unwrap();
         let new = NewRegistration {
             direction: Direction::Incoming,
@@ -207,7 +212,7 @@ impl TestApp {
             inbound_message_id: None,
             documents: vec![NewDocument {
                 name: doc_name.to_owned(),
-                media_type: "application/pdf".into(),
+                media_type: media_type.into(),
                 size_bytes: doc.len() as i64,
                 sha256: sha,
                 role: DocumentRole::Primary,

@@ -232,7 +232,7 @@ async fn the_daily_register_downloads_as_pdf_a_with_embedded_fonts() {
         assert!(text.contains(needle), "{needle:?} not in the PDF text:\n{text}");
     }
     // The PDF names the CSV export of the same day by its SHA-256.
-    let csv = app.get(&rev, "/registro.csv").await.bytes().await.unwrap();
+    let csv = app.get(&rev, "/registro.csv?formato=archivio").await.bytes().await.unwrap();
     use sha2::Digest;
     assert!(text.contains(&hex::encode(sha2::Sha256::digest(&csv))), "{text}");
 }

@@ -17,11 +17,13 @@ async fn the_csv_of_the_day_is_the_register_export() {
     let s = app.login("revisore1").await;
 
     let today = chrono::Utc::now().with_timezone(&app.register.timezone).date_naive();
-    let res = app.get(&s, &format!("/registro.csv?data={}", today.format("%Y-%m-%d"))).await;
+    // the archival CSV (`formato=archivio`); the spreadsheet form is in web_downloads.rs
+    let res = app.get(&s, &format!("/registro.csv?data={}&formato=archivio", today.format("%Y-%m-%d"))).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[CONTENT_TYPE], "text/csv; charset=utf-8");
     let disposition = res.headers()[CONTENT_DISPOSITION].to_str().unwrap().to_owned();
-    assert_eq!(disposition, format!("attachment; filename=\"registro-giornaliero-{}.csv\"", today.format("%Y-%m-%d")));
+    let name = format!("registro-giornaliero-{}-archivio.csv", today.format("%Y-%m-%d"));
+    assert!(disposition.starts_with(&format!("attachment; filename=\"{name}\"; filename*=UTF-8''")), "{disposition}");
     let body = res.bytes().await.unwrap();
 
     // byte for byte what `sigillo register export --format csv` writes for the day
@@ -34,7 +36,7 @@ async fn the_csv_of_the_day_is_the_register_export() {
     assert!(text.contains("<script>alert(1)</script>"), "CSV is data, not HTML:\n{text}");
 
     // another day: only the header
-    let res = app.get(&s, "/registro.csv?data=2001-01-01").await;
+    let res = app.get(&s, "/registro.csv?data=2001-01-01&formato=archivio").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.text().await.unwrap().lines().count(), 1);
     // a date that is no date is refused, not read as today

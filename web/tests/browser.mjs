@@ -95,7 +95,8 @@ try {
   const csvPath = join(out, 'registro.csv');
   await csv.saveAs(csvPath);
   const text = readFileSync(csvPath, 'utf8');
-  if (!text.startsWith('record,number,year,segnatura') || !text.includes('annullamento,')) throw new Error('CSV without the annulment');
+  // "Scarica CSV" is the spreadsheet form: BOM, `;`, Italian headers (the archival CSV is ?formato=archivio)
+  if (!text.startsWith('\uFEFFTipo di riga;Numero;Anno;Segnatura') || !text.includes('annullamento;')) throw new Error('CSV without the annulment');
   const [pdf] = await Promise.all([page.waitForEvent('download'), page.click('a[href^="/registro.pdf"]')]);
   const pdfPath = join(out, 'registro.pdf');
   await pdf.saveAs(pdfPath);

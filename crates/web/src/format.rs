@@ -44,6 +44,42 @@ pub fn size_it(bytes: i64) -> String {
     format!("{value:.1} {unit}").replace('.', ",")
 }
 
+/// Citizen-supplied text as the staff must see it: a bidi control (U+202A–U+202E,
+/// U+2066–U+2069, U+200E/U+200F, U+061C) or any other control or invisible format character
+/// becomes a visible `[U+202E]`, so that "lungo" cannot display as "ognul" and `fattura<U+202E>fdp.exe`
+/// cannot pass for a PDF. Only the plain space is kept as it is; the stored data never changes.
+pub fn visible(s: &str) -> String {
+    if !s.chars().any(needs_marker) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if needs_marker(c) {
+            out.push_str(&format!("[U+{:04X}]", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn needs_marker(c: char) -> bool {
+    matches!(c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+        // zero-width and other invisible format characters that can hide or reorder text
+        | '\u{200B}'..='\u{200D}' | '\u{2028}' | '\u{2029}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        | '\u{00AD}' | '\u{180E}' | '\u{FFF9}'..='\u{FFFB}')
+        || c.is_control()
+}
+
+/// The templates' filters: `{{ r.subject|visible }}` on every text a citizen wrote.
+pub mod filters {
+    #[askama::filter_fn]
+    pub fn visible(s: impl ToString, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::visible(&s.to_string()))
+    }
+}
+
 /// One signer as the record page shows it.
 #[derive(Debug, Clone)]
 pub struct SignerView {
@@ -164,6 +200,16 @@ mod tests {
         assert_eq!(size_it(999), "999 byte");
         assert_eq!(size_it(12_345), "12,3 kB");
         assert_eq!(size_it(2_500_000), "2,5 MB");
+    }
+
+    #[test]
+    fn bidi_and_control_characters_are_shown() {
+        assert_eq!(visible("Richiesta di accesso"), "Richiesta di accesso");
+        assert_eq!(visible("l\u{202E}ognul"), "l[U+202E]ognul");
+        assert_eq!(visible("fattura\u{202E}fdp.exe"), "fattura[U+202E]fdp.exe");
+        assert_eq!(visible("a\u{2066}b\u{2069}\u{200F}\u{061C}"), "a[U+2066]b[U+2069][U+200F][U+061C]");
+        assert_eq!(visible("a\tb\r\nc\u{0}"), "a[U+0009]b[U+000D][U+000A]c[U+0000]");
+        assert_eq!(visible("città 東京 مرحبا 👍"), "città 東京 مرحبا 👍");
     }
 
     #[test]

@@ -9,8 +9,10 @@
 mod api;
 pub mod auth;
 mod error;
+mod download;
 pub mod extract;
 mod format;
+mod spreadsheet;
 mod pages;
 pub mod text;
 pub mod routes;

@@ -10,6 +10,8 @@ use sigillo_store::audit::Verification;
 use sigillo_store::browse;
 
 use super::Layout;
+// The templates of this module call `|visible` on what citizens wrote.
+use crate::format::filters;
 use crate::auth::CurrentUser;
 use crate::format::{datetime_it, int_it};
 use crate::{AppError, AppState};

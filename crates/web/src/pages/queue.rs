@@ -15,6 +15,8 @@ use sigillo_store::browse;
 use sigillo_store::inbound::MessageState;
 
 use super::{Layout, parse_id};
+// The templates of this module call `|visible` on what citizens wrote.
+use crate::format::filters;
 use crate::auth::CurrentUser;
 use crate::format::{datetime_it, size_it};
 use crate::{AppError, AppState};

@@ -6,22 +6,25 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
+use axum::response::Response;
 
 use crate::extract::Query;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sigillo_store::closing::{self, ClosedDay, Stored};
 use sigillo_store::export::{self, Format, Period};
 
 use super::{Layout, parse_date, today};
+// The templates of this module call `|visible` on what citizens wrote.
+use crate::format::filters;
 use crate::auth::CurrentUser;
 use crate::format::{date_it, datetime_it, int_it};
-use crate::{AppError, AppState};
+use crate::{AppError, AppState, download};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct DayQuery {
     data: Option<String>,
+    /// `/registro.csv` only: absent for the spreadsheet form, `archivio` for the archival CSV.
+    formato: Option<String>,
 }
 
 pub struct DayRow {
@@ -139,23 +142,31 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Qu
     })
 }
 
+/// `/registro.csv` is what the page's "Scarica CSV" gives a clerk: the spreadsheet form
+/// ([`crate::spreadsheet`]: `;`, BOM, Italian headers, formulas neutralised), made from the
+/// archival CSV. `?formato=archivio` is the archival CSV itself, byte for byte what
+/// `sigillo register export --format csv` writes and what a closed day stored with its hash
+/// (the file the PDF/A names by its SHA-256), for auditors and other systems.
 pub async fn csv(State(state): State<AppState>, _user: CurrentUser, Query(q): Query<DayQuery>) -> Result<Response, AppError> {
     let register = state.register();
     let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
+    let archival = match q.formato.as_deref() {
+        None | Some("") => false,
+        Some("archivio") => true,
+        Some(_) => return Err(AppError::BadRequest("formato: atteso «archivio» o nessun valore".into())),
+    };
     let mut conn = state.pool().acquire().await?;
     let bytes = match closing::stored(&mut conn, state.blobs(), register, day, Stored::Csv).await? {
         Some(bytes) => bytes,
         None => export::collect(&mut conn, register, Period::Day(day)).await?.render(Format::Csv)?,
     };
-    let disposition = format!("attachment; filename=\"registro-giornaliero-{}.csv\"", day.format("%Y-%m-%d"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
-            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|e| AppError::Internal(e.to_string()))?),
-        ],
-        bytes,
-    )
-        .into_response())
+    drop(conn);
+    let iso = day.format("%Y-%m-%d");
+    if archival {
+        return Ok(download::file(bytes, "text/csv; charset=utf-8", &format!("registro-giornaliero-{iso}-archivio.csv")));
+    }
+    let sheet = crate::spreadsheet::from_archival(&bytes, register.timezone).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(download::file(sheet, "text/csv; charset=utf-8", &format!("registro-giornaliero-{iso}.csv")))
 }
 
 /// The daily register as PDF/A-2u with embedded fonts (`sigillo_report_pdf`), rendered on a
@@ -176,15 +187,7 @@ pub async fn pdf(State(state): State<AppState>, _user: CurrentUser, Query(q): Qu
                 .map_err(|e| AppError::Internal(e.to_string()))?
         }
     };
-    let disposition = format!("attachment; filename=\"registro-giornaliero-{}.pdf\"", day.format("%Y-%m-%d"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/pdf")),
-            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|e| AppError::Internal(e.to_string()))?),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(download::file(bytes, "application/pdf", &format!("registro-giornaliero-{}.pdf", day.format("%Y-%m-%d"))))
 }
 
 /// The JSON export of the day (the stored file of a closed day).
@@ -196,13 +199,5 @@ pub async fn json(State(state): State<AppState>, _user: CurrentUser, Query(q): Q
         Some(bytes) => bytes,
         None => export::collect(&mut conn, register, Period::Day(day)).await?.render(Format::Json)?,
     };
-    let disposition = format!("attachment; filename=\"registro-giornaliero-{}.json\"", day.format("%Y-%m-%d"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|e| AppError::Internal(e.to_string()))?),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(download::file(bytes, "application/json", &format!("registro-giornaliero-{}.json", day.format("%Y-%m-%d"))))
 }

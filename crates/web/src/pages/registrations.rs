@@ -3,10 +3,10 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
+use axum::http::HeaderMap;
 
 use crate::extract::{Path, Query};
 use crate::text::{FreeText, TextKind};
-use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sigillo_store::ids::RegistrationId;
@@ -17,6 +17,8 @@ use sigillo_store::register::{self, Direction, DocumentRole, NewAnnulment, Sha25
 use sigillo_store::staff;
 
 use super::{Layout, parse_date, parse_id};
+// The templates of this module call `|visible` on what citizens wrote.
+use crate::format::filters;
 use crate::auth::CurrentUser;
 use crate::format::{SignatureView, date_it, datetime_it, signature_view, size_it};
 use crate::{AppError, AppState};
@@ -344,17 +346,6 @@ pub async fn show(
     })
 }
 
-/// `attachment` with an ASCII fallback name and the UTF-8 name (RFC 6266 / 5987).
-fn attachment(name: &str) -> HeaderValue {
-    let ascii: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
-        .collect();
-    let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-    HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
-}
-
 async fn blob(state: &AppState, hash: Sha256) -> Result<Vec<u8>, AppError> {
     let blobs = state.blobs().clone();
     tokio::task::spawn_blocking(move || blobs.get(&hash))
@@ -373,9 +364,7 @@ pub async fn document(
     let d = browse::document(&mut conn, state.register(), id, doc).await?;
     drop(conn);
     let bytes = blob(&state, d.sha256).await?;
-    let content_type =
-        HeaderValue::from_str(&d.media_type).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
-    Ok(([(header::CONTENT_TYPE, content_type), (header::CONTENT_DISPOSITION, attachment(&d.name))], bytes).into_response())
+    Ok(crate::download::document(bytes, &d.media_type, &d.name))
 }
 
 pub async fn raw_message(
@@ -390,11 +379,7 @@ pub async fn raw_message(
     let m = r.message.ok_or(AppError::NotFound)?;
     let bytes = blob(&state, m.raw_sha256).await?;
     let name = format!("protocollo-{}-{}.eml", r.number, r.year);
-    Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static("message/rfc822")), (header::CONTENT_DISPOSITION, attachment(&name))],
-        bytes,
-    )
-        .into_response())
+    Ok(crate::download::file(bytes, "message/rfc822", &name))
 }
 
 #[derive(Template, WebTemplate)]
