@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sigillo_pec::report::{Decision, Reason};
 use sigillo_pec::{Checker, MessageReport, PecError, ValidationTime};
 use sigillo_store::PgPool;
@@ -475,7 +475,7 @@ fn classify_notify(e: sigillo_notify::Error) -> DecideError {
 /// The reasons stored with a decision, read back as the classifier's type. They are written
 /// only from that type, so a row that does not read is damaged: said in the log, not hidden.
 fn read_reasons(stored: &serde_json::Value) -> Vec<Reason> {
-    serde_json::from_value(stored.clone()).unwrap_or_else(|e| {
+    Vec::<Reason>::deserialize(stored).unwrap_or_else(|e| {
         tracing::warn!("stored reasons not readable: {e}");
         Vec::new()
     })

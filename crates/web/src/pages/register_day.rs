@@ -43,6 +43,15 @@ pub struct DayAnnulment {
     pub act: String,
 }
 
+/// An assignment to an office made that day (an event of the day, like an annulment).
+pub struct DayAssignment {
+    pub number: String,
+    pub at: String,
+    pub by: String,
+    pub office: String,
+    pub note: String,
+}
+
 /// How a day stands: closed (when, with the hashes of its stored files) or open.
 pub struct DayClosing {
     pub day_iso: String,
@@ -78,7 +87,7 @@ pub struct DayPage {
     range: String,
     rows: Vec<DayRow>,
     annulments: Vec<DayAnnulment>,
-    assignments: Vec<DayAnnulment>,
+    assignments: Vec<DayAssignment>,
     closing: Option<DayClosing>,
     recent: Vec<DayClosing>,
 }
@@ -101,12 +110,12 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Qu
         assignments: e
             .assignments
             .iter()
-            .map(|a| DayAnnulment {
+            .map(|a| DayAssignment {
                 number: format!("{}/{}", a.number, a.year),
                 at: datetime_it(a.assigned_at, tz),
                 by: a.assigned_by.clone(),
-                reason: format!("{} {}", a.office_code, a.office_name),
-                act: a.note.clone().unwrap_or_default(),
+                office: format!("{} {}", a.office_code, a.office_name),
+                note: a.note.clone().unwrap_or_default(),
             })
             .collect(),
         layout: Layout::new(&user, "registro", format!("Registro giornaliero del {}", date_it(day))),
