@@ -82,7 +82,7 @@ async fn web_desk_lists_have_page_numbers_and_a_total() {
     let s = app.login("op").await;
     let page = app.get(&s, "/registrazioni").await.text().await.unwrap();
     assert!(page.contains("120 registrazioni, pagina 1 di 3."), "{page}");
-    assert!(page.contains("aria-current=\"page\"><span class=\"visually-hidden\">Pagina </span>1</a>"), "{page}");
+    assert!(page.contains("href=\"/registrazioni?pagina=1\" aria-current=\"page\""), "{page}");
     assert!(page.contains("href=\"/registrazioni?pagina=3\""), "{page}");
     let last = app.get(&s, "/registrazioni?pagina=3").await.text().await.unwrap();
     assert_eq!(last.matches("<tr>").count() - 1, 20, "20 rows on the last page (and the header row)");
@@ -90,7 +90,7 @@ async fn web_desk_lists_have_page_numbers_and_a_total() {
     // A search counts its own hits and keeps its words in the page links.
     let found = app.get(&s, "/registrazioni?q=contributo").await.text().await.unwrap();
     assert!(found.contains("60 registrazioni, pagina 1 di 2."), "{found}");
-    assert!(found.contains("href=\"/registrazioni?q=contributo&amp;pagina=2\""), "{found}");
+    assert!(found.contains("href=\"/registrazioni?q=contributo&#38;pagina=2\""), "{found}");
     let second = app.get(&s, "/registrazioni?q=contributo&pagina=2").await.text().await.unwrap();
     assert_eq!(second.matches("Istanza contributo n.").count(), 10, "{second}");
     for bad in ["0", "-1", "x"] {
@@ -209,7 +209,8 @@ async fn web_desk_the_home_page_leads_to_the_lists_and_shows_failures() {
     sigillo_store::outbox::mark_attempt_failed(&mut conn, sigillo_store::ids::OutboxId::new(out), "550 mailbox unavailable", std::time::Duration::ZERO, true)
         .await
         .unwrap();
-    let (row, _) = inbound::record(&mut conn, &Sha256::of(b"broken"), 6, &Origin { mailbox: Some("INBOX".into()), ..Origin::default() }).await.unwrap();
+    let broken = app.blobs.put(b"broken").unwrap();
+    let (row, _) = inbound::record(&mut conn, &broken, 6, &Origin { mailbox: Some("INBOX".into()), ..Origin::default() }).await.unwrap();
     inbound::record_error(&mut conn, row.id, "MIME non interpretabile").await.unwrap();
     drop(conn);
     let reg: i64 = sqlx::query_scalar("select id from registrations where inbound_message_id = $1").bind(msg).fetch_one(&app.db.pool).await.unwrap();

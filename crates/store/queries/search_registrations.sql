@@ -25,7 +25,7 @@ with hits as (
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
        and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
-     order by r.id desc limit $9 + $10)
+     order by r.id desc limit $9::bigint + $10::bigint)
     union
     (select r.id from registrations r
      where r.register_id = $1
@@ -35,7 +35,7 @@ with hits as (
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
        and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
-     order by r.id desc limit $9 + $10)
+     order by r.id desc limit $9::bigint + $10::bigint)
     union
     (select r.id from registrations r
      where r.register_id = $1
@@ -45,7 +45,7 @@ with hits as (
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
        and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
-     order by r.id desc limit $9 + $10)
+     order by r.id desc limit $9::bigint + $10::bigint)
     union
     (select r.id from documents d join registrations r on r.id = d.registration_id
      where r.register_id = $1
@@ -55,7 +55,7 @@ with hits as (
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
        and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
-     order by r.id desc limit $9 + $10)
+     order by r.id desc limit $9::bigint + $10::bigint)
 )
 select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name,
        r.correspondent_address, r.subject,

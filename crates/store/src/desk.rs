@@ -215,7 +215,7 @@ pub async fn undelivered_receipt_list(conn: &mut PgConnection, limit: i64) -> Re
         UndeliveredReceipt,
         r#"
         select o.id as outbox_id, o.registration_id as "registration_id: RegistrationId",
-               r.number as "number?", r.year as "year?", o.state, o.delivery, o.created_at
+               r.number as "number?", r.year as "year?", o.state::text as "state!", o.delivery::text as delivery, o.created_at
         from outbox o left join registrations r on r.id = o.registration_id
         where o.kind = 'ricevuta'
           and not exists (select 1 from outbox later

@@ -168,9 +168,19 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Path(id): Pa
     let m = browse::message_detail(&mut conn, id).await?;
     let registration = m.registration_id.map(|r| r.to_string());
     drop(conn);
-    let (row, raw) = raw_of(&state, id).await?;
+    let mut conn = state.pool().acquire().await?;
+    let row = inbound::by_id(&mut conn, id).await?;
+    drop(conn);
     let (mut text, mut text_note, mut parts, mut unreadable) = (None, None, Vec::new(), None);
-    match parts_of(raw).await? {
+    // A message whose stored bytes cannot be read is still shown, with what the row says.
+    let parsed = match raw_of(&state, id).await {
+        Ok((_, raw)) => parts_of(raw).await?,
+        Err(e) => {
+            tracing::warn!(inbound_id = %id, "stored message not readable: {e}");
+            Err("il file del messaggio non è leggibile nell'archivio".to_owned())
+        }
+    };
+    match parsed {
         Ok((body, attachments)) => {
             if let Some(b) = &body {
                 let decoded = decode(&b.content);
