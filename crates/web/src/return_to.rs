@@ -75,12 +75,13 @@ pub fn without_session(state: &AppState, req: &Request, no_cookie: bool) -> Resp
     let asked = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let asked = if get { local_path(asked) } else { None };
     let fetch = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if let Some(path) = asked {
-        if no_cookie && fetch("sec-fetch-site") == "cross-site" && fetch("sec-fetch-mode") == "navigate" {
-            if let Ok(html) = (ReopenPage { path }).render() {
-                return (StatusCode::OK, axum::response::Html(html)).into_response();
-            }
-        }
+    if let Some(path) = asked
+        && no_cookie
+        && fetch("sec-fetch-site") == "cross-site"
+        && fetch("sec-fetch-mode") == "navigate"
+        && let Ok(html) = (ReopenPage { path }).render()
+    {
+        return (StatusCode::OK, axum::response::Html(html)).into_response();
     }
     let mut res = if headers.contains_key("hx-request") {
         let mut res = StatusCode::UNAUTHORIZED.into_response();

@@ -135,10 +135,10 @@ pub async fn list(
     // A protocol number, number/year or segnatura opens that registration; when none has
     // it, the text is searched as words (a subject may quote the number).
     let number_query = NumberQuery::parse(text.as_str());
-    if let Some(nq) = &number_query {
-        if let Some(id) = desk::find_registration(&mut conn, register, nq.number, nq.year, nq.segnatura.as_deref()).await? {
-            return Ok(open_record(htmx, id));
-        }
+    if let Some(nq) = &number_query
+        && let Some(id) = desk::find_registration(&mut conn, register, nq.number, nq.year, nq.segnatura.as_deref()).await?
+    {
+        return Ok(open_record(htmx, id));
     }
     let (rows, _) = browse::list(&mut conn, register, &filter, PAGE_SIZE).await?;
     let counted = desk::count_registrations(&mut conn, register, &filter, COUNT_CAP + 1).await?;
