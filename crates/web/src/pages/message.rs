@@ -110,7 +110,11 @@ fn html_to_text(html: &str) -> String {
         let rest = &lower[i..];
         if rest.starts_with("<style") || rest.starts_with("<script") {
             let close = if rest.starts_with("<style") { "</style" } else { "</script" };
-            i = rest.find(close).map_or(html.len(), |p| i + p + close.len());
+            // Past the closing tag's `>`.
+            i = rest
+                .find(close)
+                .and_then(|p| rest[p..].find('>').map(|q| i + p + q + 1))
+                .unwrap_or(html.len());
             continue;
         }
         if rest.starts_with('<') {
