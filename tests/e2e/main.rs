@@ -24,6 +24,8 @@ mod service_logs;
 mod validation_time;
 mod web_browser;
 mod web_decisions;
+mod web_desk;
+mod web_desk_browser;
 mod web_downloads;
 mod web_exports;
 mod web_input;

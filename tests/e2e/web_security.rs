@@ -265,8 +265,12 @@ async fn keyset_pagination_walks_every_registration_once() {
         for part in html.split("href=\"/registrazioni/").skip(1) {
             seen.push(part.split('"').next().unwrap().parse::<i64>().unwrap());
         }
-        match html.split("href=\"/registrazioni?").nth(1) {
-            Some(rest) => url = format!("/registrazioni?{}", rest.split('"').next().unwrap().replace("&amp;", "&").replace("&#38;", "&")),
+        // The pager's "Successiva" link, until the last page.
+        match html.find(">Successiva</a>").and_then(|end| html[..end].rfind("href=\"/registrazioni?")) {
+            Some(start) => {
+                let rest = &html[start + "href=\"".len()..];
+                url = rest.split('"').next().unwrap().replace("&amp;", "&").replace("&#38;", "&");
+            }
             None => break,
         }
     }

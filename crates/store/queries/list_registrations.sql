@@ -1,7 +1,8 @@
 -- The registrations list without search text (`sigillo_store::browse::list`), newest first.
 -- $1 register, $2/$3 registered_at range, $4 'all' | 'active' | 'annulled', $5 ILIKE pattern
 -- on the sender (matched lower-cased, as ILIKE does; migration 0006), $6 keyset cursor (ids
--- below it), $7 rows. scripts/bench-web times this file.
+-- below it), $7 rows, $8 rows skipped (the dashboard's page numbers; 0 for the API's keyset
+-- pages). scripts/bench-web times this file.
 select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name,
        r.correspondent_address, r.subject,
        exists (select 1 from annulments a where a.registration_id = r.id) as "annulled!",
@@ -18,4 +19,4 @@ where r.register_id = $1
        or r.correspondent_lower like lower($5))
   and ($6::bigint is null or r.id < $6)
 order by r.id desc
-limit $7
+limit $7 offset $8

@@ -1,7 +1,8 @@
 -- The registrations list with search text (`sigillo_store::browse::list`): full-text search
 -- in Italian over subject and sender, trigram ILIKE for partial words and document names.
 -- $1-$6 as in list_registrations.sql, $7 the text, $8 its ILIKE pattern (NULL for words under
--- three characters), $9 rows. scripts/bench-web times this file.
+-- three characters), $9 rows, $10 rows skipped (page numbers: each branch then keeps
+-- $9 + $10 hits, enough for the page). scripts/bench-web times this file.
 --
 -- One branch per index, each with every filter and its own `order by id desc limit`, joined
 -- by UNION: the planner then picks, per branch, either a backward scan of the primary key
@@ -24,7 +25,7 @@ with hits as (
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
        and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
-     order by r.id desc limit $9)
+     order by r.id desc limit $9::bigint + $10::bigint)
     union
     (select r.id from registrations r
      where r.register_id = $1
@@ -34,7 +35,7 @@ with hits as (
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
        and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
-     order by r.id desc limit $9)
+     order by r.id desc limit $9::bigint + $10::bigint)
     union
     (select r.id from registrations r
      where r.register_id = $1
@@ -44,7 +45,7 @@ with hits as (
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
        and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
-     order by r.id desc limit $9)
+     order by r.id desc limit $9::bigint + $10::bigint)
     union
     (select r.id from documents d join registrations r on r.id = d.registration_id
      where r.register_id = $1
@@ -54,7 +55,7 @@ with hits as (
        and ($4::text = 'all' or ($4 = 'annulled') = exists (select 1 from annulments a where a.registration_id = r.id))
        and ($5::text is null or r.correspondent_lower like lower($5))
        and ($6::bigint is null or r.id < $6)
-     order by r.id desc limit $9)
+     order by r.id desc limit $9::bigint + $10::bigint)
 )
 select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name,
        r.correspondent_address, r.subject,
@@ -65,4 +66,4 @@ select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.segnat
 from registrations r
 where r.id in (select id from hits)
 order by r.id desc
-limit $9
+limit $9 offset $10

@@ -78,7 +78,7 @@ pub enum StateFilter {
 }
 
 impl StateFilter {
-    fn as_sql(self) -> &'static str {
+    pub(crate) fn as_sql(self) -> &'static str {
         match self {
             StateFilter::All => "all",
             StateFilter::Active => "active",
@@ -110,6 +110,16 @@ impl SearchText {
         let like = (s.chars().count() >= 3).then(|| format!("%{}%", like_escape(s)));
         Ok(Some(SearchText { text: s.to_owned(), like }))
     }
+
+    /// The text as typed (trimmed), for full-text search.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Its ILIKE pattern; `None` under three characters.
+    pub fn like(&self) -> Option<&str> {
+        self.like.as_deref()
+    }
 }
 
 /// Escapes LIKE's metacharacters (the default escape character is `\`).
@@ -135,6 +145,8 @@ pub struct ListFilter {
     pub text: Option<SearchText>,
     /// Keyset pagination: only registrations with an id below this one.
     pub before_id: Option<RegistrationId>,
+    /// Rows skipped before the page (the dashboard's numbered pages); 0 with keyset pages.
+    pub offset: i64,
 }
 
 /// One line of the list.
@@ -176,6 +188,7 @@ pub async fn list(
                 sender,
                 filter.before_id.map(RegistrationId::get),
                 fetch,
+                filter.offset.max(0),
             )
             .fetch_all(&mut *conn)
             .await?
@@ -196,6 +209,7 @@ pub async fn list(
                 // NULL never matches ILIKE: short words are searched by full text only.
                 text.like,
                 fetch,
+                filter.offset.max(0),
             )
             .fetch_all(&mut *conn)
             .await?

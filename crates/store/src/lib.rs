@@ -12,6 +12,7 @@ pub mod browse;
 pub mod closing;
 pub mod codes;
 pub mod decisions;
+pub mod desk;
 mod error;
 pub mod export;
 pub mod ids;

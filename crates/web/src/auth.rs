@@ -173,13 +173,13 @@ pub async fn guard(
         }
         Access::Staff(roles) => {
             let Some(token) = cookie(req.headers(), SESSION_COOKIE).map(str::to_owned) else {
-                return Ok(Redirect::to("/accedi").into_response());
+                return Ok(crate::return_to::without_session(&state, &req, true));
             };
             let mut conn = state.pool().acquire().await?;
             let session = staff::session(&mut conn, &token_hash(&token), Utc::now() + IDLE).await?;
             drop(conn);
             let Some(session) = session else {
-                return Ok(Redirect::to("/accedi").into_response());
+                return Ok(crate::return_to::without_session(&state, &req, false));
             };
             if !roles.contains(&session.role) {
                 return Err(AppError::Forbidden);
@@ -225,6 +225,7 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
     crate::extract::Form(form): crate::extract::Form<LoginForm>,
 ) -> Result<Response, AppError> {
     const WRONG: &str = "Nome utente o password non corretti.";
@@ -276,9 +277,11 @@ pub async fn login(
     tracing::info!(user = %record.username, "login");
     let session = set_cookie(&state, SESSION_COOKIE, &token, "/", IDLE.num_seconds());
     let clear = set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/accedi", 0);
-    let mut res = Redirect::to("/").into_response();
+    // Back to the page that sent the person here, when it is one of ours.
+    let mut res = Redirect::to(&crate::return_to::target(&headers)).into_response();
     res.headers_mut().append(header::SET_COOKIE, session.parse().map_err(|_| AppError::Internal("cookie".into()))?);
     res.headers_mut().append(header::SET_COOKIE, clear.parse().map_err(|_| AppError::Internal("cookie".into()))?);
+    res.headers_mut().append(header::SET_COOKIE, crate::return_to::clear_cookie(&state));
     Ok(res)
 }
 

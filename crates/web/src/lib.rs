@@ -7,13 +7,17 @@
 //! exist.
 
 mod api;
+pub mod assets;
 pub mod auth;
 mod error;
 mod download;
 pub mod extract;
+mod find;
 mod format;
+mod pager;
 mod spreadsheet;
 mod pages;
+pub mod return_to;
 pub mod text;
 pub mod routes;
 
@@ -128,9 +132,14 @@ pub fn router(state: AppState) -> Router {
         ));
         router = router.route(route.spec.path, guarded);
     }
-    let statics = tower_http::services::ServeDir::new(&state.config().static_dir);
+    assets::init(&state.config().static_dir);
+    // Static files: their own layers (cache headers, compression), pages not.
+    let statics = Router::new()
+        .nest_service("/static", tower_http::services::ServeDir::new(&state.config().static_dir))
+        .layer(assets::compression())
+        .layer(axum::middleware::from_fn(assets::versioned));
     router
-        .nest_service("/static", statics)
+        .merge(statics)
         .fallback(|| async { AppError::NotFound })
         .layer(axum::middleware::from_fn(error::report))
         .layer(axum::middleware::map_response(security_headers))

@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod audit;
 pub mod home;
+pub mod message;
 pub mod outbox;
+pub mod print;
 pub mod queue;
 pub mod register_day;
 pub mod registrations;

@@ -12,6 +12,9 @@ use sigillo_pec::report::{AttachmentListing, Reason, ReasonCode};
 use sigillo_store::ids::InboundId;
 use sigillo_store::decisions::{self, MessageAction};
 use sigillo_store::browse;
+use sigillo_store::desk;
+
+use crate::pager::{Pager, parse_page};
 use sigillo_store::inbound::MessageState;
 
 use super::{Layout, parse_id};
@@ -26,26 +29,41 @@ pub struct MessageView {
     pub sender: String,
     pub subject: String,
     pub received: String,
-    pub size: String,
     pub reasons: Vec<String>,
     pub last_action: String,
+    pub decided: bool,
+}
+
+impl MessageView {
+    /// The first reason, for the one-line row (the others are on the message's page).
+    pub fn first_reason(&self) -> &str {
+        self.reasons.first().map_or("—", String::as_str)
+    }
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "queue.html")]
 pub struct QueuePage {
     layout: Layout,
+    path: &'static str,
     heading: &'static str,
     intro: &'static str,
     messages: Vec<MessageView>,
     notice: Option<&'static str>,
+    undecided_only: bool,
+    counts: desk::QueueCounts,
+    pager: Pager,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct QueueQuery {
     esito: Option<String>,
+    /// `da-decidere`: only messages without a decision.
+    filtro: Option<String>,
+    pagina: Option<String>,
 }
 
+const QUEUE_PAGE: i64 = 50;
 fn reason_it(code: ReasonCode) -> &'static str {
     match code {
         ReasonCode::UnsignedAttachment => "Allegato non firmato",
@@ -102,8 +120,17 @@ fn action_it(a: MessageAction) -> &'static str {
 }
 
 async fn page(state: &AppState, user: &CurrentUser, which: MessageState, q: &QueueQuery) -> Result<QueuePage, AppError> {
+    let undecided_only = match q.filtro.as_deref().map(str::trim).unwrap_or("") {
+        "" | "tutti" => false,
+        "da-decidere" => true,
+        other => return Err(AppError::BadRequest(format!("filtro: «{other}» non è tutti o da-decidere"))),
+    };
+    let page = parse_page(q.pagina.as_deref())?;
+    let filter = if undecided_only { desk::QueueFilter::Undecided } else { desk::QueueFilter::All };
     let mut conn = state.pool().acquire().await?;
-    let rows = browse::messages_in_state(&mut conn, which, 200).await?;
+    let counts = desk::queue_counts(&mut conn, which).await?;
+    let rows = desk::queue_page(&mut conn, which, filter, (page - 1) * QUEUE_PAGE, QUEUE_PAGE).await?;
+    drop(conn);
     let tz = state.register().timezone;
     let messages = rows
         .into_iter()
@@ -112,21 +139,30 @@ async fn page(state: &AppState, user: &CurrentUser, which: MessageState, q: &Que
             sender: or_unknown(m.sender),
             subject: or_unknown(m.subject),
             received: datetime_it(m.first_seen_at, tz),
-            size: size_it(m.raw_size),
             reasons: reasons_it(&m.reasons),
-            last_action: m.last_action.map(action_it).unwrap_or("—").to_owned(),
+            decided: m.last_action.is_some(),
+            last_action: m.last_action.map(action_it).unwrap_or("Da decidere").to_owned(),
         })
         .collect();
-    let (active, heading, intro) = if which == MessageState::Review {
-        ("revisione", "Da revisionare", "Messaggi che il sistema non ha potuto decidere da solo (ad esempio firme con esito non determinabile).")
+    let (active, path, heading, intro) = if which == MessageState::Review {
+        ("revisione", "/revisione", "Da revisionare", "Messaggi che il sistema non ha potuto decidere da solo (ad esempio firme con esito non determinabile).")
     } else {
-        ("scartati", "Messaggi scartati", "Messaggi non protocollati, con il motivo. Nessun messaggio viene cancellato.")
+        ("scartati", "/scartati", "Messaggi scartati", "Messaggi non protocollati, con il motivo. Nessun messaggio viene cancellato.")
     };
     let notice = match q.esito.as_deref() {
         Some("avviso-reinviato") => Some("La comunicazione al mittente è stata rimessa in coda di invio."),
+        Some("scarto-confermato") => Some("Lo scarto è stato confermato."),
         _ => None,
     };
-    Ok(QueuePage { layout: Layout::new(user, active, heading), heading, intro, messages, notice })
+    let shown = if undecided_only { counts.undecided } else { counts.total };
+    let link = move |n: i64| match (undecided_only, n) {
+        (false, 1) => path.to_owned(),
+        (false, n) => format!("{path}?pagina={n}"),
+        (true, 1) => format!("{path}?filtro=da-decidere"),
+        (true, n) => format!("{path}?filtro=da-decidere&pagina={n}"),
+    };
+    let pager = Pager::new(page, QUEUE_PAGE, shown, false, ("messaggio", "messaggi"), link, None);
+    Ok(QueuePage { layout: Layout::new(user, active, heading), path, heading, intro, messages, notice, undecided_only, counts, pager })
 }
 
 pub async fn review(State(state): State<AppState>, user: CurrentUser, Query(q): Query<QueueQuery>) -> Result<QueuePage, AppError> {
@@ -140,9 +176,12 @@ pub async fn rejected(State(state): State<AppState>, user: CurrentUser, Query(q)
 async fn decide(state: &AppState, user: &CurrentUser, id: &str, action: MessageAction) -> Result<Response, AppError> {
     let id = InboundId::new(parse_id(id)?);
     let mut tx = state.pool().begin().await?;
+    let state_before = browse::message_detail(&mut tx, id).await?.state;
     decisions::record(&mut tx, &user.actor()?, id, action, None, None).await?;
     tx.commit().await?;
-    Ok(Redirect::to("/scartati").into_response())
+    // Back to the list the decision was taken from.
+    let back = if state_before == MessageState::Review { "/revisione" } else { "/scartati" };
+    Ok(Redirect::to(&format!("{back}?esito=scarto-confermato")).into_response())
 }
 
 pub async fn confirm_rejection(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Response, AppError> {

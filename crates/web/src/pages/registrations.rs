@@ -12,6 +12,10 @@ use serde::Deserialize;
 use sigillo_store::ids::RegistrationId;
 use sigillo_store::audit::AuditAction;
 use sigillo_store::browse::{self, ListFilter, SearchText, StateFilter};
+use sigillo_store::desk;
+
+use crate::find::NumberQuery;
+use crate::pager::{Pager, parse_page};
 use sigillo_store::export::{Period, period_bounds};
 use sigillo_store::register::{self, Direction, DocumentRole, NewAnnulment, Sha256};
 use sigillo_store::staff;
@@ -32,8 +36,11 @@ pub struct ListQuery {
     stato: Option<String>,
     mittente: Option<String>,
     q: Option<String>,
-    prima: Option<String>,
+    pagina: Option<String>,
 }
+
+/// Counting stops here: a word found in half the register says "più di 10.000".
+const COUNT_CAP: i64 = 10_000;
 
 pub struct RowView {
     pub id: RegistrationId,
@@ -48,8 +55,10 @@ pub struct RowView {
 
 pub struct Results {
     pub rows: Vec<RowView>,
-    pub next_link: Option<String>,
+    pub pager: Pager,
     pub searched: bool,
+    /// A number or segnatura was searched and no registration has it.
+    pub number_missing: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -79,6 +88,20 @@ fn correspondent(name: Option<&str>, address: Option<&str>) -> String {
     }
 }
 
+/// Goes to a registration: a plain redirect, or for an htmx request (the search form swaps
+/// only its results) `HX-Redirect`, so that the browser opens the record as a whole page.
+fn open_record(htmx: bool, id: RegistrationId) -> Response {
+    let to = format!("/registrazioni/{id}");
+    if htmx {
+        let mut res = axum::http::StatusCode::OK.into_response();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&to) {
+            res.headers_mut().insert("hx-redirect", v);
+        }
+        return res;
+    }
+    Redirect::to(&to).into_response()
+}
+
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -86,8 +109,10 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     let register = state.register();
+    let htmx = headers.contains_key("hx-request");
     let from = parse_date("dal", q.dal.as_deref())?;
     let to = parse_date("al", q.al.as_deref())?;
+    let page = parse_page(q.pagina.as_deref())?;
     let mut filter = ListFilter::default();
     if let Some(d) = from {
         filter.from = Some(period_bounds(register, Period::Day(d))?.0);
@@ -103,26 +128,35 @@ pub async fn list(
     };
     let sender = FreeText::parse("mittente", TextKind::Search, q.mittente.as_deref().unwrap_or(""))?;
     filter.sender = (!sender.is_empty()).then(|| sender.into_string());
-    filter.text = SearchText::parse(FreeText::parse("ricerca", TextKind::Search, q.q.as_deref().unwrap_or(""))?.as_str())?;
-    filter.before_id = match q.prima.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(p) => Some(p.parse::<i64>().map(RegistrationId::new).map_err(|_| AppError::BadRequest("prima: cursore non valido".into()))?),
-    };
+    let text = FreeText::parse("ricerca", TextKind::Search, q.q.as_deref().unwrap_or(""))?;
+    filter.text = SearchText::parse(text.as_str())?;
+    filter.offset = (page - 1) * PAGE_SIZE;
     let mut conn = state.pool().acquire().await?;
-    let (rows, next) = browse::list(&mut conn, register, &filter, PAGE_SIZE).await?;
+    // A protocol number, number/year or segnatura opens that registration; when none has
+    // it, the text is searched as words (a subject may quote the number).
+    let number_query = NumberQuery::parse(text.as_str());
+    if let Some(nq) = &number_query
+        && let Some(id) = desk::find_registration(&mut conn, register, nq.number, nq.year, nq.segnatura.as_deref()).await?
+    {
+        return Ok(open_record(htmx, id));
+    }
+    let (rows, _) = browse::list(&mut conn, register, &filter, PAGE_SIZE).await?;
+    let counted = desk::count_registrations(&mut conn, register, &filter, COUNT_CAP + 1).await?;
     drop(conn);
     let tz = register.timezone;
-    let next_link = next.map(|cursor| {
+    let link = |n: i64| {
         let params = [
             ("dal", q.dal.clone().unwrap_or_default()),
             ("al", q.al.clone().unwrap_or_default()),
             ("stato", q.stato.clone().unwrap_or_default()),
             ("mittente", q.mittente.clone().unwrap_or_default()),
             ("q", q.q.clone().unwrap_or_default()),
-            ("prima", cursor.to_string()),
+            ("pagina", n.to_string()),
         ];
+        let params: Vec<_> = params.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         format!("/registrazioni?{}", serde_urlencoded::to_string(params).unwrap_or_default())
-    });
+    };
+    let pager = Pager::new(page, PAGE_SIZE, counted, counted > COUNT_CAP, ("registrazione", "registrazioni"), link, Some("#risultati"));
     let results = Results {
         rows: rows
             .into_iter()
@@ -137,10 +171,11 @@ pub async fn list(
                 office: r.office.unwrap_or_else(|| "—".into()),
             })
             .collect(),
-        next_link,
+        pager,
         searched: filter.text.is_some() || filter.sender.is_some() || from.is_some() || to.is_some(),
+        number_missing: number_query.map(|nq| nq.label()),
     };
-    if headers.contains_key("hx-request") {
+    if htmx {
         return Ok(ResultsPartial { results }.into_response());
     }
     Ok(ListPage {
@@ -265,7 +300,7 @@ pub async fn show(
         Field { label: "Indirizzo del mittente", value: r.correspondent_address.clone().unwrap_or_else(dash) },
         Field { label: "Protocollo del mittente", value: r.sender_protocol_number.clone().unwrap_or_else(dash) },
         Field { label: "Data del protocollo del mittente", value: r.sender_protocol_date.map(date_it).unwrap_or_else(dash) },
-        Field { label: "Registrata da", value: r.created_by.clone() },
+        Field { label: "Registrata da", value: super::print::created_by_it(&r.created_by) },
     ];
     let message_fields = match &r.message {
         None => Vec::new(),
