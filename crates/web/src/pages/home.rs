@@ -1,4 +1,4 @@
-//! The home page: today's counts.
+//! The home page: today's counts and the latest check of the blob store.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -7,7 +7,7 @@ use sigillo_store::export::{Period, period_bounds};
 
 use super::{Layout, today};
 use crate::auth::CurrentUser;
-use crate::format::{date_it, int_it};
+use crate::format::{date_it, datetime_it, int_it, size_it};
 use crate::{AppError, AppState};
 
 #[derive(Template, WebTemplate)]
@@ -20,6 +20,25 @@ pub struct HomePage {
     rejected: String,
     to_review: String,
     undelivered: String,
+    blob_check: Option<BlobCheckView>,
+}
+
+/// The latest check of the blob store, as the home page shows it.
+pub struct BlobCheckView {
+    pub at: String,
+    /// "tutto l'archivio" or "il 10% dell'archivio".
+    pub scope: String,
+    pub blobs: String,
+    pub size: String,
+    pub damaged: Vec<DamagedView>,
+}
+
+/// A damaged blob: its digest, what is wrong, what uses it, and whether it is still damaged
+/// now (storing the same bytes again may have repaired it since).
+pub struct DamagedView {
+    pub sha256: String,
+    pub uses: Vec<String>,
+    pub still_damaged: bool,
 }
 
 pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<HomePage, AppError> {
@@ -29,6 +48,40 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
     let mut conn = state.pool().acquire().await?;
     let c = sigillo_store::browse::day_counts(&mut conn, register, from, to).await?;
     let undelivered = sigillo_store::browse::undelivered_receipts(&mut conn).await?;
+    let blob_check = match sigillo_store::blob_checks::latest(&mut conn).await? {
+        None => None,
+        Some(check) => {
+            let mut damaged = Vec::new();
+            for d in &check.damaged {
+                let uses = sigillo_store::blob_checks::uses_of(&mut conn, &d.hash).await?;
+                damaged.push((d.hash, uses.iter().map(sigillo_store::blob_checks::Use::describe_it).collect()));
+            }
+            // Looked at again now: a handful of files at most, and a repaired one must not
+            // keep alarming the office until the next night.
+            let blobs = state.blobs().clone();
+            let hashes: Vec<_> = damaged.iter().map(|(h, _)| *h).collect();
+            let still = tokio::task::spawn_blocking(move || {
+                hashes.iter().map(|h| !matches!(blobs.check(h), Ok(sigillo_store::blob::Health::Intact { .. }))).collect::<Vec<bool>>()
+            })
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+            Some(BlobCheckView {
+                at: datetime_it(check.finished_at, register.timezone),
+                scope: if check.prefixes >= 256 {
+                    "tutto l'archivio".to_owned()
+                } else {
+                    format!("circa il {}% dell'archivio", (u32::from(check.prefixes) * 100).div_ceil(256))
+                },
+                blobs: int_it(check.blobs),
+                size: size_it(check.bytes),
+                damaged: damaged
+                    .into_iter()
+                    .zip(still)
+                    .map(|((h, uses), still_damaged)| DamagedView { sha256: h.to_hex(), uses, still_damaged })
+                    .collect(),
+            })
+        }
+    };
     Ok(HomePage {
         layout: Layout::new(&user, "home", "Cruscotto"),
         day: date_it(day),
@@ -37,5 +90,6 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
         rejected: int_it(c.rejected),
         to_review: int_it(c.to_review),
         undelivered: int_it(undelivered),
+        blob_check,
     })
 }
