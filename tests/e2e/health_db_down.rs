@@ -104,7 +104,7 @@ async fn healthz_answers_503_with_the_reason_while_the_database_is_down() {
     let web_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{web_port}");
     let url = through(&app.db.url, proxy.port);
-    let _service = app.serve(&[("SIGILLO_DATABASE_URL", &url), ("SIGILLO_LISTEN", &listen)]);
+    let _service = app.serve(&[("SIGILLO_DATABASE_URL", url.as_str()), ("SIGILLO_LISTEN", listen.as_str())]);
     wait_for(30, "the service healthy", || async { matches!(healthz(web_port).await, Ok((200, _))) }).await;
 
     // Connections refused: a 503 that says so, well before the client's 3 s. The first

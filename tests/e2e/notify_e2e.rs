@@ -535,7 +535,7 @@ async fn a_crash_in_the_middle_of_sends_gives_every_citizen_exactly_one_receipt(
     const N: usize = 6;
     let s = Setup::new(Some("127.0.0.1:9"), &[("SIGILLO_NOTIFY_SENDERS", "2"), ("SIGILLO_NOTIFY_CONFIRM_SECS", "15")]).await;
     let proxy = HoldingProxy::start(s.citizens.smtp.clone()).await;
-    let mut service = s.app.serve(&[("SIGILLO_SMTP_URL", &format!("smtp://{}", proxy.addr))]);
+    let mut service = s.app.serve(&[("SIGILLO_SMTP_URL", format!("smtp://{}", proxy.addr).as_str())]);
     let citizens: Vec<String> = (0..N).map(|i| format!("cittadino{i}@pec.cittadini.test")).collect();
     let istanza = s.file("istanza.pdf", PDF);
     for (i, c) in citizens.iter().enumerate() {
@@ -552,7 +552,7 @@ async fn a_crash_in_the_middle_of_sends_gives_every_citizen_exactly_one_receipt(
     service.kill().await;
 
     // Started again, straight to the provider.
-    let _service = s.app.serve(&[("SIGILLO_SMTP_URL", &format!("smtp://{}", s.citizens.smtp))]);
+    let _service = s.app.serve(&[("SIGILLO_SMTP_URL", format!("smtp://{}", s.citizens.smtp).as_str())]);
     s.wait_scalar(120, "select count(*) from outbox where state = 'sent'", N as i64).await;
     for c in &citizens {
         wait_for(60, &format!("the receipt in {c}'s box"), || async { !s.envelopes_for(c, "Ricevuta di protocollazione").await.is_empty() }).await;

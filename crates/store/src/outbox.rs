@@ -227,7 +227,7 @@ pub async fn claim_due(conn: &mut PgConnection, confirm_window: std::time::Durat
         ) due
         where o.id = due.id
         returning o.id as "id: OutboxId", o.recipient as "recipient!", o.message_id as "message_id!",
-                  o.raw as "raw!", o.attempts, due.state as "previous: OutboxState"
+                  o.raw as "raw!", o.attempts, due.state as "previous!: OutboxState"
         "#,
         micros,
     )

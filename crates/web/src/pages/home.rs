@@ -51,7 +51,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
     let blob_check = match sigillo_store::blob_checks::latest(&mut conn).await? {
         None => None,
         Some(check) => {
-            let mut damaged = Vec::new();
+            let mut damaged: Vec<(sigillo_store::register::Sha256, Vec<String>)> = Vec::new();
             for d in &check.damaged {
                 let uses = sigillo_store::blob_checks::uses_of(&mut conn, &d.hash).await?;
                 damaged.push((d.hash, uses.iter().map(sigillo_store::blob_checks::Use::describe_it).collect()));
