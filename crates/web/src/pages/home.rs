@@ -7,6 +7,8 @@ use sigillo_store::export::{Period, period_bounds};
 
 use super::{Layout, today};
 use crate::auth::CurrentUser;
+// The template calls `|visible` on what citizens wrote (subjects in the uses of a blob).
+use crate::format::filters;
 use crate::format::{date_it, datetime_it, int_it, size_it};
 use crate::{AppError, AppState};
 
