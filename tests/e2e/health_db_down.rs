@@ -66,7 +66,16 @@ impl Proxy {
     /// Listens again on the same port, in `mode`.
     async fn reopen(&mut self, upstream: String, mode: u8) {
         self.mode.store(mode, Ordering::SeqCst);
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        // The aborted accept task drops its listener a moment later: bind until it has.
+        let mut listener = None;
+        for _ in 0..100 {
+            if let Ok(l) = TcpListener::bind(("127.0.0.1", self.port)).await {
+                listener = Some(l);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let listener = listener.expect("the proxy's port free again");
         self.listen(listener, upstream);
     }
 }
