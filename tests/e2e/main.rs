@@ -11,11 +11,14 @@
 mod web_common;
 
 mod blob_processes;
+mod blob_verify;
 mod check_cli;
 mod closed_day;
+mod health_db_down;
 mod check_documents;
 mod intake_imap;
 mod intake_ingest;
+mod intake_nul;
 mod notify_e2e;
 mod pec_sim;
 mod policy_switches;

@@ -382,12 +382,16 @@ async fn no_notice_for_automatic_mail_no_reply_senders_or_beyond_the_rate_limit(
 }
 
 #[tokio::test]
-async fn answers_wait_for_the_smtp_server_and_a_crash_sends_at_most_once_more() {
+async fn answers_wait_for_the_smtp_server_and_a_crash_sends_none_twice() {
     const N: usize = 6;
     // Sigillo's provider (the comune's) is down at first; citizens' mail still arrives.
     let comune_smtp = format!("127.0.0.1:{}", free_port());
     const SENDERS: usize = 2;
-    let s = Setup::new(Some(&comune_smtp), &[("SIGILLO_NOTIFY_MAX_ATTEMPTS", "50"), ("SIGILLO_NOTIFY_SENDERS", "2")]).await;
+    let s = Setup::new(
+        Some(&comune_smtp),
+        &[("SIGILLO_NOTIFY_MAX_ATTEMPTS", "50"), ("SIGILLO_NOTIFY_SENDERS", "2"), ("SIGILLO_NOTIFY_CONFIRM_SECS", "10")],
+    )
+    .await;
     let mut service = s.app.serve(&[]);
     let istanza = s.file("istanza.pdf", PDF);
     for i in 0..N {
@@ -412,9 +416,162 @@ async fn answers_wait_for_the_smtp_server_and_a_crash_sends_at_most_once_more() 
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let delivered = s.envelopes_for(MARIO, "Ricevuta di protocollazione").await.len();
-    // At least once, and at most one extra per sender: the messages that may have been in
-    // flight when the process died (the documented at-least-once window).
-    assert!((N..=N + SENDERS).contains(&delivered), "{delivered} receipts delivered for {N} registrations");
+    // Exactly once: a send in flight when the process died was either accepted (its
+    // accettazione confirms it) or not (sent again once the window is over). Issue 18 §6.
+    assert_eq!(delivered, N, "{delivered} receipts delivered for {N} registrations ({SENDERS} senders)");
     assert_eq!(s.scalar("select count(*) from outbox").await, N as i64);
     provider.kill().await;
+}
+
+/// Where the holding SMTP proxy stops a connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// Before the end of DATA reaches the provider: the message is never accepted.
+    BeforeAcceptance,
+    /// After the provider's `250` to the end of DATA, which never reaches Sigillo: accepted,
+    /// the accettazione on its way, and Sigillo does not know.
+    AfterAcceptance,
+}
+
+/// An SMTP proxy on loopback in front of pec-sim that stops each connection at its first
+/// end of DATA: the first connection before the provider accepts (`Hold::BeforeAcceptance`),
+/// the others after (`Hold::AfterAcceptance`). Counts the connections held each way.
+struct HoldingProxy {
+    addr: String,
+    held: std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]>,
+    _accept: tokio::task::JoinHandle<()>,
+}
+
+impl HoldingProxy {
+    async fn start(upstream: String) -> HoldingProxy {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let held: std::sync::Arc<[AtomicUsize; 2]> = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let counts = held.clone();
+        let accept = tokio::spawn(async move {
+            let mut n = 0usize;
+            while let Ok((client, _)) = listener.accept().await {
+                let hold = if n == 0 { Hold::BeforeAcceptance } else { Hold::AfterAcceptance };
+                n += 1;
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let counts = counts.clone();
+                tokio::spawn(async move {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (sr, mut sw) = server.into_split();
+                    let data_ended = std::sync::Arc::new(tokio::sync::Notify::new());
+                    let ended = data_ended.clone();
+                    let counts_up = counts.clone();
+                    // Sigillo → provider, watching for the end of DATA.
+                    let up = tokio::spawn(async move {
+                        let mut tail: Vec<u8> = Vec::new();
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let k = match cr.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(k) => k,
+                            };
+                            let mut seen = tail.clone();
+                            seen.extend_from_slice(&buf[..k]);
+                            if let Some(at) = seen.windows(5).position(|w| w == b"\r\n.\r\n") {
+                                let end_in_buf = (at + 5).saturating_sub(tail.len());
+                                if hold == Hold::BeforeAcceptance {
+                                    // Everything but the final ".\r\n": never accepted.
+                                    let keep = end_in_buf.saturating_sub(3);
+                                    let _ = sw.write_all(&buf[..keep]).await;
+                                    counts_up[0].fetch_add(1, Ordering::SeqCst);
+                                    std::future::pending::<()>().await;
+                                }
+                                // Told before the provider can answer it.
+                                ended.notify_one();
+                                let _ = sw.write_all(&buf[..k]).await;
+                                std::future::pending::<()>().await;
+                            }
+                            if sw.write_all(&buf[..k]).await.is_err() {
+                                return;
+                            }
+                            tail = seen[seen.len().saturating_sub(4)..].to_vec();
+                        }
+                    });
+                    // Provider → Sigillo, line by line; the reply to the end of DATA is kept.
+                    let mut lines = BufReader::new(sr).lines();
+                    let mut after_data = false;
+                    loop {
+                        tokio::select! {
+                            biased;
+                            () = data_ended.notified(), if !after_data => after_data = true,
+                            line = lines.next_line() => {
+                                let Ok(Some(line)) = line else { break };
+                                if after_data && line.starts_with("250") {
+                                    counts[1].fetch_add(1, Ordering::SeqCst);
+                                    std::future::pending::<()>().await;
+                                }
+                                if cw.write_all(format!("{line}\r\n").as_bytes()).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    up.abort();
+                });
+            }
+        });
+        HoldingProxy { addr, held, _accept: accept }
+    }
+
+    fn held(&self, hold: Hold) -> usize {
+        self.held[usize::from(hold == Hold::AfterAcceptance)].load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Issue 18 §6: the worker is killed (SIGKILL) with two receipts in flight, one the provider
+/// had accepted (its 250 held back by a proxy) and one it had not (the end of DATA held
+/// back). After the restart, the first is confirmed by its accettazione and never sent
+/// again; the second is sent again once its confirmation window is over. Every citizen gets
+/// exactly one receipt.
+#[tokio::test]
+#[ignore = "not yet passing: the holding proxy never saw one send held on each side of the acceptance within 60 s (issue 18 §6, to finish)"]
+async fn a_crash_in_the_middle_of_sends_gives_every_citizen_exactly_one_receipt() {
+    const N: usize = 6;
+    let s = Setup::new(Some("127.0.0.1:9"), &[("SIGILLO_NOTIFY_SENDERS", "2"), ("SIGILLO_NOTIFY_CONFIRM_SECS", "15")]).await;
+    let proxy = HoldingProxy::start(s.citizens.smtp.clone()).await;
+    let mut service = s.app.serve(&[("SIGILLO_SMTP_URL", format!("smtp://{}", proxy.addr).as_str())]);
+    let citizens: Vec<String> = (0..N).map(|i| format!("cittadino{i}@pec.cittadini.test")).collect();
+    let istanza = s.file("istanza.pdf", PDF);
+    for (i, c) in citizens.iter().enumerate() {
+        s.send_pec(c, &format!("Istanza {i}"), &[&istanza], true).await;
+    }
+    s.wait_scalar(90, "select count(*) from registrations", N as i64).await;
+
+    // Both senders stuck in the middle of a send, one on each side of the acceptance.
+    wait_for(60, "one send held before and one after the provider accepted", || async {
+        proxy.held(Hold::BeforeAcceptance) >= 1 && proxy.held(Hold::AfterAcceptance) >= 1
+    })
+    .await;
+    assert_eq!(s.scalar("select count(*) from outbox where state = 'sending'").await, 2, "marked before the SMTP transaction");
+    service.kill().await;
+
+    // Started again, straight to the provider.
+    let _service = s.app.serve(&[("SIGILLO_SMTP_URL", format!("smtp://{}", s.citizens.smtp).as_str())]);
+    s.wait_scalar(120, "select count(*) from outbox where state = 'sent'", N as i64).await;
+    for c in &citizens {
+        wait_for(60, &format!("the receipt in {c}'s box"), || async { !s.envelopes_for(c, "Ricevuta di protocollazione").await.is_empty() }).await;
+    }
+    // Time for a second copy to arrive, if one had been sent.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    for c in &citizens {
+        assert_eq!(s.envelopes_for(c, "Ricevuta di protocollazione").await.len(), 1, "receipts delivered to {c}");
+    }
+    // The accepted one was confirmed by its accettazione (one attempt); the other was sent
+    // again after its window (two attempts); the rest once.
+    assert_eq!(s.scalar("select count(*) from outbox where attempts = 2").await, 1);
+    assert_eq!(s.scalar("select count(*) from outbox where attempts = 1").await, N as i64 - 1);
+    s.wait_scalar(
+        60,
+        "select count(*) from outbox o where attempts = 1 and exists \
+         (select 1 from outbox_receipts r where r.outbox_id = o.id and r.kind = 'accettazione')",
+        N as i64 - 1,
+    )
+    .await;
 }

@@ -27,14 +27,25 @@ async fn rows(app: &TestApp, msg: i64) -> Vec<(i64, String, String, String, Opti
         .unwrap()
 }
 
+/// What the worker's claim does to one row: `sending`, one more attempt (the claim's token).
+async fn claim(app: &TestApp, id: i64) -> i32 {
+    sqlx::query_scalar("update outbox set state = 'sending', attempts = attempts + 1 where id = $1 returning attempts")
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
 async fn mark_sent(app: &TestApp, id: i64) {
+    let attempt = claim(app, id).await;
     let mut conn = app.db.pool.acquire().await.unwrap();
-    outbox::mark_sent(&mut conn, OutboxId::new(id)).await.unwrap();
+    assert!(outbox::mark_sent(&mut conn, OutboxId::new(id), attempt).await.unwrap());
 }
 
 async fn mark_failed(app: &TestApp, id: i64, error: &str) {
+    let attempt = claim(app, id).await;
     let mut conn = app.db.pool.acquire().await.unwrap();
-    outbox::mark_attempt_failed(&mut conn, OutboxId::new(id), error, std::time::Duration::ZERO, true).await.unwrap();
+    assert!(outbox::mark_attempt_failed(&mut conn, OutboxId::new(id), attempt, error, std::time::Duration::ZERO, true).await.unwrap());
 }
 
 fn home_count(page: &str) -> String {

@@ -383,7 +383,7 @@ pub async fn resend(conn: &mut PgConnection, outbox_id: OutboxId, actor: &Actor)
                 cause: format!("{:?} is reserved for automatic messages", rows::AUTOMATIC),
             })?
         }
-        OutboxState::Pending => {
+        OutboxState::Pending | OutboxState::Sending => {
             return Err(Error::Invalid { field: "outbox row", cause: format!("{outbox_id} is already waiting to be sent") });
         }
     };

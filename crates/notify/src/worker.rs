@@ -1,18 +1,28 @@
 //! The outbox worker: sends pending rows over SMTP, retries with backoff, gives up after a
 //! number of attempts (the row is then `failed`, shown in the dashboard and re-sendable).
 //!
-//! Each row is claimed with `SELECT … FOR UPDATE SKIP LOCKED` in its own transaction, which
-//! stays open while the message is handed to the SMTP server and commits the outcome: two
-//! workers (two `sigillo serve` processes) never send the same row at the same time.
+//! Each row is claimed and marked `sending` in one committed statement (`FOR UPDATE SKIP
+//! LOCKED` inside it), before the SMTP transaction starts; the outcome is recorded after it.
+//! Two workers (two `sigillo serve` processes) never send the same row at the same time.
 //!
-//! Delivery is **at least once**. The window: the SMTP server has accepted the message
-//! (`250` after DATA) but the worker dies, or the database goes away, before the commit of
-//! `sent`. The row is still `pending` with its lock released, and the next pass sends it
-//! again, with the same bytes and the same Message-ID, so the provider and the citizen see a
-//! copy of the same message (its receipts link to the same row). The window is one SMTP
-//! reply plus one `UPDATE … COMMIT`; it cannot be closed without the SMTP server taking part
-//! in our transaction. With `senders` rows in flight at once, a crash resends at most that
-//! many.
+//! Delivery is **once**, confirmed by the provider when in doubt. The window that used to
+//! send a receipt twice: the SMTP server has accepted the message (`250` after DATA) but the
+//! worker dies, or the database goes away, before `sent` is recorded. The row is then left
+//! `sending`, and is not sent again while its confirmation window
+//! ([`WorkerSettings::confirm_window`], `SIGILLO_NOTIFY_CONFIRM_SECS`) runs: a PEC provider
+//! answers every accepted message with an accettazione that names our Message-ID, the intake
+//! links it to the row, and that marks it `sent` (`sigillo_store::outbox::link_receipt`).
+//! A row still `sending` when the window is over had no accettazione: it was most likely
+//! never accepted (the crash came before the end of DATA), and is sent again.
+//!
+//! The trade-off is in the length of the window. Too short, and an accettazione that is
+//! merely late (the intake stopped, the IMAP box unreachable, the provider slow) no longer
+//! prevents a second copy; too long, and a receipt whose send really was cut short reaches
+//! the citizen that much later. Ten minutes by default: a provider issues the accettazione
+//! within seconds, and the intake reads it within its IDLE latency. A second copy can still
+//! happen when the accettazione does not come back within the window (intake down for
+//! longer); it is then the same bytes with the same Message-ID, so the provider and the
+//! citizen see a copy of the same message.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,6 +114,9 @@ pub struct WorkerSettings {
     /// waiting (network round trips, the provider signing and delivering), so a few in
     /// parallel multiply the rate; `FOR UPDATE SKIP LOCKED` gives each its own rows.
     pub senders: usize,
+    /// How long a send interrupted by a crash waits for the provider's accettazione before
+    /// it is sent again (see the module's documentation). Longer than one send can last.
+    pub confirm_window: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -115,6 +128,7 @@ impl Default for WorkerSettings {
             idle_poll: Duration::from_secs(30),
             smtp_timeout: Duration::from_secs(60),
             senders: 4,
+            confirm_window: Duration::from_secs(600),
         }
     }
 }
@@ -195,24 +209,40 @@ impl Worker {
     pub async fn run_once(&self) -> Result<Pass, Error> {
         let mut pass = Pass::default();
         loop {
-            let mut tx = self.pool.begin().await.map_err(sigillo_store::Error::from)?;
-            let Some(row) = rows::claim_due(&mut tx).await? else {
-                tx.commit().await.map_err(sigillo_store::Error::from)?;
-                return Ok(pass);
+            // No connection is held during the SMTP transaction: the claim is committed.
+            let claimed = {
+                let mut conn = self.pool.acquire().await.map_err(sigillo_store::Error::from)?;
+                rows::claim_due(&mut conn, self.settings.confirm_window).await?
             };
-            match self.send(&row).await {
+            let Some(row) = claimed else { return Ok(pass) };
+            if row.in_doubt {
+                tracing::warn!(
+                    outbox_id = %row.id,
+                    window = ?self.settings.confirm_window,
+                    "an interrupted send got no accettazione from the provider within the window: sending it again"
+                );
+            }
+            let outcome = self.send(&row).await;
+            let mut conn = self.pool.acquire().await.map_err(sigillo_store::Error::from)?;
+            match outcome {
                 Ok(()) => {
-                    rows::mark_sent(&mut tx, row.id).await?;
-                    tx.commit().await.map_err(sigillo_store::Error::from)?;
-                    tracing::info!(outbox_id = %row.id, "message sent");
+                    if rows::mark_sent(&mut conn, row.id, row.attempt).await? {
+                        tracing::info!(outbox_id = %row.id, "message sent");
+                    } else {
+                        tracing::debug!(outbox_id = %row.id, "message sent; the row was already confirmed by a receipt");
+                    }
                     pass.sent += 1;
                 }
                 Err(failure) => {
-                    let failures = u32::try_from(row.attempts).unwrap_or(0) + 1;
+                    let failures = u32::try_from(row.attempt).unwrap_or(1).max(1);
                     let give_up = failure.permanent || failures >= self.settings.max_attempts;
                     let delay = backoff(failures, self.settings.retry_base, self.settings.retry_max, jitter());
-                    rows::mark_attempt_failed(&mut tx, row.id, &failure.text, delay, give_up).await?;
-                    tx.commit().await.map_err(sigillo_store::Error::from)?;
+                    if !rows::mark_attempt_failed(&mut conn, row.id, row.attempt, &failure.text, delay, give_up).await? {
+                        // The row moved on meanwhile: a receipt of the provider proved it accepted
+                        // the message after all, or the window ran out and another claim took it.
+                        tracing::info!(outbox_id = %row.id, "send reported an error, but the row has moved on (confirmed by a receipt or claimed again)");
+                        continue;
+                    }
                     // The summary only: an SMTP reply quotes the recipient's address, which
                     // stays out of info and above (the whole text is in the row, for staff).
                     if give_up {

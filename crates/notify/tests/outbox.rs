@@ -369,22 +369,73 @@ async fn two_workers_never_claim_the_same_row() {
         let id = inbound_row(&db).await;
         enqueue(&db, &cfg, id, &report(PecType::None, Decision::Reject, sender)).await;
     }
-    let mut t1 = db.pool.begin().await.unwrap();
-    let mut t2 = db.pool.begin().await.unwrap();
-    let mut t3 = db.pool.begin().await.unwrap();
-    let a = rows::claim_due(&mut t1).await.unwrap().unwrap();
-    let b = rows::claim_due(&mut t2).await.unwrap().unwrap();
+    let window = Duration::from_secs(600);
+    let mut c = db.pool.acquire().await.unwrap();
+    let a = rows::claim_due(&mut c, window).await.unwrap().unwrap();
+    let b = rows::claim_due(&mut c, window).await.unwrap().unwrap();
     assert_ne!(a.id, b.id);
-    assert!(rows::claim_due(&mut t3).await.unwrap().is_none(), "both held: nothing to claim, no waiting");
-    rows::mark_sent(&mut t1, a.id).await.unwrap();
-    t1.commit().await.unwrap();
-    t2.rollback().await.unwrap();
-    // After worker 2 died without recording anything, its row is claimable again; the sent
-    // one is not.
-    let again = rows::claim_due(&mut t3).await.unwrap().unwrap();
-    assert_eq!(again.id, b.id);
-    let mut t4 = db.pool.begin().await.unwrap();
-    assert!(rows::claim_due(&mut t4).await.unwrap().is_none());
+    assert!(!a.in_doubt && !b.in_doubt);
+    assert!(rows::claim_due(&mut c, window).await.unwrap().is_none(), "both sending: nothing to claim, no waiting");
+    // Claims are committed before the send: another connection sees them.
+    let sending: i64 = sqlx::query_scalar("select count(*) from outbox where state = 'sending'").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(sending, 2);
+    assert!(rows::mark_sent(&mut c, a.id, a.attempt).await.unwrap());
+    // Worker 2 died without recording anything: its row stays `sending` and is not claimed
+    // again while its confirmation window runs; the sent one never is.
+    assert!(rows::claim_due(&mut c, window).await.unwrap().is_none());
+    assert_eq!(rows::get(&mut c, b.id).await.unwrap().state, OutboxState::Sending);
+}
+
+/// Issue 18 §6: a send interrupted between the SMTP transaction and its commit is confirmed
+/// by the provider's accettazione (which names our Message-ID), never sent a second time.
+#[tokio::test]
+async fn an_interrupted_send_is_confirmed_by_the_accettazione_not_sent_again() {
+    let db = TestDb::new(4).await.unwrap();
+    let (outbox_id, _) = registered_receipt(&db, &config(20)).await;
+    let mut c = db.pool.acquire().await.unwrap();
+    let claimed = rows::claim_due(&mut c, Duration::from_secs(600)).await.unwrap().unwrap();
+    assert_eq!((claimed.id, claimed.attempt), (outbox_id, 1));
+    // The worker dies here, after the provider's 250: nothing recorded.
+    drop(claimed);
+    let row = rows::get(&mut c, outbox_id).await.unwrap();
+    assert_eq!((row.state, row.attempts), (OutboxState::Sending, 1));
+    assert!(rows::claim_due(&mut c, Duration::from_secs(600)).await.unwrap().is_none(), "in doubt: not sent again yet");
+
+    // The accettazione comes back through the intake and confirms the send.
+    let mid = row.message_id.unwrap();
+    let acc = provider_receipt(ReceiptType::Accettazione, Some(&format!("<{mid}>")), Some("opec.acc@pec.example.it"), "2026-11-23T10:00:00+01:00");
+    let id = inbound_row(&db).await;
+    let mut tx = db.pool.begin().await.unwrap();
+    assert_eq!(outbox::link_provider_receipt(&mut tx, &acc, id).await.unwrap(), LinkOutcome::Linked { outbox_id });
+    tx.commit().await.unwrap();
+    let row = rows::get(&mut c, outbox_id).await.unwrap();
+    assert_eq!((row.state, row.delivery), (OutboxState::Sent, Some(Delivery::Accettata)));
+    assert!(row.sent_at.is_some());
+    // Even once the window is over, a confirmed row is never claimed again.
+    sqlx::query("update outbox set next_attempt_at = now() - interval '1 hour'").execute(&db.pool).await.unwrap();
+    assert!(rows::claim_due(&mut c, Duration::ZERO).await.unwrap().is_none());
+}
+
+/// Issue 18 §6: a send interrupted before the provider accepted it gets no accettazione; once
+/// the window is over it is sent again, and the late outcome of the first claim (a worker
+/// that comes back) cannot overwrite the second's.
+#[tokio::test]
+async fn an_interrupted_send_without_accettazione_is_sent_again_after_the_window() {
+    let db = TestDb::new(4).await.unwrap();
+    let (outbox_id, _) = registered_receipt(&db, &config(20)).await;
+    let mut c = db.pool.acquire().await.unwrap();
+    let first = rows::claim_due(&mut c, Duration::from_millis(200)).await.unwrap().unwrap();
+    assert!(rows::claim_due(&mut c, Duration::from_millis(200)).await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = rows::claim_due(&mut c, Duration::from_secs(600)).await.unwrap().unwrap();
+    assert_eq!(second.id, outbox_id);
+    assert!(second.in_doubt, "claimed again because the first send was never confirmed");
+    assert_eq!((first.attempt, second.attempt), (1, 2));
+    assert!(!rows::mark_attempt_failed(&mut c, outbox_id, first.attempt, "timeout", Duration::ZERO, false).await.unwrap());
+    assert!(!rows::mark_sent(&mut c, outbox_id, first.attempt).await.unwrap());
+    assert_eq!(rows::get(&mut c, outbox_id).await.unwrap().state, OutboxState::Sending);
+    assert!(rows::mark_sent(&mut c, outbox_id, second.attempt).await.unwrap());
+    assert_eq!(rows::get(&mut c, outbox_id).await.unwrap().state, OutboxState::Sent);
 }
 
 fn worker(db: &TestDb, port: u16, max_attempts: u32, base: Duration) -> Worker {
@@ -396,6 +447,7 @@ fn worker(db: &TestDb, port: u16, max_attempts: u32, base: Duration) -> Worker {
         idle_poll: Duration::from_millis(200),
         smtp_timeout: Duration::from_secs(5),
         senders: 1,
+        confirm_window: Duration::from_secs(600),
     };
     Worker::new(db.pool.clone(), &server, None, FROM, settings).unwrap()
 }
@@ -458,10 +510,10 @@ async fn an_unreachable_server_means_retries_with_backoff_then_failed() {
 async fn resending_a_sent_message_makes_a_new_one() {
     let db = TestDb::new(4).await.unwrap();
     let (outbox_id, _) = registered_receipt(&db, &config(20)).await;
-    let mut tx = db.pool.begin().await.unwrap();
-    let claimed = rows::claim_due(&mut tx).await.unwrap().unwrap();
-    rows::mark_sent(&mut tx, claimed.id).await.unwrap();
-    tx.commit().await.unwrap();
+    let mut c = db.pool.acquire().await.unwrap();
+    let claimed = rows::claim_due(&mut c, Duration::from_secs(600)).await.unwrap().unwrap();
+    assert!(rows::mark_sent(&mut c, claimed.id, claimed.attempt).await.unwrap());
+    drop(c);
 
     let mut tx = db.pool.begin().await.unwrap();
     let new_id = outbox::resend(&mut tx, outbox_id, &Actor::parse("m.bianchi").unwrap()).await.unwrap();

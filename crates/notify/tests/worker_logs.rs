@@ -105,6 +105,7 @@ async fn send_once_logging_at(level: tracing::Level) -> (String, Option<String>,
         idle_poll: Duration::from_millis(200),
         smtp_timeout: Duration::from_secs(5),
         senders: 1,
+        confirm_window: Duration::from_secs(600),
     };
     let worker = Worker::new(db.pool.clone(), &server, None, FROM, settings).unwrap();
 

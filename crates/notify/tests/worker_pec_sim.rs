@@ -90,6 +90,7 @@ async fn smtp_down_then_up_the_outbox_delivers_once_and_links_the_providers_rece
         idle_poll: Duration::from_millis(200),
         smtp_timeout: Duration::from_secs(10),
         senders: 1,
+        confirm_window: Duration::from_secs(600),
     };
     let server = SmtpServer::parse(&format!("smtp://{smtp}")).unwrap();
     let worker = Worker::new(db.pool.clone(), &server, Some((COMUNE.into(), PASSWORD.to_owned().into())), COMUNE, settings).unwrap();

@@ -84,9 +84,12 @@ impl Checker {
     /// [`Checker::check`] at `when`: a bare document is judged at `when` (or at its trusted
     /// timestamp), a message as [`Checker::check_message_at`] says.
     pub fn check_at(&self, file: &str, raw: &[u8], when: ValidationTime) -> Result<FileReport, PecError> {
-        let is_document = match crate::sniff::sniff(raw)? {
+        // Told apart as delivered (a NUL in a header does not make a message a document);
+        // a document is then verified as it is, byte for byte.
+        let (delivered, _) = as_delivered(raw);
+        let is_document = match crate::sniff::sniff(&delivered)? {
             crate::sniff::Content::Document => true,
-            crate::sniff::Content::Message => crate::sniff::looks_like_m7m(raw),
+            crate::sniff::Content::Message => crate::sniff::looks_like_m7m(&delivered),
         };
         if is_document {
             let options = VerifyOptions { time_source: when.source, ..VerifyOptions::default() };
@@ -115,8 +118,19 @@ impl Checker {
     /// validation opposable to third parties), so that a document signed and sent while its
     /// certificate was valid stays valid when it is read, checked again or registered later.
     /// Otherwise they are judged at `when`.
+    ///
+    /// A message holding NUL bytes is judged as an IMAP server delivers it: see
+    /// [`as_delivered`]. The report says so in its warnings.
     pub fn check_message_at(&self, file: &str, raw: &[u8], when: ValidationTime) -> Result<MessageReport, PecError> {
-        let mut envelope = envelope::parse(raw)?;
+        let (delivered, nuls) = as_delivered(raw);
+        let mut envelope = envelope::parse(&delivered)?;
+        if nuls > 0 {
+            envelope.warnings.push(format!(
+                "il messaggio contiene {nuls} byte NUL: è stato esaminato come lo consegna un server IMAP \
+                 (Dovecot), con ogni NUL sostituito dal byte 0x80; la copia archiviata è quella ricevuta, \
+                 byte per byte"
+            ));
+        }
         let signature = self.envelope_signature_at(&envelope, when);
         let attachments = std::mem::take(&mut envelope.attachments);
         let signatures = self.attachment_signatures(&attachments, attachment_time(&envelope, &signature, when));
@@ -253,4 +267,23 @@ impl FileReport {
             FileReport::Document(d) => crate::report::human_document_it(d),
         }
     }
+}
+
+/// The message as an IMAP server hands it to a client: every NUL byte replaced by 0x80,
+/// with how many there were.
+///
+/// RFC 5322 forbids NUL in a message and IMAP cannot carry it in a literal (RFC 3501 §4.3),
+/// so Dovecot rewrites each NUL as 0x80 when it delivers a message (`istream-nonuls`). A
+/// message read from the mailbox never holds one; the same bytes pushed by hand with
+/// `sigillo ingest` would, and would be refused as "contenuto binario" although the
+/// provider's signature covers nothing outside the signed part. Judging both copies alike
+/// gives one decision for one message whatever the channel; the stored raw bytes are left
+/// as they came. A NUL inside the signed part breaks its signature either way.
+pub fn as_delivered(raw: &[u8]) -> (std::borrow::Cow<'_, [u8]>, usize) {
+    let nuls = memchr::memchr_iter(0, raw).count();
+    if nuls == 0 {
+        return (std::borrow::Cow::Borrowed(raw), 0);
+    }
+    let replaced = raw.iter().map(|&b| if b == 0 { 0x80 } else { b }).collect();
+    (std::borrow::Cow::Owned(replaced), nuls)
 }

@@ -36,6 +36,10 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_TIMEZONE",
     "SIGILLO_TRUST_DIR",
     "SIGILLO_INTAKE_MAX_ATTEMPTS",
+    // the check of the blob store
+    "SIGILLO_BLOB_VERIFY_PERCENT",
+    "SIGILLO_BLOB_VERIFY_HOUR",
+    "SIGILLO_BLOB_VERIFY_INTERVAL_SECS",
     // the comune's policy switches (initial values; the dashboard's, once set, win)
     "SIGILLO_POLICY_UNSIGNED",
     "SIGILLO_POLICY_ANOMALY",
@@ -72,6 +76,7 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_NOTIFY_MAX_ATTEMPTS",
     "SIGILLO_NOTIFY_SENDERS",
     "SIGILLO_NOTIFY_RETRY_SECS",
+    "SIGILLO_NOTIFY_CONFIRM_SECS",
     "SIGILLO_SMTP_URL",
     "SIGILLO_SMTP_USER",
     "SIGILLO_SMTP_PASSWORD",
@@ -112,6 +117,8 @@ pub struct Config {
     pub policy: Policy,
     /// The dashboard's settings.
     pub web: WebConfig,
+    /// When the service checks its share of the blob store.
+    pub blob_verify: crate::blobs::Schedule,
 }
 
 /// Receipts and notices: who sends them and how.
@@ -130,6 +137,9 @@ pub struct NotifyConfig {
     pub retry_base: Duration,
     /// Messages sent at the same time, each on its own SMTP connection.
     pub senders: usize,
+    /// How long a send interrupted by a crash waits for the provider's accettazione before
+    /// it is sent again.
+    pub confirm_window: Duration,
     /// The outbox worker's SMTP server; `None`: rows are queued, no worker sends them.
     pub smtp: Option<SmtpConfig>,
     /// The seal of Segnatura.xml: (certificate, key) PEM files. Paths only: the key itself
@@ -259,6 +269,7 @@ pub fn from_vars(
     // The shared settings are checked only when some account uses them.
     let mailboxes = if accounts.is_empty() { Vec::new() } else { mailboxes(accounts, &imap_settings(&vars)?) };
     let notify = notify(&vars)?;
+    let blob_verify = blob_verify(&vars)?;
     let Register { data_dir, ipa_code, aoo_code, register_code, timezone, trust_dir, intake_max_attempts } = register;
     let config = Config {
         database_url,
@@ -275,8 +286,21 @@ pub fn from_vars(
         notify,
         policy,
         web,
+        blob_verify,
     };
     Ok((config, vars.unknown()))
+}
+
+/// The service's check of the blob store: a share of it each night.
+fn blob_verify(v: &Vars) -> Result<crate::blobs::Schedule, ConfigError> {
+    Ok(crate::blobs::Schedule {
+        percent: v.number("SIGILLO_BLOB_VERIFY_PERCENT", 10, 0..=100)? as u8,
+        hour: v.number("SIGILLO_BLOB_VERIFY_HOUR", 3, 0..=23)? as u32,
+        every: match v.get("SIGILLO_BLOB_VERIFY_INTERVAL_SECS") {
+            None => None,
+            Some(_) => Some(v.secs("SIGILLO_BLOB_VERIFY_INTERVAL_SECS", 86_400, 1..=31 * 86_400)?),
+        },
+    })
 }
 
 /// The connection URL and the pool's size.
@@ -552,6 +576,8 @@ fn notify(v: &Vars) -> Result<Option<NotifyConfig>, ConfigError> {
         max_attempts: v.number("SIGILLO_NOTIFY_MAX_ATTEMPTS", 8, 1..=100)? as u32,
         retry_base: v.secs("SIGILLO_NOTIFY_RETRY_SECS", 60, 1..=86_400)?,
         senders: v.number("SIGILLO_NOTIFY_SENDERS", 4, 1..=32)? as usize,
+        // At least the longest send (a few SMTP commands of up to 60 s each).
+        confirm_window: v.secs("SIGILLO_NOTIFY_CONFIRM_SECS", 600, 5..=86_400)?,
         smtp,
         seal,
     }))

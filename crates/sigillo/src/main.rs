@@ -1,5 +1,6 @@
 //! The `sigillo` command: see ARCHITECTURE.md §4 for the contract.
 
+mod blobs;
 mod check;
 mod commands;
 mod config;
@@ -40,6 +41,16 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The blob store (raw messages and documents).
+    #[command(subcommand)]
+    Blobs(BlobsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BlobsCommand {
+    /// Read every stored file and report those whose content no longer has its SHA-256,
+    /// with what uses them (exit status 1 when any is damaged).
+    Verify,
 }
 
 #[derive(Args, Debug)]
@@ -155,6 +166,7 @@ fn main() -> ExitCode {
         }
         Command::Register(RegisterCommand::Close(a)) => run_async(commands::close(a.date)),
         Command::Audit(AuditCommand::Verify) => run_async(commands::audit_verify()),
+        Command::Blobs(BlobsCommand::Verify) => run_async(blobs::verify_command()),
     }
 }
 

@@ -1,11 +1,17 @@
-//! The blob store: raw messages and documents, addressed by their SHA-256, written once.
+//! The blob store: raw messages and documents, addressed by their SHA-256.
 //!
 //! Layout under the data directory: `blobs/ab/cd/abcd…` (the full hex digest as file name)
 //! and `blobs/tmp/` for writes in progress. A blob is written to a temporary file, flushed
-//! to disk, then hard-linked to its final name: the link fails if the name exists, so a blob
-//! is never overwritten, and a crash before the link leaves only a temporary file, which is
-//! never visible as a blob and is swept by a later open once it is old (see
+//! to disk, then hard-linked to its final name: the link fails if the name exists, so a
+//! sound blob is never overwritten, and a crash before the link leaves only a temporary
+//! file, which is never visible as a blob and is swept by a later open once it is old (see
 //! [`TMP_SWEEP_AGE`]). Reads check the hash.
+//!
+//! A blob whose content no longer has its hash (a flipped bit, a truncated file) is damaged:
+//! [`BlobStore::check`] and [`BlobStore::verify`] find it (`sigillo blobs verify`, and the
+//! service's nightly share of the store), and storing the same bytes again heals it
+//! ([`BlobStore::put`] replaces a damaged copy by renaming a fsynced temporary file over it:
+//! a reader sees the damaged file or the sound one, never a mix).
 //!
 //! Several processes may share one store (four `sigillo ingest` at once, `ingest` beside
 //! `serve`, two instances on one volume): every write goes to its own temporary name, the
@@ -104,7 +110,8 @@ impl BlobStore {
         self.root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
     }
 
-    /// Stores `bytes` and returns their digest. Storing the same bytes again is a no-op.
+    /// Stores `bytes` and returns their digest. Storing the same bytes again is a no-op,
+    /// except over a damaged copy, which it replaces (see the module's documentation).
     pub fn put(&self, bytes: &[u8]) -> Result<Sha256, Error> {
         self.put_with_digest(bytes, Sha256::of(bytes))
     }
@@ -115,9 +122,17 @@ impl BlobStore {
     pub fn put_with_digest(&self, bytes: &[u8], hash: Sha256) -> Result<Sha256, Error> {
         debug_assert_eq!(hash, Sha256::of(bytes), "put_with_digest: the digest is not of these bytes");
         let dest = self.path_of(&hash);
-        if dest.exists() {
-            return Ok(hash);
-        }
+        // A copy already there is checked, not trusted: the same bytes stored again are
+        // the one chance to repair a damaged copy without a backup. Hashing costs about a
+        // millisecond per 500 KB, paid only when the same bytes are stored twice.
+        let replace = match self.check(&hash)? {
+            Health::Intact { .. } => return Ok(hash),
+            Health::Missing => false,
+            Health::Damaged { problem } => {
+                tracing::warn!(blob = %hash, "damaged blob ({problem}): replaced by the same bytes stored again");
+                true
+            }
+        };
         let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
         if !dir.is_dir() {
             self.create_fanout_dirs(&dir)?;
@@ -137,6 +152,15 @@ impl BlobStore {
         if let Err(e) = write() {
             let _ = fs::remove_file(&tmp_path);
             return Err(Error::io(&tmp_path, e));
+        }
+        if replace {
+            // rename(2) replaces the damaged file atomically.
+            if let Err(e) = fs::rename(&tmp_path, &dest) {
+                let _ = fs::remove_file(&tmp_path);
+                return Err(Error::io(&dest, e));
+            }
+            File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(&dir, e))?;
+            return Ok(hash);
         }
         let linked = fs::hard_link(&tmp_path, &dest);
         let _ = fs::remove_file(&tmp_path);
@@ -197,6 +221,115 @@ impl BlobStore {
     pub fn contains(&self, hash: &Sha256) -> bool {
         self.path_of(hash).is_file()
     }
+
+    /// Whether a blob is there and its content still has its hash (read in chunks: a big
+    /// document is not held in memory). An I/O error on the blob itself (unreadable
+    /// sectors, a permission changed) counts as damage, with its cause.
+    pub fn check(&self, hash: &Sha256) -> Result<Health, Error> {
+        let path = self.path_of(hash);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Health::Missing),
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Ok(Health::Missing),
+            Err(e) => return Ok(Health::Damaged { problem: format!("unreadable: {e}") }),
+        };
+        match hash_reader(file) {
+            Ok((actual, bytes)) if actual == hash.0 => Ok(Health::Intact { bytes }),
+            Ok((actual, _)) => Ok(Health::Damaged { problem: format!("its content now hashes to {}", hex::encode(actual)) }),
+            Err(e) => Ok(Health::Damaged { problem: format!("unreadable: {e}") }),
+        }
+    }
+
+    /// Checks every blob whose first byte is one of `prefixes` (the fan-out directories
+    /// `blobs/00` to `blobs/ff`): each one's content against its name. Files that are not
+    /// blobs (a name that is not a digest) are left alone and counted apart.
+    pub fn verify(&self, prefixes: impl IntoIterator<Item = u8>) -> Result<Verification, Error> {
+        let mut v = Verification::default();
+        for p in prefixes {
+            let top = self.root.join(hex::encode([p]));
+            for sub in read_dir_sorted(&top)? {
+                for path in read_dir_sorted(&sub)? {
+                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    let hash = match Sha256::parse_hex(name) {
+                        Ok(h) if self.path_of(&h) == path => h,
+                        _ => {
+                            v.strays += 1;
+                            continue;
+                        }
+                    };
+                    v.blobs += 1;
+                    match self.check(&hash)? {
+                        Health::Intact { bytes } => v.bytes += bytes,
+                        Health::Missing => v.blobs -= 1, // removed while we looked
+                        Health::Damaged { problem } => v.damaged.push(Damaged { hash, problem }),
+                    }
+                }
+            }
+        }
+        Ok(v)
+    }
+}
+
+/// The state of one blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Present, its content has its hash; its size.
+    Intact { bytes: u64 },
+    /// No file under its name.
+    Missing,
+    /// The content no longer has its hash, or cannot be read.
+    Damaged { problem: String },
+}
+
+/// A damaged blob and what is wrong with it (in English, for the log and the record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    pub hash: Sha256,
+    pub problem: String,
+}
+
+/// What [`BlobStore::verify`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verification {
+    /// Blobs looked at.
+    pub blobs: u64,
+    /// Bytes of the sound ones.
+    pub bytes: u64,
+    pub damaged: Vec<Damaged>,
+    /// Files in the fan-out directories that are not blobs.
+    pub strays: u64,
+}
+
+fn hash_reader(mut f: File) -> io::Result<([u8; 32], u64)> {
+    let mut hasher = Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hasher.finalize().into(), total))
+}
+
+/// The entries of a directory, sorted; none when it does not exist.
+fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut v = Vec::new();
+    for entry in entries {
+        v.push(entry.map_err(|e| Error::io(dir, e))?.path());
+    }
+    v.sort();
+    Ok(v)
 }
 
 fn unique_suffix() -> u64 {

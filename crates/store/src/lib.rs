@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod blob;
+pub mod blob_checks;
 pub mod browse;
 pub mod closing;
 pub mod codes;
@@ -65,4 +66,35 @@ pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
 pub async fn ping(pool: &PgPool) -> Result<(), Error> {
     sqlx::query_scalar!("select 1 as \"one!\"").fetch_one(pool).await?;
     Ok(())
+}
+
+/// The health check of `/healthz`: whether the database answers, decided within `within`,
+/// with the reason when it does not.
+///
+/// A plain [`ping`] through the pool would wait out the pool's acquire timeout (10 s) while
+/// the server is down, since the pool keeps retrying to connect: a monitor with a 3 s
+/// timeout then sees a timeout, not an answer. Here the pool gets half the time (a pooled
+/// connection answers in a millisecond); if it has none to give, one connection of our
+/// own, with the pool's options, tells why (refused, authentication, no route), bounded by
+/// the other half. A pool merely busy while the server answers counts as healthy.
+pub async fn health(pool: &PgPool, within: std::time::Duration) -> Result<(), String> {
+    use sqlx::Connection as _;
+    let half = within / 2;
+    match tokio::time::timeout(half, ping(pool)).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => {}
+    }
+    let options = pool.connect_options();
+    let attempt = async {
+        let mut conn = sqlx::PgConnection::connect_with(&options).await?;
+        let r = sqlx::query_scalar!("select 1 as \"one!\"").fetch_one(&mut conn).await;
+        let _ = conn.close().await;
+        r.map(|_| ())
+    };
+    match tokio::time::timeout(half, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("database unavailable: {e}")),
+        Err(_) => Err(format!("database unavailable: no answer within {} ms", within.as_millis())),
+    }
 }

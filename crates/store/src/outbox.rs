@@ -20,6 +20,10 @@ pub const AUTOMATIC: &str = "intake";
 #[serde(rename_all = "lowercase")]
 pub enum OutboxState {
     Pending,
+    /// Handed to the SMTP server, outcome not yet recorded: a send in progress, or one a
+    /// crash interrupted (in doubt until the provider's accettazione or the end of the
+    /// confirmation window, see [`claim_due`]).
+    Sending,
     Sent,
     Failed,
     Suppressed,
@@ -180,29 +184,52 @@ pub async fn count_recent(conn: &mut PgConnection, recipient: &str, window_secs:
     Ok(n)
 }
 
-/// A row claimed by the worker: locked until the caller's transaction ends.
+/// A row claimed by the worker, already marked `sending` (committed).
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: OutboxId,
     pub recipient: String,
     pub message_id: String,
     pub raw: Vec<u8>,
-    /// Attempts before this one.
-    pub attempts: i32,
+    /// Attempts so far, this one included. It is also the claim's token: the outcome is
+    /// recorded only if the row is still `sending` with this count, so a worker that comes
+    /// back after its window ran out cannot overwrite the outcome of the send that replaced
+    /// its own.
+    pub attempt: i32,
+    /// The row was `sending` already: an earlier send was interrupted (a crash, a lost
+    /// database) and no receipt of the provider confirmed it within the window.
+    pub in_doubt: bool,
 }
 
-/// Claims the oldest due pending row, skipping rows another worker holds. Call inside a
-/// transaction and keep it open until the outcome is recorded: the row lock is the claim.
-pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<Claimed>, Error> {
+/// Claims the oldest due row, skipping rows another worker is claiming, and marks it
+/// `sending` in the same statement (committed when it returns, before any SMTP traffic).
+///
+/// Due rows are the `pending` ones whose time has come and the `sending` ones whose
+/// confirmation window (`confirm_window` after the start of their last send) has passed with
+/// no receipt. While the window runs, a row left `sending` by a crash is not sent again:
+/// if the provider had accepted it, its accettazione names our Message-ID and
+/// [`link_receipt`] marks the row `sent`. The window must be longer than one send lasts
+/// (the worker's SMTP timeout per command, times a few commands), or a slow send still in
+/// progress could be claimed a second time.
+pub async fn claim_due(conn: &mut PgConnection, confirm_window: std::time::Duration) -> Result<Option<Claimed>, Error> {
+    let micros = i64::try_from(confirm_window.as_micros()).unwrap_or(i64::MAX);
     let row = sqlx::query!(
         r#"
-        select id as "id: OutboxId", recipient as "recipient!", message_id as "message_id!", raw as "raw!", attempts
-        from outbox
-        where state = 'pending' and next_attempt_at <= now()
-        order by next_attempt_at, id
-        limit 1
-        for update skip locked
-        "#
+        update outbox o
+        set state = 'sending', attempts = o.attempts + 1, send_started_at = now(),
+            next_attempt_at = now() + $1::bigint * interval '1 microsecond'
+        from (
+            select id, state from outbox
+            where state in ('pending', 'sending') and next_attempt_at <= now()
+            order by next_attempt_at, id
+            limit 1
+            for update skip locked
+        ) due
+        where o.id = due.id
+        returning o.id as "id: OutboxId", o.recipient as "recipient!", o.message_id as "message_id!",
+                  o.raw as "raw!", o.attempts, due.state as "previous!: OutboxState"
+        "#,
+        micros,
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -211,17 +238,18 @@ pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<Claimed>, Error
         recipient: r.recipient,
         message_id: r.message_id,
         raw: r.raw,
-        attempts: r.attempts,
+        attempt: r.attempts,
+        in_doubt: r.previous == OutboxState::Sending,
     }))
 }
 
-/// How long until the next pending row is due (zero if one is due now), `None` if none is
-/// pending: the worker sleeps that long unless woken.
+/// How long until the next row is due (zero if one is due now), `None` if none is pending
+/// or sending: the worker sleeps that long unless woken.
 pub async fn next_due_in(conn: &mut PgConnection) -> Result<Option<std::time::Duration>, Error> {
     let micros = sqlx::query_scalar!(
         r#"
         select greatest(0, (extract(epoch from (min(next_attempt_at) - now())) * 1000000))::bigint
-        from outbox where state = 'pending'
+        from outbox where state in ('pending', 'sending')
         "#
     )
     .fetch_one(&mut *conn)
@@ -229,45 +257,51 @@ pub async fn next_due_in(conn: &mut PgConnection) -> Result<Option<std::time::Du
     Ok(micros.map(|m| std::time::Duration::from_micros(u64::try_from(m).unwrap_or(0))))
 }
 
-/// The SMTP server accepted the message.
-pub async fn mark_sent(conn: &mut PgConnection, id: OutboxId) -> Result<(), Error> {
-    sqlx::query!(
+/// The SMTP server accepted the message sent by claim `attempt`. Returns false when the
+/// row had moved on meanwhile (a receipt already confirmed it, or the window ran out and
+/// another claim took it).
+pub async fn mark_sent(conn: &mut PgConnection, id: OutboxId, attempt: i32) -> Result<bool, Error> {
+    let done = sqlx::query!(
         r#"
-        update outbox set state = 'sent', attempts = attempts + 1, sent_at = now(), last_error = null
-        where id = $1 and state = 'pending'
+        update outbox set state = 'sent', sent_at = now(), last_error = null
+        where id = $1 and state = 'sending' and attempts = $2
         "#,
-        id.get()
+        id.get(),
+        attempt,
     )
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// A failed attempt: pending again after `delay`, or `failed` when `give_up`.
+/// A failed attempt (claim `attempt`): pending again after `delay`, or `failed` when
+/// `give_up`. Returns false when the row had moved on meanwhile (see [`mark_sent`]).
 pub async fn mark_attempt_failed(
     conn: &mut PgConnection,
     id: OutboxId,
+    attempt: i32,
     error: &str,
     delay: std::time::Duration,
     give_up: bool,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let micros = i64::try_from(delay.as_micros()).unwrap_or(i64::MAX);
-    sqlx::query!(
+    let done = sqlx::query!(
         r#"
         update outbox
-        set attempts = attempts + 1, last_error = $2,
-            state = case when $4 then 'failed'::outbox_state else 'pending'::outbox_state end,
-            next_attempt_at = now() + $3::bigint * interval '1 microsecond'
-        where id = $1 and state = 'pending'
+        set last_error = $3,
+            state = case when $5 then 'failed'::outbox_state else 'pending'::outbox_state end,
+            next_attempt_at = now() + $4::bigint * interval '1 microsecond'
+        where id = $1 and state = 'sending' and attempts = $2
         "#,
         id.get(),
+        attempt,
         error,
         micros,
         give_up,
     )
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// One row.
@@ -422,10 +456,28 @@ pub async fn link_receipt(conn: &mut PgConnection, r: &LinkedReceipt) -> Result<
     if inserted.is_none() {
         return Ok(false);
     }
+    // A receipt that certifies the provider accepted the message (an accettazione or any
+    // later stage) is the proof a send went through: a row still `sending` (a crash between
+    // the SMTP transaction and its commit), or `pending`/`failed` after an error the
+    // provider did not actually mean (a timeout after the end of DATA), is `sent`, and is
+    // never sent again. A non-accettazione or a virus report proves no acceptance.
+    let accepted = matches!(
+        r.delivery,
+        Some(
+            Delivery::Accettata
+                | Delivery::PresaInCarico
+                | Delivery::PreavvisoErroreConsegna
+                | Delivery::Consegnata
+                | Delivery::ErroreConsegna
+        )
+    );
     sqlx::query!(
         r#"
         update outbox
-        set pec_identificativo = coalesce(pec_identificativo, $2),
+        set state = case when $5 and state in ('pending', 'sending', 'failed') then 'sent'::outbox_state else state end,
+            sent_at = case when $5 and state in ('pending', 'sending', 'failed') then coalesce(sent_at, send_started_at, $4) else sent_at end,
+            last_error = case when $5 and state in ('pending', 'sending', 'failed') then null else last_error end,
+            pec_identificativo = coalesce(pec_identificativo, $2),
             delivery = case when coalesce(outbox_delivery_rank($3), 0) > coalesce(outbox_delivery_rank(delivery), 0)
                             then $3 else delivery end,
             delivery_at = case when coalesce(outbox_delivery_rank($3), 0) > coalesce(outbox_delivery_rank(delivery), 0)
@@ -436,6 +488,7 @@ pub async fn link_receipt(conn: &mut PgConnection, r: &LinkedReceipt) -> Result<
         r.pec_identificativo,
         r.delivery as Option<Delivery>,
         r.received_at,
+        accepted,
     )
     .execute(&mut *conn)
     .await?;

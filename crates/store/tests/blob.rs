@@ -260,3 +260,51 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// Flips one bit of the stored file of `h`.
+fn flip_a_bit(store: &BlobStore, h: &Sha256) {
+    let path = store.path_of(h);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x04;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+/// Issue 18 §5: a flipped bit is found by the check and by the walk over the store, and
+/// storing the same bytes again repairs the copy (the walk then finds nothing).
+#[test]
+fn a_flipped_bit_is_found_by_verify_and_healed_by_storing_the_same_bytes() {
+    use sigillo_store::blob::Health;
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let contents: Vec<Vec<u8>> = (0..40).map(|i| format!("documento {i} ").repeat(100 + i).into_bytes()).collect();
+    let hashes: Vec<Sha256> = contents.iter().map(|c| store.put(c).unwrap()).collect();
+    let clean = store.verify(0..=255).unwrap();
+    assert_eq!((clean.blobs, clean.damaged.len(), clean.strays), (40, 0, 0));
+    assert_eq!(clean.bytes, contents.iter().map(|c| c.len() as u64).sum::<u64>());
+
+    let victim = hashes[7];
+    flip_a_bit(&store, &victim);
+    assert!(matches!(store.check(&victim).unwrap(), Health::Damaged { problem } if problem.contains("now hashes to")));
+    let found = store.verify(0..=255).unwrap();
+    assert_eq!(found.blobs, 40);
+    assert_eq!(found.damaged.len(), 1);
+    assert_eq!(found.damaged[0].hash, victim);
+    // Only the fan-out directory of its first byte: found there, and nowhere else.
+    assert_eq!(store.verify([victim.0[0]]).unwrap().damaged.len(), 1);
+    assert!(store.verify((0..=255u8).filter(|p| *p != victim.0[0])).unwrap().damaged.is_empty());
+
+    // The same bytes stored again replace the damaged copy, atomically, with nothing left in tmp.
+    assert_eq!(store.put(&contents[7]).unwrap(), victim);
+    assert_eq!(store.get(&victim).unwrap(), contents[7]);
+    assert!(store.verify(0..=255).unwrap().damaged.is_empty());
+    assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).unwrap().count(), 0);
+
+    // A truncated file and an unreadable one are damage too; a stray file is not a blob.
+    std::fs::write(store.path_of(&hashes[3]), b"").unwrap();
+    assert!(matches!(store.check(&hashes[3]).unwrap(), Health::Damaged { .. }));
+    std::fs::write(store.path_of(&hashes[3]).with_file_name("appunti.txt"), b"x").unwrap();
+    let v = store.verify(0..=255).unwrap();
+    assert_eq!((v.damaged.len(), v.strays), (1, 1));
+    assert_eq!(store.check(&Sha256::of(b"mai archiviato")).unwrap(), Health::Missing);
+}

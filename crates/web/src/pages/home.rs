@@ -1,6 +1,6 @@
 //! The home page: today's work and what needs attention. Every counter leads to the list
 //! it counts; failures (receipts the citizen may not have, messages the intake could not
-//! process) are listed with a link to each.
+//! process) are listed with a link to each; and the latest check of the blob store.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -9,9 +9,9 @@ use sigillo_store::export::{Period, period_bounds};
 
 use super::{Layout, today};
 use crate::auth::CurrentUser;
-// The template calls `|visible` on stored error text.
+// The template calls `|visible` on what citizens wrote (subjects in the uses of a blob).
 use crate::format::filters;
-use crate::format::{date_it, datetime_it, int_it};
+use crate::format::{date_it, datetime_it, int_it, size_it};
 use crate::{AppError, AppState};
 
 /// How many failures of each kind the page lists (the counters give the total).
@@ -47,6 +47,25 @@ pub struct HomePage {
     receipts: Vec<ReceiptProblem>,
     in_error: String,
     intake: Vec<IntakeProblem>,
+    blob_check: Option<BlobCheckView>,
+}
+
+/// The latest check of the blob store, as the home page shows it.
+pub struct BlobCheckView {
+    pub at: String,
+    /// "tutto l'archivio" or "il 10% dell'archivio".
+    pub scope: String,
+    pub blobs: String,
+    pub size: String,
+    pub damaged: Vec<DamagedView>,
+}
+
+/// A damaged blob: its digest, what is wrong, what uses it, and whether it is still damaged
+/// now (storing the same bytes again may have repaired it since).
+pub struct DamagedView {
+    pub sha256: String,
+    pub uses: Vec<String>,
+    pub still_damaged: bool,
 }
 
 pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<HomePage, AppError> {
@@ -60,6 +79,40 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
     let receipts = sigillo_store::desk::undelivered_receipt_list(&mut conn, LISTED).await?;
     let rejected_queue = sigillo_store::desk::queue_counts(&mut conn, sigillo_store::inbound::MessageState::Rejected).await?;
     let (failed, in_error) = sigillo_store::desk::failed_messages(&mut conn, LISTED).await?;
+    let blob_check = match sigillo_store::blob_checks::latest(&mut conn).await? {
+        None => None,
+        Some(check) => {
+            let mut damaged: Vec<(sigillo_store::register::Sha256, Vec<String>)> = Vec::new();
+            for d in &check.damaged {
+                let uses = sigillo_store::blob_checks::uses_of(&mut conn, &d.hash).await?;
+                damaged.push((d.hash, uses.iter().map(sigillo_store::blob_checks::Use::describe_it).collect()));
+            }
+            // Looked at again now: a handful of files at most, and a repaired one must not
+            // keep alarming the office until the next night.
+            let blobs = state.blobs().clone();
+            let hashes: Vec<_> = damaged.iter().map(|(h, _)| *h).collect();
+            let still = tokio::task::spawn_blocking(move || {
+                hashes.iter().map(|h| !matches!(blobs.check(h), Ok(sigillo_store::blob::Health::Intact { .. }))).collect::<Vec<bool>>()
+            })
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+            Some(BlobCheckView {
+                at: datetime_it(check.finished_at, register.timezone),
+                scope: if check.prefixes >= 256 {
+                    "tutto l'archivio".to_owned()
+                } else {
+                    format!("circa il {}% dell'archivio", (u32::from(check.prefixes) * 100).div_ceil(256))
+                },
+                blobs: int_it(check.blobs),
+                size: size_it(check.bytes),
+                damaged: damaged
+                    .into_iter()
+                    .zip(still)
+                    .map(|((h, uses), still_damaged)| DamagedView { sha256: h.to_hex(), uses, still_damaged })
+                    .collect(),
+            })
+        }
+    };
     drop(conn);
     Ok(HomePage {
         layout: Layout::new(&user, "home", "Cruscotto"),
@@ -102,5 +155,6 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
                 error: m.last_error.unwrap_or_default(),
             })
             .collect(),
+        blob_check,
     })
 }

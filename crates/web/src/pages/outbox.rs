@@ -68,6 +68,7 @@ pub fn suppressed_it(code: Option<SuppressedReason>) -> &'static str {
 fn state_it(r: &OutboxRow, tz: Tz) -> (String, &'static str) {
     match r.state {
         OutboxState::Pending => ("in coda".to_owned(), "secondary"),
+        OutboxState::Sending => ("in invio (o in attesa dell'accettazione del gestore)".to_owned(), "info"),
         OutboxState::Sent => match r.sent_at {
             Some(t) => (format!("inviata il {}", datetime_it(t, tz)), "success"),
             None => ("inviata".to_owned(), "success"),
