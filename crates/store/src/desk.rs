@@ -8,7 +8,8 @@ use sqlx::PgConnection;
 use crate::Error;
 use crate::browse::{ListFilter, QueuedMessage, like_escape};
 use crate::decisions::MessageAction;
-use crate::ids::{InboundId, RegistrationId};
+use crate::ids::{InboundId, OutboxId, RegistrationId};
+use crate::outbox::{Delivery, OutboxState};
 use crate::inbound::MessageState;
 use crate::register::Register;
 
@@ -200,12 +201,12 @@ pub async fn failed_messages(conn: &mut PgConnection, limit: i64) -> Result<(Vec
 /// [`crate::browse::undelivered_receipts`]), with the registration it certifies.
 #[derive(Debug, Clone)]
 pub struct UndeliveredReceipt {
-    pub outbox_id: i64,
+    pub outbox_id: OutboxId,
     pub registration_id: Option<RegistrationId>,
     pub number: Option<i32>,
     pub year: Option<i32>,
-    pub state: String,
-    pub delivery: Option<String>,
+    pub state: OutboxState,
+    pub delivery: Option<Delivery>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -214,8 +215,9 @@ pub async fn undelivered_receipt_list(conn: &mut PgConnection, limit: i64) -> Re
     Ok(sqlx::query_as!(
         UndeliveredReceipt,
         r#"
-        select o.id as outbox_id, o.registration_id as "registration_id: RegistrationId",
-               r.number as "number?", r.year as "year?", o.state::text as "state!", o.delivery::text as delivery, o.created_at
+        select o.id as "outbox_id: OutboxId", o.registration_id as "registration_id: RegistrationId",
+               r.number as "number?", r.year as "year?", o.state as "state: OutboxState",
+               o.delivery as "delivery: Delivery", o.created_at
         from outbox o left join registrations r on r.id = o.registration_id
         where o.kind = 'ricevuta'
           and not exists (select 1 from outbox later

@@ -6,6 +6,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 use sigillo_store::export::{Period, period_bounds};
+use sigillo_store::outbox::{Delivery, OutboxState};
 
 use super::{Layout, today};
 use crate::auth::CurrentUser;
@@ -132,13 +133,13 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
                     (Some(n), Some(y)) => format!("Protocollo n. {n}/{y}"),
                     _ => format!("Invio n. {}", r.outbox_id),
                 },
-                what: if r.state == "failed" {
+                what: if r.state == OutboxState::Failed {
                     "invio non riuscito (tentativi esauriti)"
                 } else {
-                    match r.delivery.as_deref() {
-                        Some("errore-consegna") => "errore di consegna segnalato dal gestore",
-                        Some("non-accettazione") => "non accettata dal gestore",
-                        Some("rilevazione-virus") => "respinta per rilevazione di virus",
+                    match r.delivery {
+                        Some(Delivery::ErroreConsegna) => "errore di consegna segnalato dal gestore",
+                        Some(Delivery::NonAccettazione) => "non accettata dal gestore",
+                        Some(Delivery::RilevazioneVirus) => "respinta per rilevazione di virus",
                         _ => "consegna non confermata da oltre un'ora",
                     }
                 },
