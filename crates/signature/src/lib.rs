@@ -41,6 +41,7 @@ pub mod signer;
 pub mod trust;
 mod verdict;
 mod xml;
+pub mod xmldsig;
 
 pub use document::{VerifyOptions, extract_signed_content, verify_document, verify_document_with};
 
