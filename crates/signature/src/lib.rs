@@ -40,6 +40,7 @@ pub mod signed_data;
 pub mod signer;
 pub mod trust;
 mod verdict;
+mod xades;
 mod xml;
 pub mod xmldsig;
 

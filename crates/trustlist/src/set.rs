@@ -45,12 +45,22 @@ impl TrustSet {
             left_out: Vec::new(),
         };
         for (label, bytes) in others {
-            match set.follow(bytes) {
-                Ok((list, signer)) => set.lists.push(Loaded { label: (*label).to_owned(), list, signer }),
-                Err(e) => set.left_out.push(((*label).to_owned(), e)),
-            }
+            set.add(label, bytes);
         }
         Ok(set)
+    }
+
+    /// Verifies one more list against the first list's pointers: in use if it verifies,
+    /// else in `left_out` with its cause.
+    pub fn add(&mut self, label: &str, bytes: &[u8]) {
+        if self.lists.is_empty() {
+            self.left_out.push((label.to_owned(), TrustListError::Format("no first list to point at it".into())));
+            return;
+        }
+        match self.follow(bytes) {
+            Ok((list, signer)) => self.lists.push(Loaded { label: label.to_owned(), list, signer }),
+            Err(e) => self.left_out.push((label.to_owned(), e)),
+        }
     }
 
     fn follow(&self, bytes: &[u8]) -> Result<(TrustedList, Certificate), TrustListError> {
@@ -87,7 +97,7 @@ impl TrustSet {
 
     /// The pointers of the first list to other territories' XML lists, which a caller with
     /// network access may fetch (the first list's own territory excluded).
-    pub fn pointers_to_follow(&self) -> Vec<&Pointer> {
+    pub fn pointers_to_follow(&self) -> Vec<Pointer> {
         let Some(head) = self.lists.first() else { return Vec::new() };
         head.list
             .pointers
@@ -96,6 +106,7 @@ impl TrustSet {
                 p.territory.as_deref().is_some_and(|t| t != head.list.territory)
                     && p.mime_type.as_deref().is_none_or(|m| m == crate::model::XML_MIME)
             })
+            .cloned()
             .collect()
     }
 

@@ -7,6 +7,8 @@ use crate::crypto::{DigestAlg, SigAlg};
 
 pub(super) const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 pub(super) const EXC_C14N_NS: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+/// XPath Filter 2.0: accepted only as "subtract every ds:Signature" (see verify.rs).
+pub(super) const XPATH_FILTER2: &str = "http://www.w3.org/2002/06/xmldsig-filter2";
 
 /// A canonicalisation algorithm (CanonicalizationMethod or a transform).
 #[derive(Debug, Clone, PartialEq, Eq)]

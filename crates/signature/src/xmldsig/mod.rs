@@ -30,7 +30,8 @@ pub use algorithms::{C14n, SignatureMethod};
 pub use parse::{Limits, decode, parse};
 pub use algorithms::cert_digest;
 pub use verify::{
-    Covered, Reference, SignatureElement, Verified, element_children, find_signatures, key_info_certificates, text, verify,
+    Covered, Reference, SignatureElement, Verified, canonicalize_element, element_children, find_signatures, is_signature,
+    key_info_certificates, text, verify,
 };
 
 /// Namespace of XMLDSig elements.
@@ -55,9 +56,13 @@ pub enum XmlSigFailure {
     /// An algorithm, transform or URI form we refuse.
     #[error("unsupported in a signature: {0}")]
     Unsupported(String),
-    /// A reference points at nothing, or at more than one node (signature wrapping).
+    /// A reference points at nothing (or at external content not given).
     #[error("reference {uri:?}: {cause}")]
     Dereference { uri: String, cause: String },
+    /// A reference's Id is carried by more than one element: which one was signed is
+    /// ambiguous (the signature-wrapping pattern).
+    #[error("reference {uri:?}: Id carried by {count} elements (signature wrapping?)")]
+    AmbiguousId { uri: String, count: usize },
     /// The digest of a reference's content does not match: content altered after signing.
     #[error("reference {uri:?}: digest does not match (content altered after signing)")]
     DigestMismatch { uri: String },

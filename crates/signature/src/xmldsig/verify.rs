@@ -8,7 +8,7 @@ use bergshamra_c14n::C14nSink;
 use bergshamra_xml::NodeSet;
 use uppsala::{Document, NodeId, NodeKind};
 
-use super::algorithms::{self, C14n, ENVELOPED_SIGNATURE, EXC_C14N_NS, SignatureMethod};
+use super::algorithms::{self, C14n, ENVELOPED_SIGNATURE, EXC_C14N_NS, SignatureMethod, XPATH_FILTER2};
 use super::{DSIG_NS, XmlSigFailure};
 use crate::cert::Certificate;
 use crate::crypto::{DigestAlg, Hasher};
@@ -204,7 +204,7 @@ fn reference<'d>(
         match map.get(id).map(Vec::as_slice) {
             Some([node]) => (Covered::Element(*node), subtree(doc, *node, false)),
             Some(many) if many.len() > 1 => {
-                return Err(deref(format!("Id carried by {} elements (signature wrapping?)", many.len())));
+                return Err(XmlSigFailure::AmbiguousId { uri: uri.clone(), count: many.len() });
             }
             _ => return Err(deref("no element carries this Id".into())),
         }
@@ -232,6 +232,9 @@ fn reference<'d>(
             }
             remove_subtree(doc, sig.0, &mut set);
             enveloped = true;
+        } else if alg == XPATH_FILTER2 {
+            subtract_all_signatures(doc, t, &mut set)?;
+            enveloped = true;
         } else if C14n::from_uri(alg).is_some() {
             c14n = Some(c14n_of(doc, t)?);
         } else {
@@ -243,6 +246,45 @@ fn reference<'d>(
     canonicalize(doc, &c14n, &set, &mut hasher)?;
     check_digest(&uri, &expected, &hasher.0.finish())?;
     Ok(Reference { uri, type_uri, covered, enveloped, digest })
+}
+
+/// XPath Filter 2.0 (W3C 2002) in the one form Italian signing tools (DiKe, ParER's
+/// samples) write for enveloped signatures: `Filter="subtract"` with the expression
+/// `/descendant::ds:Signature`, `ds` bound to the XMLDSig namespace. Every ds:Signature
+/// subtree leaves the node set, as a general XPath evaluator would do; any other expression
+/// is refused rather than evaluated.
+fn subtract_all_signatures(doc: &Document<'_>, t: NodeId, set: &mut NodeSet) -> Result<(), XmlSigFailure> {
+    let unsupported = || XmlSigFailure::Unsupported("XPath Filter 2.0 other than subtract /descendant::ds:Signature".into());
+    let [xpath] = element_children(doc, t)[..] else { return Err(unsupported()) };
+    let el = doc.element(xpath).ok_or_else(unsupported)?;
+    if !el.name.matches(Some(XPATH_FILTER2), "XPath") || el.get_attribute("Filter") != Some("subtract") {
+        return Err(unsupported());
+    }
+    let expr = text(doc, xpath);
+    let Some(prefix) = expr.trim().strip_prefix("/descendant::").and_then(|r| r.strip_suffix(":Signature")) else {
+        return Err(unsupported());
+    };
+    if namespace_of_prefix(doc, xpath, prefix) != Some(DSIG_NS) {
+        return Err(unsupported());
+    }
+    for s in find_signatures(doc) {
+        remove_subtree(doc, s.0, set);
+    }
+    Ok(())
+}
+
+/// The namespace `prefix` is bound to at `node`.
+fn namespace_of_prefix<'d>(doc: &'d Document<'_>, node: NodeId, prefix: &str) -> Option<&'d str> {
+    let mut cur = Some(node);
+    while let Some(id) = cur {
+        if let Some(el) = doc.element(id) {
+            if let Some((_, uri)) = el.namespace_declarations.iter().find(|(p, _)| p == prefix) {
+                return Some(uri);
+            }
+        }
+        cur = doc.parent(id);
+    }
+    None
 }
 
 fn check_digest(uri: &str, expected: &[u8], actual: &[u8]) -> Result<(), XmlSigFailure> {
@@ -317,6 +359,22 @@ impl C14nSink for HashSink {
 fn algorithm<'d>(doc: &'d Document<'_>, el: NodeId) -> Result<&'d str, XmlSigFailure> {
     doc.get_attribute(el, "Algorithm")
         .ok_or_else(|| XmlSigFailure::Malformed(format!("{} without Algorithm", local_name(doc, el))))
+}
+
+/// Whether `id` is a `ds:Signature` element.
+pub fn is_signature(doc: &Document<'_>, id: NodeId) -> bool {
+    is_ds(doc, id, "Signature")
+}
+
+/// The canonical form of the subtree of `node` with the algorithm `c14n_uri` (no inclusive
+/// prefixes): what XAdES timestamps cover (the ds:SignatureValue element).
+pub fn canonicalize_element(doc: &Document<'_>, node: NodeId, c14n_uri: &str) -> Result<Vec<u8>, XmlSigFailure> {
+    let mode = C14n::from_uri(c14n_uri).ok_or_else(|| XmlSigFailure::Unsupported(format!("canonicalisation {c14n_uri}")))?;
+    let set = subtree(doc, node, mode.with_comments());
+    let mut out = Vec::new();
+    bergshamra_c14n::canonicalize_doc_to::<String, _>(doc, mode, Some(&set), &[], &mut out)
+        .map_err(|e| XmlSigFailure::Malformed(format!("canonicalisation: {e}")))?;
+    Ok(out)
 }
 
 /// Whether `id` is the XMLDSig element `local`.
