@@ -3,6 +3,9 @@
 //! SignedInfo, wrapping attacks, wrong certificate reference, plain XMLDSig. The verdicts
 //! are the ETSI ones CAdES gets for the same faults; xmlsec1 (pinned key) is asked too.
 
+// Helpers panic on purpose: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{TimeZone, Utc};
 use sigillo_signature::{Format, Indication, SignatureReport, SubIndication, TrustStore, verify_document};
 use sigillo_testpki::xml::{self as txml, XADES_IDS, XadesShape};

@@ -2,6 +2,9 @@
 //! xmlsec1's own verdict on the same bytes: valid, tampered content, tampered SignedInfo,
 //! wrong key, signature wrapping, DTDs, algorithms we refuse.
 
+// Helpers panic on purpose: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sigillo_signature::cert::Certificate;
 use sigillo_signature::xmldsig::{self, Covered, Limits, Verified, XmlSigFailure};
 use sigillo_testpki::xml::{self as txml, C14N, EXC_C14N};

@@ -3,6 +3,9 @@
 //! broken, unsigned and doubly signed variants. Each verdict is also asked of `xmlsec1`
 //! (Debian package xmlsec1, installed by scripts/test), which must agree on every file.
 
+// Helpers panic on purpose: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

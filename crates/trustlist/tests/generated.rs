@@ -2,6 +2,9 @@
 //! test national list whose services are granted, withdrawn, or granted later; a list
 //! whose signature covers only part of it; a service injected after signing.
 
+// Helpers panic on purpose: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{DateTime, TimeZone, Utc};
 use sigillo_signature::cert::Certificate;
 use sigillo_signature::xmldsig::XmlSigFailure;
