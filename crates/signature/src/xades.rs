@@ -160,7 +160,7 @@ fn signature(doc: &Document<'_>, sig: SignatureElement, certs: &[Certificate], d
 fn key_info_signed(doc: &Document<'_>, sig: SignatureElement, verified: &xmldsig::Verified, cert: &Certificate) -> bool {
     let Some(ki) = ds_child(doc, sig.0, "KeyInfo") else { return false };
     verified.references.iter().any(|r| r.covered == Covered::Element(ki))
-        && xmldsig::key_info_certificates(doc, sig).iter().any(|d| *d == cert.der)
+        && xmldsig::key_info_certificates(doc, sig).contains(&cert.der)
 }
 
 /// The SignedProperties of this signature's own QualifyingProperties (in its ds:Object

@@ -86,7 +86,7 @@ impl SignatureMethod {
 
 /// DER `SEQUENCE { r INTEGER, s INTEGER }` from XMLDSig's raw `r || s`.
 pub(super) fn ecdsa_raw_to_der(raw: &[u8]) -> Option<Vec<u8>> {
-    if raw.is_empty() || raw.len() % 2 != 0 || raw.len() > 132 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) || raw.len() > 132 {
         return None;
     }
     let (r, s) = raw.split_at(raw.len() / 2);

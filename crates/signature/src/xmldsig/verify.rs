@@ -277,10 +277,10 @@ fn subtract_all_signatures(doc: &Document<'_>, t: NodeId, set: &mut NodeSet) -> 
 fn namespace_of_prefix<'d>(doc: &'d Document<'_>, node: NodeId, prefix: &str) -> Option<&'d str> {
     let mut cur = Some(node);
     while let Some(id) = cur {
-        if let Some(el) = doc.element(id) {
-            if let Some((_, uri)) = el.namespace_declarations.iter().find(|(p, _)| p == prefix) {
-                return Some(uri);
-            }
+        if let Some((_, uri)) =
+            doc.element(id).and_then(|el| el.namespace_declarations.iter().find(|(p, _)| p == prefix))
+        {
+            return Some(uri);
         }
         cur = doc.parent(id);
     }
