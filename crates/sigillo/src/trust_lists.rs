@@ -36,10 +36,8 @@ pub fn run(cmd: &TrustCommand) -> ExitCode {
 pub fn read_signers(path: &Path) -> Result<Vec<Certificate>, String> {
     let raw = std::fs::read(path)
         .map_err(|e| format!("certificati dei firmatari {}: {}", path.display(), io_cause(&e)))?;
-    let ders = match pem_blocks(&raw, "CERTIFICATE") {
-        Some(blocks) => blocks,
-        None => vec![raw],
-    };
+    // PEM (one or more blocks), else a single DER certificate.
+    let ders = pem_blocks(&raw, "CERTIFICATE").unwrap_or_else(|| vec![raw.clone()]);
     let mut out = Vec::new();
     for der in ders {
         out.push(
