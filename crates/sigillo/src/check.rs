@@ -24,6 +24,14 @@ pub struct CheckArgs {
     /// one JSON object per file, one per line
     #[arg(long)]
     pub json: bool,
+    /// trusted list (ETSI TS 119 612) whose CA/QC services granted at the time of judgement
+    /// are anchors for document signatures; the first is verified with
+    /// --trusted-list-signers, the others (national lists) with the first one's pointers
+    #[arg(long = "trusted-list", value_name = "URL_OR_PATH")]
+    pub trusted_lists: Vec<String>,
+    /// PEM with the certificates allowed to sign the first --trusted-list
+    #[arg(long, value_name = "PEM")]
+    pub trusted_list_signers: Option<PathBuf>,
     /// judge certificates at this time (RFC 3339, e.g. 2025-02-14T10:00:00+01:00) instead of now
     #[arg(long, value_name = "RFC3339", value_parser = parse_at)]
     pub at: Option<chrono::DateTime<chrono::Utc>>,
@@ -43,7 +51,16 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         Some(at) => ValidationTime::given(at),
         None => ValidationTime::now(now.into()),
     };
-    let checker = match &args.trust {
+    // The lists first: a first list that does not verify stops everything, before any file
+    // is looked at.
+    let lists = match crate::trust_lists::load(&args.trusted_lists, args.trusted_list_signers.as_deref()) {
+        Ok(set) => set,
+        Err(line) => {
+            eprintln!("sigillo check: {line}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut checker = match &args.trust {
         Some(dir) => match trust::checker(dir, now) {
             Ok(checker) => checker,
             Err(e) => {
@@ -59,6 +76,13 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             Checker::new(now)
         }
     };
+    // CA/QC services granted at the time of judgement are document anchors; a service
+    // withdrawn by then is not one (its signers come out INDETERMINATE).
+    for anchor in lists.document_anchors(when.at) {
+        if let Err(e) = checker.add_document_anchors(&anchor.certificate.der) {
+            eprintln!("sigillo check: attenzione, certificato del servizio {} ({}) non usato: {e}", anchor.service, anchor.territory);
+        }
+    }
 
     let mut all_ok = true;
     let mut out = std::io::stdout().lock();

@@ -5,6 +5,7 @@ mod check;
 mod commands;
 mod config;
 mod dev;
+mod trust_lists;
 mod user;
 
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ enum Command {
     Dev(dev::DevCommand),
     /// Offline check of .eml / .p7m / .p7s / .pdf / .xml files.
     Check(check::CheckArgs),
+    /// Trusted lists (ETSI TS 119 612).
+    #[command(subcommand)]
+    Trust(trust_lists::TrustCommand),
     /// Push raw messages through the same pipeline as the IMAP intake.
     Ingest(IngestArgs),
     /// The protocol register.
@@ -146,6 +150,7 @@ fn main() -> ExitCode {
 
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Trust(c) => trust_lists::run(&c),
         Command::Migrate => run_async(commands::migrate()),
         Command::Serve(a) => run_async(commands::serve(commands::ServeParts { outbox: !a.no_outbox })),
         Command::User(c) => run_async(user::run(c)),

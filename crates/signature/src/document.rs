@@ -141,10 +141,7 @@ impl Verifier<'_> {
         }
         if let Some(xml) = crate::xml::sniff(bytes) {
             if xml.signed {
-                self.notes.push((
-                    SubIndication::FormatNotSupported,
-                    format!("{} detected: XML signature canonicalisation is not implemented, not verified", xml.kind),
-                ));
+                self.xades(bytes, detached);
                 return (Format::Xades, Some("XML"));
             }
             return (Format::None, Some("XML"));
@@ -253,6 +250,23 @@ impl Verifier<'_> {
             }
         }
         format
+    }
+
+    /// XAdES (or plain XMLDSig) signatures: each judged as a CAdES signer would be.
+    fn xades(&mut self, bytes: &[u8], detached: Option<&[u8]>) {
+        match crate::xades::verify(bytes, detached) {
+            Ok(r) => {
+                let layer = self.envelopes;
+                self.envelopes += 1;
+                self.pool.extend(r.pool);
+                let pool = self.pool.clone();
+                let ctx = Context { trust: self.trust, now: self.now, pool: &pool };
+                for check in &r.checks {
+                    self.signers.extend(verdict::judge(check, SignerRole::Signer, layer, &ctx));
+                }
+            }
+            Err((sub, detail)) => self.notes.push((sub, detail)),
+        }
     }
 
     /// RFC 5544 TimeStampedData: verify the evidence timestamp over the data, then the data.

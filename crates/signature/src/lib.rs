@@ -40,7 +40,9 @@ pub mod signed_data;
 pub mod signer;
 pub mod trust;
 mod verdict;
+mod xades;
 mod xml;
+pub mod xmldsig;
 
 pub use document::{VerifyOptions, extract_signed_content, verify_document, verify_document_with};
 

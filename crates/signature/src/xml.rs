@@ -1,10 +1,7 @@
-//! XML signature detection. XAdES needs exclusive/inclusive XML canonicalisation, for
-//! which no well-kept Rust library exists; rather than verify it half-way we detect it and
-//! report INDETERMINATE / FORMAT_NOT_SUPPORTED.
+//! XML signature detection: a signed XML file is verified by [`crate::xades`].
 
 pub struct XmlInfo {
     pub signed: bool,
-    pub kind: &'static str,
 }
 
 /// `Some` if `bytes` is XML; tells whether it holds an XML-DSig signature and whether it is
@@ -21,6 +18,5 @@ pub fn sniff(bytes: &[u8]) -> Option<XmlInfo> {
         return None;
     }
     let dsig = text.contains("http://www.w3.org/2000/09/xmldsig#") && text.contains("Signature");
-    let xades = text.contains("http://uri.etsi.org/01903/");
-    Some(XmlInfo { signed: dsig, kind: if xades { "XAdES" } else { "XML-DSig" } })
+    Some(XmlInfo { signed: dsig })
 }

@@ -39,6 +39,8 @@
 //! * [`pem`]: PEM armour for any DER.
 //! * [`pdf`]: a minimal one-page PDF, PAdES signatures added as incremental updates
 //!   ([`pdf::sign_pdf`]) and arbitrary later updates ([`pdf::append_update`]) for attacks.
+//! * [`trustlist`]: ETSI TS 119 612 test lists (services, history, pointers), signed.
+//! * [`xml`]: XML signatures made by `xmlsec1 --sign` with these keys, and xmlsec1's verdict.
 //! * [`pec`]: the MIME of PEC envelopes and receipts (daticert.xml, postacert.eml, the
 //!   S/MIME `multipart/signed` wrapper), the one writer of PEC test messages.
 
@@ -51,6 +53,8 @@ mod keys;
 pub mod oids;
 pub mod pdf;
 pub mod pec;
+pub mod trustlist;
+pub mod xml;
 
 pub use ca::{Ca, CaSpec, Leaf, LeafSpec};
 pub use cms::{
