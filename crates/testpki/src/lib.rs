@@ -52,7 +52,7 @@ pub mod oids;
 pub mod pdf;
 pub mod pec;
 
-pub use ca::{Ca, CaSpec, Leaf, LeafSpec};
+pub use ca::{Ca, CaSpec, Leaf, LeafSpec, NameConstraints, Subtree};
 pub use cms::{
     AttrOrder, EssVersion, Encoding, SignOptions, Signer, Tsa, attribute, m7m, sign, sign_attached, sign_detached,
     timestamp_token, timestamped_data,
