@@ -17,6 +17,7 @@ mod check_documents;
 mod intake_imap;
 mod intake_ingest;
 mod notify_e2e;
+mod pec_anchors;
 mod pec_sim;
 mod policy_switches;
 mod register_cli;

@@ -18,17 +18,25 @@ use sigillo_protocol::trust::{self, io_cause};
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// trust dir with pec/ and signatures/ subfolders
+    /// trust dir with signatures/ (document CAs) and optionally pec/ (PEC CAs beside the shipped AgID CA1)
     #[arg(long, env = "SIGILLO_TRUST_DIR")]
     pub trust: Option<PathBuf>,
     /// one JSON object per file, one per line
     #[arg(long)]
     pub json: bool,
+    /// revocation of signing certificates: offline (the trust directory's CRLs only) or
+    /// online (OCSP, else CRL, over HTTP; nothing is stored)
+    #[arg(long, value_name = "offline|online", default_value = "offline", value_parser = parse_revocation)]
+    pub revocation: sigillo_revocation::Mode,
     /// judge certificates at this time (RFC 3339, e.g. 2025-02-14T10:00:00+01:00) instead of now
     #[arg(long, value_name = "RFC3339", value_parser = parse_at)]
     pub at: Option<chrono::DateTime<chrono::Utc>>,
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+fn parse_revocation(s: &str) -> Result<sigillo_revocation::Mode, String> {
+    s.parse().map_err(|_| format!("{s:?}: scrivere offline oppure online"))
 }
 
 fn parse_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -43,7 +51,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         Some(at) => ValidationTime::given(at),
         None => ValidationTime::now(now.into()),
     };
-    let checker = match &args.trust {
+    let mut checker = match &args.trust {
         Some(dir) => match trust::checker(dir, now) {
             Ok(checker) => checker,
             Err(e) => {
@@ -54,10 +62,23 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         None => {
             eprintln!(
                 "sigillo check: attenzione, nessuna directory di fiducia (--trust o SIGILLO_TRUST_DIR): \
-                 nessuna firma di gestore PEC risulterà attendibile"
+                 firme dei gestori PEC verificate con i soli certificati AgID CA1 inclusi, \
+                 nessuna firma di documento risulterà attendibile"
             );
-            Checker::new(now)
+            Checker::with_shipped_anchors(now)
         }
+    };
+
+    // Online: a small runtime of its own drives the requests while this thread checks.
+    let _runtime = match args.revocation {
+        sigillo_revocation::Mode::Offline => None,
+        sigillo_revocation::Mode::Online => match online(&mut checker) {
+            Ok(rt) => Some(rt),
+            Err(e) => {
+                eprintln!("sigillo check: verifica della revoca online non disponibile: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
 
     let mut all_ok = true;
@@ -98,4 +119,18 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         }
     }
     if all_ok { ExitCode::SUCCESS } else { ExitCode::from(2) }
+}
+
+/// Gives `checker` an online revocation source driven by a one-thread runtime, returned to
+/// be kept alive while checking.
+fn online(checker: &mut Checker) -> Result<tokio::runtime::Runtime, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let source = sigillo_revocation::OnlineRevocation::new(rt.handle().clone(), None, sigillo_revocation::Limits::default())
+        .map_err(|e| e.to_string())?;
+    checker.set_revocation(Some(std::sync::Arc::new(source)));
+    Ok(rt)
 }
