@@ -14,7 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sigillo_pec::Checker;
@@ -132,12 +132,21 @@ async fn main() {
         .arg("-CA")
         .arg(p("ca.pem"))
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("openssl");
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // Its "waiting" line, not a probe connection: openssl ocsp serves one connection at a
+    // time and would wait on the probe.
+    {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(responder.stderr.take().expect("stderr")).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("waiting for OCSP client connections") {
+                break;
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     }
     println!(
         "{n} messages, {} signers, {workers} workers, load {}",

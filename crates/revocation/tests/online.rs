@@ -77,11 +77,12 @@ impl OcspResponder {
             .arg(p("ca.pem"))
             .args(["-nmin", "60", "-ignore_err"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("openssl ocsp (Debian package openssl) must be installed");
-        wait_listening(port).await;
+        let mut child = child;
+        wait_ready(&mut child).await;
         OcspResponder { child, port, _dir: dir }
     }
 
@@ -95,14 +96,24 @@ impl OcspResponder {
     }
 }
 
-async fn wait_listening(port: u16) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
+/// Waits for the responder's "waiting for OCSP client connections" line. Not a probe
+/// connection: `openssl ocsp` serves one connection at a time and would wait on the probe.
+/// The rest of its standard error is drained in the background.
+async fn wait_ready(child: &mut tokio::process::Child) {
+    use tokio::io::AsyncBufReadExt;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("waiting for OCSP client connections") {
+                return true;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("nothing listens on port {port}");
+        false
+    })
+    .await;
+    assert_eq!(ready.ok(), Some(true), "openssl ocsp did not start");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 }
 
 /// Serves its current body to every HTTP request on a loopback port; counts the requests.
@@ -210,7 +221,10 @@ async fn ocsp_good_revoked_before_and_revoked_after() {
     assert_eq!(responder.url(), url);
     let src = source(None);
 
-    let Online::Known(a) = ask(&src, &ca, &good).await else { panic!("no answer") };
+    let a = match ask(&src, &ca, &good).await {
+        Online::Known(a) => a,
+        other => panic!("no answer: {other:?}"),
+    };
     assert_eq!(a.status, Status::Good);
     assert!(a.next_update > Utc::now() + Days::minutes(50), "openssl -nmin 60 gives the next update: {a:?}");
     let now = Utc::now();
@@ -234,7 +248,10 @@ async fn a_delegated_responder_counts_and_a_stranger_does_not() {
     let delegated = ca.issue(LeafSpec::ocsp_responder("Revocation Test OCSP").validity(t(2024, 1, 1), t(2040, 1, 1)));
     let index = index_line(&leaf, None);
     let r = OcspResponder::start(port, &ca, &delegated.cert_pem(), &delegated.key.to_pkcs8_pem(), &index).await;
-    let Online::Known(a) = ask(&source(None), &ca, &leaf).await else { panic!("delegated responder refused") };
+    let a = match ask(&source(None), &ca, &leaf).await {
+        Online::Known(a) => a,
+        other => panic!("delegated responder refused: {other:?}"),
+    };
     assert_eq!(a.status, Status::Good);
     r.stop().await;
     // Another CA's responder answering for ours: signature not authorised, no status.
