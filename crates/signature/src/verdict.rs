@@ -191,16 +191,14 @@ fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>) -> Decision 
         ));
     }
     // Online last, once everything else passed: a broken file costs no request.
-    let online_note;
-    if let Some(source) = ctx.trust.online() {
-        match online_revocation(source.as_ref(), &path, reference) {
-            Ok(note) => {
-                online_note = note;
-                revocation_note = &online_note;
-            }
+    let online_note = match ctx.trust.online() {
+        Some(source) => match online_revocation(source.as_ref(), &path, reference) {
+            Ok(note) => Some(note),
             Err(decision) => return with_poe(decision),
-        }
-    }
+        },
+        None => None,
+    };
+    let revocation_note = online_note.as_deref().unwrap_or(revocation_note);
     let mut detail = format!("signature intact, certificate trusted, {revocation_note}");
     if check.resorted {
         detail.push_str("; signed attributes verified in DER order (stored unsorted)");
