@@ -20,6 +20,7 @@ mod intake_imap;
 mod intake_ingest;
 mod intake_nul;
 mod notify_e2e;
+mod pec_anchors;
 mod pec_sim;
 mod policy_switches;
 mod register_cli;

@@ -53,6 +53,28 @@ impl Checker {
         Self { pec_trust: TrustStore::empty(), doc_trust: TrustStore::empty(), now: DateTime::<Utc>::from(now) }
     }
 
+    /// A checker whose PEC anchors are the ones the product ships (every version of AgID
+    /// CA1, [`crate::anchors`]), with no document anchors yet.
+    pub fn with_shipped_anchors(now: SystemTime) -> Self {
+        let mut checker = Checker::new(now);
+        for cert in crate::anchors::agid_ca1() {
+            checker.pec_trust.add_certificate(cert);
+        }
+        checker
+    }
+
+    /// Asks `source` for the revocation status of document signing certificates
+    /// (`SIGILLO_REVOCATION=online`); `None` (the default) uses only the CRLs of the trust
+    /// directory. A source may block: call the `check*` methods from a blocking thread.
+    pub fn set_revocation(&mut self, source: Option<sigillo_signature::revocation::SharedSource>) {
+        self.doc_trust.set_online(source);
+    }
+
+    /// The online revocation source in use, if any (kept when the trust directory is reloaded).
+    pub fn revocation(&self) -> Option<sigillo_signature::revocation::SharedSource> {
+        self.doc_trust.online().cloned()
+    }
+
     fn default_time(&self) -> ValidationTime {
         ValidationTime::now(self.now)
     }

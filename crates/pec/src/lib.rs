@@ -2,6 +2,7 @@
 //! receipts and plain mail apart, read `daticert.xml` and the original `postacert.eml`,
 //! and check the provider's S/MIME signature. Pure: bytes in, values out, no I/O.
 
+pub mod anchors;
 pub mod attachments;
 pub mod check;
 pub mod daticert;
@@ -15,5 +16,5 @@ pub mod sniff;
 
 pub use error::PecError;
 pub use check::{Checker, DocumentReport, FileReport, ValidationTime};
-pub use sigillo_signature::TimeSource;
+pub use sigillo_signature::{SubIndication, TimeSource};
 pub use report::{MessageReport, human_it};

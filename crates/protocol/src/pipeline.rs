@@ -206,6 +206,17 @@ impl Pipeline {
             Ok(r) => r,
             Err(Fault(cause)) => return self.fail(id, &cause).await,
         };
+        // A signature whose revocation status could not be had now (responder down) is
+        // never decided on: the message waits for a later attempt, and only the last one
+        // lets it go to review.
+        if let Some(why) = try_later(&report) {
+            let mut conn = self.pool.acquire().await.map_err(sigillo_store::Error::from)?;
+            let attempts = inbound::by_id(&mut conn, id).await?.attempts;
+            drop(conn);
+            if attempts + 1 < self.max_attempts {
+                return self.fail(id, &format!("stato di revoca non ottenibile ora, nuovo tentativo più tardi: {why}")).await;
+            }
+        }
         // The decision actually taken, under the comune's policy in force now; the receipt or
         // notice below follows it because it reads the same report.
         let policy = {
@@ -424,6 +435,16 @@ impl Pipeline {
             quarantined: in_error && row.attempts >= self.max_attempts,
         })
     }
+}
+
+/// The first attachment signature judged TRY_LATER (revocation status not obtainable now),
+/// with its detail.
+fn try_later(report: &MessageReport) -> Option<String> {
+    report.attachments.iter().filter_map(|a| a.signature.as_ref()).find_map(|s| {
+        let signer = s.signers.iter().find(|r| r.subindication == Some(sigillo_pec::SubIndication::TryLater));
+        let document = s.subindication == Some(sigillo_pec::SubIndication::TryLater);
+        (document || signer.is_some()).then(|| signer.map_or_else(|| s.detail.clone(), |r| r.detail.clone()))
+    })
 }
 
 enum DecideError {

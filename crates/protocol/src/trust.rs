@@ -1,7 +1,8 @@
-//! A trust directory loaded into the classifier: `DIR/pec/` holds the PEC providers' CA
-//! certificates (envelopes), `DIR/signatures/` the CAs of document signatures; each file
-//! PEM or DER, one or more certificates. The service, `sigillo check` and the office's
-//! "register anyway" all load it here, so they trust the same things.
+//! A trust directory loaded into the classifier: `DIR/pec/` holds PEC providers' CA
+//! certificates (envelopes) beside the shipped AgID CA1 ([`sigillo_pec::anchors`]), and is
+//! optional; `DIR/signatures/` the CAs of document signatures; each file PEM or DER, one or
+//! more certificates. The service, `sigillo check` and the office's "register anyway" all
+//! load it here, so they trust the same things.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -12,12 +13,16 @@ use tokio::sync::Notify;
 
 use crate::Error;
 
-/// A classifier judging at `at`, with the anchors of `dir/pec/` and `dir/signatures/`.
-/// A missing folder is an error: a typo in the path must not silently make every envelope
+/// A classifier judging at `at`, with the shipped PEC anchors (AgID CA1) and those of
+/// `dir/pec/` (optional) and `dir/signatures/`. A missing `signatures/` folder, or a
+/// missing `dir`, is an error: a typo in the path must not silently make every document
 /// untrusted.
 pub fn checker(dir: &Path, at: SystemTime) -> Result<Checker, Error> {
-    let mut checker = Checker::new(at);
-    add_anchors(&dir.join("pec"), |c, b| c.add_pec_anchors(b), &mut checker)?;
+    let mut checker = Checker::with_shipped_anchors(at);
+    let pec = dir.join("pec");
+    if pec.exists() || !dir.is_dir() {
+        add_anchors(&pec, |c, b| c.add_pec_anchors(b), &mut checker)?;
+    }
     add_anchors(&dir.join("signatures"), |c, b| c.add_document_anchors(b), &mut checker)?;
     Ok(checker)
 }
@@ -113,7 +118,9 @@ impl TrustWatcher {
         // The default time of the classifier is unused by the pipeline, which passes its
         // clock's time with each message.
         match checker(&self.dir, SystemTime::now()) {
-            Ok(c) => {
+            Ok(mut c) => {
+                // The revocation source is the service's, not the directory's: it stays.
+                c.set_revocation(self.shared.current().revocation());
                 self.shared.replace(c);
                 // File paths only: no citizen data lives in a trust directory.
                 tracing::info!(dir = %self.dir.display(), "trust directory loaded again");

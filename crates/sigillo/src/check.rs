@@ -18,7 +18,7 @@ use sigillo_protocol::trust::{self, io_cause};
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// trust dir with pec/ and signatures/ subfolders
+    /// trust dir with signatures/ (document CAs) and optionally pec/ (PEC CAs beside the shipped AgID CA1)
     #[arg(long, env = "SIGILLO_TRUST_DIR")]
     pub trust: Option<PathBuf>,
     /// one JSON object per file, one per line
@@ -32,11 +32,19 @@ pub struct CheckArgs {
     /// PEM with the certificates allowed to sign the first --trusted-list
     #[arg(long, value_name = "PEM")]
     pub trusted_list_signers: Option<PathBuf>,
+    /// revocation of signing certificates: offline (the trust directory's CRLs only) or
+    /// online (OCSP, else CRL, over HTTP; nothing is stored)
+    #[arg(long, value_name = "offline|online", default_value = "offline", value_parser = parse_revocation)]
+    pub revocation: sigillo_revocation::Mode,
     /// judge certificates at this time (RFC 3339, e.g. 2025-02-14T10:00:00+01:00) instead of now
     #[arg(long, value_name = "RFC3339", value_parser = parse_at)]
     pub at: Option<chrono::DateTime<chrono::Utc>>,
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+fn parse_revocation(s: &str) -> Result<sigillo_revocation::Mode, String> {
+    s.parse().map_err(|_| format!("{s:?}: scrivere offline oppure online"))
 }
 
 fn parse_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -69,11 +77,16 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             }
         },
         None => {
+            let documents = if args.trusted_lists.is_empty() {
+                "nessuna firma di documento risulterà attendibile"
+            } else {
+                "firme di documento verificate con i soli servizi delle liste di fiducia"
+            };
             eprintln!(
                 "sigillo check: attenzione, nessuna directory di fiducia (--trust o SIGILLO_TRUST_DIR): \
-                 nessuna firma di gestore PEC risulterà attendibile"
+                 firme dei gestori PEC verificate con i soli certificati AgID CA1 inclusi, {documents}"
             );
-            Checker::new(now)
+            Checker::with_shipped_anchors(now)
         }
     };
     // CA/QC services granted at the time of judgement are document anchors; a service
@@ -83,6 +96,18 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             eprintln!("sigillo check: attenzione, certificato del servizio {} ({}) non usato: {e}", anchor.service, anchor.territory);
         }
     }
+
+    // Online: a small runtime of its own drives the requests while this thread checks.
+    let _runtime = match args.revocation {
+        sigillo_revocation::Mode::Offline => None,
+        sigillo_revocation::Mode::Online => match online(&mut checker) {
+            Ok(rt) => Some(rt),
+            Err(e) => {
+                eprintln!("sigillo check: verifica della revoca online non disponibile: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
 
     let mut all_ok = true;
     let mut out = std::io::stdout().lock();
@@ -122,4 +147,18 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         }
     }
     if all_ok { ExitCode::SUCCESS } else { ExitCode::from(2) }
+}
+
+/// Gives `checker` an online revocation source driven by a one-thread runtime, returned to
+/// be kept alive while checking.
+fn online(checker: &mut Checker) -> Result<tokio::runtime::Runtime, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let source = sigillo_revocation::OnlineRevocation::new(rt.handle().clone(), None, sigillo_revocation::Limits::default())
+        .map_err(|e| e.to_string())?;
+    checker.set_revocation(Some(std::sync::Arc::new(source)));
+    Ok(rt)
 }

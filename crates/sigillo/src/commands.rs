@@ -204,21 +204,33 @@ pub async fn audit_verify() -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The classifier with the configured trust anchors. Without a trust directory every
-/// provider signature is untrusted, so every envelope would be rejected: refused here.
+/// The classifier with the configured trust anchors. Without a trust directory no document
+/// signature could be trusted, so every signed attachment would go to review: refused here.
 fn checker(config: &Config) -> anyhow::Result<Checker> {
     let Some(dir) = &config.trust_dir else {
         anyhow::bail!(
-            "SIGILLO_TRUST_DIR is missing: set it to the directory with pec/ and signatures/ \
-             (without it no PEC provider signature can be trusted)"
+            "SIGILLO_TRUST_DIR is missing: set it to the directory with signatures/ (the CAs of \
+             document signatures) and optionally pec/ (PEC CAs beside the shipped AgID CA1)"
         );
     };
     sigillo_protocol::trust::checker(dir, std::time::SystemTime::now()).map_err(|e| anyhow::anyhow!("SIGILLO_TRUST_DIR: {e}"))
 }
 
 async fn pipeline(config: &Config, wake: Option<std::sync::Arc<tokio::sync::Notify>>) -> anyhow::Result<Pipeline> {
-    let checker = checker(config)?;
+    let mut checker = checker(config)?;
     let (pool, register) = open(config).await?;
+    if config.revocation == sigillo_revocation::Mode::Online {
+        // The classifier runs on blocking threads of this runtime; the source drives its
+        // requests on it and caches answers in the shared database.
+        let source = sigillo_revocation::OnlineRevocation::new(
+            tokio::runtime::Handle::current(),
+            Some(pool.clone()),
+            sigillo_revocation::Limits::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("SIGILLO_REVOCATION=online: {e}"))?;
+        checker.set_revocation(Some(std::sync::Arc::new(source)));
+    }
+    tracing::info!("revocation of signing certificates: {}", config.revocation.as_str());
     let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
     let pipeline =
         Pipeline::new(pool, blobs, register.clone(), checker, config.intake_max_attempts).with_policy(config.policy);

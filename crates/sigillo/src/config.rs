@@ -35,6 +35,7 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_REGISTER_CODE",
     "SIGILLO_TIMEZONE",
     "SIGILLO_TRUST_DIR",
+    "SIGILLO_REVOCATION",
     "SIGILLO_INTAKE_MAX_ATTEMPTS",
     // the check of the blob store
     "SIGILLO_BLOB_VERIFY_PERCENT",
@@ -106,6 +107,9 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Trust anchors: `pec/` and `signatures/`.
     pub trust_dir: Option<PathBuf>,
+    /// Revocation of document signing certificates asked online (OCSP, CRL) or only from the
+    /// trust directory's CRLs; online by default.
+    pub revocation: sigillo_revocation::Mode,
     /// Messages set aside after this many failed attempts.
     pub intake_max_attempts: u32,
     /// The mailboxes the poller of `sigillo serve` reads; empty when no IMAP URL is set.
@@ -270,7 +274,7 @@ pub fn from_vars(
     let mailboxes = if accounts.is_empty() { Vec::new() } else { mailboxes(accounts, &imap_settings(&vars)?) };
     let notify = notify(&vars)?;
     let blob_verify = blob_verify(&vars)?;
-    let Register { data_dir, ipa_code, aoo_code, register_code, timezone, trust_dir, intake_max_attempts } = register;
+    let Register { data_dir, ipa_code, aoo_code, register_code, timezone, trust_dir, revocation, intake_max_attempts } = register;
     let config = Config {
         database_url,
         data_dir,
@@ -281,6 +285,7 @@ pub fn from_vars(
         listen,
         db_max_connections,
         trust_dir,
+        revocation,
         intake_max_attempts,
         mailboxes,
         notify,
@@ -328,6 +333,7 @@ struct Register {
     register_code: RegisterCode,
     timezone: Tz,
     trust_dir: Option<PathBuf>,
+    revocation: sigillo_revocation::Mode,
     intake_max_attempts: u32,
 }
 
@@ -350,6 +356,10 @@ fn register(v: &Vars) -> Result<Register, ConfigError> {
         register_code,
         timezone,
         trust_dir: v.get("SIGILLO_TRUST_DIR").map(PathBuf::from),
+        revocation: match v.get("SIGILLO_REVOCATION") {
+            None => sigillo_revocation::Mode::Online,
+            Some(text) => text.parse().map_err(|e: String| malformed("SIGILLO_REVOCATION", e))?,
+        },
         intake_max_attempts: v.number("SIGILLO_INTAKE_MAX_ATTEMPTS", 5, 1..=100)? as u32,
     })
 }
@@ -920,6 +930,17 @@ mod tests {
         assert_eq!(c.trust_dir.as_deref(), Some(std::path::Path::new("/etc/sigillo/trust")));
         assert_eq!(c.web.trust_dir, c.trust_dir);
         assert_eq!(from_vars(complete()).unwrap().0.web.trust_dir, None);
+    }
+
+    #[test]
+    fn revocation_is_online_unless_set_offline() {
+        use sigillo_revocation::Mode;
+        assert_eq!(from_vars(complete()).unwrap().0.revocation, Mode::Online);
+        let (c, unknown) = from_vars(complete_and(&[("SIGILLO_REVOCATION", "offline")])).unwrap();
+        assert!(unknown.is_empty());
+        assert_eq!(c.revocation, Mode::Offline);
+        let err = from_vars(complete_and(&[("SIGILLO_REVOCATION", "sometimes")])).unwrap_err().to_string();
+        assert!(err.contains("SIGILLO_REVOCATION") && err.contains("online or offline"), "{err}");
     }
 
     #[test]

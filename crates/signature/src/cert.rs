@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::Error;
 use crate::ber::{self, Tlv};
 use crate::crypto::{PublicKey, SigAlg};
+use crate::names::{GeneralName, NameConstraints};
 use crate::oids;
 
 /// keyUsage bits (RFC 5280 4.2.1.3), numbered from the most significant bit.
@@ -64,6 +65,25 @@ impl Name {
                 .collect()
         };
         norm(self) == norm(other)
+    }
+
+    /// Whether two RDNs hold the same attributes with equal values after case and
+    /// whitespace folding (the comparison [`Name::matches`] makes for each RDN).
+    pub fn rdn_equal(a: &[(Vec<u8>, String)], b: &[(Vec<u8>, String)]) -> bool {
+        let fold = |rdn: &[(Vec<u8>, String)]| -> Vec<(Vec<u8>, String)> {
+            let mut v: Vec<(Vec<u8>, String)> = rdn
+                .iter()
+                .map(|(o, s)| (o.clone(), s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()))
+                .collect();
+            v.sort();
+            v
+        };
+        fold(a) == fold(b)
+    }
+
+    /// Every value of an attribute type, in stored order.
+    pub fn all(&self, oid: &const_oid::ObjectIdentifier) -> impl Iterator<Item = &str> {
+        self.rdns.iter().flatten().filter(|(o, _)| o.as_slice() == oid.as_bytes()).map(|(_, v)| v.as_str())
     }
 }
 
@@ -188,6 +208,19 @@ pub struct Certificate {
     /// Every QCStatement (ETSI EN 319 412-5) by name, in stored order, e.g. "QcCompliance",
     /// "QcSSCD", "QcType-esign"; unknown statements by dotted OID.
     pub qc_statements: Vec<String>,
+    /// Every subjectAltName entry, in stored order.
+    pub alt_names: Vec<GeneralName>,
+    /// The NameConstraints extension of a CA; `Err` when present but unreadable (a path
+    /// through that CA is then refused: its constraints cannot be honoured).
+    pub name_constraints: Option<Result<NameConstraints, String>>,
+    /// OCSP responders from authorityInfoAccess, in stored order.
+    pub ocsp_urls: Vec<String>,
+    /// CRL distribution points (full names that are URIs), in stored order.
+    pub crl_urls: Vec<String>,
+    /// The subjectPublicKey BIT STRING's bytes (what an OCSP issuerKeyHash hashes).
+    pub key_bits: Vec<u8>,
+    /// extendedKeyUsage purposes (OID content octets), empty when the extension is absent.
+    pub extended_key_usage: Vec<Vec<u8>>,
 }
 
 impl Certificate {
@@ -229,6 +262,17 @@ impl Certificate {
             qc_compliance: false,
             qc_sscd: false,
             qc_statements: Vec::new(),
+            alt_names: Vec::new(),
+            name_constraints: None,
+            ocsp_urls: Vec::new(),
+            crl_urls: Vec::new(),
+            // Read leniently, as the key itself: an odd key only means no OCSP request.
+            key_bits: spki
+                .children()
+                .ok()
+                .and_then(|k| k.get(1).and_then(|b| b.bit_string_bytes().ok()).map(<[u8]>::to_vec))
+                .unwrap_or_default(),
+            extended_key_usage: Vec::new(),
         };
         if let Some(email) = cert.subject.get(&oids::AT_EMAIL) {
             cert.emails.push(email.to_owned());
@@ -260,10 +304,28 @@ impl Certificate {
             self.is_ca = inner.children()?.first().is_some_and(|b| b.tag == ber::BOOLEAN && b.content != [0]);
         } else if oids::is(oid, &oids::EXT_SUBJECT_ALT_NAME) {
             for gn in inner.children()? {
-                if gn.tag == ber::ctx_prim(1) {
-                    self.emails.push(String::from_utf8_lossy(gn.content).into_owned());
+                let name = GeneralName::parse(&gn)?;
+                if let GeneralName::Email(address) = &name {
+                    self.emails.push(address.clone());
+                }
+                self.alt_names.push(name);
+            }
+        } else if oids::is(oid, &oids::EXT_EXTENDED_KEY_USAGE) {
+            self.extended_key_usage = inner.children()?.iter().filter(|p| p.tag == ber::OID).map(|p| p.content.to_vec()).collect();
+        } else if oids::is(oid, &oids::EXT_NAME_CONSTRAINTS) {
+            self.name_constraints = Some(NameConstraints::parse(&inner).map_err(|e| e.to_string()));
+        } else if oids::is(oid, &oids::EXT_AUTHORITY_INFO_ACCESS) {
+            for ad in inner.children()? {
+                let parts = ad.children()?;
+                if let (Some(method), Some(location)) = (parts.first(), parts.get(1))
+                    && oids::is(method, &oids::AD_OCSP)
+                    && let Ok(GeneralName::Uri(url)) = GeneralName::parse(location)
+                {
+                    self.ocsp_urls.push(url);
                 }
             }
+        } else if oids::is(oid, &oids::EXT_CRL_DISTRIBUTION_POINTS) {
+            self.crl_urls.extend(crl_distribution_urls(&inner));
         } else if oids::is(oid, &oids::EXT_QC_STATEMENTS) {
             for st in inner.children()? {
                 let parts = st.children()?;
@@ -275,6 +337,18 @@ impl Certificate {
             }
         }
         Ok(())
+    }
+
+    /// The names name constraints apply to (RFC 5280 4.2.1.10): the subject, when not
+    /// empty, its emailAddress attributes as e-mail addresses, and every subjectAltName.
+    pub fn constrained_names(&self) -> Vec<GeneralName> {
+        let mut out = Vec::new();
+        if !self.subject.rdns.is_empty() {
+            out.push(GeneralName::Directory(self.subject.clone()));
+        }
+        out.extend(self.subject.all(&oids::AT_EMAIL).map(|e| GeneralName::Email(e.to_owned())));
+        out.extend(self.alt_names.iter().cloned());
+        out
     }
 
     pub fn is_self_issued(&self) -> bool {
@@ -304,6 +378,24 @@ impl Certificate {
         let cf = sn.strip_prefix("TINIT-").or_else(|| sn.strip_prefix("IT:"))?;
         Some(cf.to_owned())
     }
+}
+
+/// The URIs of a CRLDistributionPoints value (`distributionPoint` full names); relative
+/// names and malformed points are skipped: a missing URL only means no CRL to fetch.
+fn crl_distribution_urls(value: &Tlv<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    for dp in value.children().unwrap_or_default() {
+        for field in dp.children().unwrap_or_default().iter().filter(|f| f.tag == ber::ctx(0)) {
+            for full in field.children().unwrap_or_default().iter().filter(|f| f.tag == ber::ctx(0)) {
+                for gn in full.children().unwrap_or_default() {
+                    if let Ok(GeneralName::Uri(url)) = GeneralName::parse(&gn) {
+                        out.push(url);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Names of one QCStatement; QcType expands to one name per type it lists.

@@ -72,9 +72,14 @@ pub fn verify_detached(cms: &[u8], content: &[u8], trust: &TrustStore, now: Date
             ChainOutcome::NoChain(_) => {
                 return untrusted(format!("signer {n}: certificate {} does not chain to a trusted CA", cert.subject));
             }
+            ChainOutcome::NameConstraints(_, why) => return untrusted(format!("signer {n}: {why}")),
         };
         for (k, c) in path.iter().enumerate() {
-            if !c.valid_at(now) {
+            // A trust anchor is a name and a key (RFC 5280 6.1.1 d): its own validity dates
+            // bind nothing. AgID CA1 was re-issued on the same key in 2019, 2021 and 2025;
+            // the providers' certificates it signed since 2017 chain to each version.
+            let is_anchor = k > 0 && k + 1 == path.len();
+            if !is_anchor && !c.valid_at(now) {
                 return untrusted(format!(
                     "signer {n}: certificate {} is not valid at {} (valid {} – {})",
                     c.subject, now, c.not_before, c.not_after

@@ -36,6 +36,9 @@ pub enum SubIndication {
     OutOfBoundsNotRevoked,
     SignedDataNotFound,
     FormatNotSupported,
+    /// The revocation status of a certificate could not be had now (responder down,
+    /// timeout, unusable answer): ask again later (ETSI EN 319 102-1 TRY_LATER).
+    TryLater,
 }
 
 impl SubIndication {
@@ -248,13 +251,17 @@ impl SubIndication {
             FormatFailure => "struttura della firma non conforme o documento modificato dopo la firma",
             HashFailure => "il contenuto non corrisponde a quello firmato",
             SigCryptoFailure => "il valore della firma non è verificabile con la chiave del certificato",
-            Revoked | RevokedNoPoe => "certificato revocato",
+            Revoked => "certificato revocato",
+            RevokedNoPoe => "certificato revocato prima del momento della verifica",
+            TryLater => "stato di revoca del certificato non ottenibile ora (servizio OCSP/CRL non raggiungibile): riprovare",
             Expired | OutOfBoundsNoPoe | OutOfBoundsNotRevoked => {
                 "certificato scaduto (nessuna marca temporale ne prova l'esistenza prima della scadenza)"
             }
             NotYetValid => "certificato non ancora valido alla data di firma",
             SigConstraintsFailure => "la firma non rispetta i requisiti richiesti",
-            ChainConstraintsFailure => "il certificato non è abilitato alla firma digitale (manca l'uso nonRepudiation)",
+            ChainConstraintsFailure => {
+                "il certificato non rispetta i vincoli della catena (manca l'uso nonRepudiation, o nomi fuori da quelli ammessi dalla CA)"
+            }
             CertificateChainGeneralFailure => "errore nella verifica della catena dei certificati",
             CryptoConstraintsFailure | CryptoConstraintsFailureNoPoe => {
                 "algoritmo non più ammesso (MD5, SHA-1 o chiave troppo corta)"

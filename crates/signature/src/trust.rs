@@ -65,7 +65,17 @@ impl Crl {
         })
     }
 
-    fn signed_by(&self, issuer: &Certificate) -> bool {
+    /// The status of the certificate with this serial on this CRL.
+    pub fn status_of(&self, serial: &[u8]) -> crate::revocation::Status {
+        let strip = |v: &[u8]| v.iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
+        let wanted = strip(serial);
+        match self.revoked.iter().find(|(s, _)| strip(s) == wanted) {
+            Some((_, when)) => crate::revocation::Status::Revoked(*when),
+            None => crate::revocation::Status::Good,
+        }
+    }
+
+    pub(crate) fn signed_by(&self, issuer: &Certificate) -> bool {
         let Ok(alg) = self.sig_alg.clone() else { return false };
         let (Ok(key), Some(digest)) = (issuer.public_key.as_ref(), alg.digest()) else { return false };
         key.verify_prehash(alg, digest, &digest.hash(&self.tbs), &self.signature).is_ok()
@@ -84,6 +94,9 @@ pub struct TrustStore {
     /// is done once per link, not once per message (it was about a sixth of the intake's CPU).
     /// Shared by clones; bounded by [`MAX_CACHED_LINKS`].
     verified_links: Arc<Mutex<HashSet<[u8; 32]>>>,
+    /// Where to ask for the revocation status of a signing certificate that no CRL here
+    /// covers (`SIGILLO_REVOCATION=online`); `None`: offline, only the CRLs here count.
+    online: Option<crate::revocation::SharedSource>,
 }
 
 /// Bound of the verified-link cache: a hostile stream of distinct chains cannot grow it
@@ -93,10 +106,14 @@ const MAX_CACHED_LINKS: usize = 4096;
 /// Outcome of path building.
 #[derive(Debug, Clone)]
 pub enum ChainOutcome {
-    /// Path from the leaf to an anchor, leaf first, anchor last.
+    /// Path from the leaf to an anchor, leaf first, anchor last, within every name
+    /// constraint of its CAs.
     Trusted(Vec<Certificate>),
     /// No path to any anchor; the partial path found (leaf first).
     NoChain(Vec<Certificate>),
+    /// Paths to an anchor exist, but a certificate of each falls outside the name
+    /// constraints of a CA above it: the first such path, and why.
+    NameConstraints(Vec<Certificate>, String),
 }
 
 /// Revocation status of a certificate.
@@ -144,6 +161,11 @@ impl TrustStore {
         Ok(())
     }
 
+    /// Adds one parsed certificate as an anchor.
+    pub fn add_certificate(&mut self, cert: Certificate) {
+        self.anchors.push(cert);
+    }
+
     /// Adds a DER CRL.
     pub fn add_crl(&mut self, der: &[u8]) -> Result<(), Error> {
         self.crls.push(Crl::from_der(der)?);
@@ -154,24 +176,51 @@ impl TrustStore {
         self.anchors.is_empty()
     }
 
+    /// Asks `source` for the revocation status of signing certificates (online), or only
+    /// the CRLs of this store (`None`, offline).
+    pub fn set_online(&mut self, source: Option<crate::revocation::SharedSource>) {
+        self.online = source;
+    }
+
+    pub fn online(&self) -> Option<&crate::revocation::SharedSource> {
+        self.online.as_ref()
+    }
+
     pub fn anchors(&self) -> &[Certificate] {
         &self.anchors
     }
 
     /// Builds a path from `leaf` to an anchor through `pool` (certificates carried by the
-    /// signature). Every link's signature is verified.
+    /// signature). Every link's signature is verified, and the name constraints of every CA
+    /// of the path (the anchor's included) are enforced on the certificates below it. Several
+    /// anchors may share one name and key (AgID CA1 was re-issued with wider constraints):
+    /// the path holds when it holds through any of them.
     pub fn chain(&self, leaf: &Certificate, pool: &[Certificate]) -> ChainOutcome {
         let mut path = vec![leaf.clone()];
         let mut current = leaf.clone();
+        let mut refused: Option<(Vec<Certificate>, String)> = None;
         for _ in 0..MAX_PATH {
             if self.anchors.iter().any(|a| a.der == current.der) {
-                return ChainOutcome::Trusted(path);
+                return match check_name_constraints(&path) {
+                    Ok(()) => ChainOutcome::Trusted(path),
+                    Err(why) => ChainOutcome::NameConstraints(path, why),
+                };
             }
-            if let Some(anchor) =
-                self.anchors.iter().find(|a| a.subject.matches(&current.issuer) && self.link_verifies(&current, a))
-            {
-                path.push(anchor.clone());
-                return ChainOutcome::Trusted(path);
+            for anchor in self.anchors.iter().filter(|a| a.subject.matches(&current.issuer)) {
+                if !self.link_verifies(&current, anchor) {
+                    continue;
+                }
+                let mut candidate = path.clone();
+                candidate.push(anchor.clone());
+                match check_name_constraints(&candidate) {
+                    Ok(()) => return ChainOutcome::Trusted(candidate),
+                    Err(why) => {
+                        refused.get_or_insert((candidate, why));
+                    }
+                }
+            }
+            if let Some((p, why)) = refused {
+                return ChainOutcome::NameConstraints(p, why);
             }
             if current.is_self_issued() {
                 break;
@@ -228,6 +277,26 @@ impl TrustStore {
         }
         if seen { Revocation::Good } else { Revocation::Unknown }
     }
+}
+
+/// RFC 5280 6.1.3 (b)-(c) on a path (leaf first, anchor last): the name constraints of
+/// each CA apply to every certificate below it, except self-issued intermediate
+/// certificates (a CA's own re-keying), which carry no new names. The error names the
+/// certificate, the CA and the name.
+pub fn check_name_constraints(path: &[Certificate]) -> Result<(), String> {
+    for (k, ca) in path.iter().enumerate().skip(1) {
+        let Some(nc) = &ca.name_constraints else { continue };
+        let nc = nc.as_ref().map_err(|e| format!("unreadable name constraints in {}: {e}", ca.subject))?;
+        for (j, below) in path.iter().enumerate().take(k) {
+            if j > 0 && below.is_self_issued() {
+                continue;
+            }
+            nc.check(&below.constrained_names()).map_err(|why| {
+                format!("certificate {} is outside the name constraints of {}: {why}", below.subject, ca.subject)
+            })?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

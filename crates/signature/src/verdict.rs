@@ -116,6 +116,7 @@ fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>) -> Decision 
                 format!("the certificate of {} does not chain to a trusted CA", cert.subject),
             );
         }
+        ChainOutcome::NameConstraints(_, why) => return no(SubIndication::ChainConstraintsFailure, why),
     };
 
     // Proof of existence: an intact signature timestamp from a trusted TSA.
@@ -154,7 +155,9 @@ fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>) -> Decision 
         }
     }
 
-    for c in &path {
+    // The anchor's own dates bind nothing (RFC 5280 6.1.1 d: a trust anchor is a name and a key).
+    let below_anchor = if path.len() > 1 { &path[..path.len() - 1] } else { &path[..] };
+    for c in below_anchor {
         if reference < c.not_before {
             return with_poe(no(
                 SubIndication::NotYetValid,
@@ -187,9 +190,64 @@ fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>) -> Decision 
             "the signer certificate lacks keyUsage nonRepudiation (required for a firma digitale)".into(),
         ));
     }
+    // Online last, once everything else passed: a broken file costs no request.
+    let online_note = match ctx.trust.online() {
+        Some(source) => match online_revocation(source.as_ref(), &path, reference) {
+            Ok(note) => Some(note),
+            Err(decision) => return with_poe(decision),
+        },
+        None => None,
+    };
+    let revocation_note = online_note.as_deref().unwrap_or(revocation_note);
     let mut detail = format!("signature intact, certificate trusted, {revocation_note}");
     if check.resorted {
         detail.push_str("; signed attributes verified in DER order (stored unsorted)");
     }
     (Indication::TotalPassed, None, detail, poe)
+}
+
+/// The online status of every certificate of the path below the anchor (the signer's first).
+/// A certificate revoked at or before `reference` fails the signature (REVOKED_NO_POE); one
+/// revoked after it does not (the signature was made while it was good); no answer to be had
+/// is TRY_LATER, never a pass. Certificates that name no source are not asked.
+fn online_revocation(
+    source: &dyn crate::revocation::RevocationSource,
+    path: &[Certificate],
+    reference: DateTime<Utc>,
+) -> Result<String, Decision> {
+    use crate::revocation::{Online, Status};
+    let fail = |sub: SubIndication, detail: String| (sub.indication(), Some(sub), detail, None);
+    let mut sources = Vec::new();
+    for pair in path.windows(2) {
+        let [c, issuer] = pair else { continue };
+        match source.status(c, issuer) {
+            Online::Known(answer) => match answer.status {
+                Status::Revoked(when) if when <= reference => {
+                    return Err(fail(
+                        SubIndication::RevokedNoPoe,
+                        format!("certificate {} revoked on {when} ({}), before the reference time {reference}", c.subject, answer.source),
+                    ));
+                }
+                Status::Revoked(_) | Status::Good => sources.push(answer.source),
+                Status::Unknown => {
+                    return Err(fail(
+                        SubIndication::CertificateChainGeneralFailure,
+                        format!("the revocation service does not know certificate {} ({})", c.subject, answer.source),
+                    ));
+                }
+            },
+            Online::NoSource => {}
+            Online::Unavailable(why) => {
+                return Err(fail(
+                    SubIndication::TryLater,
+                    format!("revocation status of certificate {} not available now: {why}", c.subject),
+                ));
+            }
+        }
+    }
+    Ok(if sources.is_empty() {
+        "revocation not checked (no OCSP responder or CRL named by the certificates)".to_owned()
+    } else {
+        format!("not revoked at the reference time ({})", sources.join(", "))
+    })
 }

@@ -21,6 +21,7 @@ pub mod inbound;
 pub mod outbox;
 pub mod policy;
 pub mod register;
+pub mod revocation;
 pub mod seed;
 pub mod staff;
 #[cfg(feature = "testing")]

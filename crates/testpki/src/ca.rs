@@ -96,6 +96,65 @@ pub struct CaSpec {
     pub not_after: Option<DateTime<Utc>>,
     /// Digest of the certificate signature (SHA-256 by default).
     pub cert_digest: DigestAlg,
+    /// A NameConstraints extension (critical), as AgID CA1 carries.
+    pub name_constraints: Option<NameConstraints>,
+}
+
+/// The subtrees of a NameConstraints extension.
+#[derive(Debug, Clone, Default)]
+pub struct NameConstraints {
+    pub permitted: Vec<Subtree>,
+    pub excluded: Vec<Subtree>,
+}
+
+/// The base of one subtree.
+#[derive(Debug, Clone)]
+pub enum Subtree {
+    /// rfc822Name: a host (`pec.test.it`), a domain (`.test.it`) or a mailbox.
+    Email(String),
+    /// dNSName.
+    Dns(String),
+    /// directoryName: (attribute OID, value) per RDN, e.g. `[(AT_COUNTRY, "IT"), (AT_ORGANIZATION, "X")]`.
+    Directory(Vec<(&'static str, String)>),
+    /// iPAddress: address then mask (8 or 32 octets).
+    Ip(Vec<u8>),
+}
+
+impl Subtree {
+    fn general_name(&self) -> Vec<u8> {
+        match self {
+            Subtree::Email(s) => der::tlv(der::ctx_prim(1), s.as_bytes()),
+            Subtree::Dns(s) => der::tlv(der::ctx_prim(2), s.as_bytes()),
+            Subtree::Directory(attrs) => der::tlv(ctx(4), &directory_name(attrs)),
+            Subtree::Ip(b) => der::tlv(der::ctx_prim(7), b),
+        }
+    }
+}
+
+/// A Name from (OID, value) pairs, one attribute per RDN; C as PrintableString, the rest UTF8String.
+fn directory_name(attrs: &[(&'static str, String)]) -> Vec<u8> {
+    let encoded: Vec<(&str, Vec<u8>)> = attrs
+        .iter()
+        .map(|(oid, v)| (*oid, if *oid == oids::AT_COUNTRY { der::printable(v) } else { der::utf8(v) }))
+        .collect();
+    let refs: Vec<(&str, &[u8])> = encoded.iter().map(|(o, v)| (*o, v.as_slice())).collect();
+    name(&refs)
+}
+
+impl NameConstraints {
+    fn to_der(&self) -> Vec<u8> {
+        let subtrees = |list: &[Subtree]| -> Vec<u8> {
+            list.iter().map(|s| der::seq(&[&s.general_name()])).collect::<Vec<_>>().concat()
+        };
+        let mut parts = Vec::new();
+        if !self.permitted.is_empty() {
+            parts.push(der::tlv(ctx(0), &subtrees(&self.permitted)));
+        }
+        if !self.excluded.is_empty() {
+            parts.push(der::tlv(ctx(1), &subtrees(&self.excluded)));
+        }
+        der::tlv(der::SEQUENCE, &parts.concat())
+    }
 }
 
 impl CaSpec {
@@ -108,6 +167,7 @@ impl CaSpec {
             not_before: None,
             not_after: None,
             cert_digest: DigestAlg::Sha256,
+            name_constraints: None,
         }
     }
 }
@@ -143,7 +203,11 @@ impl Ca {
 
     /// An intermediate CA issued by this CA.
     pub fn new_intermediate(&self, common_name: &str) -> Ca {
-        let spec = CaSpec::new(common_name);
+        self.new_intermediate_with(CaSpec::new(common_name))
+    }
+
+    /// An intermediate CA issued by this CA, as `spec` says.
+    pub fn new_intermediate_with(&self, spec: CaSpec) -> Ca {
         let key = PrivateKey::new(spec.key);
         let subject = ca_name(&spec);
         let cert_der = ca_cert(&spec, &subject, &key, &self.name_der, &self.key);
@@ -189,6 +253,12 @@ impl Ca {
         if let Some(c) = &spec.country {
             attrs.push((oids::AT_COUNTRY, der::printable(c)));
         }
+        if let Some(st) = &spec.state {
+            attrs.push((oids::AT_STATE, der::utf8(st)));
+        }
+        if let Some(l) = &spec.locality {
+            attrs.push((oids::AT_LOCALITY, der::utf8(l)));
+        }
         if let Some(o) = &spec.organization {
             attrs.push((oids::AT_ORGANIZATION, der::utf8(o)));
         }
@@ -230,6 +300,19 @@ impl Ca {
         }
         if spec.time_stamping {
             extensions.push(ext(oids::EXT_EXTENDED_KEY_USAGE, true, &der::seq(&[&der::oid(oids::KP_TIME_STAMPING)])));
+        }
+        if spec.ocsp_signing {
+            extensions.push(ext(oids::EXT_EXTENDED_KEY_USAGE, false, &der::seq(&[&der::oid(oids::KP_OCSP_SIGNING)])));
+        }
+        if let Some(url) = &spec.ocsp_url {
+            let access = der::seq(&[&der::oid(oids::AD_OCSP), &der::tlv(der::ctx_prim(6), url.as_bytes())]);
+            extensions.push(ext(oids::EXT_AUTHORITY_INFO_ACCESS, false, &der::seq(&[&access])));
+        }
+        if let Some(url) = &spec.crl_url {
+            // DistributionPoint { distributionPoint [0] { fullName [0] { URI } } }
+            let uri = der::tlv(der::ctx_prim(6), url.as_bytes());
+            let point = der::seq(&[&der::tlv(ctx(0), &der::tlv(ctx(0), &uri))]);
+            extensions.push(ext(oids::EXT_CRL_DISTRIBUTION_POINTS, false, &der::seq(&[&point])));
         }
         if spec.qualified {
             // QcCompliance, QcSSCD and QcType-esign, as Italian qualified signature
@@ -309,7 +392,7 @@ fn ca_name(spec: &CaSpec) -> Vec<u8> {
 }
 
 fn ca_cert(spec: &CaSpec, subject: &[u8], key: &PrivateKey, issuer: &[u8], issuer_key: &PrivateKey) -> Vec<u8> {
-    let extensions = vec![
+    let mut extensions = vec![
         ext(oids::EXT_BASIC_CONSTRAINTS, true, &der::seq(&[&der::tlv(der::BOOLEAN, &[0xff])])),
         ext(oids::EXT_KEY_USAGE, true, &key_usage(&[5, 6])),
         ext(oids::EXT_SUBJECT_KEY_ID, false, &der::octets(&key.key_identifier())),
@@ -319,6 +402,9 @@ fn ca_cert(spec: &CaSpec, subject: &[u8], key: &PrivateKey, issuer: &[u8], issue
             &der::seq(&[&der::tlv(der::ctx_prim(0), &issuer_key.key_identifier())]),
         ),
     ];
+    if let Some(nc) = &spec.name_constraints {
+        extensions.push(ext(oids::EXT_NAME_CONSTRAINTS, true, &nc.to_der()));
+    }
     build_cert(
         TbsInput {
             serial: &next_serial(),
@@ -345,6 +431,10 @@ pub struct LeafSpec {
     pub serial_number: Option<String>,
     pub organization: Option<String>,
     pub country: Option<String>,
+    /// stateOrProvinceName, after C in the subject.
+    pub state: Option<String>,
+    /// localityName, after ST in the subject.
+    pub locality: Option<String>,
     /// subjectAltName rfc822Name.
     pub email: Option<String>,
     pub non_repudiation: bool,
@@ -360,6 +450,12 @@ pub struct LeafSpec {
     pub time_stamping: bool,
     /// Digest of the certificate signature; the CA's default when `None`.
     pub cert_digest: Option<DigestAlg>,
+    /// authorityInfoAccess OCSP responder URL.
+    pub ocsp_url: Option<String>,
+    /// cRLDistributionPoints URL.
+    pub crl_url: Option<String>,
+    /// Adds extendedKeyUsage id-kp-OCSPSigning (a delegated OCSP responder).
+    pub ocsp_signing: bool,
 }
 
 impl LeafSpec {
@@ -372,6 +468,8 @@ impl LeafSpec {
             serial_number: None,
             organization: None,
             country: Some("IT".to_owned()),
+            state: None,
+            locality: None,
             email: None,
             non_repudiation: true,
             digital_signature: false,
@@ -381,6 +479,9 @@ impl LeafSpec {
             qualified: false,
             time_stamping: false,
             cert_digest: None,
+            ocsp_url: None,
+            crl_url: None,
+            ocsp_signing: false,
         }
     }
 
@@ -406,6 +507,22 @@ impl LeafSpec {
             non_repudiation: true,
             ..LeafSpec::new(common_name)
         }
+    }
+
+    /// A PEC provider's certificate as AgID CA1 issues them: subject C, ST, L, O, CN and the
+    /// provider's address in subjectAltName.
+    pub fn agid_provider(organization: &str, state: &str, locality: &str, email: &str) -> Self {
+        LeafSpec {
+            state: Some(state.to_owned()),
+            locality: Some(locality.to_owned()),
+            organization: Some(organization.to_owned()),
+            ..LeafSpec::pec_provider(&format!("Posta Certificata {organization}"), email)
+        }
+    }
+
+    /// A delegated OCSP responder certificate (extendedKeyUsage id-kp-OCSPSigning).
+    pub fn ocsp_responder(common_name: &str) -> Self {
+        LeafSpec { ocsp_signing: true, digital_signature: true, non_repudiation: false, ..LeafSpec::new(common_name) }
     }
 
     /// A time-stamping authority certificate.

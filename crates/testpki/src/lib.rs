@@ -56,7 +56,7 @@ pub mod pec;
 pub mod trustlist;
 pub mod xml;
 
-pub use ca::{Ca, CaSpec, Leaf, LeafSpec};
+pub use ca::{Ca, CaSpec, Leaf, LeafSpec, NameConstraints, Subtree};
 pub use cms::{
     AttrOrder, EssVersion, Encoding, SignOptions, Signer, Tsa, attribute, m7m, sign, sign_attached, sign_detached,
     timestamp_token, timestamped_data,

@@ -116,7 +116,9 @@ fn subindication_it(s: &str) -> &'static str {
         "HASH_FAILURE" => "il documento è stato modificato dopo la firma",
         "SIG_CRYPTO_FAILURE" => "la verifica crittografica della firma non è riuscita",
         "FORMAT_FAILURE" => "il formato della busta di firma non è corretto",
-        "REVOKED" | "REVOKED_NO_POE" => "il certificato del firmatario risulta revocato",
+        "REVOKED" => "il certificato del firmatario risulta revocato",
+        "REVOKED_NO_POE" => "il certificato del firmatario risulta revocato prima del momento della verifica",
+        "TRY_LATER" => "lo stato di revoca del certificato non è ottenibile ora (servizio OCSP/CRL non raggiungibile)",
         "EXPIRED" | "OUT_OF_BOUNDS_NO_POE" | "OUT_OF_BOUNDS_NOT_REVOKED" => {
             "il certificato del firmatario era scaduto o non ancora valido al momento della verifica"
         }
