@@ -347,7 +347,6 @@ async fn bulk(n: usize, latency_msgs: usize) {
     // 4. Latency under IDLE at 20 messages/s, with the outbox on: the service again, now with
     // answers to citizens sent through pec-sim (SMTP), which delivers them over LMTP to the
     // citizen's box in the same Dovecot.
-    let mut pid = pid;
     if latency_msgs > 0 {
         service.kill().await;
         let outbox_dir = tempfile::tempdir().unwrap();
@@ -369,7 +368,7 @@ async fn bulk(n: usize, latency_msgs: usize) {
             ("SIGILLO_SEAL_CERT", &seal_cert),
             ("SIGILLO_SEAL_KEY", &seal_key),
         ]);
-        pid = service.child.id().unwrap();
+        let pid = service.child.id().unwrap();
         // Connected and in IDLE.
         tokio::time::sleep(Duration::from_secs(3)).await;
 
