@@ -10,6 +10,7 @@ pub use sigillo_store::testing::TestDb;
 pub mod dovecot;
 pub mod pec_mail;
 pub mod pec_sim;
+pub mod tcp_proxy;
 
 /// The `sigillo` binary of this build (`cargo build --workspace --bins` puts it beside the
 /// test executables).

@@ -1,9 +1,11 @@
 //! The IMAP intake of `sigillo serve` against a real Dovecot and a real Postgres: folders,
 //! crash and restart of the service, of Dovecot and of the database connections,
-//! UIDVALIDITY changes, quarantine.
+//! UIDVALIDITY changes, quarantine; and, through a loopback proxy, a slow link, a connection
+//! that dies during IDLE and a database that refuses connections.
 
 use sigillo_e2e::dovecot::{Dovecot, PASSWORD};
 use sigillo_e2e::pec_mail::{Attachment, Pki};
+use sigillo_e2e::tcp_proxy::TcpProxy;
 use sigillo_e2e::{Instance, Service, stderr, wait_for};
 
 const USER: &str = "protocollo";
@@ -295,5 +297,209 @@ async fn two_pec_boxes_of_the_aoo_feed_one_register_and_a_pec_in_both_is_registe
         sqlx::query_scalar("select account from imap_mailboxes order by account").fetch_all(&s.app.db.pool).await.unwrap();
     assert_eq!(accounts.len(), 2, "{accounts:?}");
     assert!(accounts[0].starts_with("protocollo@") && accounts[1].starts_with("suap@"), "{accounts:?}");
+    stop(&mut service).await;
+}
+
+// --- A network and a database that misbehave (issue 18) -------------------------------------
+
+/// A proxy in front of the Dovecot of `s`, and the environment that points the service at it.
+async fn imap_proxy(s: &Setup) -> TcpProxy {
+    TcpProxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], s.dovecot.port))).await
+}
+
+fn via(proxy: &TcpProxy) -> String {
+    format!("imap://{}", proxy.addr())
+}
+
+/// Registrations so far.
+async fn registered(app: &Instance) -> i64 {
+    scalar(app, "select count(*) from registrations").await
+}
+
+#[tokio::test]
+async fn over_a_slow_link_a_big_message_and_those_around_it_are_all_decided() {
+    // 1 MB/s, and at most 2 s without a byte: the big message takes about 6 s to arrive, more
+    // than the limit, in batches of at most 1 MiB (it alone in its own).
+    let s = setup(&[("SIGILLO_IMAP_TIMEOUT_SECS", "2"), ("SIGILLO_IMAP_BATCH_MB", "1")]).await;
+    let proxy = imap_proxy(&s).await;
+    proxy.throttle(Some(1_000_000));
+    let p = &s.pki;
+    let small = |i: usize| p.transport(&format!("opec.s{i}@pec.test.it"), "Istanza", &[Attachment::SignedP7m { size: 2048 }]);
+    let big = p.transport("opec.big@pec.test.it", "Progetto", &[Attachment::SignedP7m { size: 4 << 20 }]);
+    let mut messages: Vec<Vec<u8>> = (0..3).map(small).collect();
+    messages.push(big.clone());
+    messages.extend((3..6).map(small));
+    let total: usize = messages.iter().map(Vec::len).sum();
+    let first_three: usize = messages[..3].iter().map(Vec::len).sum();
+    s.dovecot.append(USER, "INBOX", &messages).await;
+
+    let start = std::time::Instant::now();
+    let mut service = s.app.serve(&[("SIGILLO_IMAP_URL", &via(&proxy))]);
+    wait_for(120, "the first three registrations", || async { registered(&s.app).await >= 3 }).await;
+    let down_at_three = proxy.bytes_down();
+    wait_for(180, "all seven registrations", || async { registered(&s.app).await == 7 }).await;
+    let elapsed = start.elapsed();
+    wait_count(&s, "INBOX", 0, 30).await;
+    eprintln!(
+        "slow link: 7 of 7 decided in {:.1} s through 1 MB/s, {} IMAP connection(s), {} bytes down for {total} bytes of mail \
+         ({down_at_three} when the first three were registered)",
+        elapsed.as_secs_f64(),
+        proxy.connections(),
+        proxy.bytes_down()
+    );
+    assert_gapless(&s.app, 7).await;
+    assert_eq!(proxy.connections(), 1, "one session: no fetch timed out");
+    assert!(proxy.bytes_down() < total as u64 * 13 / 10, "nothing fetched twice: {} bytes for {total}", proxy.bytes_down());
+    // Byte-bounded batches: the messages before the big one did not wait for it.
+    assert!(
+        down_at_three < (first_three + big.len() / 2) as u64,
+        "the first three were decided only after {down_at_three} bytes (the big one is {})",
+        big.len()
+    );
+    stop(&mut service).await;
+}
+
+/// `url` (`postgres://[USER@]HOST[:PORT]/DB…`) with HOST:PORT replaced by `addr`, and the
+/// address it replaced.
+async fn through(url: &str, addr: &str) -> (String, std::net::SocketAddr) {
+    let start = url.find("://").unwrap() + 3;
+    let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+    let at = url[start..end].rfind('@').map_or(start, |i| start + i + 1);
+    let host = &url[at..end];
+    let host = if host.contains(':') { host.to_owned() } else { format!("{host}:5432") };
+    let target = tokio::net::lookup_host(&host).await.unwrap().next().unwrap();
+    (format!("{}{addr}{}", &url[..at], &url[end..]), target)
+}
+
+#[tokio::test]
+async fn while_the_database_refuses_the_intake_pauses_without_logging_in_again() {
+    let s = setup(&[("SIGILLO_IMAP_BACKOFF_MAX_SECS", "4")]).await;
+    let imap = imap_proxy(&s).await;
+    // The service reaches Postgres through a proxy that can refuse; the test does not.
+    let (_, pg) = through(&s.app.db.url, "").await;
+    let db = TcpProxy::start(pg).await;
+    let (db_url, _) = through(&s.app.db.url, &db.addr()).await;
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("serve.log");
+    let mut service = s.app.serve_logging_to(&[("SIGILLO_IMAP_URL", &via(&imap)), ("SIGILLO_DATABASE_URL", &db_url)], &log);
+    let pec = |i: usize| s.pki.transport(&format!("opec.db{i}@pec.test.it"), "Istanza", &[]);
+    s.dovecot.append(USER, "INBOX", &[pec(0)]).await;
+    wait_for(60, "registration 1", || async { registered(&s.app).await == 1 }).await;
+
+    db.refuse();
+    let (logins_before, lines_before) = (imap.connections(), intake_warnings(&log));
+    let more: Vec<Vec<u8>> = (1..4).map(pec).collect();
+    s.dovecot.append(USER, "INBOX", &more).await;
+    const WINDOW: u64 = 20;
+    tokio::time::sleep(std::time::Duration::from_secs(WINDOW)).await;
+    let logins = imap.connections() - logins_before;
+    let lines = intake_warnings(&log) - lines_before;
+    assert_eq!(registered(&s.app).await, 1);
+
+    db.heal();
+    let healed = std::time::Instant::now();
+    wait_for(60, "registrations 2 to 4", || async { registered(&s.app).await == 4 }).await;
+    let recovered = healed.elapsed();
+    wait_count(&s, "INBOX", 0, 30).await;
+    eprintln!(
+        "database refusing for {WINDOW} s: {logins} IMAP logins ({:.1}/min), {lines} intake warnings; \
+         all decided {:.1} s after it came back",
+        logins as f64 * 60.0 / WINDOW as f64,
+        recovered.as_secs_f64()
+    );
+    assert!(logins <= 1, "{logins} IMAP logins while the database refused");
+    // One line per step of a delay that doubles up to 4 s (each at least half its cap: 0.25,
+    // 0.25, 0.5, 1, 2, 2... s): at most 13 in 20 s, against one every 250 ms before.
+    assert!((1..=14).contains(&lines), "{lines} intake warnings in {WINDOW} s:\n{}", std::fs::read_to_string(&log).unwrap());
+    assert_gapless(&s.app, 4).await;
+    assert!(service.running());
+    stop(&mut service).await;
+}
+
+/// The intake's warnings in the service's log so far.
+fn intake_warnings(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains("WARN") && l.contains("intake protocollo@")).count()
+}
+
+#[tokio::test]
+async fn a_connection_that_dies_during_idle_is_replaced_within_seconds() {
+    // The renewal every 3 s is when a dead connection shows; the command time limit is long
+    // (60 s) so that only the bounded wait for the server's answers can find it in time.
+    let s = setup(&[("SIGILLO_IMAP_IDLE_RENEW_SECS", "3"), ("SIGILLO_IMAP_TIMEOUT_SECS", "60")]).await;
+    let proxy = imap_proxy(&s).await;
+    let mut service = s.app.serve(&[("SIGILLO_IMAP_URL", &via(&proxy))]);
+    let pec = |i: usize| s.pki.transport(&format!("opec.n{i}@pec.test.it"), "Istanza", &[]);
+    s.dovecot.append(USER, "INBOX", &[pec(0)]).await;
+    wait_for(60, "registration 1", || async { registered(&s.app).await == 1 }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // The route goes dark: the session's connection dies without a word, for good.
+    proxy.black_hole();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    s.dovecot.append(USER, "INBOX", &[pec(1)]).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    proxy.heal();
+    let healed = std::time::Instant::now();
+    s.dovecot.append(USER, "INBOX", &[pec(2)]).await;
+    wait_for(30, "registrations 2 and 3 after the network healed", || async { registered(&s.app).await == 3 }).await;
+    eprintln!("dead connection during IDLE: both messages decided {:.1} s after the network healed", healed.elapsed().as_secs_f64());
+    wait_count(&s, "INBOX", 0, 30).await;
+    assert_gapless(&s.app, 3).await;
+    assert!(proxy.connections() >= 2, "a new connection replaced the dead one");
+    stop(&mut service).await;
+}
+
+#[tokio::test]
+async fn a_message_in_error_is_retried_at_its_own_time_in_a_quiet_mailbox() {
+    // Retries after 1·2¹ and 1·2² s, then quarantine; IDLE is renewed only after 25 minutes
+    // and nothing else arrives to wake it.
+    let s = setup(&[("SIGILLO_INTAKE_RETRY_SECS", "1"), ("SIGILLO_INTAKE_MAX_ATTEMPTS", "3")]).await;
+    let mut service = s.app.serve(&[]);
+    s.dovecot.append(USER, "INBOX", &[b"non un messaggio\r\n\r\ncorpo\r\n".to_vec()]).await;
+    wait_for(60, "the first attempt", || async { scalar(&s.app, "select count(*) from inbound_messages").await == 1 }).await;
+    let start = std::time::Instant::now();
+    wait_count(&s, "Quarantena", 1, 60).await;
+    eprintln!("quiet mailbox: attempts 2 and 3 done and quarantined {:.1} s after the first", start.elapsed().as_secs_f64());
+    assert_eq!(s.dovecot.count(USER, "INBOX").await, 0);
+    assert_eq!(scalar(&s.app, "select attempts::bigint from inbound_messages").await, 3);
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages where in_mailbox").await, 0);
+    stop(&mut service).await;
+}
+
+#[tokio::test]
+async fn a_message_first_ingested_then_arriving_over_imap_is_retried_by_either_path() {
+    let s = setup(&[("SIGILLO_INTAKE_RETRY_SECS", "2"), ("SIGILLO_INTAKE_MAX_ATTEMPTS", "3")]).await;
+    let files = tempfile::tempdir().unwrap();
+    // Two messages the classifier refuses, each first pushed through `sigillo ingest`.
+    let bad: Vec<Vec<u8>> = ["a", "b"].iter().map(|x| format!("non un messaggio\r\n\r\ncorpo {x}\r\n").into_bytes()).collect();
+    let mut paths = Vec::new();
+    for (i, raw) in bad.iter().enumerate() {
+        let path = files.path().join(format!("m{i}.eml"));
+        std::fs::write(&path, raw).unwrap();
+        let out = s.app.run(&["ingest", path.to_str().unwrap()]).await;
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        // The message says what retries it: nothing by itself.
+        let text = sigillo_e2e::stdout(&out);
+        assert!(text.contains("tentativo 1 di 3") && text.contains("eseguire di nuovo sigillo ingest"), "{text}");
+        paths.push(path);
+    }
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages where account is null and attempts = 1").await, 2);
+
+    // Then both arrive in the PEC box: tried again there (attempt 2), and from now on the
+    // mailbox's copy is the one to act on.
+    let mut service = s.app.serve(&[]);
+    s.dovecot.append(USER, "INBOX", &bad).await;
+    wait_for(60, "attempt 2 of both", || async {
+        scalar(&s.app, "select count(*) from inbound_messages where attempts = 2 and account like 'protocollo@%'").await == 2
+    })
+    .await;
+    // The second one is retried by `sigillo ingest` (attempt 3: out of attempts); the poller
+    // moves its copy. The first one is left to the poller, which retries it at its own time.
+    let out = s.app.run(&["ingest", paths[1].to_str().unwrap()]).await;
+    assert!(sigillo_e2e::stdout(&out).contains("quarantena"), "{}", sigillo_e2e::stdout(&out));
+    wait_count(&s, "Quarantena", 2, 60).await;
+    assert_eq!(s.dovecot.count(USER, "INBOX").await, 0);
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages where attempts = 3 and state = 'error'").await, 2);
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages where in_mailbox").await, 0);
     stop(&mut service).await;
 }

@@ -13,8 +13,9 @@ pub enum Error {
     Imap { account: String, what: String, source: async_imap::error::Error },
     #[error("IMAP {account}: {what}")]
     Connection { account: String, what: String },
-    #[error("IMAP {account}: {what}: timed out")]
-    Timeout { account: String, what: String },
+    /// Nothing arrived from the server for `secs` seconds.
+    #[error("IMAP {account}: {what}: no answer from the server for {secs} s")]
+    Timeout { account: String, what: String, secs: f64 },
     #[error("internal task failed: {0}")]
     Task(String),
 }

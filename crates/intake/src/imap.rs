@@ -1,12 +1,14 @@
 //! The IMAP connection: TLS (rustls, Mozilla roots plus any CA the configuration adds) to the
 //! provider, or plain TCP to a loopback server (tests, a local Dovecot in front of the real
-//! box). Every command runs under a timeout, so a half-open connection ends in a reconnect
-//! instead of a hang.
+//! box). Every command runs under a timeout counted from the last byte received, so a
+//! half-open connection ends in a reconnect instead of a hang while a slow one that keeps
+//! delivering is never cut; TCP keepalive finds a connection that died during IDLE.
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -86,69 +88,140 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// A TCP or TLS stream, so that one session type serves both.
+/// When bytes last arrived on a connection. A command's time limit counts from the later of
+/// its start and the last byte read: a slow link that keeps delivering never times out, a
+/// link that stops does, whatever the size of the transfer.
+#[derive(Debug, Clone)]
+pub struct Activity(Arc<ActivityInner>);
+
 #[derive(Debug)]
-pub enum Stream {
+struct ActivityInner {
+    origin: Instant,
+    /// Milliseconds from `origin` to the last read that brought bytes.
+    last_read_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity(Arc::new(ActivityInner { origin: Instant::now(), last_read_ms: AtomicU64::new(0) }))
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.0.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_read_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// The moment of the last read that brought bytes.
+    pub fn last_read(&self) -> Instant {
+        self.0.origin + Duration::from_millis(self.0.last_read_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// A TCP or TLS stream, so that one session type serves both, noting each read in its
+/// [`Activity`].
+#[derive(Debug)]
+pub struct Stream {
+    transport: Transport,
+    activity: Activity,
+}
+
+#[derive(Debug)]
+enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let poll = match &mut this.transport {
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        if buf.filled().len() > before {
+            this.activity.touch();
         }
+        poll
     }
 }
 
 impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().transport {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().transport {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().transport {
+            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
 
 pub type Session = async_imap::Session<Stream>;
 
-/// Runs `fut` under `limit`, naming `what` in the error.
+/// Runs `fut` until it ends or until nothing has arrived on the connection for `limit` since
+/// it started (see [`Activity`]); the error names `what`.
 pub async fn timed<T>(
     account: &str,
     what: &str,
     limit: Duration,
+    activity: &Activity,
     fut: impl std::future::Future<Output = Result<T, async_imap::error::Error>>,
 ) -> Result<T, Error> {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(source)) => Err(Error::Imap { account: account.to_owned(), what: what.to_owned(), source }),
-        Err(_) => Err(Error::Timeout { account: account.to_owned(), what: what.to_owned() }),
+    let start = Instant::now();
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        let deadline = activity.last_read().max(start) + limit;
+        match tokio::time::timeout_at(deadline.into(), fut.as_mut()).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(source)) => return Err(Error::Imap { account: account.to_owned(), what: what.to_owned(), source }),
+            // Bytes arrived meanwhile: the wait starts again from the last of them.
+            Err(_) if activity.last_read().max(start) + limit > Instant::now() => {}
+            Err(_) => return Err(timeout(account, what, limit)),
+        }
     }
 }
 
-/// Connects, reads the greeting and logs in.
-pub async fn login(server: &Server, user: &str, password: &str, limit: Duration) -> Result<Session, Error> {
+fn timeout(account: &str, what: &str, limit: Duration) -> Error {
+    Error::Timeout { account: account.to_owned(), what: what.to_owned(), secs: limit.as_secs_f64() }
+}
+
+/// TCP keepalive on the IMAP socket: a connection that dies silently during a long IDLE (a
+/// NAT that forgot it, a route black-holed) fails a read after about
+/// `KEEPALIVE_IDLE + KEEPALIVE_RETRIES × KEEPALIVE_INTERVAL` (90 s) instead of waiting for
+/// the IDLE renewal. The probes also keep NAT mappings alive.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(45);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(9);
+const KEEPALIVE_RETRIES: u32 = 5;
+
+/// Connects, reads the greeting and logs in. The connection, the TLS handshake and the
+/// greeting wait at most `answer` (a server sends its greeting at once), the login `limit`.
+pub async fn login(server: &Server, user: &str, password: &str, answer: Duration, limit: Duration) -> Result<(Session, Activity), Error> {
     let account = format!("{user}@{}:{}", server.host, server.port);
     let conn_err = |what: String| Error::Connection { account: account.clone(), what };
-    let tcp = tokio::time::timeout(limit, TcpStream::connect((server.host.as_str(), server.port)))
+    let tcp = tokio::time::timeout(answer, TcpStream::connect((server.host.as_str(), server.port)))
         .await
-        .map_err(|_| Error::Timeout { account: account.clone(), what: "connect".into() })?
+        .map_err(|_| timeout(&account, "connect", answer))?
         .map_err(|e| conn_err(format!("connect: {e}")))?;
     let _ = tcp.set_nodelay(true);
-    let stream = if server.tls {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_RETRIES);
+    if let Err(e) = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive) {
+        tracing::warn!("IMAP {account}: TCP keepalive not set: {e}");
+    }
+    let transport = if server.tls {
         let mut roots = RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         for cert in &server.extra_roots {
@@ -160,25 +233,26 @@ pub async fn login(server: &Server, user: &str, password: &str, limit: Duration)
             .with_root_certificates(roots)
             .with_no_client_auth();
         let name = ServerName::try_from(server.host.clone()).map_err(|e| conn_err(format!("TLS name: {e}")))?;
-        let tls = tokio::time::timeout(limit, TlsConnector::from(Arc::new(config)).connect(name, tcp))
+        let tls = tokio::time::timeout(answer, TlsConnector::from(Arc::new(config)).connect(name, tcp))
             .await
-            .map_err(|_| Error::Timeout { account: account.clone(), what: "TLS handshake".into() })?
+            .map_err(|_| timeout(&account, "TLS handshake", answer))?
             .map_err(|e| conn_err(format!("TLS handshake: {e}")))?;
-        Stream::Tls(Box::new(tls))
+        Transport::Tls(Box::new(tls))
     } else {
-        Stream::Plain(tcp)
+        Transport::Plain(tcp)
     };
-    let mut client = async_imap::Client::new(stream);
-    let greeting = tokio::time::timeout(limit, client.read_response())
+    let activity = Activity::new();
+    let mut client = async_imap::Client::new(Stream { transport, activity: activity.clone() });
+    let greeting = tokio::time::timeout(answer, client.read_response())
         .await
-        .map_err(|_| Error::Timeout { account: account.clone(), what: "greeting".into() })?
+        .map_err(|_| timeout(&account, "greeting", answer))?
         .map_err(|e| conn_err(format!("greeting: {e}")))?;
     if greeting.is_none() {
         return Err(conn_err("the server closed the connection before its greeting".into()));
     }
     match tokio::time::timeout(limit, client.login(user, password)).await {
-        Err(_) => Err(Error::Timeout { account, what: "login".into() }),
+        Err(_) => Err(timeout(&account, "login", limit)),
         Ok(Err((source, _))) => Err(Error::Imap { account, what: "login".into(), source }),
-        Ok(Ok(session)) => Ok(session),
+        Ok(Ok(session)) => Ok((session, activity)),
     }
 }

@@ -1,29 +1,41 @@
 //! The mailbox poller: one task per mailbox, for as long as the service runs.
 //!
-//! Each pass lists the UIDs above the last one stored for the mailbox's UIDVALIDITY, fetches
-//! them in batches (`UID FETCH … BODY.PEEK[]`, so nothing is marked as read by fetching),
-//! runs them through the pipeline, and only then moves (or flags) the decided ones and
-//! stores the new last UID. A crash anywhere leaves either a message still in the mailbox
-//! (read again, recognised by its hash, moved) or a message already moved (done). Messages in
-//! error stay in the mailbox and are retried from the blob store, with a growing delay,
-//! until they are decided or out of attempts (then moved to the quarantine folder).
+//! Each pass lists the UIDs above the last one stored for the mailbox's UIDVALIDITY with their
+//! sizes, fetches them in batches bounded in count and bytes (`UID FETCH … BODY.PEEK[]`, so
+//! nothing is marked as read by fetching; a message bigger than the bound alone), runs them
+//! through the pipeline, and only then moves (or flags) the decided ones and stores the new
+//! last UID. A crash anywhere leaves either a message still in the mailbox (read again,
+//! recognised by its hash, moved) or a message already moved (done).
 //!
-//! Between passes the task waits in IDLE (renewed before the 29 minutes of RFC 2177) or,
-//! when the server has no IDLE, polls. Any IMAP or database failure ends the session: the
-//! task reconnects after an exponential backoff with jitter.
+//! Messages in error stay in the mailbox (`in_mailbox` on their row) and are retried from the
+//! blob store when their own delay is due (it doubles at every attempt), until they are
+//! decided or out of attempts (then moved to the quarantine folder). A message decided by
+//! another path meanwhile (`sigillo ingest` of the same bytes) is moved at its due time too.
+//!
+//! Between passes the task waits in IDLE (renewed before the 29 minutes of RFC 2177, and
+//! ended early when a retry is due) or, when the server has no IDLE, polls. Failures:
+//! * the server's (IMAP errors, a connection that stops answering): the session ends and the
+//!   task logs in again after a delay that doubles (with jitter) at every failure in a row;
+//! * not the server's (the database, the blob store's disk): the session is kept (a NOOP at
+//!   every step keeps it alive) and the intake pauses, with the same growing delay, until the
+//!   database answers; the next pass then reads a single message first, so a disk that is
+//!   still full costs one message's download per step, not a batch's.
+//!
+//! The delay starts again from its base only when a message has been decided (or a session
+//! outlived the longest delay); each failure is logged once per step.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_imap::extensions::idle::IdleResponse;
 use futures_util::{StreamExt, TryStreamExt};
 use secrecy::{ExposeSecret, SecretString};
 use sigillo_store::ids::InboundId;
-use sigillo_store::inbound::{self, MailboxState, MessageState, Origin};
+use sigillo_store::inbound::{self, MailboxCopy, MailboxState, MessageState, Origin, Schedule};
 use tokio::sync::watch;
 
-use crate::imap::{self, Server, Session, timed};
+use crate::imap::{self, Activity, Server, Session, timed};
 use crate::{Error, Outcome, Pipeline};
 
 /// What to do with a decided message in the mailbox.
@@ -79,7 +91,8 @@ pub struct MailboxConfig {
     /// First delay before a retry of a message in error; doubled at every attempt.
     pub retry_base: Duration,
     pub backoff_max: Duration,
-    /// Limit for one IMAP command (a fetch of one batch included).
+    /// Limit for one IMAP command, counted from the last byte received (a fetch that keeps
+    /// receiving never times out, however long it takes).
     pub op_timeout: Duration,
 }
 
@@ -90,27 +103,43 @@ impl MailboxConfig {
     }
 }
 
+/// The first delay after a failure.
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+
+/// The longest wait for what a server answers at once: the greeting, the continuation of
+/// IDLE, the completion of DONE. A connection that died during IDLE is found at the next
+/// renewal (or retry) within this, not after the whole command timeout.
+const ANSWER: Duration = Duration::from_secs(10);
+
 /// Runs the poller of one mailbox until `shutdown` turns true.
 pub async fn run(pipeline: Pipeline, cfg: Arc<MailboxConfig>, mut shutdown: watch::Receiver<bool>) {
     let account = cfg.account();
-    let mut backoff = Backoff::new(Duration::from_millis(250), cfg.backoff_max);
+    let mut backoff = Backoff::new(BACKOFF_BASE, cfg.backoff_max);
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let mut connected = false;
+        let stop = shutdown.clone();
+        let started = Instant::now();
         let result = tokio::select! {
-            r = session(&pipeline, &cfg, &account, &mut connected, shutdown.clone()) => r,
+            r = async {
+                // The database first: while it is down nothing can be decided, and a login
+                // would only load the provider.
+                local_ready(&pipeline).await?;
+                session(&pipeline, &cfg, &account, &mut backoff, stop).await
+            } => r,
             _ = shutdown.changed() => return,
         };
         match result {
             Ok(()) => return,
             Err(e) => {
-                if connected {
+                // A session that outlived the longest delay is no loop of failures.
+                if started.elapsed() > cfg.backoff_max {
                     backoff.reset();
                 }
                 let delay = backoff.next();
-                tracing::warn!(mailbox = %cfg.mailbox, "intake {account}: {e}; reconnecting in {} ms", delay.as_millis());
+                let then = if is_local(&e) { "intake paused" } else { "reconnecting" };
+                tracing::warn!(mailbox = %cfg.mailbox, "intake {account}: {e}; {then} for {} ms", delay.as_millis());
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     _ = shutdown.changed() => return,
@@ -120,8 +149,20 @@ pub async fn run(pipeline: Pipeline, cfg: Arc<MailboxConfig>, mut shutdown: watc
     }
 }
 
-/// Exponential backoff with full jitter (the AWS architecture blog's recipe): the delay is
-/// uniform in [base, min(max, base·2ⁿ)], so many pollers do not reconnect in step.
+/// Whether a failure is local (the database, the blob store, a task of this process), not
+/// the IMAP server's: logging in again does not help.
+fn is_local(e: &Error) -> bool {
+    !matches!(e, Error::Imap { .. } | Error::Connection { .. } | Error::Timeout { .. })
+}
+
+/// The database answers.
+async fn local_ready(pipeline: &Pipeline) -> Result<(), Error> {
+    Ok(sigillo_store::ping(pipeline.pool()).await?)
+}
+
+/// Exponential backoff with jitter: the n-th delay in a row is uniform in
+/// [cap/2, cap] with cap = min(max, base·2ⁿ) ("equal jitter"), so it grows at every step
+/// while many pollers do not reconnect in step.
 struct Backoff {
     base: Duration,
     max: Duration,
@@ -150,21 +191,30 @@ impl Backoff {
         self.seed ^= self.seed << 13;
         self.seed ^= self.seed >> 7;
         self.seed ^= self.seed << 17;
-        let span = cap.saturating_sub(self.base).as_millis() as u64;
-        self.base + Duration::from_millis(if span == 0 { 0 } else { self.seed % (span + 1) })
+        let low = (cap / 2).max(self.base).min(cap);
+        let span = cap.saturating_sub(low).as_millis() as u64;
+        low + Duration::from_millis(if span == 0 { 0 } else { self.seed % (span + 1) })
     }
+}
+
+/// An IMAP session and what the poller knows of it.
+struct Conn {
+    s: Session,
+    activity: Activity,
+    caps: Caps,
 }
 
 async fn session(
     pipeline: &Pipeline,
     cfg: &MailboxConfig,
     account: &str,
-    connected: &mut bool,
+    backoff: &mut Backoff,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let t = cfg.op_timeout;
-    let mut s = imap::login(&cfg.server, &cfg.user, cfg.password.expose_secret(), t).await?;
-    let caps = timed(account, "CAPABILITY", t, s.capabilities()).await?;
+    let answer = ANSWER.min(t);
+    let (mut s, activity) = imap::login(&cfg.server, &cfg.user, cfg.password.expose_secret(), answer, t).await?;
+    let caps = timed(account, "CAPABILITY", t, &activity, s.capabilities()).await?;
     let has_idle = caps.has_str("IDLE");
     let has_move = caps.has_str("MOVE");
     let has_uidplus = caps.has_str("UIDPLUS");
@@ -173,51 +223,42 @@ async fn session(
         let f = &cfg.folders;
         for folder in [&f.registered, &f.rejected, &f.review, &f.receipts, &f.quarantine] {
             // Already there is the usual answer; a real failure shows at the first MOVE.
-            let _ = timed(account, "CREATE", t, s.create(folder)).await;
+            let _ = timed(account, "CREATE", t, &activity, s.create(folder)).await;
         }
     }
-    let caps = Caps { has_move, has_uidplus };
+    let mut c = Conn { s, activity, caps: Caps { has_move, has_uidplus } };
     tracing::info!(mailbox = %cfg.mailbox, idle = has_idle, "intake {account}: connected");
+    // After a local failure the next pass reads one message first (see the module doc).
+    let mut probe = false;
     loop {
-        let mailbox = timed(account, "SELECT", t, s.select(&cfg.mailbox)).await?;
-        *connected = true;
-        let uidvalidity = i64::from(mailbox.uid_validity.ok_or_else(|| Error::Connection {
-            account: account.to_owned(),
-            what: format!("SELECT {}: the server gave no UIDVALIDITY", cfg.mailbox),
-        })?);
-        let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
-        let stored = inbound::mailbox_state(&mut conn, account, &cfg.mailbox).await?;
-        let last_uid = match stored {
-            Some(st) if st.uidvalidity == uidvalidity => st.last_uid,
-            other => {
-                if let Some(old) = other {
-                    tracing::warn!(
-                        mailbox = %cfg.mailbox,
-                        "intake {account}: UIDVALIDITY changed from {} to {uidvalidity}: reading the mailbox again \
-                         (messages already decided are recognised by their hash)",
-                        old.uidvalidity
-                    );
-                }
-                inbound::save_mailbox_state(&mut conn, account, &cfg.mailbox, MailboxState { uidvalidity, last_uid: 0 })
-                    .await?;
-                0
+        let mut progressed = false;
+        let result = cycle(pipeline, cfg, account, &mut c, probe, &mut progressed, &shutdown).await;
+        if progressed {
+            backoff.reset();
+            probe = false;
+        }
+        let next_due = match result {
+            Ok(next_due) => next_due,
+            Err(e) if is_local(&e) => {
+                probe = true;
+                pause(pipeline, cfg, account, &mut c, backoff, e, &mut shutdown).await?;
+                continue;
             }
+            Err(e) => return Err(e),
         };
-        drop(conn);
-
-        pass(pipeline, cfg, account, &mut s, caps, uidvalidity, last_uid, &shutdown).await?;
-        retries(pipeline, cfg, account, &mut s, caps, uidvalidity).await?;
         if *shutdown.borrow() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.s.logout()).await;
             return Ok(());
         }
-
+        // Until something arrives, the renewal, or the next retry's turn, whichever first.
+        let wait = |longest: Duration| next_due.map_or(longest, |d| d.clamp(Duration::from_millis(100), longest));
         if has_idle {
+            let Conn { s, activity, caps } = c;
             let mut handle = s.idle();
-            timed(account, "IDLE", t, handle.init()).await?;
-            let (wait, _stop) = handle.wait_with_timeout(cfg.idle_renew);
+            timed(account, "IDLE", answer, &activity, handle.init()).await?;
+            let (idle, _stop) = handle.wait_with_timeout(wait(cfg.idle_renew));
             let woke = tokio::select! {
-                r = wait => Some(r),
+                r = idle => Some(r),
                 _ = shutdown.changed() => None,
             };
             match woke {
@@ -230,15 +271,94 @@ async fn session(
                 }
                 Some(Ok(IdleResponse::Timeout | IdleResponse::NewData(_))) | None => {}
             }
-            s = timed(account, "DONE", t, handle.done()).await?;
+            let s = timed(account, "DONE", answer, &activity, handle.done()).await?;
+            c = Conn { s, activity, caps };
         } else {
             tokio::select! {
-                () = tokio::time::sleep(cfg.poll_interval) => {}
+                () = tokio::time::sleep(wait(cfg.poll_interval)) => {}
                 _ = shutdown.changed() => {}
             }
-            timed(account, "NOOP", t, s.noop()).await?;
+            timed(account, "NOOP", t, &c.activity, c.s.noop()).await?;
         }
     }
+}
+
+/// A local failure: the IMAP session stays open (a NOOP at every step keeps it alive and
+/// proves it still is) while the task waits, with a delay that grows at every step, for the
+/// database to answer. Ends when it does (or at shutdown); an IMAP failure ends the session.
+async fn pause(
+    pipeline: &Pipeline,
+    cfg: &MailboxConfig,
+    account: &str,
+    c: &mut Conn,
+    backoff: &mut Backoff,
+    first: Error,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let mut failure = first;
+    loop {
+        let delay = backoff.next();
+        tracing::warn!(
+            mailbox = %cfg.mailbox,
+            "intake {account}: {failure}; intake paused for {} ms (the IMAP session is kept)",
+            delay.as_millis()
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => return Ok(()),
+        }
+        timed(account, "NOOP", cfg.op_timeout, &c.activity, c.s.noop()).await?;
+        match local_ready(pipeline).await {
+            Ok(()) => return Ok(()),
+            Err(e) => failure = e,
+        }
+    }
+}
+
+/// One cycle of a session: SELECT, the new messages, the messages left in the mailbox whose
+/// turn has come. Returns how long until the next of those has its turn.
+#[allow(clippy::too_many_arguments)]
+async fn cycle(
+    pipeline: &Pipeline,
+    cfg: &MailboxConfig,
+    account: &str,
+    c: &mut Conn,
+    probe: bool,
+    progressed: &mut bool,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Option<Duration>, Error> {
+    let mailbox = timed(account, "SELECT", cfg.op_timeout, &c.activity, c.s.select(&cfg.mailbox)).await?;
+    let uidvalidity = i64::from(mailbox.uid_validity.ok_or_else(|| Error::Connection {
+        account: account.to_owned(),
+        what: format!("SELECT {}: the server gave no UIDVALIDITY", cfg.mailbox),
+    })?);
+    let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
+    let stored = inbound::mailbox_state(&mut conn, account, &cfg.mailbox).await?;
+    let last_uid = match stored {
+        Some(st) if st.uidvalidity == uidvalidity => st.last_uid,
+        other => {
+            if let Some(old) = other {
+                tracing::warn!(
+                    mailbox = %cfg.mailbox,
+                    "intake {account}: UIDVALIDITY changed from {} to {uidvalidity}: reading the mailbox again \
+                     (messages already decided are recognised by their hash)",
+                    old.uidvalidity
+                );
+            }
+            inbound::save_mailbox_state(&mut conn, account, &cfg.mailbox, MailboxState { uidvalidity, last_uid: 0 }).await?;
+            0
+        }
+    };
+    drop(conn);
+
+    pass(pipeline, cfg, account, c, uidvalidity, last_uid, probe, progressed, shutdown).await?;
+    left_in_mailbox(pipeline, cfg, account, c, uidvalidity, progressed).await?;
+    let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
+    Ok(inbound::next_pending_in(&mut conn, account, &cfg.mailbox, uidvalidity, schedule(pipeline, cfg)).await?)
+}
+
+fn schedule(pipeline: &Pipeline, cfg: &MailboxConfig) -> Schedule {
+    Schedule { max_attempts: pipeline.max_attempts(), base: cfg.retry_base }
 }
 
 #[derive(Clone, Copy)]
@@ -247,22 +367,25 @@ struct Caps {
     has_uidplus: bool,
 }
 
-/// Reads every message above `last_uid`, batch after batch, until none is left.
+/// Reads every message above `last_uid`, batch after batch, until none is left. With
+/// `probe`, the first batch is a single message.
 #[allow(clippy::too_many_arguments)]
 async fn pass(
     pipeline: &Pipeline,
     cfg: &MailboxConfig,
     account: &str,
-    s: &mut Session,
-    caps: Caps,
+    c: &mut Conn,
     uidvalidity: i64,
     mut last_uid: i64,
+    probe: bool,
+    progressed: &mut bool,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let t = cfg.op_timeout;
     loop {
         // `n:*` always matches the last message, even below n: filter.
-        let listing: Vec<(u32, u64)> = timed(account, "UID FETCH (RFC822.SIZE)", t, async {
+        let Conn { s, activity, .. } = &mut *c;
+        let listing: Vec<(u32, u64)> = timed(account, "UID FETCH (RFC822.SIZE)", t, activity, async {
             let stream = s.uid_fetch(format!("{}:*", last_uid + 1), "(UID RFC822.SIZE)").await?;
             stream
                 .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, u64::from(f.size.unwrap_or(0))))) })
@@ -275,12 +398,20 @@ async fn pass(
             return Ok(());
         }
         pending.sort_unstable();
-        for batch in batches(&pending, cfg.batch_size, cfg.batch_bytes) {
+        let all = if probe && !*progressed {
+            let mut b = vec![&pending[..1]];
+            b.extend(batches(&pending[1..], cfg.batch_size, cfg.batch_bytes));
+            b
+        } else {
+            batches(&pending, cfg.batch_size, cfg.batch_bytes)
+        };
+        for batch in all {
             if *shutdown.borrow() {
                 return Ok(());
             }
             let set = uid_set(batch.iter().map(|(u, _)| *u));
-            let mut bodies: Vec<(u32, Vec<u8>)> = timed(account, "UID FETCH (BODY.PEEK[])", t, async {
+            let Conn { s, activity, .. } = &mut *c;
+            let mut bodies: Vec<(u32, Vec<u8>)> = timed(account, "UID FETCH (BODY.PEEK[])", t, activity, async {
                 let stream = s.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
                 stream
                     .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, f.body().map(<[u8]>::to_vec).unwrap_or_default()))) })
@@ -323,11 +454,17 @@ async fn pass(
                 *m.entry(state_name(o)).or_default() += 1;
                 m
             });
-            act(cfg, account, s, caps, done.iter().map(|(u, o)| (*u, o))).await?;
+            let acted = act(cfg, account, c, done.iter().map(|(u, o)| (*u, o.inbound_id, o.state, o.quarantined))).await?;
             if let Some((uid, _)) = done.last() {
                 last_uid = i64::from(*uid);
                 let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
+                for (uid, o) in done.iter().filter(|(_, o)| target(&cfg.folders, o.state, o.quarantined).is_none()) {
+                    let copy = MailboxCopy { account, mailbox: &cfg.mailbox, uidvalidity, uid: i64::from(*uid) };
+                    inbound::leave_in_mailbox(&mut conn, o.inbound_id, &copy).await?;
+                }
+                inbound::acted_in_mailbox(&mut conn, account, &cfg.mailbox, &acted).await?;
                 inbound::save_mailbox_state(&mut conn, account, &cfg.mailbox, MailboxState { uidvalidity, last_uid }).await?;
+                *progressed = true;
             }
             tracing::info!(mailbox = %cfg.mailbox, "intake {account}: batch of {} up to UID {last_uid}: {counts:?}", done.len());
             if let Some(e) = failure {
@@ -337,40 +474,44 @@ async fn pass(
     }
 }
 
-/// Retries the messages of this mailbox in state `error` whose delay has passed.
-async fn retries(
+/// The messages left in this mailbox whose turn has come: retried from the blob store when
+/// in error, moved or flagged once decided (by the retry or by another path) or out of
+/// attempts.
+async fn left_in_mailbox(
     pipeline: &Pipeline,
     cfg: &MailboxConfig,
     account: &str,
-    s: &mut Session,
-    caps: Caps,
+    c: &mut Conn,
     uidvalidity: i64,
+    progressed: &mut bool,
 ) -> Result<(), Error> {
     let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
-    let due = inbound::retryable(&mut conn, Some(account), Some(&cfg.mailbox), pipeline.max_attempts(), 50).await?;
+    let due = inbound::pending_in_mailbox(&mut conn, account, &cfg.mailbox, uidvalidity, schedule(pipeline, cfg), 50).await?;
     drop(conn);
-    let mut done = Vec::new();
-    for r in due {
-        let wait = cfg.retry_base.saturating_mul(1 << r.attempts.clamp(0, 16));
-        if !retry_due(pipeline, r.id, wait).await? {
-            continue;
-        }
-        let label = format!("{}/{}/{}", cfg.mailbox, r.uidvalidity.unwrap_or(0), r.uid.unwrap_or(0));
-        let outcome = pipeline.retry(r.id, r.raw_sha256, &label).await?;
+    let mut now = Vec::new();
+    for p in due {
+        let (state, quarantined) = if p.state == MessageState::Error && p.attempts < pipeline.max_attempts() {
+            let label = format!("{}/{}/{}", cfg.mailbox, p.uidvalidity.unwrap_or(0), p.uid.unwrap_or(0));
+            let o = pipeline.retry(p.id, p.raw_sha256, &label).await?;
+            (o.state, o.quarantined)
+        } else {
+            (p.state, p.state == MessageState::Error)
+        };
         // A UID is only meaningful under its UIDVALIDITY: after a change, the message is
         // found again by the rescan, recognised and moved then.
-        if r.uidvalidity == Some(uidvalidity)
-            && let Some(uid) = r.uid.and_then(|u| u32::try_from(u).ok())
+        if p.uidvalidity == Some(uidvalidity)
+            && let Some(uid) = p.uid.and_then(|u| u32::try_from(u).ok())
         {
-            done.push((uid, outcome));
+            now.push((uid, p.id, state, quarantined));
         }
     }
-    act(cfg, account, s, caps, done.iter().map(|(u, o)| (*u, o))).await
-}
-
-async fn retry_due(pipeline: &Pipeline, id: InboundId, wait: Duration) -> Result<bool, Error> {
-    let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
-    Ok(inbound::idle_for(&mut conn, id).await? >= wait)
+    let acted = act(cfg, account, c, now.into_iter()).await?;
+    if !acted.is_empty() {
+        let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
+        inbound::acted_in_mailbox(&mut conn, account, &cfg.mailbox, &acted).await?;
+        *progressed = true;
+    }
+    Ok(())
 }
 
 fn state_name(o: &Outcome) -> &'static str {
@@ -386,59 +527,60 @@ fn state_name(o: &Outcome) -> &'static str {
 }
 
 /// The folder an outcome sends its message to; `None` leaves it where it is (to retry).
-fn target<'a>(folders: &'a Folders, o: &Outcome) -> Option<&'a str> {
-    match o.state {
+fn target(folders: &Folders, state: MessageState, quarantined: bool) -> Option<&str> {
+    match state {
         MessageState::Registered => Some(&folders.registered),
         MessageState::Rejected => Some(&folders.rejected),
         MessageState::Review => Some(&folders.review),
         MessageState::Receipt => Some(&folders.receipts),
-        MessageState::Error if o.quarantined => Some(&folders.quarantine),
+        MessageState::Error if quarantined => Some(&folders.quarantine),
         MessageState::Error | MessageState::Received => None,
     }
 }
 
-/// Moves or flags committed messages, one command per destination.
-async fn act<'a>(
+/// Moves or flags committed messages, one command per destination; returns the messages
+/// acted upon.
+async fn act(
     cfg: &MailboxConfig,
     account: &str,
-    s: &mut Session,
-    caps: Caps,
-    outcomes: impl Iterator<Item = (u32, &'a Outcome)>,
-) -> Result<(), Error> {
+    c: &mut Conn,
+    outcomes: impl Iterator<Item = (u32, InboundId, MessageState, bool)>,
+) -> Result<Vec<InboundId>, Error> {
     let mut by_target: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    for (uid, o) in outcomes {
-        if let Some(folder) = target(&cfg.folders, o) {
+    let mut acted = Vec::new();
+    for (uid, id, state, quarantined) in outcomes {
+        if let Some(folder) = target(&cfg.folders, state, quarantined) {
             by_target.entry(folder).or_default().push(uid);
+            acted.push(id);
         }
     }
     let t = cfg.op_timeout;
+    let (s, a, caps) = (&mut c.s, &c.activity, c.caps);
     for (folder, uids) in by_target {
         let set = uid_set(uids.iter().copied());
         match cfg.action {
-            Action::Move if caps.has_move => timed(account, "UID MOVE", t, s.uid_mv(&set, folder)).await?,
+            Action::Move if caps.has_move => timed(account, "UID MOVE", t, a, s.uid_mv(&set, folder)).await?,
             Action::Move => {
-                timed(account, "UID COPY", t, s.uid_copy(&set, folder)).await?;
-                timed(account, "UID STORE", t, async {
+                timed(account, "UID COPY", t, a, s.uid_copy(&set, folder)).await?;
+                timed(account, "UID STORE", t, a, async {
                     s.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").await?.try_collect::<Vec<_>>().await
                 })
                 .await?;
                 if caps.has_uidplus {
-                    timed(account, "UID EXPUNGE", t, async {
-                        s.uid_expunge(&set).await?.try_collect::<Vec<_>>().await
-                    })
-                    .await?;
+                    timed(account, "UID EXPUNGE", t, a, async { s.uid_expunge(&set).await?.try_collect::<Vec<_>>().await })
+                        .await?;
                 }
             }
             Action::Flag => {
                 let keyword = keyword(folder);
-                timed(account, "UID STORE", t, async {
+                timed(account, "UID STORE", t, a, async {
                     s.uid_store(&set, format!("+FLAGS.SILENT ({keyword})")).await?.try_collect::<Vec<_>>().await
                 })
                 .await?;
             }
         }
     }
-    Ok(())
+    Ok(acted)
 }
 
 /// The IMAP keyword for a folder name in flag mode: `Sigillo_` and the name's letters and
@@ -525,6 +667,13 @@ mod tests {
         assert!(delays[8..].iter().any(|d| *d > Duration::from_millis(400)), "{delays:?}");
         let distinct: std::collections::BTreeSet<_> = delays.iter().collect();
         assert!(distinct.len() > 3, "no jitter: {delays:?}");
+        // Equal jitter: every delay is at least half its cap, so the delay really grows.
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(60));
+        let delays: Vec<Duration> = (0..8).map(|_| b.next()).collect();
+        for (n, d) in delays.iter().enumerate() {
+            let cap = Duration::from_millis(100 << n);
+            assert!(*d >= (cap / 2).max(Duration::from_millis(100)) && *d <= cap, "step {n}: {d:?}");
+        }
         b.reset();
         assert!(b.next() <= Duration::from_millis(100));
     }

@@ -354,7 +354,7 @@ pub async fn ingest(files: Vec<PathBuf>, json: bool) -> anyhow::Result<ExitCode>
             };
             writeln!(out, "{}", serde_json::to_string(&line)?)
         } else {
-            writeln!(out, "{}", human_outcome(&label, &outcome, protocol.as_ref()))
+            writeln!(out, "{}", human_outcome(&label, &outcome, protocol.as_ref(), pipeline.max_attempts()))
         };
         written.context("cannot write to standard output")?;
     }
@@ -362,7 +362,7 @@ pub async fn ingest(files: Vec<PathBuf>, json: bool) -> anyhow::Result<ExitCode>
 }
 
 /// One Italian line per message for people.
-fn human_outcome(label: &str, o: &Outcome, protocol: Option<&ProtocolJson>) -> String {
+fn human_outcome(label: &str, o: &Outcome, protocol: Option<&ProtocolJson>, max_attempts: i32) -> String {
     let again = if o.duplicate { " (già elaborato in precedenza)" } else { "" };
     let reasons = o
         .reasons
@@ -379,7 +379,13 @@ fn human_outcome(label: &str, o: &Outcome, protocol: Option<&ProtocolJson>) -> S
         (MessageState::Review, _) => format!("{label}: da esaminare dall'ufficio protocollo{why}{again}"),
         (MessageState::Receipt, _) => format!("{label}: ricevuta PEC{why}{again}"),
         (MessageState::Error, _) if o.quarantined => format!("{label}: messo in quarantena dopo {} tentativi", o.attempts),
-        (MessageState::Error, _) => format!("{label}: in errore, sarà ritentato"),
+        // Nothing retries a file by itself: only another `sigillo ingest`, or the poller when the
+        // same message is (or arrives) in a PEC mailbox it reads.
+        (MessageState::Error, _) => format!(
+            "{label}: in errore (tentativo {} di {max_attempts}); per ritentare, eseguire di nuovo sigillo ingest su questo file \
+             (se il messaggio arriva anche nella casella PEC, il servizio lo ritenta da sé)",
+            o.attempts
+        ),
         (state, _) => format!("{label}: {state:?}{again}"),
     }
 }

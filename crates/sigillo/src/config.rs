@@ -59,6 +59,7 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_IMAP_FOLDER_RECEIPTS",
     "SIGILLO_IMAP_FOLDER_QUARANTINE",
     "SIGILLO_IMAP_BATCH",
+    "SIGILLO_IMAP_BATCH_MB",
     "SIGILLO_IMAP_IDLE_RENEW_SECS",
     "SIGILLO_IMAP_POLL_SECS",
     "SIGILLO_IMAP_BACKOFF_MAX_SECS",
@@ -488,6 +489,7 @@ struct ImapSettings {
     action: Action,
     folders: Folders,
     batch_size: usize,
+    batch_bytes: u64,
     workers: usize,
     idle_renew: Duration,
     poll_interval: Duration,
@@ -518,6 +520,10 @@ fn imap_settings(v: &Vars) -> Result<ImapSettings, ConfigError> {
         quarantine: folder("SIGILLO_IMAP_FOLDER_QUARANTINE", d.quarantine)?,
     };
     let batch_size = v.number("SIGILLO_IMAP_BATCH", 50, 1..=10_000)? as usize;
+    // A batch is held in memory and, after a failure, read again: 16 MiB is a few seconds on
+    // a good link and half a minute at 0.5 MB/s (the time limit counts from the last byte
+    // received, so a slower link is slow, not stuck).
+    let batch_bytes = v.number("SIGILLO_IMAP_BATCH_MB", 16, 1..=1024)? << 20;
     // RFC 2177: servers may end an IDLE after 30 minutes; renew before 29.
     let idle_renew = v.secs("SIGILLO_IMAP_IDLE_RENEW_SECS", 1500, 1..=1740)?;
     let poll_interval = v.secs("SIGILLO_IMAP_POLL_SECS", 60, 1..=3600)?;
@@ -529,7 +535,7 @@ fn imap_settings(v: &Vars) -> Result<ImapSettings, ConfigError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let workers = v.number("SIGILLO_INTAKE_WORKERS", (2 * cores).clamp(2, 16), 1..=64)? as usize;
     let retry_base = v.secs("SIGILLO_INTAKE_RETRY_SECS", 60, 0..=86_400)?;
-    Ok(ImapSettings { action, folders, batch_size, workers, idle_renew, poll_interval, retry_base, backoff_max, op_timeout })
+    Ok(ImapSettings { action, folders, batch_size, batch_bytes, workers, idle_renew, poll_interval, retry_base, backoff_max, op_timeout })
 }
 
 /// One poller per folder of each account, all with the shared settings.
@@ -545,7 +551,7 @@ fn mailboxes(accounts: Vec<Account>, s: &ImapSettings) -> Vec<MailboxConfig> {
                 action: s.action,
                 folders: s.folders.clone(),
                 batch_size: s.batch_size,
-                batch_bytes: 64 << 20,
+                batch_bytes: s.batch_bytes,
                 workers: s.workers,
                 idle_renew: s.idle_renew,
                 poll_interval: s.poll_interval,
@@ -715,12 +721,14 @@ mod tests {
         assert_eq!(c.mailboxes[0].folders.review, "Da controllare");
         assert_eq!(c.mailboxes[0].folders.registered, "Protocollati");
         assert_eq!(c.mailboxes[0].idle_renew.as_secs(), 1500);
+        assert_eq!(c.mailboxes[0].batch_bytes, 16 << 20);
 
         for (var, value, cause) in [
             ("SIGILLO_IMAP_URL", "imap://mail.example.it:143", "imaps://"),
             ("SIGILLO_IMAP_ACTION", "delete", "neither move nor flag"),
             ("SIGILLO_IMAP_IDLE_RENEW_SECS", "1800", "1 to 1740"),
             ("SIGILLO_IMAP_BATCH", "0", "1 to 10000"),
+            ("SIGILLO_IMAP_BATCH_MB", "0", "1 to 1024"),
             ("SIGILLO_IMAP_MAILBOXES", "INBOX,,X", "comma-separated"),
             ("SIGILLO_INTAKE_MAX_ATTEMPTS", "many", "1 to 100"),
         ] {

@@ -103,7 +103,7 @@ impl TryFrom<Row> for Inbound {
 
 /// Records a message whose raw bytes are already in the blob store. Returns its row and
 /// whether the row is new; the same bytes recorded again give back the existing row
-/// untouched (its origin stays the first one).
+/// untouched (its origin stays the first one; [`leave_in_mailbox`] changes it).
 pub async fn record(
     conn: &mut PgConnection,
     raw_sha256: &Sha256,
@@ -338,6 +338,148 @@ pub async fn idle_for(conn: &mut PgConnection, id: InboundId) -> Result<std::tim
     .await?
     .ok_or_else(|| Error::NotFound { what: format!("inbound message {id}") })?;
     Ok(std::time::Duration::from_micros(u64::try_from(micros).unwrap_or(0)))
+}
+
+/// Where the poller leaves a message (in error, to be retried) in its mailbox.
+#[derive(Debug, Clone)]
+pub struct MailboxCopy<'a> {
+    pub account: &'a str,
+    pub mailbox: &'a str,
+    pub uidvalidity: i64,
+    pub uid: i64,
+}
+
+/// Notes that the message stays in this mailbox until the poller moves or flags it. A row
+/// written by `sigillo ingest` (no account) or by an earlier UIDVALIDITY of the same mailbox
+/// takes this copy as its origin: the copy is the one to act on. A row that came from another
+/// mailbox keeps its origin (its own poller handles that copy).
+pub async fn leave_in_mailbox(conn: &mut PgConnection, id: InboundId, copy: &MailboxCopy<'_>) -> Result<(), Error> {
+    sqlx::query!(
+        r#"
+        update inbound_messages
+        set in_mailbox = true, account = $2, mailbox = $3, uidvalidity = $4, uid = $5
+        where id = $1 and (account is null or (account = $2 and mailbox is not distinct from $3))
+        "#,
+        id.get(),
+        copy.account,
+        copy.mailbox,
+        copy.uidvalidity,
+        copy.uid,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Notes that the poller of this mailbox moved or flagged these messages' copies (a row whose
+/// copy is in another mailbox keeps waiting for that one's poller).
+pub async fn acted_in_mailbox(conn: &mut PgConnection, account: &str, mailbox: &str, ids: &[InboundId]) -> Result<(), Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = ids.iter().map(|i| i.get()).collect();
+    sqlx::query!(
+        "update inbound_messages set in_mailbox = false where id = any($1) and in_mailbox and account = $2 and mailbox = $3",
+        &ids,
+        account,
+        mailbox,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A message left in a mailbox whose turn has come.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: InboundId,
+    pub raw_sha256: Sha256,
+    pub state: MessageState,
+    pub attempts: i32,
+    pub uidvalidity: Option<i64>,
+    pub uid: Option<i64>,
+}
+
+/// The retry schedule of messages in error: the n-th attempt failed, the next one is due
+/// `base · 2ⁿ` (n at most 16) after it.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub max_attempts: i32,
+    pub base: std::time::Duration,
+}
+
+/// The messages left in this mailbox whose turn has come, oldest first: in error with
+/// attempts left and their retry due, or (under the current UIDVALIDITY) decided by another
+/// path meanwhile or out of attempts, to be moved or flagged.
+pub async fn pending_in_mailbox(
+    conn: &mut PgConnection,
+    account: &str,
+    mailbox: &str,
+    uidvalidity: i64,
+    schedule: Schedule,
+    limit: i64,
+) -> Result<Vec<Pending>, Error> {
+    let rows = sqlx::query!(
+        r#"
+        select id as "id: InboundId", raw_sha256, state as "state: MessageState", attempts, uidvalidity, uid
+        from inbound_messages
+        where in_mailbox and account = $1 and mailbox = $2
+          and ((state = 'error' and attempts < $4
+                and updated_at + make_interval(secs => $5 * power(2, least(attempts, 16))) <= now())
+               or (uidvalidity = $3 and (state <> 'error' or attempts >= $4)))
+        order by id limit $6
+        "#,
+        account,
+        mailbox,
+        uidvalidity,
+        schedule.max_attempts,
+        schedule.base.as_secs_f64(),
+        limit,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Pending {
+                id: r.id,
+                raw_sha256: Sha256::from_slice(&r.raw_sha256)?,
+                state: r.state,
+                attempts: r.attempts,
+                uidvalidity: r.uidvalidity,
+                uid: r.uid,
+            })
+        })
+        .collect()
+}
+
+/// How long until the first message left in this mailbox has its turn
+/// ([`pending_in_mailbox`]); zero when one has it now, `None` when none is left.
+pub async fn next_pending_in(
+    conn: &mut PgConnection,
+    account: &str,
+    mailbox: &str,
+    uidvalidity: i64,
+    schedule: Schedule,
+) -> Result<Option<std::time::Duration>, Error> {
+    let micros = sqlx::query_scalar!(
+        r#"
+        select (extract(epoch from min(
+                   case when state = 'error' and attempts < $4
+                        then updated_at + make_interval(secs => $5 * power(2, least(attempts, 16)))
+                        else now() end) - now()) * 1000000)::bigint as micros
+        from inbound_messages
+        where in_mailbox and account = $1 and mailbox = $2
+          and ((state = 'error' and attempts < $4) or uidvalidity = $3)
+        "#,
+        account,
+        mailbox,
+        uidvalidity,
+        schedule.max_attempts,
+        schedule.base.as_secs_f64(),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(micros.map(|m| std::time::Duration::from_micros(u64::try_from(m).unwrap_or(0))))
 }
 
 /// The registration of a message (or of the message it duplicates).
