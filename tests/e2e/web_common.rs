@@ -28,6 +28,8 @@ pub struct TestApp {
     /// The comune's PEC address when the app answers citizens ([`spawn_app_with_notify`]):
     /// [`TestApp::ingest`] then runs the intake with `SIGILLO_NOTIFY_FROM` too.
     pub notify_from: Option<String>,
+    /// The dashboard's state (its counters: [`sigillo_web::AppState::password_checks`]).
+    pub state: sigillo_web::AppState,
 }
 
 /// The comune's PEC address of [`spawn_app_with_notify`].
@@ -57,11 +59,20 @@ pub async fn spawn_app_with_notify() -> (TestApp, Pki) {
     (app, pki)
 }
 
+/// The dashboard with its configuration changed by `configure` (proxies, https).
+pub async fn spawn_app_configured(configure: impl FnOnce(&mut sigillo_web::WebConfig)) -> TestApp {
+    spawn_configured(None, false, configure).await
+}
+
 async fn spawn(pki: Option<&Pki>) -> TestApp {
     spawn_with(pki, false).await
 }
 
 async fn spawn_with(pki: Option<&Pki>, notify: bool) -> TestApp {
+    spawn_configured(pki, notify, |_| ()).await
+}
+
+async fn spawn_configured(pki: Option<&Pki>, notify: bool, configure: impl FnOnce(&mut sigillo_web::WebConfig)) -> TestApp {
     let trust_dir = tempfile::tempdir().unwrap();
     if let Some(pki) = pki {
         pki.write_trust_dir(trust_dir.path());
@@ -80,21 +91,23 @@ async fn spawn_with(pki: Option<&Pki>, notify: bool) -> TestApp {
     drop(conn);
     let data_dir = tempfile::tempdir().unwrap();
     let blobs = BlobStore::open(data_dir.path()).unwrap();
-    let config = sigillo_web::WebConfig {
+    let mut config = sigillo_web::WebConfig {
         static_dir: static_dir(),
         secure_cookies: false,
+        trusted_proxies: sigillo_web::TrustedProxies::default(),
         trust_dir: Some(trust_dir.path().to_path_buf()),
         policy: sigillo_store::policy::Policy::default(),
     };
+    configure(&mut config);
     let outbox = notify.then(|| outbox_config(&register));
     let state = sigillo_web::AppState::new(db.pool.clone(), register.clone(), blobs.clone(), config).with_outbox(outbox, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let app = sigillo_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = sigillo_web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let notify_from = notify.then(|| NOTIFY_FROM.to_owned());
-    TestApp { address: format!("http://127.0.0.1:{port}"), db, register, blobs, data_dir, trust_dir, client, notify_from }
+    TestApp { address: format!("http://127.0.0.1:{port}"), db, register, blobs, data_dir, trust_dir, client, notify_from, state }
 }
 
 /// What `sigillo serve` builds from `SIGILLO_NOTIFY_FROM` and `SIGILLO_ENTE_NAME` (no seal).

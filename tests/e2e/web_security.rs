@@ -305,9 +305,9 @@ async fn repeated_wrong_passwords_lock_the_account() {
         assert!(res.text().await.unwrap().contains("Nome utente o password non corretti"));
     }
     let res = app.try_login("op", web_common::PASSWORD).await;
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "locked account logged in");
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "locked account logged in");
     assert!(set_cookies(&res).iter().all(|c| !c.starts_with("sigillo_sessione=")));
-    assert!(res.text().await.unwrap().contains("temporaneamente bloccato"));
+    assert!(res.text().await.unwrap().contains("Troppi tentativi di accesso non riusciti"));
     // Unknown users get the same answer as wrong passwords.
     let res = app.try_login("nessuno", "qualsiasi-cosa-lunga").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);

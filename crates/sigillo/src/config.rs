@@ -49,6 +49,7 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_LISTEN",
     "SIGILLO_STATIC_DIR",
     "SIGILLO_PUBLIC_URL",
+    "SIGILLO_TRUSTED_PROXIES",
     // read by tracing-subscriber's filter
     "SIGILLO_LOG",
     // the IMAP settings shared by every account (the accounts' own are in ACCOUNTS below)
@@ -413,7 +414,11 @@ fn web(v: &Vars, trust_dir: Option<PathBuf>, policy: Policy) -> Result<(SocketAd
         Some(u) if u.starts_with("http://") => false,
         Some(u) => return Err(malformed("SIGILLO_PUBLIC_URL", format!("{u:?} does not start with https:// or http://"))),
     };
-    Ok((listen, WebConfig { static_dir, secure_cookies, trust_dir, policy }))
+    // The TLS-terminating proxies in front of the dashboard: their X-Forwarded-For names the
+    // client, so that login throttling tells one clerk from another.
+    let trusted_proxies = sigillo_web::TrustedProxies::parse(v.get("SIGILLO_TRUSTED_PROXIES").unwrap_or(""))
+        .map_err(|e| malformed("SIGILLO_TRUSTED_PROXIES", format!("{e}; expected addresses or networks separated by commas, such as 127.0.0.1, 10.0.0.0/8")))?;
+    Ok((listen, WebConfig { static_dir, secure_cookies, trusted_proxies, trust_dir, policy }))
 }
 
 /// One configured IMAP account: its server, credentials and the folders to read.
@@ -929,6 +934,17 @@ mod tests {
         assert!(!config(&[("SIGILLO_PUBLIC_URL", "http://127.0.0.1:8080")]).unwrap().secure_cookies);
         let e = config(&[("SIGILLO_PUBLIC_URL", "ftp://x")]).unwrap_err();
         assert!(matches!(e, ConfigError::Malformed { var: "SIGILLO_PUBLIC_URL", .. }), "{e}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let config = |extra: &[(&str, &str)]| from_vars(complete_and(extra)).map(|(c, _)| c.web);
+        assert!(config(&[]).unwrap().trusted_proxies.is_empty());
+        let c = config(&[("SIGILLO_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8 ,::1")]).unwrap();
+        assert_eq!(c.trusted_proxies, sigillo_web::TrustedProxies::parse("127.0.0.1,10.0.0.0/8,::1").unwrap());
+        let e = config(&[("SIGILLO_TRUSTED_PROXIES", "127.0.0.1, nginx")]).unwrap_err();
+        assert!(matches!(e, ConfigError::Malformed { var: "SIGILLO_TRUSTED_PROXIES", .. }), "{e}");
+        assert!(e.to_string().contains("nginx"), "{e}");
     }
 
     #[test]

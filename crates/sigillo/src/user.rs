@@ -29,11 +29,11 @@ pub enum UserCommand {
     Disable { username: String },
 }
 
-fn read_password() -> anyhow::Result<String> {
+fn read_password(username: &Username) -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    sigillo_web::auth::check_password_rule(&password).map_err(|e| anyhow::anyhow!("password refused: {e}"))?;
+    sigillo_web::auth::check_password_rule(&password, username.as_str()).map_err(|e| anyhow::anyhow!("password refused: {e}"))?;
     Ok(password)
 }
 
@@ -47,13 +47,13 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<ExitCode> {
         UserCommand::Add { username, name, role } => {
             let username = Username::parse(&username)?;
             let role = Role::parse(&role)?;
-            let phc = sigillo_web::auth::hash_password(&read_password()?)?;
+            let phc = sigillo_web::auth::hash_password(&read_password(&username)?)?;
             staff::create_user(&mut tx, &actor, &username, &name, role, &phc).await?;
             println!("user {username} created with role {}", role.as_str());
         }
         UserCommand::Passwd { username } => {
             let username = Username::parse(&username)?;
-            let phc = sigillo_web::auth::hash_password(&read_password()?)?;
+            let phc = sigillo_web::auth::hash_password(&read_password(&username)?)?;
             staff::set_password(&mut tx, &actor, &username, &phc).await?;
             println!("password of {username} changed");
         }

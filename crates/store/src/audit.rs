@@ -54,6 +54,14 @@ pub enum AuditAction {
     ApiTokenRevoke,
     #[sqlx(rename = "policy.change")]
     PolicyChange,
+    #[sqlx(rename = "staff.unlock")]
+    StaffUnlock,
+    #[sqlx(rename = "staff.password_reset")]
+    StaffPasswordReset,
+    #[sqlx(rename = "staff.enable")]
+    StaffEnable,
+    #[sqlx(rename = "staff.role")]
+    StaffRole,
 }
 
 impl AuditAction {
@@ -77,7 +85,41 @@ impl AuditAction {
             AuditAction::ApiTokenCreate => "api_token.create",
             AuditAction::ApiTokenRevoke => "api_token.revoke",
             AuditAction::PolicyChange => "policy.change",
+            AuditAction::StaffUnlock => "staff.unlock",
+            AuditAction::StaffPasswordReset => "staff.password_reset",
+            AuditAction::StaffEnable => "staff.enable",
+            AuditAction::StaffRole => "staff.role",
         }
+    }
+
+    /// Every act, in the order the audit page's filter lists them.
+    pub const ALL: [AuditAction; 21] = [
+        AuditAction::RegistrationCreate,
+        AuditAction::RegistrationAnnul,
+        AuditAction::RegistrationAssign,
+        AuditAction::MessageConfirmRejection,
+        AuditAction::MessageRegisterAnyway,
+        AuditAction::MessageResendNotice,
+        AuditAction::OutboxResend,
+        AuditAction::StaffLogin,
+        AuditAction::StaffLockout,
+        AuditAction::StaffUnlock,
+        AuditAction::StaffCreate,
+        AuditAction::StaffPassword,
+        AuditAction::StaffPasswordReset,
+        AuditAction::StaffRole,
+        AuditAction::StaffDisable,
+        AuditAction::StaffEnable,
+        AuditAction::OfficeCreate,
+        AuditAction::OfficeActive,
+        AuditAction::ApiTokenCreate,
+        AuditAction::ApiTokenRevoke,
+        AuditAction::PolicyChange,
+    ];
+
+    /// The act stored as `s` (its schema label), if any.
+    pub fn parse(s: &str) -> Option<AuditAction> {
+        AuditAction::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 

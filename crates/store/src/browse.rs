@@ -534,21 +534,56 @@ pub struct AuditRow {
     pub hash: Vec<u8>,
 }
 
-/// Audit entries below `before_id` (all when `None`), newest first.
-pub async fn audit_page(conn: &mut PgConnection, before_id: Option<i64>, limit: i64) -> Result<Vec<AuditRow>, Error> {
+/// Which audit entries the audit page shows: every field `None` means no filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Who acted (a staff username or a system actor such as `intake`).
+    pub actor: Option<String>,
+    pub action: Option<AuditAction>,
+    /// Entries at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Entries before this instant.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Audit entries matching `filter` below `before_id` (all when `None`), newest first.
+pub async fn audit_page(
+    conn: &mut PgConnection,
+    filter: &AuditFilter,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditRow>, Error> {
     Ok(sqlx::query_as!(
         AuditRow,
         r#"
         select id, at, actor, action as "action: AuditAction", object_type, object_id, details, hash
         from audit_log
         where ($1::bigint is null or id < $1)
+          and ($3::text is null or actor = $3)
+          and ($4::audit_action is null or action = $4)
+          and ($5::timestamptz is null or at >= $5)
+          and ($6::timestamptz is null or at < $6)
         order by id desc limit $2
         "#,
         before_id,
         limit,
+        filter.actor,
+        filter.action as Option<AuditAction>,
+        filter.from,
+        filter.until,
     )
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// Everybody who has acted in the audit trail: the staff accounts and the system actors
+/// (for the audit page's filter; reading the distinct actors of the whole trail would scan it).
+pub async fn audit_actors(conn: &mut PgConnection) -> Result<Vec<String>, Error> {
+    let mut names: Vec<String> = crate::register::SYSTEM_ACTORS.iter().map(|s| (*s).to_owned()).collect();
+    names.extend(
+        sqlx::query_scalar!("select username from staff_users order by username").fetch_all(&mut *conn).await?,
+    );
+    Ok(names)
 }
 
 #[cfg(test)]

@@ -97,7 +97,11 @@ pub struct StaffUser {
     pub full_name: String,
     pub role: Role,
     pub disabled_at: Option<DateTime<Utc>>,
-    pub locked_until: Option<DateTime<Utc>>,
+    /// Some throttle key of this username (from one address or from all) is at its limit:
+    /// logins with this name are refused until the window ends or an amministratore unlocks it.
+    pub locked: bool,
+    /// The password was set by an amministratore and must be changed at the next login.
+    pub must_change_password: bool,
     pub last_login_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -147,54 +151,157 @@ pub async fn create_user(
     Ok(id)
 }
 
-/// Replaces a password, lifts a lockout and ends the account's sessions.
+/// Replaces a password (the person's own choice, or `sigillo user passwd`), lifts any
+/// lockout of the name and ends the account's sessions.
 pub async fn set_password(
     conn: &mut PgConnection,
     actor: &Actor,
     username: &Username,
     password_hash: &str,
 ) -> Result<(), Error> {
+    replace_password(conn, username, password_hash, false).await?;
+    audit::append(conn, &entry(actor, AuditAction::StaffPassword, "staff_user", username.to_string(), serde_json::json!({}))).await?;
+    Ok(())
+}
+
+/// An amministratore sets a temporary password: as [`set_password`], and the person must
+/// choose a new one right after logging in with it.
+pub async fn reset_password(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    username: &Username,
+    password_hash: &str,
+) -> Result<(), Error> {
+    replace_password(conn, username, password_hash, true).await?;
+    audit::append(
+        conn,
+        &entry(actor, AuditAction::StaffPasswordReset, "staff_user", username.to_string(), serde_json::json!({})),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn replace_password(conn: &mut PgConnection, username: &Username, password_hash: &str, temporary: bool) -> Result<(), Error> {
     let id = sqlx::query_scalar!(
         r#"
         update staff_users
-        set password_hash = $2, password_changed_at = now(), failed_logins = 0, locked_until = null
+        set password_hash = $2, password_changed_at = now(), must_change_password = $3
         where username = $1
         returning id
         "#,
         username.as_str(),
         password_hash,
+        temporary,
     )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| Error::NotFound { what: format!("user {username}") })?;
     sqlx::query!("delete from staff_sessions where user_id = $1", id).execute(&mut *conn).await?;
-    audit::append(conn, &entry(actor, AuditAction::StaffPassword, "staff_user", username.to_string(), serde_json::json!({}))).await?;
+    sqlx::query!("delete from login_throttle where username = $1", username.as_str()).execute(&mut *conn).await?;
     Ok(())
 }
 
-/// Disables an account (it stays, for the audit trail) and ends its sessions.
+/// The error of the trigger that keeps an active amministratore, in words.
+fn last_amministratore(err: sqlx::Error, username: &Username) -> Error {
+    if crate::error::constraint(&err) == Some("staff_users_last_amministratore") {
+        Error::invalid(
+            "ruolo",
+            format!("{username} è l'ultimo amministratore attivo: serve almeno un altro amministratore attivo prima di disattivarlo o cambiargli ruolo"),
+        )
+    } else {
+        Error::from(err)
+    }
+}
+
+/// Disables an account (it stays, for the audit trail) and ends its sessions. The last
+/// active amministratore cannot be disabled (the schema's trigger refuses it).
 pub async fn disable_user(conn: &mut PgConnection, actor: &Actor, username: &Username) -> Result<(), Error> {
     let id = sqlx::query_scalar!(
         "update staff_users set disabled_at = coalesce(disabled_at, now()) where username = $1 returning id",
         username.as_str(),
     )
     .fetch_optional(&mut *conn)
-    .await?
+    .await
+    .map_err(|e| last_amministratore(e, username))?
     .ok_or_else(|| Error::NotFound { what: format!("user {username}") })?;
     sqlx::query!("delete from staff_sessions where user_id = $1", id).execute(&mut *conn).await?;
     audit::append(conn, &entry(actor, AuditAction::StaffDisable, "staff_user", username.to_string(), serde_json::json!({}))).await?;
     Ok(())
 }
 
-/// Every account, by username.
-pub async fn list_users(conn: &mut PgConnection) -> Result<Vec<StaffUser>, Error> {
+/// Enables a disabled account again (its password is unchanged).
+pub async fn enable_user(conn: &mut PgConnection, actor: &Actor, username: &Username) -> Result<(), Error> {
+    sqlx::query_scalar!("update staff_users set disabled_at = null where username = $1 returning id", username.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::NotFound { what: format!("user {username}") })?;
+    audit::append(conn, &entry(actor, AuditAction::StaffEnable, "staff_user", username.to_string(), serde_json::json!({}))).await?;
+    Ok(())
+}
+
+/// Gives an account another role. Demoting the last active amministratore is refused.
+pub async fn set_role(conn: &mut PgConnection, actor: &Actor, username: &Username, role: Role) -> Result<(), Error> {
+    let before = sqlx::query_scalar!(
+        r#"select role as "role: Role" from staff_users where username = $1 for update"#,
+        username.as_str()
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound { what: format!("user {username}") })?;
+    if before == role {
+        return Ok(());
+    }
+    sqlx::query!("update staff_users set role = $2 where username = $1", username.as_str(), role as Role)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| last_amministratore(e, username))?;
+    // Every request reads the role again (see `session`): the change applies at once.
+    audit::append(
+        conn,
+        &entry(
+            actor,
+            AuditAction::StaffRole,
+            "staff_user",
+            username.to_string(),
+            serde_json::json!({ "from": before.as_str(), "to": role.as_str() }),
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Lifts the lockout of a username: every throttle key of that name, from every address.
+pub async fn unlock_user(conn: &mut PgConnection, actor: &Actor, username: &Username) -> Result<(), Error> {
+    sqlx::query_scalar!("select id from staff_users where username = $1", username.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::NotFound { what: format!("user {username}") })?;
+    let keys = sqlx::query!("delete from login_throttle where username = $1", username.as_str()).execute(&mut *conn).await?;
+    audit::append(
+        conn,
+        &entry(actor, AuditAction::StaffUnlock, "staff_user", username.to_string(), serde_json::json!({ "keys": keys.rows_affected() })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every account, by username; `limits` decide which names count as locked now.
+pub async fn list_users(conn: &mut PgConnection, limits: &ThrottleLimits, now: DateTime<Utc>) -> Result<Vec<StaffUser>, Error> {
     Ok(sqlx::query_as!(
         StaffUser,
         r#"
-        select id, username, full_name, role as "role: Role", disabled_at, locked_until,
-               last_login_at, created_at
-        from staff_users order by username
-        "#
+        select u.id, u.username, u.full_name, u.role as "role: Role", u.disabled_at,
+               exists (
+                   select 1 from login_throttle t
+                   where t.username = u.username and t.window_start > $1
+                     and t.failures >= case when t.client = '' then $3::int else $2::int end
+               ) as "locked!",
+               u.must_change_password, u.last_login_at, u.created_at
+        from staff_users u order by u.username
+        "#,
+        now - limits.window,
+        limits.per_name_and_address,
+        limits.per_name,
     )
     .fetch_all(&mut *conn)
     .await?)
@@ -207,14 +314,13 @@ pub struct LoginRecord {
     pub username: String,
     pub password_hash: String,
     pub disabled: bool,
-    pub locked_until: Option<DateTime<Utc>>,
 }
 
 pub async fn login_record(conn: &mut PgConnection, username: &Username) -> Result<Option<LoginRecord>, Error> {
     Ok(sqlx::query_as!(
         LoginRecord,
         r#"
-        select id, username, password_hash, (disabled_at is not null) as "disabled!", locked_until
+        select id, username, password_hash, (disabled_at is not null) as "disabled!"
         from staff_users where username = $1
         "#,
         username.as_str(),
@@ -223,55 +329,175 @@ pub async fn login_record(conn: &mut PgConnection, username: &Username) -> Resul
     .await?)
 }
 
-/// Failed logins from `client` since `since` (for throttling by address).
-pub async fn recent_failures(conn: &mut PgConnection, client: &str, since: DateTime<Utc>) -> Result<i64, Error> {
-    Ok(sqlx::query_scalar!(
-        r#"select count(*) as "n!" from login_failures where client = $1 and at >= $2"#,
-        client,
-        since,
-    )
-    .fetch_one(&mut *conn)
-    .await?)
+/// How many failed attempts each kind of throttle key allows within `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleLimits {
+    /// One name from one address: what a clerk who mistypes meets.
+    pub per_name_and_address: i32,
+    /// One address, whatever the names.
+    pub per_address: i32,
+    /// One name, from every address.
+    pub per_name: i32,
+    pub window: chrono::Duration,
 }
 
-/// Records a failed login: one more failure for the address and, when the account exists,
-/// one more consecutive failure for it; at `lock_after` failures the account is locked
-/// until `lock_until`. Returns whether the account is now locked.
-pub async fn record_failure(
-    conn: &mut PgConnection,
-    client: &str,
-    user_id: Option<i64>,
-    lock_after: i32,
-    lock_until: DateTime<Utc>,
-    prune_before: DateTime<Utc>,
-) -> Result<bool, Error> {
-    sqlx::query!("delete from login_failures where at < $1", prune_before).execute(&mut *conn).await?;
-    sqlx::query!("insert into login_failures (client) values ($1)", client).execute(&mut *conn).await?;
-    let Some(id) = user_id else { return Ok(false) };
-    let row = sqlx::query!(
-        r#"
-        update staff_users
-        set failed_logins = failed_logins + 1,
-            locked_until = case when failed_logins + 1 >= $2 then $3 else locked_until end
-        where id = $1
-        returning username, failed_logins, locked_until
-        "#,
-        id,
-        lock_after,
-        lock_until,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let locked = row.failed_logins >= lock_after;
-    if row.failed_logins == lock_after {
-        let system = Actor::parse("web")?;
-        audit::append(
-            conn,
-            &entry(&system, AuditAction::StaffLockout, "staff_user", row.username, serde_json::json!({ "failures": row.failed_logins })),
-        )
-        .await?;
+/// A throttle key (see `login_throttle` in the schema): `client` or `username` may be ''
+/// for "any"; `limit` is the failures it allows within the window.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ThrottleKey {
+    pub client: String,
+    pub username: String,
+    pub limit: i32,
+}
+
+impl ThrottleKey {
+    /// The three keys of a login attempt.
+    pub fn login(client: &str, username: &str, limits: &ThrottleLimits) -> Vec<ThrottleKey> {
+        let key = |c: &str, u: &str, limit| ThrottleKey { client: c.to_owned(), username: u.to_owned(), limit };
+        vec![
+            key(client, username, limits.per_name_and_address),
+            key(client, "", limits.per_address),
+            key("", username, limits.per_name),
+        ]
     }
-    Ok(locked)
+}
+
+/// What [`reserve_attempt`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempt is counted as a failure already; `reached` are the keys this attempt
+    /// brought to their limit (the next attempt on them will be refused).
+    Allowed { reached: Vec<ThrottleKey> },
+    /// A key is at its limit: the attempt must not check any password.
+    Refused,
+}
+
+/// Counts an attempt on every key before its password is checked, or refuses it when a key
+/// is at its limit, under the keys' row locks: of 60 concurrent attempts on one name no more
+/// than the limit get through. Run it in its own short transaction (the caller's), never
+/// around the password check. A success gives its attempt back with [`attempt_succeeded`].
+pub async fn reserve_attempt(
+    conn: &mut PgConnection,
+    keys: &[ThrottleKey],
+    window: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<Reservation, Error> {
+    // One lock order for every transaction (sorted keys), so two attempts never deadlock.
+    let mut keys = keys.to_vec();
+    keys.sort();
+    keys.dedup_by(|a, b| a.client == b.client && a.username == b.username);
+    let clients: Vec<String> = keys.iter().map(|k| k.client.clone()).collect();
+    let usernames: Vec<String> = keys.iter().map(|k| k.username.clone()).collect();
+    let since = now - window;
+    // A row pruned between the insert and the lock (an expired one, by a concurrent login)
+    // would go uncounted: then insert and lock again.
+    let mut rows = Vec::new();
+    for _ in 0..3 {
+        sqlx::query!(
+            r#"
+            insert into login_throttle (client, username, failures, window_start)
+            select c, u, 0, $3 from unnest($1::text[], $2::text[]) as k(c, u) order by c, u
+            on conflict (client, username) do nothing
+            "#,
+            &clients,
+            &usernames,
+            now,
+        )
+        .execute(&mut *conn)
+        .await?;
+        rows = sqlx::query!(
+            r#"
+            select t.client, t.username, case when t.window_start > $3 then t.failures else 0 end as "failures!"
+            from login_throttle t join unnest($1::text[], $2::text[]) as k(c, u) on t.client = k.c and t.username = k.u
+            order by t.client, t.username
+            for update of t
+            "#,
+            &clients,
+            &usernames,
+            since,
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        if rows.len() == keys.len() {
+            break;
+        }
+    }
+    if rows.len() != keys.len() {
+        return Err(Error::invalid("login throttle", "its rows keep disappearing"));
+    }
+    let failures = |k: &ThrottleKey| {
+        rows.iter().find(|r| r.client == k.client && r.username == k.username).map_or(0, |r| r.failures)
+    };
+    if keys.iter().any(|k| failures(k) >= k.limit) {
+        return Ok(Reservation::Refused);
+    }
+    sqlx::query!(
+        r#"
+        update login_throttle t
+        set failures = case when t.window_start > $3 then t.failures + 1 else 1 end,
+            window_start = case when t.window_start > $3 then t.window_start else $4 end
+        from unnest($1::text[], $2::text[]) as k(c, u)
+        where t.client = k.c and t.username = k.u
+        "#,
+        &clients,
+        &usernames,
+        since,
+        now,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let reached = keys.into_iter().filter(|k| failures(k) + 1 == k.limit).collect();
+    Ok(Reservation::Allowed { reached })
+}
+
+/// A reserved attempt succeeded: the key of this name from this address starts again, the
+/// others get the attempt back (a success is no failure, but the failures of others stay).
+pub async fn attempt_succeeded(conn: &mut PgConnection, keys: &[ThrottleKey]) -> Result<(), Error> {
+    let Some(own) = keys.iter().find(|k| !k.client.is_empty() && !k.username.is_empty()) else {
+        return Ok(());
+    };
+    let mut others: Vec<&ThrottleKey> = keys.iter().filter(|k| *k != own).collect();
+    others.sort();
+    let clients: Vec<String> = others.iter().map(|k| k.client.clone()).collect();
+    let usernames: Vec<String> = others.iter().map(|k| k.username.clone()).collect();
+    sqlx::query!("delete from login_throttle where client = $1 and username = $2", own.client, own.username)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!(
+        r#"
+        update login_throttle t set failures = greatest(t.failures - 1, 0)
+        from unnest($1::text[], $2::text[]) as k(c, u)
+        where t.client = k.c and t.username = k.u
+        "#,
+        &clients,
+        &usernames,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the keys whose window ended before `before`.
+pub async fn prune_throttle(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<(), Error> {
+    sqlx::query!("delete from login_throttle where window_start < $1", before).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Records that a login attempt brought the keys of an existing account to their limit.
+pub async fn record_lockout(conn: &mut PgConnection, username: &str, client: &str, scope: &str, failures: i32) -> Result<(), Error> {
+    let system = Actor::parse("web")?;
+    audit::append(
+        conn,
+        &entry(
+            &system,
+            AuditAction::StaffLockout,
+            "staff_user",
+            username.to_owned(),
+            serde_json::json!({ "failures": failures, "client": client, "scope": scope }),
+        ),
+    )
+    .await?;
+    Ok(())
 }
 
 /// A session of a logged-in person, as every request sees it.
@@ -282,9 +508,11 @@ pub struct Session {
     pub full_name: String,
     pub role: Role,
     pub csrf_token: String,
+    /// The password is a temporary one an amministratore set: nothing but changing it.
+    pub must_change_password: bool,
 }
 
-/// Opens a session after a successful login and resets the account's failure counter.
+/// Opens a session after a successful login.
 pub async fn open_session(
     conn: &mut PgConnection,
     user_id: i64,
@@ -293,7 +521,7 @@ pub async fn open_session(
     expires_at: DateTime<Utc>,
 ) -> Result<(), Error> {
     sqlx::query!(
-        "update staff_users set failed_logins = 0, locked_until = null, last_login_at = now() where id = $1",
+        "update staff_users set last_login_at = now() where id = $1",
         user_id
     )
     .execute(&mut *conn)
@@ -311,22 +539,29 @@ pub async fn open_session(
     Ok(())
 }
 
-/// The live session with this token, if any, extending its expiry to `expires_at` (idle
-/// timeout). Sessions of disabled accounts are never live.
+/// The live session with this token, if any, extending its expiry to `expires_at` (the
+/// idle timeout slides while the person works). A session opened before `opened_after`
+/// (the absolute lifetime) or of a disabled account is never live.
 ///
 /// The expiry is moved at most once a minute: every page view writing (and committing) the
 /// session row cost more than the page's own query, and the idle timeout of hours does not
 /// need a precision below a minute. The check is a plain read; the write, when due, is a
 /// second statement (a data-modifying CTE made every check pay for an UPDATE plan).
-pub async fn session(conn: &mut PgConnection, token_hash: &Sha256, expires_at: DateTime<Utc>) -> Result<Option<Session>, Error> {
+pub async fn session(
+    conn: &mut PgConnection,
+    token_hash: &Sha256,
+    expires_at: DateTime<Utc>,
+    opened_after: DateTime<Utc>,
+) -> Result<Option<Session>, Error> {
     let Some(row) = sqlx::query!(
         r#"
         select u.id as user_id, u.username, u.full_name, u.role as "role: Role", s.csrf_token,
-               s.last_seen_at < now() - interval '1 minute' as "stale!"
+               u.must_change_password, s.last_seen_at < now() - interval '1 minute' as "stale!"
         from staff_sessions s join staff_users u on u.id = s.user_id
-        where s.token_hash = $1 and s.expires_at > now() and u.disabled_at is null
+        where s.token_hash = $1 and s.expires_at > now() and s.created_at > $2 and u.disabled_at is null
         "#,
         &token_hash.0[..],
+        opened_after,
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -350,6 +585,7 @@ pub async fn session(conn: &mut PgConnection, token_hash: &Sha256, expires_at: D
         full_name: row.full_name,
         role: row.role,
         csrf_token: row.csrf_token,
+        must_change_password: row.must_change_password,
     }))
 }
 

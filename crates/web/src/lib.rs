@@ -9,12 +9,14 @@
 mod api;
 pub mod assets;
 pub mod auth;
+pub mod client;
 mod error;
 mod download;
 pub mod extract;
 mod find;
 mod format;
 mod pager;
+mod labels;
 mod spreadsheet;
 mod pages;
 pub mod return_to;
@@ -23,6 +25,7 @@ pub mod routes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -33,18 +36,22 @@ use sigillo_store::PgPool;
 use sigillo_store::blob::BlobStore;
 use sigillo_store::register::Register;
 
+pub use client::TrustedProxies;
 pub use error::AppError;
 
 /// What the web layer needs besides the database. The binary builds it with the rest of its
-/// configuration (`SIGILLO_STATIC_DIR`, `SIGILLO_PUBLIC_URL`, `SIGILLO_TRUST_DIR`): this crate
-/// reads no environment.
+/// configuration (`SIGILLO_STATIC_DIR`, `SIGILLO_PUBLIC_URL`, `SIGILLO_TRUST_DIR`,
+/// `SIGILLO_TRUSTED_PROXIES`): this crate reads no environment.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
     /// The `web/static` folder (CSS, JS, fonts; `vendor/` is filled by `npm run build`).
     pub static_dir: PathBuf,
-    /// Mark cookies `Secure`: set when the dashboard is reached over HTTPS (directly or
-    /// through a TLS-terminating proxy).
+    /// The dashboard is reached over HTTPS (directly or through a TLS-terminating proxy):
+    /// cookies are `Secure` with the `__Host-` prefix, and responses carry HSTS.
     pub secure_cookies: bool,
+    /// The proxies whose `X-Forwarded-For` names the client (login throttling); empty: the
+    /// socket peer is the client.
+    pub trusted_proxies: TrustedProxies,
     /// The trust directory (with `pec/` and `signatures/`): the anchors the classifier needs
     /// when the responsabile registers a rejected message anyway. `None`: that is refused.
     pub trust_dir: Option<PathBuf>,
@@ -66,12 +73,36 @@ struct Inner {
     config: WebConfig,
     outbox: Option<OutboxConfig>,
     wake: Option<Arc<tokio::sync::Notify>>,
+    hashing: Arc<Hashing>,
+}
+
+/// Password hashing (argon2id: tens of milliseconds of CPU and 19 MiB each) runs on the
+/// blocking pool, at most one per core at a time: a burst of logins queues here, holding no
+/// database connection, instead of taking every core and connection from the pages.
+struct Hashing {
+    permits: tokio::sync::Semaphore,
+    /// Password checks done (logins, password form), for the tests and the benchmark.
+    checks: AtomicU64,
+}
+
+impl Hashing {
+    fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Hashing { permits: tokio::sync::Semaphore::new(cores.clamp(1, 8)), checks: AtomicU64::new(0) }
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+        let _permit = self.permits.acquire().await.map_err(|e| AppError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| AppError::Internal(e.to_string()))
+    }
 }
 
 impl AppState {
     /// A dashboard that answers nobody: registering anyway writes no receipt.
     pub fn new(pool: PgPool, register: Register, blobs: BlobStore, config: WebConfig) -> Self {
-        AppState { inner: Arc::new(Inner { pool, register, blobs, config, outbox: None, wake: None }) }
+        AppState {
+            inner: Arc::new(Inner { pool, register, blobs, config, outbox: None, wake: None, hashing: Arc::new(Hashing::new()) }),
+        }
     }
 
     /// Answers citizens as the intake does (`SIGILLO_NOTIFY_FROM` set): the receipt of a
@@ -87,8 +118,27 @@ impl AppState {
                 config: i.config.clone(),
                 outbox,
                 wake,
+                hashing: i.hashing.clone(),
             }),
         }
+    }
+
+    /// Checks a password against its PHC string within the bound on concurrent hashing;
+    /// `None` (no such account) against a hash whose password nobody knows: the same work.
+    pub(crate) async fn check_password(&self, password: String, phc: Option<String>) -> Result<bool, AppError> {
+        let hashing = &self.inner.hashing;
+        hashing.checks.fetch_add(1, Ordering::Relaxed);
+        hashing.run(move || auth::verify_password(&password, phc.as_deref().unwrap_or_else(|| auth::dummy_hash()))).await
+    }
+
+    /// Hashes a new password within the bound on concurrent hashing.
+    pub(crate) async fn hash_password(&self, password: String) -> Result<String, AppError> {
+        self.inner.hashing.run(move || auth::hash_password(&password)).await?
+    }
+
+    /// How many passwords this dashboard has checked since it started.
+    pub fn password_checks(&self) -> u64 {
+        self.inner.hashing.checks.load(Ordering::Relaxed)
     }
 
     pub fn outbox(&self) -> Option<&OutboxConfig> {
@@ -138,11 +188,12 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/static", tower_http::services::ServeDir::new(&state.config().static_dir))
         .layer(assets::compression())
         .layer(axum::middleware::from_fn(assets::versioned));
+    let https = state.config().secure_cookies;
     router
         .merge(statics)
         .fallback(|| async { AppError::NotFound })
         .layer(axum::middleware::from_fn(error::report))
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response_with_state(https, security_headers))
         .layer(axum::middleware::from_fn(timing))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -179,8 +230,13 @@ async fn timing(req: axum::extract::Request, next: axum::middleware::Next) -> ax
 }
 
 /// Headers on every response. The CSP allows scripts only from this origin (no inline
-/// script); Bootstrap Italia sets inline styles, so styles are allowed inline.
-async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+/// script); Bootstrap Italia sets inline styles, so styles are allowed inline. Under https
+/// (`SIGILLO_PUBLIC_URL`), HSTS: the browser never tries plain http for this host again
+/// (without `includeSubDomains`: the comune's other hosts are not ours to decide).
+async fn security_headers(
+    axum::extract::State(https): axum::extract::State<bool>,
+    mut res: axum::response::Response,
+) -> axum::response::Response {
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name: header::HeaderName, value: &'static str| {
         h.entry(name).or_insert(HeaderValue::from_static(value));
@@ -195,5 +251,8 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "same-origin");
     set(h, header::CACHE_CONTROL, "no-store");
+    if https {
+        set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    }
     res
 }

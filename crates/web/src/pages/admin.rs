@@ -14,7 +14,8 @@ use sigillo_store::policy::{self, AnomalyPolicy, IndeterminatePolicy, Policy, Un
 use sigillo_store::staff::{self, Role, Username};
 
 use super::{Layout, parse_id};
-use crate::auth::{CurrentUser, check_password_rule, hash_password, random_token};
+use crate::auth::{CurrentUser, LOGIN_LIMITS, check_password_rule, random_token};
+use crate::extract::Query;
 use crate::format::datetime_it;
 use crate::{AppError, AppState};
 
@@ -65,6 +66,7 @@ pub struct UserView {
     pub state: String,
     pub last_login: String,
     pub active: bool,
+    pub locked: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -74,24 +76,30 @@ pub struct UsersPage {
     users: Vec<UserView>,
     roles: Vec<&'static str>,
     error: Option<String>,
+    /// What was just done, to confirm it.
+    notice: Option<String>,
+    /// A temporary password just set: (username, password), shown this once.
+    temporary: Option<(String, String)>,
 }
 
 async fn users_page(state: &AppState, user: &CurrentUser, error: Option<String>) -> Result<UsersPage, AppError> {
     let mut conn = state.pool().acquire().await?;
     let tz = state.register().timezone;
-    let now = chrono::Utc::now();
-    let users = staff::list_users(&mut conn)
+    let users = staff::list_users(&mut conn, &LOGIN_LIMITS, chrono::Utc::now())
         .await?
         .into_iter()
         .map(|u| UserView {
             state: if u.disabled_at.is_some() {
                 "disattivato".into()
-            } else if u.locked_until.is_some_and(|t| t > now) {
+            } else if u.locked {
                 "bloccato temporaneamente".into()
+            } else if u.must_change_password {
+                "attivo (password temporanea)".into()
             } else {
                 "attivo".into()
             },
             active: u.disabled_at.is_none(),
+            locked: u.locked,
             username: u.username,
             full_name: u.full_name,
             role: u.role.as_str(),
@@ -103,11 +111,26 @@ async fn users_page(state: &AppState, user: &CurrentUser, error: Option<String>)
         users,
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
         error,
+        notice: None,
+        temporary: None,
     })
 }
 
-pub async fn users(State(state): State<AppState>, user: CurrentUser) -> Result<UsersPage, AppError> {
-    users_page(&state, &user, None).await
+#[derive(Debug, Default, Deserialize)]
+pub struct UsersQuery {
+    esito: Option<String>,
+}
+
+pub async fn users(State(state): State<AppState>, user: CurrentUser, Query(q): Query<UsersQuery>) -> Result<UsersPage, AppError> {
+    let mut page = users_page(&state, &user, None).await?;
+    page.notice = match q.esito.as_deref() {
+        Some("sbloccato") => Some("Utente sbloccato: può accedere di nuovo.".into()),
+        Some("riattivato") => Some("Utente riattivato.".into()),
+        Some("disattivato") => Some("Utente disattivato: le sue sessioni sono terminate.".into()),
+        Some("ruolo") => Some("Ruolo cambiato.".into()),
+        _ => None,
+    };
+    Ok(page)
 }
 
 #[derive(Deserialize)]
@@ -130,27 +153,126 @@ pub async fn create_user(
             other => other.to_string(),
         })
         .and_then(|u| Role::parse(&f.ruolo).map(|r| (u, r)).map_err(|_| "ruolo non valido".to_owned()))
-        .and_then(|ur| check_password_rule(&f.password).map(|()| ur));
+        .and_then(|(u, r)| check_password_rule(&f.password, u.as_str()).map(|()| (u, r)));
     let (username, role) = match checked {
         Ok(v) => v,
         Err(e) => return Ok((StatusCode::BAD_REQUEST, users_page(&state, &user, Some(e)).await?).into_response()),
     };
-    let password = f.password.clone();
-    let phc = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))??;
+    let phc = state.hash_password(f.password.clone()).await?;
     let mut tx = state.pool().begin().await?;
     staff::create_user(&mut tx, &user.actor()?, &username, full_name.as_str(), role, &phc).await?;
     tx.commit().await?;
     Ok(Redirect::to("/utenti").into_response())
 }
 
+/// The account named in the path; an impossible name is no account.
+fn account(name: &str) -> Result<Username, AppError> {
+    Username::parse(name).map_err(|_| AppError::NotFound)
+}
+
+/// Runs an account change; a refusal the store explains (the last amministratore) comes
+/// back on the users page, anything else as usual.
+async fn account_change(state: &AppState, user: &CurrentUser, done: &str, result: Result<(), AppError>) -> Result<Response, AppError> {
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/utenti?esito={done}")).into_response()),
+        Err(AppError::BadRequest(reason)) => {
+            let reason = reason.strip_prefix("ruolo: ").unwrap_or(&reason).to_owned();
+            Ok((StatusCode::CONFLICT, users_page(state, user, Some(reason)).await?).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 pub async fn disable_user(State(state): State<AppState>, user: CurrentUser, Path(name): Path<String>) -> Result<Response, AppError> {
-    let username = Username::parse(&name).map_err(|_| AppError::NotFound)?;
+    let username = account(&name)?;
+    let result = async {
+        let mut tx = state.pool().begin().await?;
+        staff::disable_user(&mut tx, &user.actor()?, &username).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    account_change(&state, &user, "disattivato", result).await
+}
+
+pub async fn enable_user(State(state): State<AppState>, user: CurrentUser, Path(name): Path<String>) -> Result<Response, AppError> {
+    let username = account(&name)?;
     let mut tx = state.pool().begin().await?;
-    staff::disable_user(&mut tx, &user.actor()?, &username).await?;
+    staff::enable_user(&mut tx, &user.actor()?, &username).await?;
     tx.commit().await?;
-    Ok(Redirect::to("/utenti").into_response())
+    Ok(Redirect::to("/utenti?esito=riattivato").into_response())
+}
+
+pub async fn unlock_user(State(state): State<AppState>, user: CurrentUser, Path(name): Path<String>) -> Result<Response, AppError> {
+    let username = account(&name)?;
+    let mut tx = state.pool().begin().await?;
+    staff::unlock_user(&mut tx, &user.actor()?, &username).await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/utenti?esito=sbloccato").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    ruolo: String,
+}
+
+pub async fn set_role(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(name): Path<String>,
+    crate::extract::Form(f): crate::extract::Form<RoleForm>,
+) -> Result<Response, AppError> {
+    let username = account(&name)?;
+    let role = Role::parse(&f.ruolo).map_err(|_| AppError::BadRequest(format!("ruolo: «{}» non è un ruolo", f.ruolo)))?;
+    let result = async {
+        let mut tx = state.pool().begin().await?;
+        staff::set_role(&mut tx, &user.actor()?, &username, role).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    account_change(&state, &user, "ruolo", result).await
+}
+
+/// Sets a temporary password, shown once on the page: the person must change it at the next
+/// login. Ends the account's sessions and lifts its lockout.
+pub async fn reset_password(State(state): State<AppState>, user: CurrentUser, Path(name): Path<String>) -> Result<Response, AppError> {
+    let username = account(&name)?;
+    let password = temporary_password(username.as_str());
+    let phc = state.hash_password(password.clone()).await?;
+    let mut tx = state.pool().begin().await?;
+    staff::reset_password(&mut tx, &user.actor()?, &username, &phc).await?;
+    tx.commit().await?;
+    if username.as_str() == user.0.username {
+        // One's own: the session just ended with the others.
+        return Ok(Redirect::to("/accedi").into_response());
+    }
+    let mut page = users_page(&state, &user, None).await?;
+    page.temporary = Some((username.to_string(), password));
+    Ok(page.into_response())
+}
+
+/// A temporary password: 16 characters in groups of 4 from an alphabet without look-alikes
+/// (no 0/O, 1/l/I), about 90 bits, read out or written down without ambiguity.
+fn temporary_password(username: &str) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    // Bytes at or above the largest multiple of the alphabet's size are skipped: no bias.
+    let bound = 256 - 256 % ALPHABET.len();
+    loop {
+        let mut chars = Vec::with_capacity(16);
+        while chars.len() < 16 {
+            let mut bytes = [0_u8; 32];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+            chars.extend(
+                bytes.iter().map(|b| usize::from(*b)).filter(|b| *b < bound).map(|b| char::from(ALPHABET[b % ALPHABET.len()])),
+            );
+        }
+        chars.truncate(16);
+        let password = chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-");
+        if check_password_rule(&password, username).is_ok() {
+            return password;
+        }
+    }
 }
 
 pub struct TokenView {
@@ -180,7 +302,7 @@ async fn tokens_page(state: &AppState, user: &CurrentUser, new_token: Option<Str
             .map(|t| TokenView {
                 id: t.id,
                 name: t.name,
-                created: format!("{} da {}", datetime_it(t.created_at, tz), t.created_by),
+                created: format!("{} da {}", datetime_it(t.created_at, tz), crate::labels::actor_it(&t.created_by)),
                 last_used: t.last_used_at.map(|x| datetime_it(x, tz)).unwrap_or_else(|| "mai".into()),
                 revoked: t.revoked_at.is_some(),
             })
@@ -323,7 +445,7 @@ async fn policy_page(state: &AppState, user: &CurrentUser, error: Option<String>
                 default.indeterminate,
             ),
         ],
-        set_by: stored.map(|s| format!("{} il {}", s.updated_by, datetime_it(s.updated_at, tz))),
+        set_by: stored.map(|s| format!("{} il {}", crate::labels::actor_it(&s.updated_by), datetime_it(s.updated_at, tz))),
         error,
     })
 }

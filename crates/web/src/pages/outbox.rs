@@ -134,7 +134,7 @@ pub async fn views(conn: &mut PgConnection, inbound_id: InboundId, tz: Tz) -> Re
             attempts: r.attempts,
             last_error: r.last_error.clone().unwrap_or_default(),
             delivery,
-            created: format!("{} ({})", datetime_it(r.created_at, tz), r.created_by),
+            created: format!("{} ({})", datetime_it(r.created_at, tz), crate::labels::actor_it(&r.created_by)),
             resend_of: r.resend_of,
             receipts,
             // A row without a message (no address) was never composed: nothing to send.

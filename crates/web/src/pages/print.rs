@@ -48,14 +48,6 @@ pub struct PrintPage {
     annulled: Option<String>,
 }
 
-/// Who made the registration, as a person at the counter reads it.
-pub fn created_by_it(actor: &str) -> String {
-    match actor {
-        "intake" => "Ricezione automatica PEC".to_owned(),
-        other => other.to_owned(),
-    }
-}
-
 pub async fn show(
     State(state): State<AppState>,
     _user: CurrentUser,
@@ -99,7 +91,7 @@ pub async fn show(
         segnatura: r.segnatura.clone(),
         subject: r.subject.clone(),
         correspondent,
-        created_by: created_by_it(&r.created_by),
+        created_by: crate::labels::actor_it(&r.created_by),
         documents: r
             .documents
             .iter()

@@ -113,7 +113,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Qu
             .map(|a| DayAssignment {
                 number: format!("{}/{}", a.number, a.year),
                 at: datetime_it(a.assigned_at, tz),
-                by: a.assigned_by.clone(),
+                by: crate::labels::actor_it(&a.assigned_by),
                 office: format!("{} {}", a.office_code, a.office_name),
                 note: a.note.clone().unwrap_or_default(),
             })
@@ -143,7 +143,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Qu
             .map(|a| DayAnnulment {
                 number: format!("{}/{}", a.number, a.year),
                 at: datetime_it(a.annulled_at, tz),
-                by: a.annulled_by.clone(),
+                by: crate::labels::actor_it(&a.annulled_by),
                 reason: a.reason.clone(),
                 act: a.authorising_act.clone(),
             })

@@ -10,7 +10,6 @@ use crate::text::{FreeText, TextKind};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sigillo_store::ids::RegistrationId;
-use sigillo_store::audit::AuditAction;
 use sigillo_store::browse::{self, ListFilter, SearchText, StateFilter};
 use sigillo_store::desk;
 
@@ -251,15 +250,6 @@ pub struct DetailPage {
     notice: Option<&'static str>,
 }
 
-fn action_it(action: AuditAction) -> String {
-    match action {
-        AuditAction::RegistrationCreate => "Registrazione".into(),
-        AuditAction::RegistrationAnnul => "Annullamento".into(),
-        AuditAction::RegistrationAssign => "Assegnazione a un ufficio".into(),
-        other => other.as_str().to_owned(),
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 pub struct ShowQuery {
     esito: Option<String>,
@@ -318,7 +308,7 @@ pub async fn show(
         Field { label: "Indirizzo del mittente", value: r.correspondent_address.clone().unwrap_or_else(dash) },
         Field { label: "Protocollo del mittente", value: r.sender_protocol_number.clone().unwrap_or_else(dash) },
         Field { label: "Data del protocollo del mittente", value: r.sender_protocol_date.map(date_it).unwrap_or_else(dash) },
-        Field { label: "Registrata da", value: super::print::created_by_it(&r.created_by) },
+        Field { label: "Registrata da", value: crate::labels::actor_it(&r.created_by) },
     ];
     let message_fields = match &r.message {
         None => Vec::new(),
@@ -352,7 +342,7 @@ pub async fn show(
         fields,
         annulment: r.annulment.as_ref().map(|a| AnnulView {
             at: datetime_it(a.annulled_at, tz),
-            by: a.annulled_by.clone(),
+            by: crate::labels::actor_it(&a.annulled_by),
             reason: a.reason.clone(),
             act: a.authorising_act.clone(),
         }),
@@ -380,14 +370,18 @@ pub async fn show(
         sent,
         history: history
             .into_iter()
-            .map(|h| HistView { at: datetime_it(h.at, tz), actor: h.actor, action: action_it(h.action) })
+            .map(|h| HistView {
+                at: datetime_it(h.at, tz),
+                actor: crate::labels::actor_it(&h.actor),
+                action: crate::labels::action_it(h.action).to_owned(),
+            })
             .collect(),
         assignments: assignments
             .into_iter()
             .map(|a| AssignView {
                 office: format!("{} — {}", a.office_code, a.office_name),
                 at: datetime_it(a.assigned_at, tz),
-                by: a.assigned_by,
+                by: crate::labels::actor_it(&a.assigned_by),
                 note: a.note.unwrap_or_default(),
             })
             .collect(),

@@ -1,0 +1,76 @@
+//! Italian words for what the register and the audit trail store as codes: the acts
+//! (`registration.annul`), the system actors (`intake`), the kinds of objects. The codes stay
+//! as they are in the database (the audit chain hashes them); only what a clerk reads changes.
+
+use sigillo_store::audit::AuditAction;
+
+/// The act, as a clerk would name it.
+pub fn action_it(action: AuditAction) -> &'static str {
+    match action {
+        AuditAction::RegistrationCreate => "Registrazione di protocollo",
+        AuditAction::RegistrationAnnul => "Annullamento di una registrazione",
+        AuditAction::RegistrationAssign => "Assegnazione a un ufficio",
+        AuditAction::MessageConfirmRejection => "Conferma dello scarto di un messaggio",
+        AuditAction::MessageRegisterAnyway => "Protocollazione d'ufficio di un messaggio scartato",
+        AuditAction::MessageResendNotice => "Nuovo invio dell'avviso al mittente",
+        AuditAction::OutboxResend => "Nuovo invio di una ricevuta o di un avviso",
+        AuditAction::StaffCreate => "Creazione di un utente",
+        AuditAction::StaffLogin => "Accesso",
+        AuditAction::StaffLockout => "Blocco per tentativi di accesso non riusciti",
+        AuditAction::StaffUnlock => "Sblocco di un utente",
+        AuditAction::StaffPassword => "Cambio della password",
+        AuditAction::StaffPasswordReset => "Password temporanea impostata dall'amministratore",
+        AuditAction::StaffRole => "Cambio di ruolo",
+        AuditAction::StaffDisable => "Disattivazione di un utente",
+        AuditAction::StaffEnable => "Riattivazione di un utente",
+        AuditAction::OfficeCreate => "Creazione di un ufficio",
+        AuditAction::OfficeActive => "Attivazione o disattivazione di un ufficio",
+        AuditAction::ApiTokenCreate => "Creazione di un token API",
+        AuditAction::ApiTokenRevoke => "Revoca di un token API",
+        AuditAction::PolicyChange => "Modifica delle politiche di protocollazione",
+    }
+}
+
+/// Who acted: a person's username as it is, the system's own actors in words.
+pub fn actor_it(actor: &str) -> String {
+    match actor {
+        "intake" => "Ricezione automatica PEC".to_owned(),
+        "web" => "Sistema (dashboard)".to_owned(),
+        "cli" => "Amministratore di sistema (riga di comando)".to_owned(),
+        person => person.to_owned(),
+    }
+}
+
+/// What an audit entry is about: the kind of object in words, and its id.
+pub fn object_it(object_type: &str, object_id: &str) -> String {
+    let kind = match object_type {
+        "registration" => "Registrazione id",
+        "inbound_message" => "Messaggio ricevuto id",
+        "outbox" => "Invio id",
+        "staff_user" => "Utente",
+        "office" => "Ufficio id",
+        "api_token" => "Token API id",
+        "policy" => return "Politiche di protocollazione".to_owned(),
+        other => other,
+    };
+    format!("{kind} {object_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_act_and_system_actor_has_italian_words() {
+        for a in AuditAction::ALL {
+            let label = action_it(a);
+            assert!(!label.contains('.') && !label.contains('_'), "{label}");
+        }
+        for system in sigillo_store::register::SYSTEM_ACTORS {
+            assert_ne!(actor_it(system), system);
+        }
+        assert_eq!(actor_it("intake"), "Ricezione automatica PEC");
+        assert_eq!(actor_it("m.rossi"), "m.rossi");
+        assert_eq!(object_it("registration", "12"), "Registrazione id 12");
+    }
+}
