@@ -206,7 +206,9 @@ async fn web_desk_the_home_page_leads_to_the_lists_and_shows_failures() {
     // The receipt ran out of attempts; a message could not be processed.
     let mut conn = app.db.pool.acquire().await.unwrap();
     let out: i64 = sqlx::query_scalar("select id from outbox where inbound_message_id = $1").bind(msg).fetch_one(&mut *conn).await.unwrap();
-    sigillo_store::outbox::mark_attempt_failed(&mut conn, sigillo_store::ids::OutboxId::new(out), "550 mailbox unavailable", std::time::Duration::ZERO, true)
+    // As the worker does: the row is claimed (sending, attempt 1), then its last attempt fails.
+    sqlx::query("update outbox set state = 'sending', attempts = 1, send_started_at = now() where id = $1").bind(out).execute(&mut *conn).await.unwrap();
+    sigillo_store::outbox::mark_attempt_failed(&mut conn, sigillo_store::ids::OutboxId::new(out), 1, "550 mailbox unavailable", std::time::Duration::ZERO, true)
         .await
         .unwrap();
     let broken = app.blobs.put(b"broken").unwrap();
