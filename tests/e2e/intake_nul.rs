@@ -27,7 +27,7 @@ async fn a_nul_byte_in_a_header_is_judged_as_dovecot_delivers_it_and_the_report_
 
     // What Dovecot does with it: the copy a client fetches has 0x80 where the NUL was.
     let dovecot = Dovecot::start().await;
-    dovecot.append("protocollo@pec.comune.test", "INBOX", &[raw.clone()]).await;
+    dovecot.append("protocollo@pec.comune.test", "INBOX", std::slice::from_ref(&raw)).await;
     let fetched = dovecot.bodies("protocollo@pec.comune.test", "INBOX").await.remove(0);
     let rewritten: Vec<u8> = raw.iter().map(|&b| if b == 0 { 0x80 } else { b }).collect();
     assert_eq!(fetched, rewritten, "Dovecot delivers the message with NUL rewritten as 0x80");

@@ -83,8 +83,11 @@ pub struct OnlineRevocation {
     answers: Mutex<HashMap<String, Answer>>,
     /// Verified-or-not CRL bytes by URL with the time they may be reused until: one CRL
     /// serves every certificate of its CA.
-    crls: Mutex<HashMap<String, (Vec<u8>, DateTime<Utc>)>>,
+    crls: Mutex<HashMap<String, CachedCrl>>,
 }
+
+/// A CRL's bytes and the time they may be reused until.
+type CachedCrl = (Vec<u8>, DateTime<Utc>);
 
 /// Bound of each in-memory cache (cleared when full; the database keeps the rest).
 const MAX_MEMORY_ENTRIES: usize = 10_000;

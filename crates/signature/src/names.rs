@@ -214,7 +214,7 @@ pub fn directory_matches(constraint: &Name, name: &Name) -> bool {
 /// iPAddress constraint: address and mask; an address of the same family inside it.
 fn ip_matches(constraint: &[u8], ip: &[u8]) -> bool {
     let half = constraint.len() / 2;
-    if constraint.len() % 2 != 0 || half != ip.len() {
+    if !constraint.len().is_multiple_of(2) || half != ip.len() {
         return false;
     }
     let (addr, mask) = constraint.split_at(half);
