@@ -13,6 +13,8 @@ mod web_common;
 mod blob_processes;
 mod check_cli;
 mod closed_day;
+mod desk_browser;
+mod desk_registrations;
 mod check_documents;
 mod intake_imap;
 mod intake_ingest;

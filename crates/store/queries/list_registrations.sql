@@ -3,7 +3,7 @@
 -- on the sender (matched lower-cased, as ILIKE does; migration 0006), $6 keyset cursor (ids
 -- below it), $7 rows. scripts/bench-web times this file.
 select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name,
-       r.correspondent_address, r.subject,
+       r.correspondent_address, r.subject, r.direction as "direction: Direction", r.channel as "channel: Channel",
        exists (select 1 from annulments a where a.registration_id = r.id) as "annulled!",
        cardinality(r.document_hashes) as "documents!",
        (select o.code from assignments s join offices o on o.id = s.office_id

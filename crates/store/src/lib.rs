@@ -14,6 +14,7 @@ pub mod codes;
 pub mod decisions;
 mod error;
 pub mod export;
+pub mod idempotency;
 pub mod ids;
 pub mod inbound;
 pub mod outbox;
