@@ -79,7 +79,7 @@ fn letter(subject: &str) -> Value {
     })
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
     sqlx::query_scalar::<_, i64>(sql).fetch_one(&app.db.pool).await.unwrap()
 }
 
