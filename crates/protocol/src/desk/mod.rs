@@ -349,8 +349,15 @@ async fn documents(ctx: &Desk<'_>, uploads: Vec<Upload>, now: DateTime<Utc>) -> 
     let blobs = ctx.blobs.clone();
     let trust = ctx.trust_dir.map(Path::to_path_buf);
     tokio::task::spawn_blocking(move || -> Result<Vec<NewDocument>, Error> {
-        let checker = match &trust {
-            Some(dir) => crate::trust::checker(dir, now.into())?,
+        // A trust directory that does not load must not stop the desk: the documents are
+        // still registered, their signatures then reach no trusted anchor (INDETERMINATE,
+        // shown on the record), and the cause is logged for the administrator.
+        let checker = match trust.as_deref().map(|dir| crate::trust::checker(dir, now.into())) {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                tracing::warn!("trust directory not usable for desk documents: {e}");
+                Checker::new(now.into())
+            }
             None => Checker::new(now.into()),
         };
         let files = uploads.into_iter().map(|u| (u.name, u.media_type, u.content)).collect();
