@@ -380,7 +380,7 @@ async fn post_form(app: &TestApp, s: &Session, fields: &[(&str, &str)], files: &
     let mut all = vec![("csrf", s.csrf.as_str())];
     all.extend_from_slice(fields);
     let (ct, body) = multipart(&all, files);
-    app.client.post(app.url("/registrazioni/nuova")).header(COOKIE, &s.cookie).header(CONTENT_TYPE, ct).body(body).send().await.unwrap()
+    app.client.post(app.url("/protocolla")).header(COOKIE, &s.cookie).header(CONTENT_TYPE, ct).body(body).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -389,7 +389,7 @@ async fn the_desk_form_registers_a_paper_letter_with_its_documents() {
     app.add_user("sportello", Role::Operatore).await;
     app.add_user("revisore", Role::Revisore).await;
     let s = app.login("sportello").await;
-    let form = app.get(&s, "/registrazioni/nuova").await;
+    let form = app.get(&s, "/protocolla").await;
     assert_eq!(form.status(), StatusCode::OK);
     let html = form.text().await.unwrap();
     assert!(html.contains("enctype=\"multipart/form-data\""));
@@ -465,11 +465,11 @@ async fn the_desk_form_registers_a_paper_letter_with_its_documents() {
 
     // The revisore reads the register but does not register.
     let r = app.login("revisore").await;
-    assert_eq!(app.get(&r, "/registrazioni/nuova").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.get(&r, "/protocolla").await.status(), StatusCode::FORBIDDEN);
     assert_eq!(post_form(&app, &r, &fields, &[]).await.status(), StatusCode::FORBIDDEN);
     // A multipart form without the session's CSRF token is refused like any other.
     let (ct, body) = multipart(&fields, &[]);
-    let res = app.client.post(app.url("/registrazioni/nuova")).header(COOKIE, &s.cookie).header(CONTENT_TYPE, ct).body(body).send().await.unwrap();
+    let res = app.client.post(app.url("/protocolla")).header(COOKIE, &s.cookie).header(CONTENT_TYPE, ct).body(body).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(last_number(&app).await, 1);
 }

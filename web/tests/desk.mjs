@@ -48,7 +48,7 @@ try {
   await Promise.all([page.waitForURL(`${base}/`), page.click('main button[type=submit]')]);
 
   step('open the desk form');
-  await Promise.all([page.waitForURL(`${base}/registrazioni/nuova`), page.click('a.nav-link[href="/registrazioni/nuova"]')]);
+  await Promise.all([page.waitForURL(`${base}/protocolla`), page.click('a.nav-link[href="/protocolla"]')]);
 
   step('fill the form');
   await page.selectOption('#direzione', 'arrivo');

@@ -62,10 +62,10 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/password", Staff(READERS), post(auth::change_password)),
         r(Method::GET, "/", Staff(READERS), get(pages::home::show)),
         r(Method::GET, "/registrazioni", Staff(READERS), get(pages::registrations::list)),
-        r(Method::GET, "/registrazioni/nuova", Staff(DESK), get(pages::desk::form)),
+        r(Method::GET, "/protocolla", Staff(DESK), get(pages::desk::form)),
         r(
             Method::POST,
-            "/registrazioni/nuova",
+            "/protocolla",
             Staff(DESK),
             post(pages::desk::create).layer(DefaultBodyLimit::max(crate::auth::UPLOAD_LIMIT)),
         ),
