@@ -14,6 +14,8 @@ mod blob_processes;
 mod blob_verify;
 mod check_cli;
 mod closed_day;
+mod desk_browser;
+mod desk_registrations;
 mod health_db_down;
 mod check_documents;
 mod intake_imap;

@@ -47,6 +47,16 @@ impl Attachment {
     }
 }
 
+/// Documents handed in outside a message (uploaded at the desk, sent through the API) as
+/// attachments: hashed, and a detached `x.p7s` paired with the file it signs exactly as in a
+/// message, so that the same signature check judges them.
+pub fn from_files(files: Vec<(String, String, Vec<u8>)>) -> Vec<Attachment> {
+    let mut atts: Vec<Attachment> =
+        files.into_iter().map(|(name, media_type, content)| Attachment::new(Some(name), media_type, content)).collect();
+    pair_detached_signatures(&mut atts);
+    atts
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

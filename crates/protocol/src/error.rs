@@ -20,4 +20,10 @@ pub enum Error {
     Unreadable(String),
     #[error("internal task failed: {0}")]
     Task(String),
+    /// A field of a desk or API registration cannot be registered; nothing was written.
+    #[error("{0}")]
+    Invalid(crate::desk::FieldError),
+    /// An idempotency key used again with a different request.
+    #[error("the Idempotency-Key {0:?} was already used for a different request")]
+    IdempotencyConflict(String),
 }

@@ -14,6 +14,8 @@
 //!   INDETERMINATE signatures) turning the classifier's default decision into the one taken.
 //! * [`anyway`]: the responsabile's override, registering a rejected or review message from
 //!   its stored bytes with the same record and the same receipt.
+//! * [`desk`]: registrations made at the desk or through the API (paper, e-mail, fax,
+//!   outgoing, internal), in the same register and transaction as the PEC intake.
 //! * [`receipt`]: what a receipt of registration lists.
 //! * [`trust`]: a trust directory (`pec/`, `signatures/`) loaded into a classifier, and
 //!   loaded again when it changes.
@@ -21,6 +23,7 @@
 
 pub mod anyway;
 pub mod clock;
+pub mod desk;
 mod error;
 pub mod pipeline;
 pub mod plan;

@@ -28,7 +28,7 @@ use krilla::text::{Font, TextDirection};
 use krilla::{Document, SerializeSettings};
 use sha2::Digest;
 use sigillo_store::export::{Format, RegisterExport};
-use sigillo_store::register::Direction;
+use sigillo_store::register::{Channel, Direction, PaperDelivery};
 
 static REGULAR: &[u8] = include_bytes!("../fonts/TitilliumWeb-Regular.ttf");
 static BOLD: &[u8] = include_bytes!("../fonts/TitilliumWeb-Bold.ttf");
@@ -54,9 +54,9 @@ const LEADING: f32 = 10.5;
 const COLUMNS: [(&str, f32); 7] = [
     ("Numero", 60.0),
     ("Data e ora", 78.0),
-    ("Verso", 38.0),
+    ("Verso, canale", 62.0),
     ("Corrispondente", 140.0),
-    ("Oggetto", 194.0),
+    ("Oggetto", 170.0),
     ("Doc.", 22.0),
     ("SHA-256 del documento principale", 237.89),
 ];
@@ -77,6 +77,20 @@ fn direction_it(d: Direction) -> &'static str {
         Direction::Incoming => "Entrata",
         Direction::Outgoing => "Uscita",
         Direction::Internal => "Interna",
+    }
+}
+
+/// The channel in the register's words (a paper delivery by its kind).
+fn channel_it(c: Channel, paper: Option<PaperDelivery>) -> &'static str {
+    match (c, paper) {
+        (Channel::Pec, _) => "PEC",
+        (Channel::Peo, _) => "e-mail",
+        (Channel::Carta, Some(PaperDelivery::ConsegnaAMano)) => "a mano",
+        (Channel::Carta, Some(PaperDelivery::Posta)) => "posta",
+        (Channel::Carta, Some(PaperDelivery::Raccomandata)) => "raccomandata",
+        (Channel::Carta, None) => "carta",
+        (Channel::Fax, _) => "fax",
+        (Channel::Altro, _) => "altro",
     }
 }
 
@@ -277,11 +291,15 @@ impl Layout {
         }
         self.table_header();
         for r in &e.registrations {
-            let correspondent = match (&r.correspondent_name, &r.correspondent_address) {
-                (Some(n), Some(a)) => format!("{n} <{a}>"),
-                (Some(n), None) => n.clone(),
-                (None, Some(a)) => a.clone(),
-                (None, None) => String::new(),
+            let correspondent = if r.correspondents.is_empty() {
+                match (&r.correspondent_name, &r.correspondent_address) {
+                    (Some(n), Some(a)) => format!("{n} <{a}>"),
+                    (Some(n), None) => n.clone(),
+                    (None, Some(a)) => a.clone(),
+                    (None, None) => String::new(),
+                }
+            } else {
+                r.correspondents.iter().map(|c| c.line()).collect::<Vec<_>>().join("; ")
             };
             let mut subject = r.subject.clone();
             if r.annulled {
@@ -290,7 +308,7 @@ impl Layout {
             let cells: [Vec<String>; 7] = [
                 vec![format!("{}/{}", r.number, r.year)],
                 vec![datetime_it(r.registered_at, self.tz)],
-                vec![direction_it(r.direction).to_owned()],
+                vec![direction_it(r.direction).to_owned(), channel_it(r.channel, r.paper_delivery).to_owned()],
                 wrap(&printable(&correspondent), COLUMNS[3].1),
                 wrap(&printable(&subject), COLUMNS[4].1),
                 vec![r.document_hashes.len().to_string()],
@@ -486,6 +504,10 @@ mod tests {
             document_hashes: vec!["ab".repeat(32), "cd".repeat(32)],
             annulled,
             flags: Vec::new(),
+            channel: Channel::Pec,
+            paper_delivery: None,
+            paper_attachments: 0,
+            correspondents: Vec::new(),
         };
         let mut registrations: Vec<_> = (1..=60).map(|n| reg(n, "Richiesta di accesso agli atti", false)).collect();
         registrations.push(reg(61, &"Oggetto molto lungo che va a capo più volte ".repeat(6), true));

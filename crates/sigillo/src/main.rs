@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod dev;
 mod trust_lists;
+mod token;
 mod user;
 
 use std::path::PathBuf;
@@ -29,6 +30,9 @@ enum Command {
     /// Staff accounts of the dashboard.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// API tokens for back-office systems.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Developer tools (benchmark data).
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -154,6 +158,7 @@ fn main() -> ExitCode {
         Command::Migrate => run_async(commands::migrate()),
         Command::Serve(a) => run_async(commands::serve(commands::ServeParts { outbox: !a.no_outbox })),
         Command::User(c) => run_async(user::run(c)),
+        Command::Token(c) => run_async(token::run(c)),
         Command::Dev(c) => run_async(dev::run(c)),
         Command::Ingest(a) => run_async(commands::ingest(a.files, a.json)),
         Command::Register(RegisterCommand::Export(a)) => {

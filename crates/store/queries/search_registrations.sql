@@ -58,7 +58,7 @@ with hits as (
      order by r.id desc limit $9::bigint + $10::bigint)
 )
 select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name,
-       r.correspondent_address, r.subject,
+       r.correspondent_address, r.subject, r.direction as "direction: Direction", r.channel as "channel: Channel",
        exists (select 1 from annulments a where a.registration_id = r.id) as "annulled!",
        cardinality(r.document_hashes) as "documents!",
        (select o.code from assignments s join offices o on o.id = s.office_id

@@ -12,7 +12,7 @@ use crate::audit::AuditAction;
 use crate::decisions::MessageAction;
 use crate::ids::{InboundId, RegistrationId};
 use crate::inbound::MessageState;
-use crate::register::{Direction, DocumentRole, Register, Sha256};
+use crate::register::{Channel, Direction, DocumentRole, PaperDelivery, Register, Sha256};
 
 /// The home page's counts for one day.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -163,6 +163,8 @@ pub struct ListedRegistration {
     pub annulled: bool,
     pub documents: i32,
     pub office: Option<String>,
+    pub direction: Direction,
+    pub channel: Channel,
 }
 
 /// A page of the list, newest first, and the cursor of the next page when there is one.
@@ -193,7 +195,7 @@ pub async fn list(
             .fetch_all(&mut *conn)
             .await?
             .into_iter()
-            .map(|r| (r.id, r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name, r.correspondent_address, r.subject, r.annulled, r.documents, r.office))
+            .map(|r| (r.id, r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name, r.correspondent_address, r.subject, r.annulled, r.documents, r.office, r.direction, r.channel))
             .collect::<Vec<_>>()
         }
         Some(text) => {
@@ -214,12 +216,12 @@ pub async fn list(
             .fetch_all(&mut *conn)
             .await?
             .into_iter()
-            .map(|r| (r.id, r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name, r.correspondent_address, r.subject, r.annulled, r.documents, r.office))
+            .map(|r| (r.id, r.year, r.number, r.registered_at, r.segnatura, r.correspondent_name, r.correspondent_address, r.subject, r.annulled, r.documents, r.office, r.direction, r.channel))
             .collect::<Vec<_>>()
         }
     };
     let mut out = Vec::with_capacity(rows.len());
-    for (id, year, number, registered_at, segnatura, correspondent_name, correspondent_address, subject, annulled, documents, office) in rows {
+    for (id, year, number, registered_at, segnatura, correspondent_name, correspondent_address, subject, annulled, documents, office, direction, channel) in rows {
         let number = ProtocolNumber::parse(number)?;
         out.push(ListedRegistration {
             id,
@@ -233,6 +235,8 @@ pub async fn list(
             annulled,
             documents,
             office,
+            direction,
+            channel,
         });
     }
     let next = if out.len() as i64 > limit {
@@ -285,6 +289,14 @@ pub struct HistoryEntry {
     pub details: serde_json::Value,
 }
 
+/// A correspondent of a registration (sender or recipient).
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrespondentInfo {
+    pub name: String,
+    pub tax_code: Option<String>,
+    pub address: Option<String>,
+}
+
 /// Everything about one registration.
 #[derive(Debug, Clone, Serialize)]
 pub struct RegistrationDetail {
@@ -301,6 +313,11 @@ pub struct RegistrationDetail {
     pub sender_protocol_number: Option<String>,
     pub sender_protocol_date: Option<NaiveDate>,
     pub created_by: String,
+    pub channel: Channel,
+    pub paper_delivery: Option<PaperDelivery>,
+    pub paper_attachments: i32,
+    /// Every correspondent in order; for a PEC, the one of the record's own columns.
+    pub correspondents: Vec<CorrespondentInfo>,
     pub annulment: Option<AnnulmentInfo>,
     pub documents: Vec<DocumentInfo>,
     pub message: Option<MessageInfo>,
@@ -314,6 +331,8 @@ pub async fn registration(conn: &mut PgConnection, register: &Register, id: Regi
                r.direction as "direction: Direction", r.correspondent_name, r.correspondent_address,
                r.subject, r.sender_protocol_number, r.sender_protocol_date, r.created_by,
                r.inbound_message_id as "inbound_message_id: InboundId",
+               r.channel as "channel: Channel", r.paper_delivery as "paper_delivery: PaperDelivery",
+               r.paper_attachments,
                a.annulled_at as "annulled_at?", a.annulled_by as "annulled_by?",
                a.reason as "reason?", a.authorising_act as "authorising_act?"
         from registrations r left join annulments a on a.registration_id = r.id
@@ -354,6 +373,18 @@ pub async fn registration(conn: &mut PgConnection, register: &Register, id: Regi
             signature_report: d.signature_report,
         });
     }
+    let mut correspondents = sqlx::query_as!(
+        CorrespondentInfo,
+        "select name, tax_code, address from correspondents where registration_id = $1 order by ordinal",
+        id.get(),
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if correspondents.is_empty()
+        && let Some(name) = r.correspondent_name.clone().or_else(|| r.correspondent_address.clone())
+    {
+        correspondents.push(CorrespondentInfo { name, tax_code: None, address: r.correspondent_address.clone() });
+    }
     let message = match r.inbound_message_id {
         None => None,
         Some(mid) => {
@@ -391,6 +422,10 @@ pub async fn registration(conn: &mut PgConnection, register: &Register, id: Regi
         sender_protocol_number: r.sender_protocol_number,
         sender_protocol_date: r.sender_protocol_date,
         created_by: r.created_by,
+        channel: r.channel,
+        paper_delivery: r.paper_delivery,
+        paper_attachments: r.paper_attachments,
+        correspondents,
         annulment,
         documents,
         message,

@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 
 use crate::Error;
 use crate::codes::ProtocolNumber;
-use crate::register::{Direction, Register};
+use crate::register::{Channel, Direction, PaperDelivery, Register};
 
 /// The period an export covers.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +45,35 @@ pub struct ExportedRegistration {
     /// registered under the comune's "register and flag" policy, or the reasons of a
     /// rejection the office overrode); empty for a message registered with none.
     pub flags: Vec<String>,
+    /// How the document came or went: `pec` for the intake, the others for the desk and
+    /// the API.
+    pub channel: Channel,
+    pub paper_delivery: Option<PaperDelivery>,
+    pub paper_attachments: i32,
+    /// Every correspondent given at the desk or through the API, in order (empty for a PEC:
+    /// its one correspondent is `correspondent_name` / `correspondent_address`).
+    pub correspondents: Vec<ExportedCorrespondent>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ExportedCorrespondent {
+    pub name: String,
+    pub tax_code: Option<String>,
+    pub address: Option<String>,
+}
+
+impl ExportedCorrespondent {
+    /// `name (tax code) <address>` for the CSV and the PDF.
+    pub fn line(&self) -> String {
+        let mut s = self.name.clone();
+        if let Some(t) = &self.tax_code {
+            s.push_str(&format!(" ({t})"));
+        }
+        if let Some(a) = &self.address {
+            s.push_str(&format!(" <{a}>"));
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,7 +158,13 @@ pub async fn collect(
                r.correspondent_name, r.correspondent_address, r.subject,
                r.sender_protocol_number, r.sender_protocol_date, r.document_hashes, r.segnatura,
                (a.registration_id is not null) as "annulled!",
-               m.reasons as "reasons?"
+               m.reasons as "reasons?",
+               r.channel as "channel: Channel", r.paper_delivery as "paper_delivery: PaperDelivery",
+               r.paper_attachments,
+               (select coalesce(jsonb_agg(jsonb_build_object('name', c.name, 'tax_code', c.tax_code,
+                                                             'address', c.address) order by c.ordinal),
+                                '[]'::jsonb)
+                from correspondents c where c.registration_id = r.id) as "correspondents!"
         from registrations r
         left join annulments a on a.registration_id = r.id and a.annulled_at < $3
         left join inbound_messages m on m.id = r.inbound_message_id
@@ -160,6 +195,11 @@ pub async fn collect(
             document_hashes: r.document_hashes.iter().map(hex::encode).collect(),
             annulled: r.annulled,
             flags: reason_codes(r.reasons.as_ref()),
+            channel: r.channel,
+            paper_delivery: r.paper_delivery,
+            paper_attachments: r.paper_attachments,
+            correspondents: serde_json::from_value(r.correspondents)
+                .map_err(|e| Error::invalid("correspondents", e.to_string()))?,
         });
     }
 
@@ -293,6 +333,10 @@ impl RegisterExport {
             "assigned_by",
             "office",
             "assignment_note",
+            "channel",
+            "paper_delivery",
+            "paper_attachments",
+            "correspondents",
         ])
         .map_err(csv_err)?;
         let ts = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -326,6 +370,10 @@ impl RegisterExport {
                 "",
                 "",
                 "",
+                r.channel.as_str(),
+                r.paper_delivery.map(PaperDelivery::as_str).unwrap_or_default(),
+                &r.paper_attachments.to_string(),
+                &r.correspondents.iter().map(ExportedCorrespondent::line).collect::<Vec<_>>().join("; "),
             ])
             .map_err(csv_err)?;
         }
@@ -349,7 +397,11 @@ impl RegisterExport {
                 &a.annulled_by,
                 &a.reason,
                 &a.authorising_act,
-                // flags, then the four columns of an assignment
+                // flags, the four columns of an assignment, the four of the channel
+                "",
+                "",
+                "",
+                "",
                 "",
                 "",
                 "",
@@ -363,6 +415,7 @@ impl RegisterExport {
             let mut row = vec!["assegnazione".to_owned(), s.number.to_string(), s.year.to_string(), s.segnatura.clone()];
             row.extend(std::iter::repeat_n(String::new(), 15));
             row.extend([ts(&s.assigned_at), s.assigned_by.clone(), office, s.note.clone().unwrap_or_default()]);
+            row.extend(std::iter::repeat_n(String::new(), 4));
             w.write_record(&row).map_err(csv_err)?;
         }
         w.into_inner().map_err(|e| Error::invalid("export", e.to_string()))

@@ -16,6 +16,7 @@ pub mod decisions;
 pub mod desk;
 mod error;
 pub mod export;
+pub mod idempotency;
 pub mod ids;
 pub mod inbound;
 pub mod outbox;

@@ -88,6 +88,83 @@ pub enum Direction {
     Internal,
 }
 
+/// How a document reached the comune or leaves it (`channel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "channel", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Posta elettronica certificata.
+    Pec,
+    /// Posta elettronica ordinaria.
+    Peo,
+    /// Paper: handed in, by post, by registered post ([`PaperDelivery`]).
+    Carta,
+    Fax,
+    Altro,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 5] = [Channel::Pec, Channel::Peo, Channel::Carta, Channel::Fax, Channel::Altro];
+
+    /// The name used by the API, the exports and the forms.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Pec => "pec",
+            Channel::Peo => "peo",
+            Channel::Carta => "carta",
+            Channel::Fax => "fax",
+            Channel::Altro => "altro",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// The kind of a paper delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "paper_delivery", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum PaperDelivery {
+    ConsegnaAMano,
+    Posta,
+    Raccomandata,
+}
+
+impl PaperDelivery {
+    pub const ALL: [PaperDelivery; 3] = [PaperDelivery::ConsegnaAMano, PaperDelivery::Posta, PaperDelivery::Raccomandata];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaperDelivery::ConsegnaAMano => "consegna_a_mano",
+            PaperDelivery::Posta => "posta",
+            PaperDelivery::Raccomandata => "raccomandata",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PaperDelivery> {
+        PaperDelivery::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl Direction {
+    pub const ALL: [Direction; 3] = [Direction::Incoming, Direction::Outgoing, Direction::Internal];
+
+    /// The Italian name the API and the forms use (`arrivo`, `partenza`, `interno`).
+    pub fn as_it(self) -> &'static str {
+        match self {
+            Direction::Incoming => "arrivo",
+            Direction::Outgoing => "partenza",
+            Direction::Internal => "interno",
+        }
+    }
+
+    pub fn parse_it(s: &str) -> Option<Direction> {
+        Direction::ALL.into_iter().find(|d| d.as_it() == s)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[sqlx(type_name = "document_role", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
@@ -159,6 +236,34 @@ pub struct NewRegistration {
     pub documents: Vec<NewDocument>,
 }
 
+/// A correspondent as given (already validated by `sigillo_protocol::desk`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewCorrespondent {
+    pub name: String,
+    /// Codice fiscale or partita IVA, upper case.
+    pub tax_code: Option<String>,
+    pub address: Option<String>,
+}
+
+/// Where a registration comes from besides its art. 53 record: the channel, for paper the
+/// kind of delivery and the attachments on paper, and every correspondent. The PEC intake's
+/// is [`Provenance::pec`]: its one correspondent is in the record's own columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub channel: Channel,
+    pub paper_delivery: Option<PaperDelivery>,
+    pub paper_attachments: i32,
+    /// Written to `correspondents`, in order; the first one should also be the record's
+    /// `correspondent_name` / `correspondent_address`.
+    pub correspondents: Vec<NewCorrespondent>,
+}
+
+impl Provenance {
+    pub fn pec() -> Self {
+        Provenance { channel: Channel::Pec, paper_delivery: None, paper_attachments: 0, correspondents: Vec::new() }
+    }
+}
+
 /// A registration as written.
 #[derive(Debug, Clone, Serialize)]
 pub struct Registration {
@@ -208,8 +313,28 @@ pub async fn register(
     new: &NewRegistration,
     at: Option<DateTime<Utc>>,
 ) -> Result<Registration, Error> {
+    register_via(conn, register, actor, new, &Provenance::pec(), at).await
+}
+
+/// [`register`] with the channel and correspondents of `via`: the one function every
+/// registration goes through, whichever channel (PEC intake, desk, API), so that they share
+/// one numbering, one transaction rule and one audit entry.
+pub async fn register_via(
+    conn: &mut PgConnection,
+    register: &Register,
+    actor: &Actor,
+    new: &NewRegistration,
+    via: &Provenance,
+    at: Option<DateTime<Utc>>,
+) -> Result<Registration, Error> {
     if new.subject.trim().is_empty() {
         return Err(Error::invalid("subject", "empty"));
+    }
+    if (via.channel == Channel::Carta) != via.paper_delivery.is_some() {
+        return Err(Error::invalid("paper_delivery", "given for paper, and only for paper"));
+    }
+    if !(0..=9999).contains(&via.paper_attachments) {
+        return Err(Error::invalid("paper_attachments", "from 0 to 9999"));
     }
     // Serialises the registrations of one register: the time is read after this lock, so a
     // higher number never carries an earlier time.
@@ -244,8 +369,8 @@ pub async fn register(
             register_id, year, number, registered_at, received_at, direction,
             correspondent_name, correspondent_address, subject,
             sender_protocol_number, sender_protocol_date, document_hashes,
-            inbound_message_id, created_by, segnatura)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            inbound_message_id, created_by, segnatura, channel, paper_delivery, paper_attachments)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
         returning id as "id: RegistrationId"
         "#,
         register.id,
@@ -263,6 +388,9 @@ pub async fn register(
         new.inbound_message_id.map(InboundId::get),
         actor.as_str(),
         segnatura,
+        via.channel as Channel,
+        via.paper_delivery as Option<PaperDelivery>,
+        via.paper_attachments,
     )
     .fetch_one(&mut *conn)
     .await
@@ -294,6 +422,20 @@ pub async fn register(
         .await?;
     }
 
+    for (ordinal, c) in via.correspondents.iter().enumerate() {
+        let ordinal = i32::try_from(ordinal).map_err(|_| Error::invalid("correspondents", "too many"))?;
+        sqlx::query!(
+            "insert into correspondents (registration_id, ordinal, name, tax_code, address) values ($1, $2, $3, $4, $5)",
+            id.get(),
+            ordinal,
+            c.name,
+            c.tax_code,
+            c.address,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+
     audit::append(
         conn,
         &NewAuditEntry {
@@ -303,6 +445,8 @@ pub async fn register(
             object_id: id.to_string(),
             details: serde_json::json!({
                 "segnatura": segnatura,
+                "direction": new.direction,
+                "channel": via.channel,
                 "documents": new.documents.len(),
                 "document_hashes": new.documents.iter().map(|d| d.sha256.to_hex()).collect::<Vec<_>>(),
             }),
@@ -335,6 +479,26 @@ pub async fn find(
         number,
         segnatura: row.segnatura,
         registered_at: row.registered_at,
+    })
+}
+
+/// Finds a registration of `register` by id.
+pub async fn by_id(conn: &mut PgConnection, register: &Register, id: RegistrationId) -> Result<Registration, Error> {
+    let row = sqlx::query!(
+        r#"select id as "id: RegistrationId", year, number, registered_at, segnatura from registrations
+           where id = $1 and register_id = $2"#,
+        id.get(),
+        register.id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound { what: format!("registration id {id}") })?;
+    Ok(Registration {
+        id: row.id,
+        year: row.year,
+        number: ProtocolNumber::parse(row.number)?,
+        registered_at: row.registered_at,
+        segnatura: row.segnatura,
     })
 }
 

@@ -704,31 +704,74 @@ pub async fn assignments(conn: &mut PgConnection, registration_id: RegistrationI
     .await?)
 }
 
+/// What an API token may do: `read` the register, or also `write` (register through
+/// `POST /api/v1/registrations`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "api_scope", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ApiScope {
+    Read,
+    Write,
+}
+
+impl ApiScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiScope::Read => "read",
+            ApiScope::Write => "write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "read" => Ok(ApiScope::Read),
+            "write" => Ok(ApiScope::Write),
+            other => Err(Error::invalid("scope", format!("«{other}» is not read or write"))),
+        }
+    }
+}
+
+/// The live token a request presented.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    pub id: i64,
+    pub name: String,
+    pub scope: ApiScope,
+}
+
 /// An API token, without its secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiToken {
     pub id: i64,
     pub name: String,
+    pub scope: ApiScope,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-pub async fn create_api_token(conn: &mut PgConnection, actor: &Actor, name: &str, token_hash: &Sha256) -> Result<i64, Error> {
+pub async fn create_api_token(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    name: &str,
+    scope: ApiScope,
+    token_hash: &Sha256,
+) -> Result<i64, Error> {
     if name.trim().is_empty() {
         return Err(Error::invalid("token name", "empty"));
     }
     let id = sqlx::query_scalar!(
-        "insert into api_tokens (name, token_hash, created_by) values ($1, $2, $3) returning id",
+        "insert into api_tokens (name, token_hash, created_by, scope) values ($1, $2, $3, $4) returning id",
         name.trim(),
         &token_hash.0[..],
         actor.as_str(),
+        scope as ApiScope,
     )
     .fetch_one(&mut *conn)
     .await?;
-    audit::append(conn, &entry(actor, AuditAction::ApiTokenCreate, "api_token", id.to_string(), serde_json::json!({ "name": name.trim() })))
-        .await?;
+    let details = serde_json::json!({ "name": name.trim(), "scope": scope.as_str() });
+    audit::append(conn, &entry(actor, AuditAction::ApiTokenCreate, "api_token", id.to_string(), details)).await?;
     Ok(id)
 }
 
@@ -744,16 +787,19 @@ pub async fn revoke_api_token(conn: &mut PgConnection, actor: &Actor, id: i64) -
 pub async fn list_api_tokens(conn: &mut PgConnection) -> Result<Vec<ApiToken>, Error> {
     Ok(sqlx::query_as!(
         ApiToken,
-        "select id, name, created_by, created_at, last_used_at, revoked_at from api_tokens order by id"
+        r#"select id, name, scope as "scope: ApiScope", created_by, created_at, last_used_at, revoked_at
+           from api_tokens order by id"#
     )
     .fetch_all(&mut *conn)
     .await?)
 }
 
-/// The name of the live (not revoked) token with this hash, marking it used.
-pub async fn use_api_token(conn: &mut PgConnection, token_hash: &Sha256) -> Result<Option<String>, Error> {
-    Ok(sqlx::query_scalar!(
-        "update api_tokens set last_used_at = now() where token_hash = $1 and revoked_at is null returning name",
+/// The live (not revoked) token with this hash, marking it used.
+pub async fn use_api_token(conn: &mut PgConnection, token_hash: &Sha256) -> Result<Option<ApiClient>, Error> {
+    Ok(sqlx::query_as!(
+        ApiClient,
+        r#"update api_tokens set last_used_at = now() where token_hash = $1 and revoked_at is null
+           returning id, name, scope as "scope: ApiScope""#,
         &token_hash.0[..],
     )
     .fetch_optional(&mut *conn)

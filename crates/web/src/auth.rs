@@ -164,16 +164,58 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
+/// Largest body of an ordinary form.
+const FORM_LIMIT: usize = 1 << 20;
+/// Largest body of a form with files (the desk registration): the documents plus the fields.
+pub const UPLOAD_LIMIT: usize = sigillo_protocol::desk::MAX_DOCUMENTS_BYTES + (1 << 20);
+
 /// Reads a form body, returns the request rebuilt with the same bytes and the form's
-/// `csrf` field.
-async fn csrf_field(req: Request) -> Result<(Request, Option<String>), AppError> {
+/// `csrf` field. A form with files (`multipart/form-data`) is read up to [`UPLOAD_LIMIT`],
+/// and only for a logged-in person (`uploads`); anything else up to 1 MiB.
+async fn csrf_field(req: Request, uploads: bool) -> Result<(Request, Option<String>), AppError> {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20)
+    let boundary = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| uploads)
+        .and_then(|ct| multer::parse_boundary(ct).ok());
+    let limit = if boundary.is_some() { UPLOAD_LIMIT } else { FORM_LIMIT };
+    let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| AppError::BadRequest("modulo troppo grande o interrotto".into()))?;
-    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
-    let csrf = fields.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v);
+    let csrf = match boundary {
+        Some(boundary) => multipart_field(bytes.clone(), boundary, "csrf").await,
+        None => {
+            let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+            fields.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v)
+        }
+    };
     Ok((Request::from_parts(parts, Body::from(bytes)), csrf))
+}
+
+/// The text of the first field called `name` of a multipart body (forms put the CSRF token
+/// first, so the documents after it are not read here).
+async fn multipart_field(bytes: axum::body::Bytes, boundary: String, name: &str) -> Option<String> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
+}
+
+/// The API token a request presented, put into the request by [`guard`].
+#[derive(Debug, Clone)]
+pub struct ApiCaller(pub staff::ApiClient);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiCaller {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        parts.extensions.get::<ApiCaller>().cloned().ok_or(AppError::ApiUnauthorized)
+    }
 }
 
 /// Enforces a route's [`Access`] rule: see the crate documentation.
@@ -186,7 +228,7 @@ pub async fn guard(
         Access::Public => {
             if req.method() == Method::POST {
                 let expected = cookie(req.headers(), login_csrf_cookie(&state)).map(str::to_owned);
-                let (req, field) = csrf_field(req).await?;
+                let (req, field) = csrf_field(req, false).await?;
                 match (expected, field) {
                     (Some(e), Some(f)) if same(&e, &f) => Ok(next.run(req).await),
                     _ => Err(AppError::Csrf),
@@ -195,7 +237,7 @@ pub async fn guard(
                 Ok(next.run(req).await)
             }
         }
-        Access::Api => {
+        Access::Api | Access::ApiWrite => {
             let token = req
                 .headers()
                 .get(header::AUTHORIZATION)
@@ -205,8 +247,15 @@ pub async fn guard(
                 .filter(|t| !t.is_empty())
                 .ok_or(AppError::ApiUnauthorized)?;
             let mut conn = state.pool().acquire().await?;
-            staff::use_api_token(&mut conn, &token_hash(token)).await?.ok_or(AppError::ApiUnauthorized)?;
+            let client = staff::use_api_token(&mut conn, &token_hash(token)).await?.ok_or(AppError::ApiUnauthorized)?;
             drop(conn);
+            if access == Access::ApiWrite && client.scope != staff::ApiScope::Write {
+                return Err(AppError::Refused(
+                    "questo token API è in sola lettura: per registrare serve un token con ambito write".into(),
+                ));
+            }
+            let mut req = req;
+            req.extensions_mut().insert(ApiCaller(client));
             Ok(next.run(req).await)
         }
         Access::Staff(roles) => {
@@ -229,7 +278,7 @@ pub async fn guard(
             }
             let mut req = req;
             if req.method() == Method::POST {
-                let (r, field) = csrf_field(req).await?;
+                let (r, field) = csrf_field(req, true).await?;
                 if !field.is_some_and(|f| same(&f, &session.csrf_token)) {
                     return Err(AppError::Csrf);
                 }

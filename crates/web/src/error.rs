@@ -24,6 +24,10 @@ pub enum AppError {
     TooManyAttempts,
     #[error("missing or wrong API token")]
     ApiUnauthorized,
+    /// A field of a request that cannot be accepted: the status (400 for a malformed request,
+    /// 422 for a value refused), the field's name as the caller spells it, the reason.
+    #[error("invalid {field}: {message}")]
+    Field { status: StatusCode, field: String, message: String },
     #[error("store: {0}")]
     Store(sigillo_store::Error),
     #[error("template: {0}")]
@@ -73,6 +77,12 @@ impl From<sigillo_protocol::Error> for AppError {
                     .into(),
             ),
             E::Unreadable(cause) => AppError::BadRequest(format!("il messaggio archiviato non è leggibile: {cause}")),
+            E::Invalid(f) => AppError::Field { status: StatusCode::UNPROCESSABLE_ENTITY, field: f.field, message: f.message },
+            E::IdempotencyConflict(_) => AppError::Field {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                field: "Idempotency-Key".into(),
+                message: "questa chiave di idempotenza è già stata usata per una richiesta diversa".into(),
+            },
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -93,6 +103,7 @@ impl AppError {
             AppError::Unauthenticated | AppError::ApiUnauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::Csrf | AppError::Refused(_) => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Field { status, .. } => *status,
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AppError::Store(_) | AppError::Template(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -105,6 +116,8 @@ impl AppError {
 pub(crate) struct Failure {
     message: String,
     cause: Option<String>,
+    /// The request's field at fault, named in the API's JSON error.
+    field: Option<String>,
 }
 
 impl IntoResponse for AppError {
@@ -120,6 +133,7 @@ impl IntoResponse for AppError {
                 "Il modulo non è valido o è scaduto. Ricarichi la pagina e riprovi.".to_owned(),
             ),
             AppError::BadRequest(m) => ("Richiesta non valida", m.clone()),
+            AppError::Field { field, message, .. } => ("Richiesta non valida", format!("{field}: {message}")),
             AppError::Refused(m) => ("Operazione non consentita", m.clone()),
             AppError::TooManyAttempts => (
                 "Troppi tentativi",
@@ -139,7 +153,11 @@ impl IntoResponse for AppError {
                 axum::http::HeaderValue::from_static("Bearer realm=\"sigillo\""),
             );
         }
-        res.extensions_mut().insert(Failure { message, cause });
+        let field = match &self {
+            AppError::Field { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        res.extensions_mut().insert(Failure { message, cause, field });
         res
     }
 }
@@ -162,7 +180,10 @@ pub(crate) async fn report(req: axum::extract::Request, next: axum::middleware::
     let (mut parts, _) = res.into_parts();
     parts.headers.remove(axum::http::header::CONTENT_TYPE);
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    let body = axum::Json(serde_json::json!({ "error": failure.message })).into_response();
+    let body = match &failure.field {
+        Some(field) => axum::Json(serde_json::json!({ "error": failure.message, "field": field })).into_response(),
+        None => axum::Json(serde_json::json!({ "error": failure.message })).into_response(),
+    };
     let (json_parts, json_body) = body.into_parts();
     parts.headers.extend(json_parts.headers);
     Response::from_parts(parts, json_body)

@@ -30,6 +30,38 @@ pub fn int_it(n: i64) -> String {
 }
 
 /// `12,3 kB`: decimal comma, SI units.
+/// A channel's name (`pec`, `carta`, …) for people.
+pub fn channel_it(channel: &str) -> &str {
+    match channel {
+        "pec" => "PEC",
+        "peo" => "e-mail ordinaria",
+        "carta" => "carta",
+        "fax" => "fax",
+        "altro" => "altro",
+        other => other,
+    }
+}
+
+/// A paper delivery's name (`consegna_a_mano`, …) for people.
+pub fn paper_delivery_it(kind: &str) -> &str {
+    match kind {
+        "consegna_a_mano" => "consegna a mano",
+        "posta" => "posta ordinaria",
+        "raccomandata" => "raccomandata",
+        other => other,
+    }
+}
+
+/// A direction for people.
+pub fn direction_it(d: sigillo_store::register::Direction) -> &'static str {
+    use sigillo_store::register::Direction;
+    match d {
+        Direction::Incoming => "In arrivo",
+        Direction::Outgoing => "In partenza",
+        Direction::Internal => "Interna",
+    }
+}
+
 pub fn size_it(bytes: i64) -> String {
     let b = bytes.max(0) as f64;
     let (value, unit) = if b < 1_000.0 {

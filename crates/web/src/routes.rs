@@ -1,6 +1,7 @@
 //! Every route of the application and who may use it. The router is built from this table
 //! only (see [`crate::router`]), and the security tests walk it.
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, post};
 use sigillo_store::staff::Role;
@@ -17,6 +18,8 @@ pub enum Access {
     Staff(&'static [Role]),
     /// Another back-office system with an API token (`Authorization: Bearer …`).
     Api,
+    /// As [`Access::Api`], with a token of scope `write` (a `read` token is refused, 403).
+    ApiWrite,
 }
 
 /// The method, path and access rule of a route (what the tests walk).
@@ -50,7 +53,7 @@ fn r(method: Method, path: &'static str, access: Access, handler: MethodRouter<A
 }
 
 pub fn table() -> Vec<Route> {
-    use Access::{Api, Public, Staff};
+    use Access::{Api, ApiWrite, Public, Staff};
     vec![
         r(Method::GET, "/accedi", Public, get(auth::login_form)),
         r(Method::POST, "/accedi", Public, post(auth::login)),
@@ -59,6 +62,13 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/password", Staff(READERS), post(auth::change_password)),
         r(Method::GET, "/", Staff(READERS), get(pages::home::show)),
         r(Method::GET, "/registrazioni", Staff(READERS), get(pages::registrations::list)),
+        r(Method::GET, "/protocolla", Staff(DESK), get(pages::desk::form)),
+        r(
+            Method::POST,
+            "/protocolla",
+            Staff(DESK),
+            post(pages::desk::create).layer(DefaultBodyLimit::max(crate::auth::UPLOAD_LIMIT)),
+        ),
         r(Method::GET, "/registrazioni/{id}", Staff(READERS), get(pages::registrations::show)),
         r(Method::GET, "/registrazioni/{id}/documenti/{doc}", Staff(READERS), get(pages::registrations::document)),
         r(Method::GET, "/registrazioni/{id}/messaggio.eml", Staff(READERS), get(pages::registrations::raw_message)),
@@ -98,6 +108,12 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/politiche", Staff(ADMIN), post(pages::admin::set_policy)),
         r(Method::GET, "/api/v1/openapi.json", Api, get(api::openapi)),
         r(Method::GET, "/api/v1/registrations", Api, get(api::list)),
+        r(
+            Method::POST,
+            "/api/v1/registrations",
+            ApiWrite,
+            post(api::create).layer(DefaultBodyLimit::max(api::CREATE_LIMIT)),
+        ),
         r(Method::GET, "/api/v1/registrations/{id}", Api, get(api::show)),
         r(Method::GET, "/api/v1/registrations/{id}/documents", Api, get(api::documents)),
     ]

@@ -39,6 +39,10 @@ fn header_it(name: &str) -> &str {
         "assigned_by" => "Assegnata da",
         "office" => "Ufficio",
         "assignment_note" => "Nota di assegnazione",
+        "channel" => "Canale",
+        "paper_delivery" => "Modalità di consegna (carta)",
+        "paper_attachments" => "Allegati cartacei",
+        "correspondents" => "Corrispondenti",
         other => other,
     }
 }
@@ -55,6 +59,8 @@ fn cell(column: &str, value: &str, tz: Tz) -> String {
         ("direction", "incoming") => "in arrivo".to_owned(),
         ("direction", "outgoing") => "in partenza".to_owned(),
         ("direction", "internal") => "interna".to_owned(),
+        ("channel", v) => crate::format::channel_it(v).to_owned(),
+        ("paper_delivery", v) if !v.is_empty() => crate::format::paper_delivery_it(v).to_owned(),
         (_, v) => visible(v),
     };
     neutralise(value)

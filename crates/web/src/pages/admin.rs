@@ -278,6 +278,7 @@ fn temporary_password(username: &str) -> String {
 pub struct TokenView {
     pub id: i64,
     pub name: String,
+    pub scope: &'static str,
     pub created: String,
     pub last_used: String,
     pub revoked: bool,
@@ -302,6 +303,10 @@ async fn tokens_page(state: &AppState, user: &CurrentUser, new_token: Option<Str
             .map(|t| TokenView {
                 id: t.id,
                 name: t.name,
+                scope: match t.scope {
+                    staff::ApiScope::Read => "sola lettura",
+                    staff::ApiScope::Write => "lettura e registrazione",
+                },
                 created: format!("{} da {}", datetime_it(t.created_at, tz), crate::labels::actor_it(&t.created_by)),
                 last_used: t.last_used_at.map(|x| datetime_it(x, tz)).unwrap_or_else(|| "mai".into()),
                 revoked: t.revoked_at.is_some(),
@@ -318,6 +323,8 @@ pub async fn tokens(State(state): State<AppState>, user: CurrentUser) -> Result<
 #[derive(Deserialize)]
 pub struct TokenForm {
     nome: String,
+    /// `read` (the default) or `write`.
+    ambito: Option<String>,
 }
 
 pub async fn create_token(
@@ -326,9 +333,14 @@ pub async fn create_token(
     crate::extract::Form(f): crate::extract::Form<TokenForm>,
 ) -> Result<TokensPage, AppError> {
     let name = FreeText::parse("nome", TextKind::Name, &f.nome)?;
+    let scope = match f.ambito.as_deref().map(str::trim) {
+        None | Some("" | "read") => staff::ApiScope::Read,
+        Some("write") => staff::ApiScope::Write,
+        Some(other) => return Err(AppError::BadRequest(format!("ambito: «{other}» non è read o write"))),
+    };
     let token = random_token();
     let mut tx = state.pool().begin().await?;
-    staff::create_api_token(&mut tx, &user.actor()?, name.as_str(), &Sha256::of(token.as_bytes())).await?;
+    staff::create_api_token(&mut tx, &user.actor()?, name.as_str(), scope, &Sha256::of(token.as_bytes())).await?;
     tx.commit().await?;
     // Shown once: only its hash is stored.
     tokens_page(&state, &user, Some(token)).await

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod desk;
 pub mod home;
 pub mod message;
 pub mod outbox;

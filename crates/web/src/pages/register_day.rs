@@ -30,6 +30,8 @@ pub struct DayQuery {
 pub struct DayRow {
     pub number: String,
     pub time: String,
+    /// Direction and channel, e.g. `In arrivo, carta (raccomandata)`.
+    pub kind: String,
     pub correspondent: String,
     pub subject: String,
     pub annulled: bool,
@@ -132,6 +134,15 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Qu
             .map(|r| DayRow {
                 number: r.number.to_string(),
                 time: datetime_it(r.registered_at, tz),
+                kind: match r.paper_delivery {
+                    Some(p) => format!(
+                        "{}, {} ({})",
+                        crate::format::direction_it(r.direction),
+                        crate::format::channel_it(r.channel.as_str()),
+                        crate::format::paper_delivery_it(p.as_str())
+                    ),
+                    None => format!("{}, {}", crate::format::direction_it(r.direction), crate::format::channel_it(r.channel.as_str())),
+                },
                 correspondent: r.correspondent_name.clone().or_else(|| r.correspondent_address.clone()).unwrap_or_default(),
                 subject: r.subject.clone(),
                 annulled: r.annulled,

@@ -23,7 +23,7 @@ use super::{Layout, parse_date, parse_id};
 // The templates of this module call `|visible` on what citizens wrote.
 use crate::format::filters;
 use crate::auth::CurrentUser;
-use crate::format::{SignatureView, date_it, datetime_it, signature_view, size_it};
+use crate::format::{SignatureView, channel_it, date_it, datetime_it, direction_it, paper_delivery_it, signature_view, size_it};
 use crate::{AppError, AppState};
 
 const PAGE_SIZE: i64 = 50;
@@ -288,28 +288,59 @@ pub async fn show(
     .map_err(AppError::Store)?;
     let message_damaged = if r.message.is_some() { health.pop().flatten() } else { None };
     let dash = || "—".to_owned();
-    let fields = vec![
+    let who = match r.direction {
+        Direction::Incoming => "Mittente",
+        Direction::Outgoing => "Destinatario",
+        Direction::Internal => "Corrispondente",
+    };
+    let channel = match r.paper_delivery {
+        Some(p) => format!("{} ({})", channel_it(r.channel.as_str()), paper_delivery_it(p.as_str())),
+        None => channel_it(r.channel.as_str()).to_owned(),
+    };
+    let mut fields = vec![
         Field { label: "Numero di protocollo", value: format!("{}/{}", r.number, r.year) },
         Field { label: "Data di registrazione", value: datetime_it(r.registered_at, tz) },
         Field {
-            label: "Data di ricezione (consegna PEC)",
+            label: if r.message.is_some() { "Data di ricezione (consegna PEC)" } else { "Data di ricezione" },
             value: r.received_at.map(|t| datetime_it(t, tz)).unwrap_or_else(dash),
         },
+        Field { label: "Direzione", value: direction_it(r.direction).into() },
+        Field { label: "Canale", value: channel },
+        Field { label: who, value: r.correspondent_name.clone().unwrap_or_else(dash) },
         Field {
-            label: "Direzione",
-            value: match r.direction {
-                Direction::Incoming => "In arrivo",
-                Direction::Outgoing => "In partenza",
-                Direction::Internal => "Interna",
-            }
-            .into(),
+            label: match r.direction {
+                Direction::Incoming => "Indirizzo del mittente",
+                Direction::Outgoing => "Indirizzo del destinatario",
+                Direction::Internal => "Indirizzo del corrispondente",
+            },
+            value: r.correspondent_address.clone().unwrap_or_else(dash),
         },
-        Field { label: "Mittente", value: r.correspondent_name.clone().unwrap_or_else(dash) },
-        Field { label: "Indirizzo del mittente", value: r.correspondent_address.clone().unwrap_or_else(dash) },
+    ];
+    if let Some(tax) = r.correspondents.first().and_then(|c| c.tax_code.clone()) {
+        fields.push(Field { label: "Codice fiscale o partita IVA", value: tax });
+    }
+    for c in r.correspondents.iter().skip(1) {
+        let mut value = c.name.clone();
+        if let Some(t) = &c.tax_code {
+            value.push_str(&format!(", C.F./P.IVA {t}"));
+        }
+        if let Some(a) = &c.address {
+            value.push_str(&format!(", {a}"));
+        }
+        fields.push(Field {
+            label: match r.direction {
+                Direction::Outgoing => "Altro destinatario",
+                _ => "Altro corrispondente",
+            },
+            value,
+        });
+    }
+    fields.extend([
         Field { label: "Protocollo del mittente", value: r.sender_protocol_number.clone().unwrap_or_else(dash) },
         Field { label: "Data del protocollo del mittente", value: r.sender_protocol_date.map(date_it).unwrap_or_else(dash) },
+        Field { label: "Allegati su carta", value: r.paper_attachments.to_string() },
         Field { label: "Registrata da", value: crate::labels::actor_it(&r.created_by) },
-    ];
+    ]);
     let message_fields = match &r.message {
         None => Vec::new(),
         Some(m) => vec![
@@ -390,6 +421,7 @@ pub async fn show(
             Some("annullata") => Some("La registrazione è stata annullata."),
             Some("assegnata") => Some("L'assegnazione è stata registrata."),
             Some("protocollata") => Some("Il messaggio è stato protocollato d'ufficio."),
+            Some("registrata") => Some("Il documento è stato registrato a protocollo."),
             Some("reinviata") => Some("Il messaggio al mittente è stato rimesso in coda di invio."),
             _ => None,
         },
