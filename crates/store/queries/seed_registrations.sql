@@ -62,7 +62,7 @@ with src as (
     ) s
 ), ins as (
     insert into registrations (register_id, year, number, registered_at, received_at, direction, correspondent_name,
-                               correspondent_address, subject, document_hashes, created_by, segnatura)
+                               correspondent_address, subject, document_hashes, created_by, segnatura, channel)
     select $1::bigint, $2::int, k, at,
            case when dir = 'incoming' then at - make_interval(secs => 30 + h_kind % 3600) end,
            dir,
@@ -72,7 +72,9 @@ with src as (
            subject_base || ' - ' || place || ' ' || (1 + h_place % 180),
            array(select sha256(int8send(key) || int4send(o)) from generate_series(0, (h_docs % 3)::int) o order by o),
            'seed',
-           $8::text || '|' || to_char(at at time zone $9::text, 'YYYY-MM-DD') || '|' || lpad(k::text, 7, '0')
+           $8::text || '|' || to_char(at at time zone $9::text, 'YYYY-MM-DD') || '|' || lpad(k::text, 7, '0'),
+           -- every generated correspondent has a PEC address
+           'pec'::channel
     from reg order by k
     returning id, year, number
 )
