@@ -495,31 +495,6 @@ pub struct QueuedMessage {
     pub subject: Option<String>,
 }
 
-/// Messages in a state the office decides on (`review` or `rejected`), newest first.
-pub async fn messages_in_state(conn: &mut PgConnection, state: MessageState, limit: i64) -> Result<Vec<QueuedMessage>, Error> {
-    if !state.awaits_office() {
-        return Err(Error::invalid("state", format!("{state:?} is not review or rejected")));
-    }
-    Ok(sqlx::query_as!(
-        QueuedMessage,
-        r#"
-        select m.id as "id: InboundId", m.first_seen_at, m.updated_at, m.raw_size, m.reasons, m.pec_identificativo,
-               (select d.action from message_decisions d where d.inbound_message_id = m.id
-                order by d.id desc limit 1) as "last_action: MessageAction",
-               (select r.id from registrations r where r.inbound_message_id = m.id) as "registration_id: RegistrationId",
-               m.sender, m.subject
-        from inbound_messages m
-        where m.state = $1
-        order by m.id desc
-        limit $2
-        "#,
-        state as MessageState,
-        limit,
-    )
-    .fetch_all(&mut *conn)
-    .await?)
-}
-
 /// A message the office is deciding on, as its confirmation page shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageDetail {
