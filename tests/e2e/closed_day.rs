@@ -106,6 +106,14 @@ async fn register_close_keeps_the_day_after_a_later_annulment_and_the_next_day_l
     let before: Vec<Vec<u8>> = [export(&app.env, &day, "csv").await, export(&app.env, &day, "json").await, export(&app.env, &day, "pdf").await].into();
     assert_eq!(Sha256::of(&before[2]).to_hex(), pdf_sha, "the export of a closed day is its stored PDF");
     assert!(before[2].starts_with(b"%PDF-"));
+    // The closing is an act in the audit trail, by the command line, with the digests kept.
+    let (actor, object, pdf): (String, String, String) = sqlx::query_as(
+        "select actor, object_id, details->>'pdf_sha256' from audit_log where action = 'register.close_day'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((actor.as_str(), object.as_str(), pdf.as_str()), ("cli", day.as_str(), pdf_sha.as_str()));
 
     // Annulled today (D+1): D does not change, byte for byte.
     annul(&app.db.pool, ids[1]).await;

@@ -503,3 +503,52 @@ async fn a_message_first_ingested_then_arriving_over_imap_is_retried_by_either_p
     assert_eq!(scalar(&s.app, "select count(*) from inbound_messages where in_mailbox").await, 0);
     stop(&mut service).await;
 }
+
+/// The fault the home page shows for the only mailbox, or "ok" while it is read.
+async fn mailbox_fault(app: &Instance) -> Option<String> {
+    sqlx::query_scalar::<_, Option<String>>("select coalesce(fault::text, 'ok') from mailbox_health")
+        .fetch_optional(&app.db.pool)
+        .await
+        .unwrap()
+        .flatten()
+}
+
+#[tokio::test]
+async fn a_mailbox_that_cannot_be_read_is_recorded_for_the_home_page_until_it_is_read_again() {
+    let mut s = setup(&[]).await;
+    s.dovecot.append(USER, "INBOX", &[s.pki.transport("opec.h0@pec.test.it", "Istanza", &[])]).await;
+
+    // A changed password: the provider refuses the login.
+    let mut service = s.app.serve(&[("SIGILLO_IMAP_PASSWORD", "not-the-password")]);
+    wait_for(60, "a login fault", || async { mailbox_fault(&s.app).await.as_deref() == Some("login") }).await;
+    wait_for(60, "a second failure", || async {
+        scalar(&s.app, "select failures::bigint from mailbox_health").await >= 2
+    })
+    .await;
+    let since = scalar(&s.app, "select extract(epoch from failing_since)::bigint from mailbox_health").await;
+    let error: String = sqlx::query_scalar("select last_error from mailbox_health").fetch_one(&s.app.db.pool).await.unwrap();
+    assert!(error.contains("login"), "{error}");
+    assert!(!error.contains(PASSWORD) && !error.contains("not-the-password"), "no password in the record: {error}");
+    assert_eq!(scalar(&s.app, "select count(*) from registrations").await, 0);
+    service.kill().await;
+
+    // The password is fixed: the message is registered and the fault is over.
+    let mut service = s.app.serve(&[]);
+    wait_for(60, "registration 1", || async { scalar(&s.app, "select count(*) from registrations").await == 1 }).await;
+    wait_for(30, "the mailbox read again", || async { mailbox_fault(&s.app).await.as_deref() == Some("ok") }).await;
+    assert_eq!(scalar(&s.app, "select count(*) from mailbox_health where last_ok_at is not null and failures = 0").await, 1);
+
+    // The server goes away: a connection fault whose run keeps its start; back, it ends.
+    s.dovecot.stop().await;
+    wait_for(60, "a connection fault", || async { mailbox_fault(&s.app).await.as_deref() == Some("connection") }).await;
+    let first = scalar(&s.app, "select extract(epoch from failing_since)::bigint from mailbox_health").await;
+    assert!(first >= since, "a new run of failures, not the old one");
+    wait_for(60, "more failures", || async { scalar(&s.app, "select failures::bigint from mailbox_health").await >= 3 }).await;
+    assert_eq!(scalar(&s.app, "select extract(epoch from failing_since)::bigint from mailbox_health").await, first);
+    s.dovecot.restart().await;
+    wait_for(60, "the mailbox read again", || async { mailbox_fault(&s.app).await.as_deref() == Some("ok") }).await;
+    s.dovecot.append(USER, "INBOX", &[s.pki.transport("opec.h1@pec.test.it", "Istanza", &[])]).await;
+    wait_for(60, "registration 2", || async { scalar(&s.app, "select count(*) from registrations").await == 2 }).await;
+    assert_gapless(&s.app, 2).await;
+    service.kill().await;
+}

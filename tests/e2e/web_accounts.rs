@@ -119,7 +119,7 @@ async fn web_accounts_unlock_temporary_password_and_reenable_are_audited() {
         "Disattivazione di un utente",
         "Riattivazione di un utente",
         "Blocco per tentativi di accesso non riusciti",
-        "Sistema (dashboard)",
+        "Sistema (servizio)",
     ] {
         assert!(audit.contains(label) || audit.contains(&label.replace("&#39;", "'")), "{label} missing from the audit page");
     }

@@ -243,6 +243,46 @@ async fn web_desk_the_home_page_leads_to_the_lists_and_shows_failures() {
 }
 
 #[tokio::test]
+async fn web_desk_the_home_page_says_which_pec_mailbox_cannot_be_read() {
+    use sigillo_store::mailbox_health::{Fault, record_failure, record_ok};
+    let app = spawn_app().await;
+    app.add_user("op", Role::Operatore).await;
+    let s = app.login("op").await;
+    let home = app.get(&s, "/").await.text().await.unwrap();
+    assert!(!home.contains("id=\"caselle-pec\""), "no mailbox read yet, nothing said: {home}");
+
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-12-01T08:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    record_ok(&mut conn, "protocollo@pec.comune.example:993", "INBOX", t0).await.unwrap();
+    record_ok(&mut conn, "suap@pec.comune.example:993", "INBOX", t0).await.unwrap();
+    let refused = "IMAP protocollo@pec.comune.example:993: login: No Response: [AUTHENTICATIONFAILED] Authentication failed. \u{202e}fdp.exe";
+    for minutes in [5, 6] {
+        record_failure(&mut conn, "protocollo@pec.comune.example:993", "INBOX", Fault::Login, refused, t0 + chrono::Duration::minutes(minutes))
+            .await
+            .unwrap();
+    }
+    drop(conn);
+    let home = app.get(&s, "/").await.text().await.unwrap();
+    let failing = home.split("casella-in-errore").nth(1).unwrap_or_else(|| panic!("a failing mailbox: {home}"));
+    let failing = &failing[..failing.find("</div>").unwrap()];
+    // Europe/Rome: 08:05 UTC is 09:05.
+    assert!(failing.contains("La casella PEC protocollo@pec.comune.example:993 (INBOX) non viene letta dal 01/12/2026 09:05"), "{failing}");
+    assert!(failing.contains("il gestore ha rifiutato le credenziali"), "{failing}");
+    assert!(failing.contains("Ultima lettura riuscita: 01/12/2026 09:00"), "{failing}");
+    assert!(failing.contains("2 in tutto") && failing.contains("AUTHENTICATIONFAILED"), "{failing}");
+    assert!(!failing.contains('\u{202e}') && failing.contains("[U+202E]fdp.exe"), "the server's words are shown with visible markers: {failing}");
+    assert!(home.contains("Casella PEC suap@pec.comune.example:993 (INBOX): letta regolarmente"), "{home}");
+    assert_eq!(home.matches("casella-in-errore").count(), 1, "{home}");
+
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    record_ok(&mut conn, "protocollo@pec.comune.example:993", "INBOX", t0 + chrono::Duration::minutes(7)).await.unwrap();
+    drop(conn);
+    let home = app.get(&s, "/").await.text().await.unwrap();
+    assert!(!home.contains("casella-in-errore"), "read again, no alarm: {home}");
+    assert!(home.contains("Casella PEC protocollo@pec.comune.example:993 (INBOX): letta regolarmente, ultima lettura 01/12/2026 09:07"), "{home}");
+}
+
+#[tokio::test]
 async fn web_desk_the_record_prints_a_receipt_and_a_label() {
     let app = spawn_app().await;
     app.add_user("rev", Role::Revisore).await;

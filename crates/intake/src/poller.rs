@@ -33,6 +33,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use secrecy::{ExposeSecret, SecretString};
 use sigillo_store::ids::InboundId;
 use sigillo_store::inbound::{self, MailboxCopy, MailboxState, MessageState, Origin, Schedule};
+use sigillo_store::mailbox_health::{self, Fault};
 use tokio::sync::watch;
 
 use crate::imap::{self, Activity, Server, Session, timed};
@@ -138,6 +139,7 @@ pub async fn run(pipeline: Pipeline, cfg: Arc<MailboxConfig>, mut shutdown: watc
                     backoff.reset();
                 }
                 let delay = backoff.next();
+                note_failure(&pipeline, &account, &cfg.mailbox, &e).await;
                 let then = if is_local(&e) { "intake paused" } else { "reconnecting" };
                 tracing::warn!(mailbox = %cfg.mailbox, "intake {account}: {e}; {then} for {} ms", delay.as_millis());
                 tokio::select! {
@@ -153,6 +155,40 @@ pub async fn run(pipeline: Pipeline, cfg: Arc<MailboxConfig>, mut shutdown: watc
 /// the IMAP server's: logging in again does not help.
 fn is_local(e: &Error) -> bool {
     !matches!(e, Error::Imap { .. } | Error::Connection { .. } | Error::Timeout { .. })
+}
+
+/// The kind of a failure, as the home page names it.
+fn fault_of(e: &Error) -> Fault {
+    match e {
+        Error::Imap { what, .. } if what == "login" => Fault::Login,
+        Error::Imap { .. } => Fault::Server,
+        Error::Connection { .. } => Fault::Connection,
+        Error::Timeout { .. } => Fault::Timeout,
+        Error::Store(_) | Error::Protocol(_) | Error::Task(_) => Fault::Local,
+    }
+}
+
+/// Records a failure for the home page. Best effort: when the database is the failure, it
+/// cannot be written, and the log and /healthz say it.
+async fn note_failure(pipeline: &Pipeline, account: &str, mailbox: &str, e: &Error) {
+    let written = async {
+        let mut conn = pipeline.pool().acquire().await?;
+        mailbox_health::record_failure(&mut conn, account, mailbox, fault_of(e), &e.to_string(), pipeline.now()).await
+    };
+    if let Err(w) = written.await {
+        tracing::debug!(mailbox, "intake {account}: the failure could not be recorded: {w}");
+    }
+}
+
+/// Records a cycle that read the mailbox to the end, which ends a run of failures.
+async fn note_ok(pipeline: &Pipeline, account: &str, mailbox: &str) {
+    let written = async {
+        let mut conn = pipeline.pool().acquire().await?;
+        mailbox_health::record_ok(&mut conn, account, mailbox, pipeline.now()).await
+    };
+    if let Err(w) = written.await {
+        tracing::debug!(mailbox, "intake {account}: the mailbox's health could not be recorded: {w}");
+    }
 }
 
 /// The database answers.
@@ -238,7 +274,10 @@ async fn session(
             probe = false;
         }
         let next_due = match result {
-            Ok(next_due) => next_due,
+            Ok(next_due) => {
+                note_ok(pipeline, account, &cfg.mailbox).await;
+                next_due
+            }
             Err(e) if is_local(&e) => {
                 probe = true;
                 pause(pipeline, cfg, account, &mut c, backoff, e, &mut shutdown).await?;
@@ -297,6 +336,7 @@ async fn pause(
 ) -> Result<(), Error> {
     let mut failure = first;
     loop {
+        note_failure(pipeline, account, &cfg.mailbox, &failure).await;
         let delay = backoff.next();
         tracing::warn!(
             mailbox = %cfg.mailbox,

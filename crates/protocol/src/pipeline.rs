@@ -23,6 +23,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sigillo_pec::report::{Decision, Reason};
 use sigillo_pec::{Checker, MessageReport, PecError, ValidationTime};
@@ -149,6 +150,11 @@ impl Pipeline {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The time by the pipeline's clock (the system's, or a test's).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub fn register(&self) -> &Register {

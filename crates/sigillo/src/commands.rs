@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sigillo_store::audit::Verification;
 use sigillo_store::closing;
 use sigillo_store::export::{Format, Period};
-use sigillo_store::register::Register;
+use sigillo_store::register::{Actor, Register};
 use sigillo_protocol::{Outcome, Pipeline};
 use sigillo_pec::Checker;
 use sigillo_store::inbound::{MessageState, Origin};
@@ -126,6 +126,7 @@ pub async fn close(date: Option<chrono::NaiveDate>) -> anyhow::Result<ExitCode> 
     let mut conn = pool.acquire().await?;
     let now = chrono::Utc::now();
     let render = pdf_renderer(register.timezone);
+    let cli = Actor::parse("cli")?;
     let line = |verb: &str, c: &closing::ClosedDay| {
         format!(
             "{} {verb}: {} registrations, json sha256 {}, csv sha256 {}, pdf sha256 {}",
@@ -137,12 +138,12 @@ pub async fn close(date: Option<chrono::NaiveDate>) -> anyhow::Result<ExitCode> 
         )
     };
     match date {
-        Some(day) => match closing::close_day(&mut conn, &blobs, &register, day, now, &render).await? {
+        Some(day) => match closing::close_day(&mut conn, &blobs, &register, day, now, &cli, &render).await? {
             closing::Closing::Closed(c) => println!("{}", line("closed", &c)),
             closing::Closing::AlreadyClosed(c) => println!("{}", line("already closed", &c)),
         },
         None => {
-            let closed = closing::close_due_days(&mut conn, &blobs, &register, now, &render).await?;
+            let closed = closing::close_due_days(&mut conn, &blobs, &register, now, &cli, &render).await?;
             for c in &closed {
                 println!("{}", line("closed", c));
             }
@@ -157,9 +158,11 @@ pub async fn close(date: Option<chrono::NaiveDate>) -> anyhow::Result<ExitCode> 
 /// next round, never fatal to the service.
 async fn closer(pool: PgPool, blobs: BlobStore, register: Register, mut stop: tokio::sync::watch::Receiver<bool>) {
     let render = pdf_renderer(register.timezone);
+    // The service's own acts are `web` in the audit trail ("Sistema (servizio)").
+    let Ok(actor) = Actor::parse("web") else { return };
     loop {
         match pool.acquire().await {
-            Ok(mut conn) => match closing::close_due_days(&mut conn, &blobs, &register, chrono::Utc::now(), &render).await {
+            Ok(mut conn) => match closing::close_due_days(&mut conn, &blobs, &register, chrono::Utc::now(), &actor, &render).await {
                 Ok(days) => {
                     for d in days {
                         tracing::info!(day = %d.day, registrations = d.registrations, "registro giornaliero closed");

@@ -60,6 +60,8 @@ pub enum AuditAction {
     StaffPasswordReset,
     #[sqlx(rename = "staff.enable")]
     StaffEnable,
+    #[sqlx(rename = "register.close_day")]
+    RegisterCloseDay,
     #[sqlx(rename = "staff.role")]
     StaffRole,
 }
@@ -89,14 +91,16 @@ impl AuditAction {
             AuditAction::StaffPasswordReset => "staff.password_reset",
             AuditAction::StaffEnable => "staff.enable",
             AuditAction::StaffRole => "staff.role",
+            AuditAction::RegisterCloseDay => "register.close_day",
         }
     }
 
     /// Every act, in the order the audit page's filter lists them.
-    pub const ALL: [AuditAction; 21] = [
+    pub const ALL: [AuditAction; 22] = [
         AuditAction::RegistrationCreate,
         AuditAction::RegistrationAnnul,
         AuditAction::RegistrationAssign,
+        AuditAction::RegisterCloseDay,
         AuditAction::MessageConfirmRejection,
         AuditAction::MessageRegisterAnyway,
         AuditAction::MessageResendNotice,

@@ -15,7 +15,8 @@ use sqlx::PgConnection;
 use crate::Error;
 use crate::blob::BlobStore;
 use crate::export::{self, Format, Period, RegisterExport};
-use crate::register::{Register, Sha256};
+use crate::audit::{self, AuditAction, NewAuditEntry};
+use crate::register::{Actor, Register, Sha256};
 
 /// How long after midnight a day becomes due: a registration whose transaction took its time
 /// just before midnight has committed by then, so the closing sees it.
@@ -129,14 +130,16 @@ pub async fn stored(
 }
 
 /// Closes `day` at `now`: renders its export (the PDF through `render_pdf`, which lives in
-/// another crate), stores the three files, records the row if no other process did first.
-/// Refuses a day that is not over at `now`.
+/// another crate), stores the three files, records the row if no other process did first,
+/// with an audit entry by `actor` in the same transaction. Refuses a day that is not over at
+/// `now`.
 pub async fn close_day<F>(
     conn: &mut PgConnection,
     blobs: &BlobStore,
     register: &Register,
     day: NaiveDate,
     now: DateTime<Utc>,
+    actor: &Actor,
     render_pdf: &F,
 ) -> Result<Closing, Error>
 where
@@ -156,6 +159,7 @@ where
     let csv_sha = blobs.put(&csv)?;
     let pdf_sha = blobs.put(&pdf)?;
     let count = i32::try_from(e.count).map_err(|_| Error::invalid("day", "too many registrations"))?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     let inserted = sqlx::query!(
         r#"
         insert into closed_days (register_id, day, closed_at, json_sha256, csv_sha256, pdf_sha256, registrations)
@@ -171,18 +175,41 @@ where
         &pdf_sha.0[..],
         count,
     )
-    .fetch_optional(&mut *conn)
+    .fetch_optional(&mut *tx)
     .await?;
     match inserted {
-        Some(r) => Ok(Closing::Closed(ClosedDay {
-            day,
-            closed_at: r.closed_at,
-            json_sha256: json_sha,
-            csv_sha256: csv_sha,
-            pdf_sha256: pdf_sha,
-            registrations: count,
-        })),
+        Some(r) => {
+            // The giornaliero is the register's legal record of the day: who produced it, when,
+            // and the digests of what was kept.
+            audit::append(
+                &mut tx,
+                &NewAuditEntry {
+                    actor: actor.as_str().to_owned(),
+                    action: AuditAction::RegisterCloseDay,
+                    object_type: "register_day".into(),
+                    object_id: day.to_string(),
+                    details: serde_json::json!({
+                        "register_id": register.id,
+                        "registrations": count,
+                        "json_sha256": json_sha.to_hex(),
+                        "csv_sha256": csv_sha.to_hex(),
+                        "pdf_sha256": pdf_sha.to_hex(),
+                    }),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Closing::Closed(ClosedDay {
+                day,
+                closed_at: r.closed_at,
+                json_sha256: json_sha,
+                csv_sha256: csv_sha,
+                pdf_sha256: pdf_sha,
+                registrations: count,
+            }))
+        }
         None => {
+            tx.rollback().await?;
             let closed = find(conn, register, day)
                 .await?
                 .ok_or_else(|| Error::NotFound { what: format!("closed day {day}") })?;
@@ -217,6 +244,7 @@ pub async fn close_due_days<F>(
     blobs: &BlobStore,
     register: &Register,
     now: DateTime<Utc>,
+    actor: &Actor,
     render_pdf: &F,
 ) -> Result<Vec<ClosedDay>, Error>
 where
@@ -233,7 +261,7 @@ where
     let mut day = first;
     while is_due(register, day, now)? {
         if !closed.contains(&day)
-            && let Closing::Closed(c) = close_day(conn, blobs, register, day, now, render_pdf).await?
+            && let Closing::Closed(c) = close_day(conn, blobs, register, day, now, actor, render_pdf).await?
         {
             done.push(c);
         }

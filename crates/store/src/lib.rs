@@ -19,6 +19,7 @@ pub mod export;
 pub mod idempotency;
 pub mod ids;
 pub mod inbound;
+pub mod mailbox_health;
 pub mod outbox;
 pub mod policy;
 pub mod register;

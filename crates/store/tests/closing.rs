@@ -19,6 +19,10 @@ fn fake_pdf(e: &RegisterExport) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+fn cli() -> Actor {
+    Actor::parse("cli").unwrap()
+}
+
 fn rome(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     chrono_tz::Europe::Rome.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
 }
@@ -37,10 +41,10 @@ async fn a_closed_day_keeps_its_bytes_after_a_later_annulment_which_the_next_day
     let mut conn = db.pool.acquire().await.unwrap();
 
     // Not over yet at 23:59 of D, nor within the grace after midnight.
-    let err = closing::close_day(&mut conn, &blobs, &reg, today, Utc::now(), &fake_pdf).await.unwrap_err();
+    let err = closing::close_day(&mut conn, &blobs, &reg, today, Utc::now(), &cli(), &fake_pdf).await.unwrap_err();
     assert!(err.to_string().contains("not over"), "{err}");
 
-    let Closing::Closed(closed) = closing::close_day(&mut conn, &blobs, &reg, d, Utc::now(), &fake_pdf).await.unwrap() else {
+    let Closing::Closed(closed) = closing::close_day(&mut conn, &blobs, &reg, d, Utc::now(), &cli(), &fake_pdf).await.unwrap() else {
         panic!("closed by this call")
     };
     assert_eq!(closed.registrations, 2);
@@ -81,7 +85,7 @@ async fn a_closed_day_keeps_its_bytes_after_a_later_annulment_which_the_next_day
     assert!(csv.lines().any(|l| l.starts_with("annullamento,") && l.contains("Doppia registrazione")), "{csv}");
 
     // Closing twice gives the first closing, unchanged.
-    let Closing::AlreadyClosed(again) = closing::close_day(&mut conn, &blobs, &reg, d, Utc::now(), &fake_pdf).await.unwrap() else {
+    let Closing::AlreadyClosed(again) = closing::close_day(&mut conn, &blobs, &reg, d, Utc::now(), &cli(), &fake_pdf).await.unwrap() else {
         panic!("already closed")
     };
     assert_eq!(again, closed);
@@ -110,11 +114,11 @@ async fn close_due_days_closes_every_past_day_empty_ones_too_after_midnight_plus
         chrono_tz::Europe::Rome.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc)
     };
     let day2 = first + chrono::Days::new(2);
-    let closed = closing::close_due_days(&mut conn, &blobs, &reg, midnight(day2) + chrono::TimeDelta::minutes(1), &fake_pdf)
+    let closed = closing::close_due_days(&mut conn, &blobs, &reg, midnight(day2) + chrono::TimeDelta::minutes(1), &cli(), &fake_pdf)
         .await
         .unwrap();
     assert_eq!(closed.iter().map(|c| c.day).collect::<Vec<_>>(), vec![first], "day 2 is still in its grace");
-    let closed = closing::close_due_days(&mut conn, &blobs, &reg, midnight(day2) + closing::GRACE, &fake_pdf)
+    let closed = closing::close_due_days(&mut conn, &blobs, &reg, midnight(day2) + closing::GRACE, &cli(), &fake_pdf)
         .await
         .unwrap();
     assert_eq!(closed.iter().map(|c| c.day).collect::<Vec<_>>(), vec![first + chrono::Days::new(1)]);
@@ -122,7 +126,7 @@ async fn close_due_days_closes_every_past_day_empty_ones_too_after_midnight_plus
     let empty = blobs.get(&closed[0].json_sha256).unwrap();
     assert!(String::from_utf8(empty).unwrap().contains("\"count\": 0"));
     // Again at the same time: nothing more.
-    assert!(closing::close_due_days(&mut conn, &blobs, &reg, midnight(day2) + closing::GRACE, &fake_pdf).await.unwrap().is_empty());
+    assert!(closing::close_due_days(&mut conn, &blobs, &reg, midnight(day2) + closing::GRACE, &cli(), &fake_pdf).await.unwrap().is_empty());
     let listed = closing::list(&mut conn, &reg, first, day2).await.unwrap();
     assert_eq!(listed.len(), 2);
     println!("closed {} days up to {day2}", listed.len());
@@ -143,7 +147,7 @@ async fn two_processes_closing_the_same_day_at_once_store_one_closing() {
         let blobs = BlobStore::open(dir.path()).unwrap();
         tasks.push(tokio::spawn(async move {
             let mut conn = pool.acquire().await.unwrap();
-            closing::close_day(&mut conn, &blobs, &reg, d, now, &fake_pdf).await.unwrap()
+            closing::close_day(&mut conn, &blobs, &reg, d, now, &cli(), &fake_pdf).await.unwrap()
         }));
     }
     let mut closed = 0;
@@ -159,5 +163,20 @@ async fn two_processes_closing_the_same_day_at_once_store_one_closing() {
     assert!(days.windows(2).all(|w| w[0] == w[1]), "every caller sees the same closing");
     let rows: i64 = sqlx::query_scalar("select count(*) from closed_days").fetch_one(&db.pool).await.unwrap();
     assert_eq!(rows, 1);
+    // One audit entry, by the closing that won, with the digests it kept.
+    let audit: Vec<(String, String, serde_json::Value)> =
+        sqlx::query_as("select actor, object_id, details from audit_log where action = 'register.close_day'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!((audit[0].0.as_str(), audit[0].1.as_str()), ("cli", "2026-03-10"));
+    let Closing::AlreadyClosed(kept) = closing::close_day(&mut db.pool.acquire().await.unwrap(), &BlobStore::open(dir.path()).unwrap(), &reg, d, now, &cli(), &fake_pdf).await.unwrap() else {
+        panic!("already closed")
+    };
+    assert_eq!(audit[0].2["pdf_sha256"], kept.pdf_sha256.to_hex());
+    assert_eq!(audit[0].2["registrations"], 1);
+    let verified = sigillo_store::audit::verify(&mut db.pool.acquire().await.unwrap()).await.unwrap();
+    assert!(matches!(verified, sigillo_store::audit::Verification::Intact { .. }), "{verified:?}");
     println!("8 concurrent closings of {d}: 1 closed, 7 found it closed");
 }

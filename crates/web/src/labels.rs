@@ -3,6 +3,7 @@
 //! as they are in the database (the audit chain hashes them); only what a clerk reads changes.
 
 use sigillo_store::audit::AuditAction;
+use sigillo_store::mailbox_health::Fault;
 
 /// The act, as a clerk would name it.
 pub fn action_it(action: AuditAction) -> &'static str {
@@ -28,6 +29,18 @@ pub fn action_it(action: AuditAction) -> &'static str {
         AuditAction::ApiTokenCreate => "Creazione di un token API",
         AuditAction::ApiTokenRevoke => "Revoca di un token API",
         AuditAction::PolicyChange => "Modifica delle politiche di protocollazione",
+        AuditAction::RegisterCloseDay => "Chiusura del registro giornaliero",
+    }
+}
+
+/// Why the intake cannot read a PEC mailbox, and what usually fixes it.
+pub fn mailbox_fault_it(fault: Fault) -> &'static str {
+    match fault {
+        Fault::Connection => "il server della casella non è raggiungibile (rete, indirizzo o certificato TLS)",
+        Fault::Login => "il gestore ha rifiutato le credenziali (password cambiata o scaduta, account bloccato)",
+        Fault::Timeout => "il server della casella ha smesso di rispondere",
+        Fault::Server => "il server della casella ha rifiutato un comando",
+        Fault::Local => "l'archivio o il database di Sigillo non sono utilizzabili",
     }
 }
 
@@ -35,7 +48,7 @@ pub fn action_it(action: AuditAction) -> &'static str {
 pub fn actor_it(actor: &str) -> String {
     match actor {
         "intake" => "Ricezione automatica PEC".to_owned(),
-        "web" => "Sistema (dashboard)".to_owned(),
+        "web" => "Sistema (servizio)".to_owned(),
         "cli" => "Amministratore di sistema (riga di comando)".to_owned(),
         person => person.to_owned(),
     }
@@ -51,6 +64,12 @@ pub fn object_it(object_type: &str, object_id: &str) -> String {
         "office" => "Ufficio id",
         "api_token" => "Token API id",
         "policy" => return "Politiche di protocollazione".to_owned(),
+        "register_day" => {
+            return match chrono::NaiveDate::parse_from_str(object_id, "%Y-%m-%d") {
+                Ok(day) => format!("Registro giornaliero del {}", day.format("%d/%m/%Y")),
+                Err(_) => format!("Registro giornaliero del {object_id}"),
+            };
+        }
         other => other,
     };
     format!("{kind} {object_id}")

@@ -1,6 +1,7 @@
 //! The home page: today's work and what needs attention. Every counter leads to the list
 //! it counts; failures (receipts the citizen may not have, messages the intake could not
-//! process) are listed with a link to each; and the latest check of the blob store.
+//! process, PEC mailboxes the intake cannot read) are listed with a link to each; and the
+//! latest check of the blob store.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -13,6 +14,7 @@ use crate::auth::CurrentUser;
 // The template calls `|visible` on what citizens wrote (subjects in the uses of a blob).
 use crate::format::filters;
 use crate::format::{date_it, datetime_it, int_it, size_it};
+use crate::labels::mailbox_fault_it;
 use crate::{AppError, AppState};
 
 /// How many failures of each kind the page lists (the counters give the total).
@@ -32,6 +34,23 @@ pub struct IntakeProblem {
     pub error: String,
 }
 
+/// A PEC mailbox of the intake: read normally, or failing since some time.
+pub struct MailboxView {
+    /// `utente@server:porta` and the folder.
+    pub name: String,
+    pub last_ok: Option<String>,
+    pub failing: Option<MailboxFailingView>,
+}
+
+pub struct MailboxFailingView {
+    pub since: String,
+    pub what: &'static str,
+    pub at: String,
+    pub failures: i32,
+    /// The technical message, for the sysadmin.
+    pub detail: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "home.html")]
 pub struct HomePage {
@@ -48,6 +67,7 @@ pub struct HomePage {
     receipts: Vec<ReceiptProblem>,
     in_error: String,
     intake: Vec<IntakeProblem>,
+    mailboxes: Vec<MailboxView>,
     blob_check: Option<BlobCheckView>,
 }
 
@@ -80,6 +100,21 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
     let receipts = sigillo_store::desk::undelivered_receipt_list(&mut conn, LISTED).await?;
     let rejected_queue = sigillo_store::desk::queue_counts(&mut conn, sigillo_store::inbound::MessageState::Rejected).await?;
     let (failed, in_error) = sigillo_store::desk::failed_messages(&mut conn, LISTED).await?;
+    let mailboxes = sigillo_store::mailbox_health::all(&mut conn)
+        .await?
+        .into_iter()
+        .map(|m| MailboxView {
+            name: format!("{} ({})", m.account, m.mailbox),
+            last_ok: m.last_ok_at.map(|t| datetime_it(t, tz)),
+            failing: m.failing.map(|f| MailboxFailingView {
+                since: datetime_it(f.since, tz),
+                what: mailbox_fault_it(f.fault),
+                at: datetime_it(f.at, tz),
+                failures: f.failures,
+                detail: f.error,
+            }),
+        })
+        .collect();
     let blob_check = match sigillo_store::blob_checks::latest(&mut conn).await? {
         None => None,
         Some(check) => {
@@ -156,6 +191,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
                 error: m.last_error.unwrap_or_default(),
             })
             .collect(),
+        mailboxes,
         blob_check,
     })
 }
