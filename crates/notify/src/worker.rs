@@ -215,6 +215,9 @@ impl Worker {
                 rows::claim_due(&mut conn, self.settings.confirm_window).await?
             };
             let Some(row) = claimed else { return Ok(pass) };
+            // One wake-up may stand for several new rows: pass it on, so that an idle sender
+            // looks for the next one while this one sends (a spare wake-up costs one query).
+            self.wake.notify_one();
             if row.in_doubt {
                 tracing::warn!(
                     outbox_id = %row.id,
@@ -284,18 +287,24 @@ impl Worker {
         }
     }
 
-    /// Runs passes until `shutdown` turns true: after each pass it sleeps until the next
-    /// retry is due, `idle_poll` at most, or until woken. A database or SMTP outage never
-    /// ends the loop.
-    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` turns true: `senders` loops, each claiming and sending rows on
+    /// its own, then sleeping until the next retry is due, `idle_poll` at most, or until
+    /// woken. A database or SMTP outage never ends the loop.
+    ///
+    /// The senders do not wait for each other: a send that hangs (a provider that stops
+    /// answering, up to the SMTP timeout per command) holds only its own sender, and the
+    /// others keep answering the rows that arrive meanwhile.
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) {
+        futures_util::future::join_all((0..self.settings.senders.max(1)).map(|_| self.sender(shutdown.clone()))).await;
+    }
+
+    async fn sender(&self, mut shutdown: watch::Receiver<bool>) {
         let mut db_backoff = Duration::from_secs(1);
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            let passes = futures_util::future::join_all((0..self.settings.senders.max(1)).map(|_| self.run_once())).await;
-            let pass = passes.into_iter().find(Result::is_err).unwrap_or(Ok(Pass::default()));
-            let sleep = match pass {
+            let sleep = match self.run_once().await {
                 Ok(_) => {
                     db_backoff = Duration::from_secs(1);
                     self.next_due().await

@@ -4,7 +4,8 @@
 //! (`SIGILLO_BLOB_VERIFY_PERCENT` of the fan-out directories `blobs/00` .. `blobs/ff`, starting
 //! where the last night stopped), so the whole store is read every 100/percent nights
 //! without one long burst of disk reads. Each run is recorded in Postgres with the blobs it
-//! found damaged; the dashboard shows the latest.
+//! found damaged, and those the database references in its share that are not in the store
+//! at all (missing); the dashboard shows the latest.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use anyhow::Context;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use sigillo_store::PgPool;
-use sigillo_store::blob::BlobStore;
+use sigillo_store::blob::{BlobStore, Damaged, Fault, MISSING};
 use sigillo_store::blob_checks::{self, Check, NewCheck, Trigger};
 
 use crate::commands::{load_config, open};
@@ -71,7 +72,23 @@ pub async fn run(pool: &PgPool, blobs: &BlobStore, trigger: Trigger, first: u8, 
     let started_at = Utc::now();
     let store = blobs.clone();
     let range: Vec<u8> = (0..prefixes).map(|i| ((u16::from(first) + i) % 256) as u8).collect();
-    let found = tokio::task::spawn_blocking(move || store.verify(range)).await.context("the check of the blob store stopped")??;
+    // Read before the walk: a blob is stored before the row that references it is
+    // committed, so every digest read here is in the store unless it was lost.
+    let referenced = {
+        let mut conn = pool.acquire().await?;
+        blob_checks::referenced(&mut conn, &range).await?
+    };
+    let found = tokio::task::spawn_blocking(move || {
+        let mut found = store.verify(range)?;
+        found.damaged.extend(referenced.into_iter().filter(|h| !store.contains(h)).map(|hash| Damaged {
+            hash,
+            fault: Fault::Missing,
+            problem: MISSING.to_owned(),
+        }));
+        Ok::<_, sigillo_store::Error>(found)
+    })
+    .await
+    .context("the check of the blob store stopped")??;
     let new = NewCheck {
         trigger,
         started_at,
@@ -98,8 +115,8 @@ pub async fn run(pool: &PgPool, blobs: &BlobStore, trigger: Trigger, first: u8, 
     })
 }
 
-/// `sigillo blobs verify`: the whole store; one line per damaged blob and one per thing
-/// that uses it; exit status 1 when something is damaged.
+/// `sigillo blobs verify`: the whole store; one line per damaged or missing blob and one per
+/// thing that uses it; exit status 1 when something is damaged or missing.
 pub async fn verify_command() -> anyhow::Result<ExitCode> {
     let config = load_config()?;
     let (pool, _) = open(&config).await?;
@@ -107,7 +124,10 @@ pub async fn verify_command() -> anyhow::Result<ExitCode> {
     let check = run(&pool, &blobs, Trigger::Command, 0, 256).await?;
     let mut conn = pool.acquire().await?;
     for d in &check.damaged {
-        println!("danneggiato {}: {}", d.hash, d.problem);
+        match d.fault {
+            Fault::Damaged => println!("danneggiato {}: {}", d.hash, d.problem),
+            Fault::Missing => println!("mancante {}: registrato nel database ma assente dall'archivio", d.hash),
+        }
         let uses = blob_checks::uses_of(&mut conn, &d.hash).await?;
         if uses.is_empty() {
             println!("  non usato da alcuna registrazione o messaggio");
@@ -117,18 +137,26 @@ pub async fn verify_command() -> anyhow::Result<ExitCode> {
         }
     }
     let mb = check.bytes as f64 / 1_048_576.0;
+    let missing = check.damaged.iter().filter(|d| d.fault == Fault::Missing).count();
+    let damaged = check.damaged.len() - missing;
     if check.damaged.is_empty() {
         println!("archivio integro: {} file verificati ({mb:.1} MB)", check.blobs);
-        Ok(ExitCode::SUCCESS)
-    } else {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if damaged > 0 {
         println!(
-            "archivio danneggiato: {} file su {} non corrispondono più alla loro impronta SHA-256; \
+            "archivio danneggiato: {damaged} file su {} non corrispondono più alla loro impronta SHA-256; \
              ripristinarli dal backup, o archiviare di nuovo gli stessi byte (sigillo ingest) per ripararli",
-            check.damaged.len(),
             check.blobs
         );
-        Ok(ExitCode::from(1))
     }
+    if missing > 0 {
+        println!(
+            "archivio incompleto: {missing} file registrati nel database mancano dall'archivio; \
+             ripristinarli dal backup, o archiviare di nuovo gli stessi byte (sigillo ingest)"
+        );
+    }
+    Ok(ExitCode::from(1))
 }
 
 /// The service's checker: looks every minute (or every interval, if shorter) whether a run
@@ -170,9 +198,12 @@ async fn run_if_due(pool: &PgPool, blobs: &BlobStore, schedule: Schedule, tz: Tz
         tracing::info!(blobs = check.blobs, bytes = check.bytes, first_prefix = first, prefixes = check.prefixes, "blob store checked: intact");
     } else {
         for d in &check.damaged {
-            tracing::error!(blob = %d.hash, "damaged blob: {}", d.problem);
+            match d.fault {
+                Fault::Damaged => tracing::error!(blob = %d.hash, "damaged blob: {}", d.problem),
+                Fault::Missing => tracing::error!(blob = %d.hash, "missing blob: {}", d.problem),
+            }
         }
-        tracing::error!(damaged = check.damaged.len(), blobs = check.blobs, "blob store checked: damaged blobs found (see the dashboard, `sigillo blobs verify`)");
+        tracing::error!(damaged = check.damaged.len(), blobs = check.blobs, "blob store checked: damaged or missing blobs found (see the dashboard, `sigillo blobs verify`)");
     }
     Ok(())
 }

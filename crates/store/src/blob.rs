@@ -203,7 +203,7 @@ impl BlobStore {
         match File::open(&path) {
             Ok(mut f) => f.read_to_end(&mut bytes).map_err(|e| Error::io(&path, e))?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::Blob { hash: hash.to_hex(), reason: "not in the store".into() });
+                return Err(Error::Blob { hash: hash.to_hex(), fault: Fault::Missing, reason: "not in the store".into() });
             }
             Err(e) => return Err(Error::io(&path, e)),
         };
@@ -211,6 +211,7 @@ impl BlobStore {
         if actual != hash.0 {
             return Err(Error::Blob {
                 hash: hash.to_hex(),
+                fault: Fault::Damaged,
                 reason: format!("corrupted: its content now hashes to {}", hex::encode(actual)),
             });
         }
@@ -261,7 +262,7 @@ impl BlobStore {
                     match self.check(&hash)? {
                         Health::Intact { bytes } => v.bytes += bytes,
                         Health::Missing => v.blobs -= 1, // removed while we looked
-                        Health::Damaged { problem } => v.damaged.push(Damaged { hash, problem }),
+                        Health::Damaged { problem } => v.damaged.push(Damaged { hash, fault: Fault::Damaged, problem }),
                     }
                 }
             }
@@ -285,8 +286,22 @@ pub enum Health {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damaged {
     pub hash: Sha256,
+    pub fault: Fault,
     pub problem: String,
 }
+
+/// How a blob is lost (`blob_fault`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "blob_fault", rename_all = "lowercase")]
+pub enum Fault {
+    /// In the store, but its content no longer has its hash, or cannot be read.
+    Damaged,
+    /// Referenced by the database, absent from the store.
+    Missing,
+}
+
+/// The `problem` of a missing blob.
+pub const MISSING: &str = "not in the store, though the database references it";
 
 /// What [`BlobStore::verify`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::Error;
-use crate::blob::Damaged;
+use crate::blob::{Damaged, Fault};
 use crate::ids::{InboundId, RegistrationId};
 use crate::register::Sha256;
 
@@ -84,10 +84,11 @@ pub async fn record(conn: &mut PgConnection, c: &NewCheck) -> Result<i64, Error>
     .await?;
     for d in &c.damaged {
         sqlx::query!(
-            "insert into blob_check_damage (check_id, sha256, problem) values ($1, $2, $3) on conflict do nothing",
+            "insert into blob_check_damage (check_id, sha256, problem, fault) values ($1, $2, $3, $4) on conflict do nothing",
             id,
             &d.hash.0[..],
             d.problem,
+            d.fault as Fault,
         )
         .execute(&mut *conn)
         .await?;
@@ -121,11 +122,14 @@ async fn latest_of(conn: &mut PgConnection, trigger: Option<Trigger>) -> Result<
     else {
         return Ok(None);
     };
-    let damaged = sqlx::query!("select sha256, problem from blob_check_damage where check_id = $1 order by sha256", row.id)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|d| Ok(Damaged { hash: Sha256::from_slice(&d.sha256)?, problem: d.problem }))
+    let damaged = sqlx::query!(
+        r#"select sha256, problem, fault as "fault: Fault" from blob_check_damage where check_id = $1 order by fault, sha256"#,
+        row.id
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|d| Ok(Damaged { hash: Sha256::from_slice(&d.sha256)?, fault: d.fault, problem: d.problem }))
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(Some(Check {
         id: row.id,
@@ -164,6 +168,32 @@ impl Use {
             Use::ClosedDay { day, format } => format!("registro giornaliero del {} ({format})", day.format("%d/%m/%Y")),
         }
     }
+}
+
+/// Every blob the database references (documents, raw messages, closed days' exports)
+/// whose digest starts with one of `prefixes`: what a check of those fan-out directories
+/// must find in the store.
+pub async fn referenced(conn: &mut PgConnection, prefixes: &[u8]) -> Result<Vec<Sha256>, Error> {
+    let prefixes: Vec<i32> = prefixes.iter().map(|p| i32::from(*p)).collect();
+    sqlx::query_scalar!(
+        r#"
+        select h as "h!" from (
+            select sha256 as h from documents
+            union select raw_sha256 from inbound_messages
+            union select json_sha256 from closed_days
+            union select csv_sha256 from closed_days
+            union select pdf_sha256 from closed_days
+        ) referenced
+        where get_byte(h, 0) = any($1::int[])
+        order by 1
+        "#,
+        &prefixes[..],
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|h| Sha256::from_slice(h))
+    .collect()
 }
 
 /// What uses the blob `hash`: registrations' documents, raw messages, closed days.

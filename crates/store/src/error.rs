@@ -17,8 +17,9 @@ pub enum Error {
     MessageAlreadyRegistered(i64),
     #[error("registered data is immutable: {0}")]
     Immutable(String),
+    /// A stored file that cannot be given back: missing, or its content no longer has its hash.
     #[error("blob {hash}: {reason}")]
-    Blob { hash: String, reason: String },
+    Blob { hash: String, fault: crate::blob::Fault, reason: String },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }

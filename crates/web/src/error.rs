@@ -4,6 +4,14 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use sigillo_store::blob::Fault;
+
+fn fault_en(f: &Fault) -> &'static str {
+    match f {
+        Fault::Damaged => "damaged",
+        Fault::Missing => "missing",
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -28,6 +36,11 @@ pub enum AppError {
     /// 422 for a value refused), the field's name as the caller spells it, the reason.
     #[error("invalid {field}: {message}")]
     Field { status: StatusCode, field: String, message: String },
+    /// A stored file (raw message, document, closed day's export) missing from the blob
+    /// store or no longer matching its hash. `what` names it for the clerk, in Italian (it
+    /// may quote a file name: shown, never logged).
+    #[error("stored file {hash} {}: {reason}", fault_en(.fault))]
+    Blob { hash: String, fault: Fault, reason: String, what: Option<String> },
     #[error("store: {0}")]
     Store(sigillo_store::Error),
     #[error("template: {0}")]
@@ -43,6 +56,7 @@ impl From<sigillo_store::Error> for AppError {
             E::NotFound { .. } => AppError::NotFound,
             E::Invalid { field, reason } => AppError::BadRequest(format!("{field}: {reason}")),
             E::AlreadyAnnulled(_) => AppError::BadRequest("la registrazione è già annullata".into()),
+            E::Blob { hash, fault, reason } => AppError::Blob { hash, fault, reason, what: None },
             other => AppError::Store(other),
         }
     }
@@ -97,6 +111,14 @@ struct ErrorPage {
 }
 
 impl AppError {
+    /// Names the stored file a [`AppError::Blob`] is about (other errors pass unchanged).
+    pub fn about(self, what: impl FnOnce() -> String) -> AppError {
+        match self {
+            AppError::Blob { hash, fault, reason, .. } => AppError::Blob { hash, fault, reason, what: Some(what()) },
+            other => other,
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
@@ -105,6 +127,9 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Field { status, .. } => *status,
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            // The record exists (not 404) and nothing is broken in the program (not 500): the
+            // server cannot give the file back until it is restored from the backup.
+            AppError::Blob { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Template(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,6 +143,9 @@ pub(crate) struct Failure {
     cause: Option<String>,
     /// The request's field at fault, named in the API's JSON error.
     field: Option<String>,
+    /// The cause is logged at warn, not error: a known state of the data (a damaged or
+    /// missing stored file), not a failure of the program.
+    expected: bool,
 }
 
 impl IntoResponse for AppError {
@@ -140,6 +168,23 @@ impl IntoResponse for AppError {
                 "Troppi tentativi di accesso non riusciti da questo indirizzo. Riprovi tra 15 minuti.".to_owned(),
             ),
             AppError::ApiUnauthorized => ("Token non valido", "token API mancante o non valido".to_owned()),
+            AppError::Blob { hash, fault, what, .. } => {
+                let what = what.as_deref().unwrap_or("Un file archiviato necessario a questa operazione");
+                let (title, problem) = match fault {
+                    Fault::Missing => ("File mancante nell'archivio", "il file non è più nell'archivio documentale"),
+                    Fault::Damaged => (
+                        "File danneggiato nell'archivio",
+                        "il file archiviato non corrisponde più alla sua impronta SHA-256 (è stato alterato, o il disco è danneggiato)",
+                    ),
+                };
+                (
+                    title,
+                    format!(
+                        "{what} non è disponibile: {problem}. Impronta SHA-256: {hash}. Va ripristinato dal backup \
+                         (il comando «sigillo blobs verify» elenca tutti i file da ripristinare): avvisi l'amministratore."
+                    ),
+                )
+            }
             _ => ("Errore interno", "Si è verificato un errore interno. Riprovi; se il problema persiste avvisi l'amministratore.".to_owned()),
         };
         let page = ErrorPage { status: status.as_u16(), title, message: message.clone() };
@@ -157,7 +202,8 @@ impl IntoResponse for AppError {
             AppError::Field { field, .. } => Some(field.clone()),
             _ => None,
         };
-        res.extensions_mut().insert(Failure { message, cause, field });
+        let expected = matches!(self, AppError::Blob { .. });
+        res.extensions_mut().insert(Failure { message, cause, field, expected });
         res
     }
 }
@@ -171,8 +217,10 @@ pub(crate) async fn report(req: axum::extract::Request, next: axum::middleware::
     let Some(failure) = res.extensions().get::<Failure>().cloned() else {
         return res;
     };
-    if let Some(cause) = &failure.cause {
-        tracing::error!(status = res.status().as_u16(), error = %cause, "request failed");
+    match &failure.cause {
+        Some(cause) if failure.expected => tracing::warn!(status = res.status().as_u16(), error = %cause, "request failed"),
+        Some(cause) => tracing::error!(status = res.status().as_u16(), error = %cause, "request failed"),
+        None => {}
     }
     if !api {
         return res;

@@ -78,13 +78,18 @@ pub struct BlobCheckView {
     pub scope: String,
     pub blobs: String,
     pub size: String,
+    /// Damaged and missing blobs, the damaged first.
     pub damaged: Vec<DamagedView>,
+    pub damaged_count: usize,
+    pub missing_count: usize,
 }
 
 /// A damaged blob: its digest, what is wrong, what uses it, and whether it is still damaged
 /// now (storing the same bytes again may have repaired it since).
 pub struct DamagedView {
     pub sha256: String,
+    /// Referenced by the database but absent from the store (else: its content is wrong).
+    pub missing: bool,
     pub uses: Vec<String>,
     pub still_damaged: bool,
 }
@@ -118,15 +123,17 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
     let blob_check = match sigillo_store::blob_checks::latest(&mut conn).await? {
         None => None,
         Some(check) => {
-            let mut damaged: Vec<(sigillo_store::register::Sha256, Vec<String>)> = Vec::new();
+            let mut damaged: Vec<(sigillo_store::register::Sha256, bool, Vec<String>)> = Vec::new();
             for d in &check.damaged {
                 let uses = sigillo_store::blob_checks::uses_of(&mut conn, &d.hash).await?;
-                damaged.push((d.hash, uses.iter().map(sigillo_store::blob_checks::Use::describe_it).collect()));
+                let missing = d.fault == sigillo_store::blob::Fault::Missing;
+                damaged.push((d.hash, missing, uses.iter().map(sigillo_store::blob_checks::Use::describe_it).collect()));
             }
+            let missing_count = damaged.iter().filter(|d| d.1).count();
             // Looked at again now: a handful of files at most, and a repaired one must not
             // keep alarming the office until the next night.
             let blobs = state.blobs().clone();
-            let hashes: Vec<_> = damaged.iter().map(|(h, _)| *h).collect();
+            let hashes: Vec<_> = damaged.iter().map(|(h, _, _)| *h).collect();
             let still = tokio::task::spawn_blocking(move || {
                 hashes.iter().map(|h| !matches!(blobs.check(h), Ok(sigillo_store::blob::Health::Intact { .. }))).collect::<Vec<bool>>()
             })
@@ -141,10 +148,12 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
                 },
                 blobs: int_it(check.blobs),
                 size: size_it(check.bytes),
+                damaged_count: damaged.len() - missing_count,
+                missing_count,
                 damaged: damaged
                     .into_iter()
                     .zip(still)
-                    .map(|((h, uses), still_damaged)| DamagedView { sha256: h.to_hex(), uses, still_damaged })
+                    .map(|((h, missing, uses), still_damaged)| DamagedView { sha256: h.to_hex(), missing, uses, still_damaged })
                     .collect(),
             })
         }

@@ -77,7 +77,7 @@ async fn raw_of(state: &AppState, id: InboundId) -> Result<(inbound::Inbound, Ve
     let bytes = tokio::task::spawn_blocking(move || blobs.get(&hash))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(AppError::Store)?;
+        .map_err(|e| AppError::from(e).about(|| format!("Il messaggio n. {id} così come è stato ricevuto")))?;
     Ok((row, bytes))
 }
 

@@ -176,7 +176,8 @@ pub async fn csv(State(state): State<AppState>, _user: CurrentUser, Query(q): Qu
         Some(_) => return Err(AppError::BadRequest("formato: atteso «archivio» o nessun valore".into())),
     };
     let mut conn = state.pool().acquire().await?;
-    let bytes = match closing::stored(&mut conn, state.blobs(), register, day, Stored::Csv).await? {
+    let stored = closing::stored(&mut conn, state.blobs(), register, day, Stored::Csv).await;
+    let bytes = match stored.map_err(|e| stored_file_of(e, day, "CSV"))? {
         Some(bytes) => bytes,
         None => export::collect(&mut conn, register, Period::Day(day)).await?.render(Format::Csv)?,
     };
@@ -195,7 +196,8 @@ pub async fn pdf(State(state): State<AppState>, _user: CurrentUser, Query(q): Qu
     let register = state.register();
     let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
     let mut conn = state.pool().acquire().await?;
-    let bytes = match closing::stored(&mut conn, state.blobs(), register, day, Stored::Pdf).await? {
+    let stored = closing::stored(&mut conn, state.blobs(), register, day, Stored::Pdf).await;
+    let bytes = match stored.map_err(|e| stored_file_of(e, day, "PDF/A"))? {
         Some(bytes) => bytes,
         None => {
             let e = export::collect(&mut conn, register, Period::Day(day)).await?;
@@ -210,12 +212,18 @@ pub async fn pdf(State(state): State<AppState>, _user: CurrentUser, Query(q): Qu
     Ok(download::file(bytes, "application/pdf", &format!("registro-giornaliero-{}.pdf", day.format("%Y-%m-%d"))))
 }
 
+/// A closed day's stored export that cannot be read, named for the clerk.
+fn stored_file_of(e: sigillo_store::Error, day: chrono::NaiveDate, format: &str) -> AppError {
+    AppError::from(e).about(|| format!("Il registro giornaliero del {} ({format}) archiviato alla chiusura", day.format("%d/%m/%Y")))
+}
+
 /// The JSON export of the day (the stored file of a closed day).
 pub async fn json(State(state): State<AppState>, _user: CurrentUser, Query(q): Query<DayQuery>) -> Result<Response, AppError> {
     let register = state.register();
     let day = parse_date("data", q.data.as_deref())?.unwrap_or_else(|| today(register.timezone));
     let mut conn = state.pool().acquire().await?;
-    let bytes = match closing::stored(&mut conn, state.blobs(), register, day, Stored::Json).await? {
+    let stored = closing::stored(&mut conn, state.blobs(), register, day, Stored::Json).await;
+    let bytes = match stored.map_err(|e| stored_file_of(e, day, "JSON"))? {
         Some(bytes) => bytes,
         None => export::collect(&mut conn, register, Period::Day(day)).await?.render(Format::Json)?,
     };

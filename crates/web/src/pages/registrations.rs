@@ -443,7 +443,7 @@ async fn blob(state: &AppState, hash: Sha256) -> Result<Vec<u8>, AppError> {
     tokio::task::spawn_blocking(move || blobs.get(&hash))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(AppError::Store)
+        .map_err(AppError::from)
 }
 
 pub async fn document(
@@ -455,7 +455,7 @@ pub async fn document(
     let mut conn = state.pool().acquire().await?;
     let d = browse::document(&mut conn, state.register(), id, doc).await?;
     drop(conn);
-    let bytes = blob(&state, d.sha256).await?;
+    let bytes = blob(&state, d.sha256).await.map_err(|e| e.about(|| format!("Il documento «{}»", d.name)))?;
     Ok(crate::download::document(bytes, &d.media_type, &d.name))
 }
 
@@ -469,7 +469,9 @@ pub async fn raw_message(
     let r = browse::registration(&mut conn, state.register(), id).await?;
     drop(conn);
     let m = r.message.ok_or(AppError::NotFound)?;
-    let bytes = blob(&state, m.raw_sha256).await?;
+    let bytes = blob(&state, m.raw_sha256)
+        .await
+        .map_err(|e| e.about(|| format!("Il messaggio originale del protocollo n. {}/{}", r.number, r.year)))?;
     let name = format!("protocollo-{}-{}.eml", r.number, r.year);
     Ok(crate::download::file(bytes, "message/rfc822", &name))
 }
