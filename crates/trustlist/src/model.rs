@@ -155,7 +155,7 @@ impl Service {
                 continue;
             }
             // Two history entries with the same time: the one `state_at` picks (the last).
-            let until = states[i + 1..].iter().map(|(t, _, _)| *t).next();
+            let until = states.get(i + 1).map(|(t, _, _)| *t);
             if until == Some(*since) {
                 continue;
             }
