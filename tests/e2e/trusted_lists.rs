@@ -14,7 +14,7 @@ use sigillo_e2e::{run_with_env, stderr, stdout};
 use sigillo_signature::cert::Certificate;
 use sigillo_signature::xmldsig::{self, Limits};
 use sigillo_testpki::trustlist::{CA_QC, GENERIC, GRANTED, LOTL, TestList, TestPointer, TestService, WITHDRAWN};
-use sigillo_testpki::{Ca, CaSpec, Leaf, LeafSpec, SignOptions, pem, sign_attached};
+use sigillo_testpki::{Ca, CaSpec, Leaf, LeafSpec, SignOptions, pem, sign_attached, sign_detached};
 
 fn corpus() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/trust-lists");
@@ -117,6 +117,12 @@ struct Lists {
     broken_lotl: PathBuf,
     granted_doc: PathBuf,
     withdrawn_doc: PathBuf,
+    /// A trust directory with only the test PEC providers' CA (`pec/`, empty `signatures/`).
+    trust: PathBuf,
+    /// PECs carrying a document signed under the service withdrawn on 2022-03-01, sent
+    /// in June 2021 and in June 2022.
+    withdrawn_pec_2021: PathBuf,
+    withdrawn_pec_2022: PathBuf,
 }
 
 fn lists() -> Lists {
@@ -170,7 +176,22 @@ fn lists_pointing_at(it_location: &str) -> Lists {
         c.issue(LeafSpec::person("Mario", "Rossi", "TINIT-RSSMRA80A01H501U").validity(t(2017, 1, 1), t(2035, 1, 1)))
     };
     let doc = |c: &Ca| sign_attached(&person(c), b"Istanza, pratica 42\n", &SignOptions::default());
+    let provider_ca = ca("Test PEC Providers CA");
+    let provider = provider_ca
+        .issue(LeafSpec::pec_provider("Posta Certificata Test", "posta-certificata@pec.test.it").validity(t(2016, 1, 1), t(2040, 1, 1)));
+    let trust = dir.path().join("trust");
+    std::fs::create_dir_all(trust.join("pec")).unwrap();
+    std::fs::create_dir_all(trust.join("signatures")).unwrap();
+    std::fs::write(trust.join("pec").join("ca.pem"), provider_ca.cert_pem()).unwrap();
+    let pec = |at: DateTime<Utc>| {
+        let atts = [("istanza.pdf.p7m", "application/pkcs7-mime", doc(&withdrawn))];
+        let opts = SignOptions { signing_time: Some(at), ..SignOptions::default() };
+        sigillo_testpki::pec::dated_transport("opec.tl@pec.test.it", "Istanza", at, &atts, |c| sign_detached(&provider, c, &opts))
+    };
     Lists {
+        trust,
+        withdrawn_pec_2021: write(dir.path(), "withdrawn-2021.eml", pec(t(2021, 6, 1))),
+        withdrawn_pec_2022: write(dir.path(), "withdrawn-2022.eml", pec(t(2022, 6, 1))),
         signers: write(dir.path(), "lotl-signers.pem", eu.cert_pem()),
         lotl: write(dir.path(), "lotl.xml", &lotl_xml),
         national: write(dir.path(), "it.xml", national.signed(&it.key, it.cert_der())),
@@ -218,6 +239,48 @@ async fn check_trusts_the_services_granted_at_the_time_of_judgement() {
     // Without the lists nothing chains.
     let out = sigillo(&["check", "--json", "--at", "2021-06-01T10:00:00Z", &granted]).await;
     assert_eq!(verdicts(&out)[0].0, "INDETERMINATE");
+}
+
+#[tokio::test]
+async fn each_signer_names_its_trust_service_and_whether_it_is_qualified() {
+    let l = lists();
+    let (signers, lotl, national, granted) = (s(&l.signers), s(&l.lotl), s(&l.national), s(&l.granted_doc));
+    let args = ["check", "--json", "--trusted-list", &lotl, "--trusted-list", &national, "--trusted-list-signers", &signers, &granted];
+    let out = sigillo(&args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let signer = &v["signature"]["signers"][0];
+    assert_eq!(signer["trust_service"]["name"], "Granted CA", "{v}");
+    assert_eq!(signer["trust_service"]["territory"], "IT", "{v}");
+    assert_eq!(signer["trust_service"]["type"], CA_QC, "{v}");
+    // LeafSpec::person: QcCompliance, QcSSCD, QcType-esign.
+    assert_eq!(signer["qualified_signature"], true, "{v}");
+}
+
+/// A message's attachments are judged at the PEC's time, with the services granted then:
+/// checked in 2023, a document sent in 2021 under a service withdrawn in March 2022 stays
+/// valid; one sent in June 2022 is INDETERMINATE.
+#[tokio::test]
+async fn a_message_is_judged_with_the_services_granted_at_its_pec_time() {
+    let l = lists();
+    let (signers, lotl, national, trust) = (s(&l.signers), s(&l.lotl), s(&l.national), s(&l.trust));
+    let (sent_2021, sent_2022) = (s(&l.withdrawn_pec_2021), s(&l.withdrawn_pec_2022));
+    let args = [
+        "check", "--json", "--trust", &trust, "--trusted-list", &lotl, "--trusted-list", &national, "--trusted-list-signers",
+        &signers, "--at", "2023-06-01T10:00:00Z", &sent_2021, &sent_2022,
+    ];
+    let out = sigillo(&args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|x| serde_json::from_str(x).unwrap()).collect();
+    let (a, b) = (&lines[0], &lines[1]);
+    assert_eq!(a["pec"]["envelope_signature"]["status"], "valid", "{a}");
+    assert_eq!(a["attachments"][0]["signature"]["verdict"], "TOTAL_PASSED", "{a}");
+    assert_eq!(a["attachments"][0]["signature"]["time_source"], "pec-time", "{a}");
+    assert_eq!(a["attachments"][0]["signature"]["signers"][0]["trust_service"]["name"], "Withdrawn CA", "{a}");
+    assert_eq!(a["decision"], "register", "{a}");
+    assert_eq!(b["attachments"][0]["signature"]["verdict"], "INDETERMINATE", "{b}");
+    assert_eq!(b["attachments"][0]["signature"]["subindication"], "NO_CERTIFICATE_CHAIN_FOUND", "{b}");
+    assert_eq!(b["decision"], "review", "{b}");
 }
 
 #[tokio::test]

@@ -216,6 +216,7 @@ mod tests {
                     canonicalised: false,
                     judged_at: None,
                     time_source: None,
+                    subindication: None,
                 },
                 daticert,
                 wrapped: false,

@@ -48,6 +48,7 @@ fn report(pec_type: PecType, decision: Decision, sender: &str) -> MessageReport 
                 canonicalised: false,
                 judged_at: None,
                 time_source: None,
+                subindication: None,
             },
             daticert,
             wrapped: false,

@@ -36,7 +36,7 @@ fn rejected_plain_mail() -> MessageReport {
             pec_type: PecType::None,
             receipt: None,
             receipt_kind: None,
-            envelope_signature: EnvelopeSignature { status: EnvelopeStatus::Missing, signer: None, detail: None, canonicalised: false, judged_at: None, time_source: None },
+            envelope_signature: EnvelopeSignature { status: EnvelopeStatus::Missing, signer: None, detail: None, canonicalised: false, judged_at: None, time_source: None, subindication: None },
             daticert: None,
             wrapped: false,
             mailing_list: None,

@@ -63,11 +63,20 @@ impl Checker {
         checker
     }
 
-    /// Asks `source` for the revocation status of document signing certificates
-    /// (`SIGILLO_REVOCATION=online`); `None` (the default) uses only the CRLs of the trust
-    /// directory. A source may block: call the `check*` methods from a blocking thread.
+    /// Asks `source` for the revocation status of document signing certificates and of
+    /// the PEC provider's envelope certificate (`SIGILLO_REVOCATION=online`); `None` (the
+    /// default) uses only the CRLs of the trust directory. A source may block: call the
+    /// `check*` methods from a blocking thread.
     pub fn set_revocation(&mut self, source: Option<sigillo_signature::revocation::SharedSource>) {
+        self.pec_trust.set_online(source.clone());
         self.doc_trust.set_online(source);
+    }
+
+    /// Adds the certificates of trusted-list services as document anchors, each one only
+    /// while its service was granted: a document is judged with the services granted at
+    /// its own time of judgement (a message's attachments at the PEC's time).
+    pub fn add_listed_anchors(&mut self, anchors: impl IntoIterator<Item = sigillo_signature::ListedAnchor>) {
+        self.doc_trust.add_listed(anchors);
     }
 
     /// The online revocation source in use, if any (kept when the trust directory is reloaded).
@@ -220,6 +229,7 @@ impl Checker {
                 canonicalised: false,
                 judged_at: None,
                 time_source: None,
+                subindication: None,
             },
             SignedLookup::Malformed(why) => EnvelopeSignature {
                 status: EnvelopeStatus::Invalid,
@@ -228,6 +238,7 @@ impl Checker {
                 canonicalised: false,
                 judged_at: None,
                 time_source: None,
+                subindication: None,
             },
             SignedLookup::Signed(s) => {
                 let check = cms::verify_detached(&s.signature, &s.content, &self.pec_trust, when.at);
@@ -243,6 +254,7 @@ impl Checker {
                     canonicalised: s.recanonicalised,
                     judged_at: Some(when.at),
                     time_source: Some(when.source),
+                    subindication: check.subindication,
                 }
             }
         }

@@ -16,5 +16,6 @@ pub mod sniff;
 
 pub use error::PecError;
 pub use check::{Checker, DocumentReport, FileReport, ValidationTime};
+pub use sigillo_signature::revocation::SharedSource;
 pub use sigillo_signature::{SubIndication, TimeSource};
 pub use report::{MessageReport, human_it};

@@ -2,7 +2,7 @@
 //! the decision table of §3, and the short Italian report for people.
 
 use serde::Serialize;
-use sigillo_signature::{Indication, SignatureReport};
+use sigillo_signature::{Indication, SignatureReport, SubIndication};
 
 use crate::attachments::Attachment;
 use crate::daticert::Daticert;
@@ -36,6 +36,19 @@ pub struct EnvelopeSignature {
     /// time asked with `check --at`) and why; `None` when there was no signature to judge.
     pub judged_at: Option<chrono::DateTime<chrono::Utc>>,
     pub time_source: Option<sigillo_signature::TimeSource>,
+    /// Why an `untrusted` envelope is not trusted, when revocation is the cause:
+    /// `REVOKED_NO_POE` (the provider certificate was revoked by the time it is judged at:
+    /// FORGED_ENVELOPE), or `TRY_LATER` (online revocation, no status to be had now: not
+    /// trusted for now, and the intake asks again later instead of deciding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subindication: Option<SubIndication>,
+}
+
+impl EnvelopeSignature {
+    /// Whether the provider certificate's revocation status could not be had now.
+    pub fn try_later(&self) -> bool {
+        self.subindication == Some(SubIndication::TryLater)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -222,6 +235,18 @@ pub fn decide(
             Decision::LinkReceipt,
             forged.map(|d| vec![reason(ReasonCode::ForgedEnvelope, &d)]).unwrap_or_default(),
         ),
+        // Not known to be forged, not known to be genuine: never registered, people decide
+        // (as for an attachment whose status cannot be had), after the intake's retries.
+        PecType::PostaCertificata if sig.try_later() => (
+            Decision::Review,
+            vec![reason(
+                ReasonCode::SignatureIndeterminate,
+                &format!(
+                    "firma del gestore PEC: stato di revoca del certificato non ottenibile ora (TRY_LATER){}",
+                    sig.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+                ),
+            )],
+        ),
         PecType::PostaCertificata => {
             if let Some(d) = forged {
                 return (Decision::Reject, vec![reason(ReasonCode::ForgedEnvelope, &d)]);
@@ -310,6 +335,12 @@ fn forged_reason(envelope: &Envelope<'_>, sig: &EnvelopeSignature) -> Option<Str
         EnvelopeStatus::Valid => None,
         EnvelopeStatus::Missing => Some("busta priva della firma del gestore PEC".to_owned()),
         EnvelopeStatus::Invalid => Some("firma del gestore non valida: contenuto modificato dopo la firma o firma illeggibile".to_owned()),
+        EnvelopeStatus::Untrusted if sig.subindication == Some(SubIndication::RevokedNoPoe) => {
+            Some("certificato del gestore PEC revocato prima della firma della busta".to_owned())
+        }
+        EnvelopeStatus::Untrusted if sig.try_later() => {
+            Some("stato di revoca del certificato del gestore non ottenibile ora: firma non verificabile".to_owned())
+        }
         EnvelopeStatus::Untrusted => Some("firma di un certificato che non appartiene a un gestore PEC riconosciuto".to_owned()),
     };
     let base = base.map(|b| match &sig.detail {
@@ -444,6 +475,10 @@ pub fn human_document_it(d: &crate::check::DocumentReport) -> String {
     for signer in &s.signers {
         let who = signer.common_name.as_deref().or(signer.subject.as_deref()).unwrap_or("(sconosciuto)");
         out.push_str(&format!("  Firmatario:      {who} — {}{}\n", verdict_it(signer.verdict), signer.subindication.map(|x| format!(" ({})", screaming(&format!("{x:?}")))).unwrap_or_default()));
+        if let Some(service) = &signer.trust_service {
+            let qualified = if signer.qualified_signature { "Firma qualificata, " } else { "" };
+            out.push_str(&format!("                   {qualified}servizio: {} ({})\n", service.name, service.territory));
+        }
     }
     if !s.detail.is_empty() {
         out.push_str(&format!("  Dettaglio:       {}\n", s.detail));

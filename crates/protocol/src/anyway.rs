@@ -3,7 +3,7 @@
 //! The intake keeps the documents' bytes only for the messages it registers, so for a rejected
 //! or review message they are taken again from its stored raw bytes (write-once, addressed by
 //! `inbound_messages.raw_sha256`) by the same classifier the intake runs, with the trust
-//! directory's anchors and the time of the override. The registration then carries documents,
+//! directory's anchors, the time of the override and, when configured, online revocation. The registration then carries documents,
 //! hashes and signature reports exactly as an automatic one does (the same
 //! [`registration_from_report`]); the classifier is deterministic on the same bytes, so the
 //! hashes are those the pipeline saw. The registration, the decision, their audit entries and
@@ -32,6 +32,9 @@ pub struct Override<'a> {
     pub trust_dir: Option<&'a Path>,
     /// Who answers citizens; `None`: nobody is answered.
     pub outbox: Option<&'a OutboxConfig>,
+    /// The online revocation source when `SIGILLO_REVOCATION=online`, as the intake uses it:
+    /// the registration's signature reports then say what the intake would say now.
+    pub revocation: Option<sigillo_pec::SharedSource>,
 }
 
 /// The registration made, and whether a receipt is pending for the outbox worker (wake it).
@@ -50,9 +53,13 @@ pub async fn register_anyway(ctx: &Override<'_>, actor: &Actor, message_id: Inbo
         inbound::by_id(&mut conn, message_id).await?.raw_sha256
     };
     let blobs = ctx.blobs.clone();
+    let revocation = ctx.revocation.clone();
+    // On a blocking thread: an online source answers by driving its requests on this
+    // runtime, which it must not be called from.
     let report = tokio::task::spawn_blocking(move || -> Result<MessageReport, Error> {
         let raw = blobs.get(&raw_sha256)?;
-        let checker = crate::trust::checker(&trust, std::time::SystemTime::now())?;
+        let mut checker = crate::trust::checker(&trust, std::time::SystemTime::now())?;
+        checker.set_revocation(revocation);
         let report = checker
             .check_message(&format!("inbound-{message_id}"), &raw)
             .map_err(|e| Error::Unreadable(e.to_string()))?;

@@ -443,9 +443,13 @@ impl Pipeline {
     }
 }
 
-/// The first attachment signature judged TRY_LATER (revocation status not obtainable now),
-/// with its detail.
+/// The envelope or the first attachment signature judged TRY_LATER (revocation status not
+/// obtainable now), with its detail.
 fn try_later(report: &MessageReport) -> Option<String> {
+    let envelope = &report.pec.envelope_signature;
+    if envelope.try_later() {
+        return Some(format!("firma del gestore PEC: {}", envelope.detail.as_deref().unwrap_or_default()));
+    }
     report.attachments.iter().filter_map(|a| a.signature.as_ref()).find_map(|s| {
         let signer = s.signers.iter().find(|r| r.subindication == Some(sigillo_pec::SubIndication::TryLater));
         let document = s.subindication == Some(sigillo_pec::SubIndication::TryLater);

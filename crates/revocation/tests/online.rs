@@ -327,3 +327,75 @@ async fn a_crl_signed_by_another_key_or_out_of_date_is_refused() {
     let Online::Unavailable(why) = ask(&source(None), &ca, &leaf).await else { panic!("stale CRL taken") };
     assert!(why.contains("out of date"), "{why}");
 }
+
+/// The PEC provider's envelope certificate is asked online too (issue 16): revoked before
+/// the envelope is judged → not trusted (FORGED_ENVELOPE, REVOKED_NO_POE named); revoked
+/// after → no effect; no status to be had → not trusted for now (TRY_LATER), to review and
+/// not called forged. Offline, the same revoked certificate passes (no CRL here): the
+/// answer comes from the responder.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_envelope_certificate_is_asked_online() {
+    use sigillo_pec::report::{Decision, EnvelopeStatus, ReasonCode};
+    use sigillo_testpki::sign_detached;
+    let provider_ca =
+        Ca::new_root_with(CaSpec { not_before: Some(t(2020, 1, 1)), not_after: Some(t(2045, 1, 1)), ..CaSpec::new("Test PEC Providers CA") });
+    let port = dead_port();
+    let provider = |url: String| {
+        provider_ca.issue(
+            LeafSpec { ocsp_url: Some(url), ..LeafSpec::pec_provider("Posta Certificata Test", "posta-certificata@pec.test.it") }
+                .validity(t(2024, 1, 1), t(2040, 1, 1)),
+        )
+    };
+    let good = provider(format!("http://127.0.0.1:{port}/"));
+    let revoked = provider(format!("http://127.0.0.1:{port}/"));
+    let unreachable = provider(format!("http://127.0.0.1:{}/", dead_port()));
+    let revoked_at = Utc::now() - Days::days(30);
+    let index = format!("{}{}", index_line(&good, None), index_line(&revoked, Some(revoked_at)));
+    let _responder = OcspResponder::start(port, &provider_ca, &provider_ca.cert_pem(), &provider_ca.key().to_pkcs8_pem(), &index).await;
+    let src = source(None);
+
+    let check = |leaf: &Leaf, at: DateTime<Utc>, online: bool| {
+        let mut checker = Checker::new(at.into());
+        checker.add_pec_anchors(provider_ca.cert_pem().as_bytes()).unwrap();
+        if online {
+            checker.set_revocation(Some(src.clone()));
+        }
+        let opts = SignOptions { signing_time: Some(at), ..SignOptions::default() };
+        let raw = sigillo_testpki::pec::dated_transport("opec.env@pec.test.it", "Istanza", at, &[], |c| sign_detached(leaf, c, &opts));
+        async move {
+            tokio::task::spawn_blocking(move || checker.check_message_at("env.eml", &raw, ValidationTime::now(at)).unwrap()).await.unwrap()
+        }
+    };
+    let now = Utc::now();
+    let r = check(&good, now, true).await;
+    assert_eq!((r.pec.envelope_signature.status, r.decision), (EnvelopeStatus::Valid, Decision::Register), "{:?}", r.pec.envelope_signature);
+
+    let r = check(&revoked, now, true).await;
+    let sig = &r.pec.envelope_signature;
+    assert_eq!((sig.status, sig.subindication), (EnvelopeStatus::Untrusted, Some(SubIndication::RevokedNoPoe)), "{sig:?}");
+    assert!(sig.detail.as_deref().unwrap_or_default().contains("revoked on"), "{sig:?}");
+    assert_eq!(r.decision, Decision::Reject);
+    assert_eq!(r.reasons[0].code, ReasonCode::ForgedEnvelope);
+    assert!(r.reasons[0].detail.contains("revocato"), "{:?}", r.reasons);
+    // The JSON names the cause.
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["pec"]["envelope_signature"]["subindication"], "REVOKED_NO_POE", "{json}");
+
+    // Judged before the revocation: valid.
+    let r = check(&revoked, revoked_at - Days::days(10), true).await;
+    assert_eq!(r.pec.envelope_signature.status, EnvelopeStatus::Valid, "{:?}", r.pec.envelope_signature);
+    // Offline nothing is asked.
+    let r = check(&revoked, now, false).await;
+    assert_eq!(r.pec.envelope_signature.status, EnvelopeStatus::Valid, "{:?}", r.pec.envelope_signature);
+
+    // Nobody answers: not trusted for now, to review (SIGNATURE_INDETERMINATE), not forged.
+    let r = check(&unreachable, now, true).await;
+    let sig = &r.pec.envelope_signature;
+    assert_eq!((sig.status, sig.subindication), (EnvelopeStatus::Untrusted, Some(SubIndication::TryLater)), "{sig:?}");
+    assert_eq!(r.decision, Decision::Review);
+    assert_eq!(r.reasons.iter().map(|x| x.code).collect::<Vec<_>>(), [ReasonCode::SignatureIndeterminate]);
+    // A valid envelope's JSON keeps its old shape (no subindication key).
+    let r = check(&good, now, true).await;
+    let json = serde_json::to_value(&r).unwrap();
+    assert!(json["pec"]["envelope_signature"].get("subindication").is_none(), "{json}");
+}

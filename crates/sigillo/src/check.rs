@@ -89,13 +89,11 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             Checker::with_shipped_anchors(now)
         }
     };
-    // CA/QC services granted at the time of judgement are document anchors; a service
-    // withdrawn by then is not one (its signers come out INDETERMINATE).
-    for anchor in lists.document_anchors(when.at) {
-        if let Err(e) = checker.add_document_anchors(&anchor.certificate.der) {
-            eprintln!("sigillo check: attenzione, certificato del servizio {} ({}) non usato: {e}", anchor.service, anchor.territory);
-        }
-    }
+    // CA/QC services are document anchors while they were granted: each document is judged
+    // with those of its own time of judgement (a bare document at --at or now, a message's
+    // attachments at the PEC's time); a service withdrawn by then is not one (its signers
+    // come out INDETERMINATE).
+    checker.add_listed_anchors(lists.listed_anchors());
 
     // Online: a small runtime of its own drives the requests while this thread checks.
     let _runtime = match args.revocation {

@@ -219,20 +219,26 @@ fn checker(config: &Config) -> anyhow::Result<Checker> {
     sigillo_protocol::trust::checker(dir, std::time::SystemTime::now()).map_err(|e| anyhow::anyhow!("SIGILLO_TRUST_DIR: {e}"))
 }
 
+/// The online revocation source when `SIGILLO_REVOCATION=online`, else `None`. The
+/// classifier runs on blocking threads of this runtime; the source drives its requests on
+/// it and caches answers in the shared database.
+fn revocation_source(config: &Config, pool: &sigillo_store::PgPool) -> anyhow::Result<Option<sigillo_pec::SharedSource>> {
+    if config.revocation != sigillo_revocation::Mode::Online {
+        return Ok(None);
+    }
+    let source = sigillo_revocation::OnlineRevocation::new(
+        tokio::runtime::Handle::current(),
+        Some(pool.clone()),
+        sigillo_revocation::Limits::default(),
+    )
+    .map_err(|e| anyhow::anyhow!("SIGILLO_REVOCATION=online: {e}"))?;
+    Ok(Some(std::sync::Arc::new(source)))
+}
+
 async fn pipeline(config: &Config, wake: Option<std::sync::Arc<tokio::sync::Notify>>) -> anyhow::Result<Pipeline> {
     let mut checker = checker(config)?;
     let (pool, register) = open(config).await?;
-    if config.revocation == sigillo_revocation::Mode::Online {
-        // The classifier runs on blocking threads of this runtime; the source drives its
-        // requests on it and caches answers in the shared database.
-        let source = sigillo_revocation::OnlineRevocation::new(
-            tokio::runtime::Handle::current(),
-            Some(pool.clone()),
-            sigillo_revocation::Limits::default(),
-        )
-        .map_err(|e| anyhow::anyhow!("SIGILLO_REVOCATION=online: {e}"))?;
-        checker.set_revocation(Some(std::sync::Arc::new(source)));
-    }
+    checker.set_revocation(revocation_source(config, &pool)?);
     tracing::info!("revocation of signing certificates: {}", config.revocation.as_str());
     let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
     let pipeline =
@@ -415,7 +421,9 @@ pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
     let blob_check_task =
         tokio::spawn(crate::blobs::scheduler(pool.clone(), blobs.clone(), config.blob_verify, register.timezone, stop_rx.clone()));
     let web = sigillo_web::router(
-        sigillo_web::AppState::new(pool.clone(), register, blobs, config.web.clone()).with_outbox(web_outbox, Some(wake.clone())),
+        sigillo_web::AppState::new(pool.clone(), register, blobs, config.web.clone())
+            .with_outbox(web_outbox, Some(wake.clone()))
+            .with_revocation(revocation_source(&config, &pool)?),
     );
     let mut worker_task = None;
     match config.notify.as_ref().map(|n| (n, &n.smtp)) {

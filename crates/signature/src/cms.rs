@@ -20,7 +20,7 @@ pub use crate::report::{CmsCheck as Check, CmsStatus as Status};
 /// message's reception time to judge archived messages. Revocation is checked against the
 /// trust store's CRLs when it has any for the issuer.
 pub fn verify_detached(cms: &[u8], content: &[u8], trust: &TrustStore, now: DateTime<Utc>) -> CmsCheck {
-    let malformed = |detail: String| CmsCheck { status: CmsStatus::Malformed, signer: None, detail };
+    let malformed = |detail: String| CmsCheck { status: CmsStatus::Malformed, signer: None, detail, subindication: None };
     let Some((der, _)) = input::unwrap_cms(cms) else {
         return malformed("not a CMS structure (neither DER/BER nor base64)".into());
     };
@@ -38,6 +38,7 @@ pub fn verify_detached(cms: &[u8], content: &[u8], trust: &TrustStore, now: Date
             status: CmsStatus::Invalid,
             signer: None,
             detail: "the signature encapsulates content different from the message part".into(),
+            subindication: None,
         };
     }
     if !oids::is(&sd.econtent_type, &oids::DATA) {
@@ -58,16 +59,27 @@ pub fn verify_detached(cms: &[u8], content: &[u8], trust: &TrustStore, now: Date
                 SubIndication::NoSigningCertificateFound => format!("signer {n}: {}", f.detail),
                 _ => format!("signer {n}: bytes changed or signature invalid: {}", f.detail),
             };
-            return CmsCheck { status, signer: first, detail };
+            return CmsCheck { status, signer: first, detail, subindication: None };
         }
         if check.digest == Some(crate::crypto::DigestAlg::Md5) {
-            return CmsCheck { status: CmsStatus::Invalid, signer: first, detail: format!("signer {n}: MD5 is not acceptable") };
+            return CmsCheck {
+                status: CmsStatus::Invalid,
+                signer: first,
+                detail: format!("signer {n}: MD5 is not acceptable"),
+                subindication: None,
+            };
         }
         let Some(cert) = check.cert.as_ref() else {
-            return CmsCheck { status: CmsStatus::Invalid, signer: first, detail: format!("signer {n}: no certificate") };
+            return CmsCheck {
+                status: CmsStatus::Invalid,
+                signer: first,
+                detail: format!("signer {n}: no certificate"),
+                subindication: None,
+            };
         };
-        let untrusted = |detail: String| CmsCheck { status: CmsStatus::Untrusted, signer: first.clone(), detail };
-        let path = match trust.chain(cert, &sd.certificates) {
+        let untrusted =
+            |detail: String| CmsCheck { status: CmsStatus::Untrusted, signer: first.clone(), detail, subindication: None };
+        let path = match trust.chain_at(cert, &sd.certificates, now) {
             ChainOutcome::Trusted(path) => path,
             ChainOutcome::NoChain(_) => {
                 return untrusted(format!("signer {n}: certificate {} does not chain to a trusted CA", cert.subject));
@@ -89,11 +101,65 @@ pub fn verify_detached(cms: &[u8], content: &[u8], trust: &TrustStore, now: Date
                 && let Revocation::Revoked(when) = trust.revocation(c, issuer)
                 && when <= now
             {
-                return untrusted(format!("signer {n}: certificate {} revoked on {when}", c.subject));
+                return CmsCheck {
+                    subindication: Some(SubIndication::RevokedNoPoe),
+                    ..untrusted(format!("signer {n}: certificate {} revoked on {when}", c.subject))
+                };
+            }
+        }
+        // Online last, once the rest passed (SIGILLO_REVOCATION=online).
+        if let Some(source) = trust.online()
+            && let Err(refused) = online_revocation(source.as_ref(), &path, now)
+        {
+            let (detail, subindication) = refused;
+            return CmsCheck { subindication, ..untrusted(format!("signer {n}: {detail}")) };
+        }
+    }
+    CmsCheck {
+        status: CmsStatus::Valid,
+        signer: first,
+        detail: format!("{} signer(s) valid and trusted", sd.signers.len()),
+        subindication: None,
+    }
+}
+
+/// The provider certificate's status asked online, at `now` (the time the envelope is
+/// judged at: for the intake the moment of reception, the one time we can prove the
+/// envelope existed; its daticert's date is what the signer itself wrote, so it cannot be
+/// the reference for that signer's revocation). Revoked by then: not trusted; revoked after
+/// it: no effect; no status to be had now: not trusted for now, `TRY_LATER`; a certificate
+/// that names no source is not asked.
+fn online_revocation(
+    source: &dyn crate::revocation::RevocationSource,
+    path: &[Certificate],
+    now: DateTime<Utc>,
+) -> Result<(), (String, Option<SubIndication>)> {
+    use crate::revocation::{Online, Status};
+    for pair in path.windows(2) {
+        let [c, issuer] = pair else { continue };
+        match source.status(c, issuer) {
+            Online::Known(answer) => match answer.status {
+                Status::Revoked(when) if when <= now => {
+                    return Err((
+                        format!("certificate {} revoked on {when} ({})", c.subject, answer.source),
+                        Some(SubIndication::RevokedNoPoe),
+                    ));
+                }
+                Status::Revoked(_) | Status::Good => {}
+                Status::Unknown => {
+                    return Err((format!("the revocation service does not know certificate {} ({})", c.subject, answer.source), None));
+                }
+            },
+            Online::NoSource => {}
+            Online::Unavailable(why) => {
+                return Err((
+                    format!("revocation status of certificate {} not available now: {why}", c.subject),
+                    Some(SubIndication::TryLater),
+                ));
             }
         }
     }
-    CmsCheck { status: CmsStatus::Valid, signer: first, detail: format!("{} signer(s) valid and trusted", sd.signers.len()) }
+    Ok(())
 }
 
 pub(crate) fn summary(c: &Certificate, signing_time: Option<DateTime<Utc>>, digest: Option<&'static str>) -> SignerInfoSummary {

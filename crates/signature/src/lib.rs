@@ -52,7 +52,7 @@ pub use report::{
     CmsCheck, CmsStatus, Format, Indication, SignatureReport, SignerInfoSummary, SignerReport, SignerRole,
     SubIndication, TimeSource,
 };
-pub use trust::TrustStore;
+pub use trust::{ListedAnchor, TrustService, TrustStore};
 
 /// Errors of the parsing layers. Verification entry points do not return errors: they
 /// fold every failure into their report.

@@ -123,6 +123,13 @@ pub struct SignerReport {
     pub digest_algorithm: Option<&'static str>,
     /// QcCompliance statement in the certificate.
     pub qualified: bool,
+    /// A qualified electronic signature (ETSI TS 119 615): valid, its certificate states
+    /// QcCompliance, QcSSCD and a QcType for signatures (or none), and its path ends at a
+    /// CA/QC service of a trusted list granted at the time of judgement.
+    pub qualified_signature: bool,
+    /// The trusted-list service the signer's path ends at (granted at the time of
+    /// judgement); `None` when it ends at a local anchor or nowhere.
+    pub trust_service: Option<crate::trust::TrustService>,
     /// Every QCStatement of the signer certificate by name ("QcCompliance", "QcSSCD",
     /// "QcType-esign", …).
     pub qc_statements: Vec<String>,
@@ -160,6 +167,8 @@ impl SignerReport {
             timestamp_time: None,
             digest_algorithm: None,
             qualified: false,
+            qualified_signature: false,
+            trust_service: None,
             qc_statements: Vec::new(),
             intact: false,
             verdict,
@@ -229,6 +238,9 @@ pub struct CmsCheck {
     /// The first signer (PEC envelopes have one).
     pub signer: Option<SignerInfoSummary>,
     pub detail: String,
+    /// `TRY_LATER` when the signer's revocation status could not be had now (online
+    /// revocation, responder down): `Untrusted` for now, to be checked again.
+    pub subindication: Option<SubIndication>,
 }
 
 impl Indication {

@@ -97,6 +97,38 @@ pub struct TrustStore {
     /// Where to ask for the revocation status of a signing certificate that no CRL here
     /// covers (`SIGILLO_REVOCATION=online`); `None`: offline, only the CRLs here count.
     online: Option<crate::revocation::SharedSource>,
+    /// Anchors from trusted lists: each is one only while its service was granted, so a
+    /// path is built with those of the time of judgement ([`TrustStore::chain_at`]).
+    listed: Vec<ListedAnchor>,
+}
+
+/// A trust service of a trusted list (ETSI TS 119 612), as a report names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TrustService {
+    pub name: String,
+    pub provider: String,
+    /// The list's SchemeTerritory ("IT").
+    pub territory: String,
+    /// The service type (`http://uri.etsi.org/TrstSvc/Svctype/CA/QC` for a CA issuing
+    /// qualified certificates).
+    #[serde(rename = "type")]
+    pub type_id: String,
+}
+
+/// A certificate of a trust service, an anchor during the periods its service was granted
+/// (from, until: `None` while it still is).
+#[derive(Debug, Clone)]
+pub struct ListedAnchor {
+    pub certificate: Certificate,
+    pub service: Arc<TrustService>,
+    pub granted: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+}
+
+impl ListedAnchor {
+    /// Whether the service was granted at `at`.
+    pub fn granted_at(&self, at: DateTime<Utc>) -> bool {
+        self.granted.iter().any(|(from, until)| *from <= at && until.is_none_or(|u| at < u))
+    }
 }
 
 /// Bound of the verified-link cache: a hostile stream of distinct chains cannot grow it
@@ -190,28 +222,60 @@ impl TrustStore {
         &self.anchors
     }
 
-    /// Builds a path from `leaf` to an anchor through `pool` (certificates carried by the
-    /// signature). Every link's signature is verified, and the name constraints of every CA
-    /// of the path (the anchor's included) are enforced on the certificates below it. Several
-    /// anchors may share one name and key (AgID CA1 was re-issued with wider constraints):
-    /// the path holds when it holds through any of them.
+    /// Adds the certificates of trust services, each an anchor only while its service was
+    /// granted.
+    pub fn add_listed(&mut self, anchors: impl IntoIterator<Item = ListedAnchor>) {
+        self.listed.extend(anchors);
+    }
+
+    pub fn listed(&self) -> &[ListedAnchor] {
+        &self.listed
+    }
+
+    /// The trust service whose certificate `anchor` is, granted at `at`, if any.
+    pub fn service_of(&self, anchor: &Certificate, at: DateTime<Utc>) -> Option<&Arc<TrustService>> {
+        self.listed.iter().find(|l| l.certificate.der == anchor.der && l.granted_at(at)).map(|l| &l.service)
+    }
+
+    /// [`TrustStore::chain_at`] with every listed anchor, whatever its service's status:
+    /// for callers without a time of judgement (none judge documents).
     pub fn chain(&self, leaf: &Certificate, pool: &[Certificate]) -> ChainOutcome {
+        self.chain_with(leaf, pool, |_| true)
+    }
+
+    /// Builds a path from `leaf` to an anchor through `pool` (certificates carried by the
+    /// signature), with the anchors in force at `at`: those given as such, and the
+    /// certificates of trusted-list services granted at `at`. Every link's signature is
+    /// verified, and the name constraints of every CA of the path (the anchor's included)
+    /// are enforced on the certificates below it. Several anchors may share one name and
+    /// key (AgID CA1 was re-issued with wider constraints): the path holds when it holds
+    /// through any of them.
+    pub fn chain_at(&self, leaf: &Certificate, pool: &[Certificate], at: DateTime<Utc>) -> ChainOutcome {
+        self.chain_with(leaf, pool, |l| l.granted_at(at))
+    }
+
+    fn chain_with(&self, leaf: &Certificate, pool: &[Certificate], listed_in_force: impl Fn(&ListedAnchor) -> bool) -> ChainOutcome {
+        let anchors: Vec<&Certificate> = self
+            .anchors
+            .iter()
+            .chain(self.listed.iter().filter(|l| listed_in_force(l)).map(|l| &l.certificate))
+            .collect();
         let mut path = vec![leaf.clone()];
         let mut current = leaf.clone();
         let mut refused: Option<(Vec<Certificate>, String)> = None;
         for _ in 0..MAX_PATH {
-            if self.anchors.iter().any(|a| a.der == current.der) {
+            if anchors.iter().any(|a| a.der == current.der) {
                 return match check_name_constraints(&path) {
                     Ok(()) => ChainOutcome::Trusted(path),
                     Err(why) => ChainOutcome::NameConstraints(path, why),
                 };
             }
-            for anchor in self.anchors.iter().filter(|a| a.subject.matches(&current.issuer)) {
+            for anchor in anchors.iter().copied().filter(|a| a.subject.matches(&current.issuer)) {
                 if !self.link_verifies(&current, anchor) {
                     continue;
                 }
                 let mut candidate = path.clone();
-                candidate.push(anchor.clone());
+                candidate.push((*anchor).clone());
                 match check_name_constraints(&candidate) {
                     Ok(()) => return ChainOutcome::Trusted(candidate),
                     Err(why) => {

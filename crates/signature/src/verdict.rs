@@ -1,6 +1,8 @@
 //! From cryptographic results to ETSI verdicts: trust, time, revocation and the crypto
 //! and format constraints that apply to document signatures.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::cert::Certificate;
@@ -8,7 +10,7 @@ use crate::cms::hex;
 use crate::oids;
 use crate::report::{Indication, SignerReport, SignerRole, SubIndication};
 use crate::signer::{EssBinding, SignerCheck};
-use crate::trust::{ChainOutcome, Revocation, TrustStore};
+use crate::trust::{ChainOutcome, Revocation, TrustService, TrustStore};
 
 /// Smallest RSA modulus accepted for document signatures (ETSI TS 119 312).
 const MIN_RSA_BITS: usize = 1900;
@@ -23,7 +25,8 @@ pub struct Context<'a> {
 
 /// Turns one SignerCheck (and its countersignatures) into reports, signer first.
 pub fn judge(check: &SignerCheck, role: SignerRole, layer: usize, ctx: &Context<'_>) -> Vec<SignerReport> {
-    let (verdict, sub, detail, poe) = decide(check, role, ctx);
+    let mut service = None;
+    let (verdict, sub, detail, poe) = decide(check, role, ctx, &mut service);
     let intact = check.failure.is_none() && check.cert.is_some() && timestamp_failure(check).is_none();
     let mut report = SignerReport {
         signing_time: check.signing_time,
@@ -45,12 +48,30 @@ pub fn judge(check: &SignerCheck, role: SignerRole, layer: usize, ctx: &Context<
         report.not_after = Some(c.not_after);
         report.qualified = c.qc_compliance;
         report.qc_statements.clone_from(&c.qc_statements);
+        report.qualified_signature = verdict == Indication::TotalPassed
+            && service.as_ref().is_some_and(|s| s.type_id == CA_QC)
+            && qualified_for_esig(c);
     }
+    report.trust_service = service.map(|s| s.as_ref().clone());
     let mut out = vec![report];
     for cs in &check.countersignatures {
         out.extend(judge(cs, SignerRole::Countersigner, layer, ctx));
     }
     out
+}
+
+/// The service type of a CA issuing qualified certificates (ETSI TS 119 612 §5.5.1.1).
+const CA_QC: &str = "http://uri.etsi.org/TrstSvc/Svctype/CA/QC";
+
+/// What the signer certificate says of itself for a qualified electronic signature (ETSI
+/// TS 119 615 §4.3, EN 319 412-5): a qualified certificate (QcCompliance) whose key is on a
+/// qualified signature creation device (QcSSCD), for electronic signatures (QcType esign,
+/// or no QcType: before 2016 every qualified certificate was one for signatures). The
+/// trusted list's own qualifiers (ServiceInformationExtensions) are not read: without them a certificate
+/// counts only for what it states.
+fn qualified_for_esig(c: &Certificate) -> bool {
+    let types: Vec<&String> = c.qc_statements.iter().filter(|s| s.starts_with("QcType")).collect();
+    c.qc_compliance && c.qc_sscd && (types.is_empty() || types.iter().any(|t| *t == "QcType-esign"))
 }
 
 /// A CAdES-T signature timestamp that is present but broken fails the signature: its
@@ -76,7 +97,9 @@ fn timestamp_failure(check: &SignerCheck) -> Option<crate::signer::Failure> {
 
 type Decision = (Indication, Option<SubIndication>, String, Option<DateTime<Utc>>);
 
-fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>) -> Decision {
+/// `chained` receives the trust service whose certificate the signer's path ends at, when
+/// the path was built.
+fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>, chained: &mut Option<Arc<TrustService>>) -> Decision {
     let no = |sub: SubIndication, detail: String| (sub.indication(), Some(sub), detail, None);
     if let Some(f) = &check.failure {
         return no(f.sub, f.detail.clone());
@@ -108,7 +131,30 @@ fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>) -> Decision 
         return no(SubIndication::CryptoConstraintsFailureNoPoe, format!("RSA key of {bits} bits is too short"));
     }
 
-    let path = match ctx.trust.chain(cert, ctx.pool) {
+    // Proof of existence: an intact signature timestamp from a trusted TSA. First, since
+    // the signer's path is built with the anchors in force at the reference time it gives.
+    let poe = check
+        .timestamps
+        .iter()
+        .filter(|t| t.intact())
+        .filter(|t| {
+            // The TSA must chain to an anchor (in force at the time it asserts) and its
+            // certificate must cover that time.
+            t.signer.as_ref().and_then(|s| s.cert.as_ref()).is_some_and(|tsa| {
+                t.time.is_some_and(|time| {
+                    tsa.valid_at(time) && matches!(ctx.trust.chain_at(tsa, ctx.pool, time), ChainOutcome::Trusted(_))
+                })
+            })
+        })
+        .filter_map(|t| t.time)
+        .min();
+    let reference = poe.unwrap_or(ctx.now);
+    let with_poe = |(i, s, d, _): Decision| (i, s, d, poe);
+
+    // A trusted-list service is an anchor only while it was granted: at the reference time
+    // (a CA withdrawn before it trusts nothing; one withdrawn after it still vouches for
+    // what was signed before).
+    let path = match ctx.trust.chain_at(cert, ctx.pool, reference) {
         ChainOutcome::Trusted(p) => p,
         ChainOutcome::NoChain(_) => {
             return no(
@@ -118,23 +164,9 @@ fn decide(check: &SignerCheck, role: SignerRole, ctx: &Context<'_>) -> Decision 
         }
         ChainOutcome::NameConstraints(_, why) => return no(SubIndication::ChainConstraintsFailure, why),
     };
-
-    // Proof of existence: an intact signature timestamp from a trusted TSA.
-    let poe = check
-        .timestamps
-        .iter()
-        .filter(|t| t.intact())
-        .filter(|t| {
-            // The TSA must chain to an anchor and its certificate must cover the time it asserts.
-            t.signer.as_ref().and_then(|s| s.cert.as_ref()).is_some_and(|tsa| {
-                t.time.is_some_and(|time| tsa.valid_at(time))
-                    && matches!(ctx.trust.chain(tsa, ctx.pool), ChainOutcome::Trusted(_))
-            })
-        })
-        .filter_map(|t| t.time)
-        .min();
-    let reference = poe.unwrap_or(ctx.now);
-    let with_poe = |(i, s, d, _): Decision| (i, s, d, poe);
+    if let Some(anchor) = path.last() {
+        *chained = ctx.trust.service_of(anchor, reference).cloned();
+    }
 
     // The claimed signing time must fall inside the signer certificate's validity: a
     // signature claiming a time before the certificate existed is inconsistent

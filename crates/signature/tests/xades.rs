@@ -190,3 +190,58 @@ fn plain_xmldsig_is_not_xades_and_dtds_are_refused() {
     let r = verify_document(with_dtd.as_bytes(), None, &p.trust, now());
     assert_eq!(verdict(&r), (Indication::TotalFailed, Some(SubIndication::FormatFailure)), "{}", r.detail);
 }
+
+/// `xml` with a XAdES-T SignatureTimeStamp: an RFC 3161 token by `tsa` at `at` over the
+/// exclusive canonical form of ds:SignatureValue (written here by hand from the signed
+/// text: xmlsec1 writes no attribute on it, and base64 needs no escaping), added as an
+/// unsigned property. `over` replaces the stamped bytes (a token over something else).
+fn with_signature_timestamp(xml: &str, tsa: &Leaf, at: chrono::DateTime<Utc>, over: Option<&[u8]>) -> String {
+    use base64::Engine as _;
+    let start = xml.find("<ds:SignatureValue>").expect("a SignatureValue");
+    let end = xml[start..].find("</ds:SignatureValue>").expect("its end") + start;
+    let value = &xml[start + "<ds:SignatureValue>".len()..end];
+    let canonical = format!(r#"<ds:SignatureValue xmlns:ds="http://www.w3.org/2000/09/xmldsig#">{value}</ds:SignatureValue>"#);
+    let token = sigillo_testpki::timestamp_token(tsa, over.unwrap_or(canonical.as_bytes()), at);
+    let token = base64::engine::general_purpose::STANDARD.encode(token);
+    let unsigned = format!(
+        r#"<xades:UnsignedProperties><xades:UnsignedSignatureProperties><xades:SignatureTimeStamp><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><xades:EncapsulatedTimeStamp>{token}</xades:EncapsulatedTimeStamp></xades:SignatureTimeStamp></xades:UnsignedSignatureProperties></xades:UnsignedProperties>"#
+    );
+    let close = xml.find("</xades:QualifyingProperties>").expect("QualifyingProperties");
+    format!("{}{unsigned}{}", &xml[..close], &xml[close..])
+}
+
+/// XAdES-T (issue 16): an intact signature timestamp from a trusted TSA is the proof of
+/// existence, as for CAdES-T. A certificate expired now but valid at the timestamp passes,
+/// judged at the timestamp; without it, or with a token over other bytes, it does not.
+#[test]
+fn a_signature_timestamp_is_the_proof_of_existence() {
+    let t = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 10, 0, 0).unwrap();
+    let ca = Ca::new_root_with(CaSpec { not_before: Some(t(2020, 1, 1)), not_after: Some(t(2045, 1, 1)), ..CaSpec::new("XAdES-T Test CA") });
+    let trust = TrustStore::from_certificates([ca.cert_der()]).unwrap();
+    // Valid 2021-2023; judged in 2025.
+    let signer = ca.issue(LeafSpec::person("Mario", "Rossi", "TINIT-RSSMRA80A01H501U").validity(t(2021, 1, 1), t(2023, 1, 1)));
+    let tsa = ca.issue(LeafSpec::tsa("XAdES-T Test TSA").validity(t(2020, 1, 1), t(2040, 1, 1)));
+    let stamped_at = t(2022, 3, 1);
+    for (what, shape) in shapes() {
+        let xml = txml::xades(&shape, &signer.key, signer.cert_der(), signer.cert_der(), "2022-03-01T09:00:00Z");
+        let stamped = with_signature_timestamp(&xml, &tsa, stamped_at, None);
+        // The unsigned property is outside what the signature covers: xmlsec1 still verifies.
+        assert!(txml::xmlsec1_verifies_with_files(&stamped, signer.cert_der(), XADES_IDS, &files_of(&shape)), "{what}");
+        let r = verify_document(stamped.as_bytes(), detached_of(&shape), &trust, now());
+        assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{what}: {}", r.detail);
+        assert_eq!(r.signers[0].timestamp_time, Some(stamped_at), "{what}");
+        assert_eq!(r.signers[0].judged_at, Some(stamped_at), "{what}");
+
+        // No timestamp: the expired certificate has no proof of existence.
+        let r = verify_document(xml.as_bytes(), detached_of(&shape), &trust, now());
+        assert_eq!(verdict(&r), (Indication::Indeterminate, Some(SubIndication::OutOfBoundsNoPoe)), "{what}: {}", r.detail);
+        // A token over other bytes: the file was altered (HASH_FAILURE), as for CAdES-T.
+        let forged = with_signature_timestamp(&xml, &tsa, stamped_at, Some(b"another signature value"));
+        let r = verify_document(forged.as_bytes(), detached_of(&shape), &trust, now());
+        assert_eq!(verdict(&r), (Indication::TotalFailed, Some(SubIndication::HashFailure)), "{what}: {}", r.detail);
+        // A TSA nobody trusts proves nothing.
+        let stranger = Ca::new_root("Stranger TSA CA").issue(LeafSpec::tsa("Stranger TSA").validity(t(2020, 1, 1), t(2040, 1, 1)));
+        let r = verify_document(with_signature_timestamp(&xml, &stranger, stamped_at, None).as_bytes(), detached_of(&shape), &trust, now());
+        assert_eq!(verdict(&r), (Indication::Indeterminate, Some(SubIndication::OutOfBoundsNoPoe)), "{what}: {}", r.detail);
+    }
+}

@@ -136,8 +136,103 @@ impl Service {
             .map(|h| (h.type_id.as_str(), h.status))
     }
 
+    /// The periods (from, until; `None` while it lasts) during which this was a CA/QC
+    /// service granted: the same answer as [`Service::qualified_ca_at`] for every time.
+    pub fn qualified_ca_periods(&self) -> Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> {
+        // The states in the order they took effect: the history entries that started before
+        // the current state, then the current one (`state_at` ignores later-dated history).
+        let mut states: Vec<(DateTime<Utc>, &str, ServiceStatus)> = self
+            .history
+            .iter()
+            .filter(|h| h.since < self.since)
+            .map(|h| (h.since, h.type_id.as_str(), h.status))
+            .collect();
+        states.sort_by_key(|(since, _, _)| *since);
+        states.push((self.since, &self.type_id, self.status));
+        let mut out: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
+        for (i, (since, type_id, status)) in states.iter().enumerate() {
+            if *type_id != svc_type::CA_QC || *status != ServiceStatus::Granted {
+                continue;
+            }
+            // Two history entries with the same time: the one `state_at` picks (the last).
+            let until = states.get(i + 1).map(|(t, _, _)| *t);
+            if until == Some(*since) {
+                continue;
+            }
+            match out.last_mut() {
+                Some((_, end)) if *end == Some(*since) => *end = until,
+                _ => out.push((*since, until)),
+            }
+        }
+        out
+    }
+
     /// Whether this is a CA/QC service granted at `at`.
     pub fn qualified_ca_at(&self, at: DateTime<Utc>) -> bool {
         matches!(self.state_at(at), Some((t, ServiceStatus::Granted)) if t == svc_type::CA_QC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn t(y: i32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    const GRANTED: &str = "http://uri.etsi.org/TrstSvc/TrustedList/Svcstatus/granted";
+    const WITHDRAWN: &str = "http://uri.etsi.org/TrstSvc/TrustedList/Svcstatus/withdrawn";
+
+    fn service(status: &str, since: DateTime<Utc>, history: &[(&str, &str, DateTime<Utc>)]) -> Service {
+        Service {
+            type_id: svc_type::CA_QC.into(),
+            name: "CA".into(),
+            status: ServiceStatus::from_uri(status),
+            status_uri: status.into(),
+            since,
+            certificates: Vec::new(),
+            history: history
+                .iter()
+                .map(|(type_id, status, since)| HistoryEntry {
+                    type_id: (*type_id).into(),
+                    status: ServiceStatus::from_uri(status),
+                    status_uri: (*status).into(),
+                    since: *since,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_granted_periods_agree_with_the_status_at_every_time() {
+        let other = "http://uri.etsi.org/TrstSvc/Svctype/TSA/QTST";
+        let cases = [
+            service(GRANTED, t(2016), &[]),
+            service(WITHDRAWN, t(2022), &[(svc_type::CA_QC, GRANTED, t(2018))]),
+            // Granted, withdrawn, granted again; a history entry dated after the current
+            // status is ignored, as `state_at` does.
+            service(
+                GRANTED,
+                t(2020),
+                &[(svc_type::CA_QC, WITHDRAWN, t(2019)), (svc_type::CA_QC, GRANTED, t(2017)), (svc_type::CA_QC, WITHDRAWN, t(2025))],
+            ),
+            // Another type before, two entries at the same time (the later one counts).
+            service(GRANTED, t(2021), &[(svc_type::CA_QC, WITHDRAWN, t(2018)), (svc_type::CA_QC, GRANTED, t(2018)), (other, GRANTED, t(2016))]),
+        ];
+        for s in &cases {
+            let periods = s.qualified_ca_periods();
+            for year in 2014..2030 {
+                for month in [1, 7] {
+                    let at = Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).unwrap();
+                    let in_period = periods.iter().any(|(from, until)| *from <= at && until.is_none_or(|u| at < u));
+                    assert_eq!(in_period, s.qualified_ca_at(at), "{at}: {periods:?} for {s:?}");
+                }
+            }
+        }
+        assert_eq!(cases[1].qualified_ca_periods(), [(t(2018), Some(t(2022)))]);
+        assert_eq!(cases[2].qualified_ca_periods(), [(t(2017), Some(t(2019))), (t(2020), None)]);
     }
 }

@@ -3,7 +3,11 @@
 use chrono::{DateTime, Utc};
 use sigillo_signature::cert::Certificate;
 
-use crate::model::{Pointer, TrustedList};
+use std::sync::Arc;
+
+use sigillo_signature::{ListedAnchor, TrustService};
+
+use crate::model::{Pointer, TrustedList, svc_type};
 use crate::{TrustListError, peek, verify_list};
 
 /// A list that verified, with the name it was given under (a path or a URL).
@@ -108,6 +112,35 @@ impl TrustSet {
             })
             .cloned()
             .collect()
+    }
+
+    /// The certificates of every CA/QC service that was ever granted, over all lists in
+    /// use, each with the periods it was granted: anchors for a checker that judges each
+    /// document at its own time (a message's attachments at the PEC's time), so that a
+    /// service withdrawn after that time still vouches for it and one withdrawn before does
+    /// not.
+    pub fn listed_anchors(&self) -> Vec<ListedAnchor> {
+        let mut out = Vec::new();
+        for l in &self.lists {
+            for p in &l.list.providers {
+                for s in &p.services {
+                    let granted = s.qualified_ca_periods();
+                    if granted.is_empty() {
+                        continue;
+                    }
+                    let service = Arc::new(TrustService {
+                        name: s.name.clone(),
+                        provider: p.name.clone(),
+                        territory: l.list.territory.clone(),
+                        type_id: svc_type::CA_QC.to_owned(),
+                    });
+                    for c in &s.certificates {
+                        out.push(ListedAnchor { certificate: c.clone(), service: Arc::clone(&service), granted: granted.clone() });
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The certificates of CA/QC services granted at `at`, over all lists in use.

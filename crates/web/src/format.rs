@@ -120,6 +120,11 @@ pub struct SignerView {
     pub ca: String,
     pub signing_time: String,
     pub verdict: String,
+    /// A qualified electronic signature (ETSI TS 119 615: QC statements and a CA/QC
+    /// service of a trusted list).
+    pub qualified: bool,
+    /// The trusted-list service the signer chained to: "servizio: NAME (IT)".
+    pub service: Option<String>,
 }
 
 /// A signature report in plain Italian.
@@ -207,6 +212,14 @@ pub fn signature_view(report: &Value, tz: Tz) -> SignatureView {
                             .or_else(|| time(s, "signing_time", tz).map(|t| format!("{t} (dichiarata dal firmatario)")))
                             .unwrap_or_else(|| "non indicata".into()),
                         verdict: verdict_it(&text(s, "verdict").unwrap_or_default()).0.to_owned(),
+                        qualified: s.get("qualified_signature").and_then(Value::as_bool).unwrap_or(false),
+                        service: s.get("trust_service").and_then(|t| {
+                            let name = text(t, "name")?;
+                            Some(match text(t, "territory") {
+                                Some(territory) => format!("servizio: {name} ({territory})"),
+                                None => format!("servizio: {name}"),
+                            })
+                        }),
                     }
                 })
                 .collect()
@@ -247,6 +260,24 @@ mod tests {
     }
 
     #[test]
+    fn a_qualified_signer_names_its_trust_service() {
+        let report = serde_json::json!({
+            "verdict": "TOTAL_PASSED", "format": "CAdES",
+            "signers": [
+                {"common_name": "ROSSI MARIO", "verdict": "TOTAL_PASSED", "qualified_signature": true,
+                 "trust_service": {"name": "Firma Qualificata CA", "provider": "Test S.p.A.", "territory": "IT",
+                                   "type": "http://uri.etsi.org/TrstSvc/Svctype/CA/QC"}},
+                {"common_name": "BIANCHI ANNA", "verdict": "TOTAL_PASSED", "qualified_signature": false, "trust_service": null}
+            ]
+        });
+        let v = signature_view(&report, chrono_tz::Europe::Rome);
+        assert!(v.signers[0].qualified);
+        assert_eq!(v.signers[0].service.as_deref(), Some("servizio: Firma Qualificata CA (IT)"));
+        assert!(!v.signers[1].qualified);
+        assert_eq!(v.signers[1].service, None);
+    }
+
+    #[test]
     fn a_failed_signature_is_explained_in_italian() {
         let report = serde_json::json!({
             "verdict": "TOTAL_FAILED", "subindication": "HASH_FAILURE", "format": "CAdES",
@@ -259,5 +290,7 @@ mod tests {
         assert!(v.explanation.contains("modificato dopo la firma"));
         assert_eq!(v.signers[0].name, "Mario Rossi");
         assert_eq!(v.signers[0].signing_time, "20/11/2026 11:00 (dichiarata dal firmatario)");
+        assert!(!v.signers[0].qualified);
+        assert_eq!(v.signers[0].service, None);
     }
 }

@@ -74,6 +74,8 @@ struct Inner {
     outbox: Option<OutboxConfig>,
     wake: Option<Arc<tokio::sync::Notify>>,
     hashing: Arc<Hashing>,
+    /// Online revocation (`SIGILLO_REVOCATION=online`) for registering anyway.
+    revocation: Option<sigillo_pec::SharedSource>,
 }
 
 /// Password hashing (argon2id: tens of milliseconds of CPU and 19 MiB each) runs on the
@@ -101,7 +103,16 @@ impl AppState {
     /// A dashboard that answers nobody: registering anyway writes no receipt.
     pub fn new(pool: PgPool, register: Register, blobs: BlobStore, config: WebConfig) -> Self {
         AppState {
-            inner: Arc::new(Inner { pool, register, blobs, config, outbox: None, wake: None, hashing: Arc::new(Hashing::new()) }),
+            inner: Arc::new(Inner {
+                pool,
+                register,
+                blobs,
+                config,
+                outbox: None,
+                wake: None,
+                hashing: Arc::new(Hashing::new()),
+                revocation: None,
+            }),
         }
     }
 
@@ -119,8 +130,32 @@ impl AppState {
                 outbox,
                 wake,
                 hashing: i.hashing.clone(),
+                revocation: i.revocation.clone(),
             }),
         }
+    }
+
+    /// Registering anyway asks `source` for revocation status, as the intake does
+    /// (`SIGILLO_REVOCATION=online`).
+    pub fn with_revocation(self, source: Option<sigillo_pec::SharedSource>) -> Self {
+        let i = &self.inner;
+        AppState {
+            inner: Arc::new(Inner {
+                pool: i.pool.clone(),
+                register: i.register.clone(),
+                blobs: i.blobs.clone(),
+                config: i.config.clone(),
+                outbox: i.outbox.clone(),
+                wake: i.wake.clone(),
+                hashing: i.hashing.clone(),
+                revocation: source,
+            }),
+        }
+    }
+
+    /// The online revocation source, when configured.
+    pub fn revocation(&self) -> Option<sigillo_pec::SharedSource> {
+        self.inner.revocation.clone()
     }
 
     /// Checks a password against its PHC string within the bound on concurrent hashing;

@@ -322,6 +322,7 @@ pub async fn register_anyway(
         register: state.register(),
         trust_dir: state.config().trust_dir.as_deref(),
         outbox: state.outbox(),
+        revocation: state.revocation(),
     };
     let done = sigillo_protocol::anyway::register_anyway(&ctx, &user.actor()?, id, &reason).await?;
     if done.receipt_queued {
