@@ -62,6 +62,10 @@ pub enum AuditAction {
     StaffEnable,
     #[sqlx(rename = "staff.role")]
     StaffRole,
+    #[sqlx(rename = "titolario.import")]
+    TitolarioImport,
+    #[sqlx(rename = "registration.classify")]
+    RegistrationClassify,
 }
 
 impl AuditAction {
@@ -89,14 +93,17 @@ impl AuditAction {
             AuditAction::StaffPasswordReset => "staff.password_reset",
             AuditAction::StaffEnable => "staff.enable",
             AuditAction::StaffRole => "staff.role",
+            AuditAction::TitolarioImport => "titolario.import",
+            AuditAction::RegistrationClassify => "registration.classify",
         }
     }
 
     /// Every act, in the order the audit page's filter lists them.
-    pub const ALL: [AuditAction; 21] = [
+    pub const ALL: [AuditAction; 23] = [
         AuditAction::RegistrationCreate,
         AuditAction::RegistrationAnnul,
         AuditAction::RegistrationAssign,
+        AuditAction::RegistrationClassify,
         AuditAction::MessageConfirmRejection,
         AuditAction::MessageRegisterAnyway,
         AuditAction::MessageResendNotice,
@@ -115,6 +122,7 @@ impl AuditAction {
         AuditAction::ApiTokenCreate,
         AuditAction::ApiTokenRevoke,
         AuditAction::PolicyChange,
+        AuditAction::TitolarioImport,
     ];
 
     /// The act stored as `s` (its schema label), if any.

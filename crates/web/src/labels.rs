@@ -28,6 +28,8 @@ pub fn action_it(action: AuditAction) -> &'static str {
         AuditAction::ApiTokenCreate => "Creazione di un token API",
         AuditAction::ApiTokenRevoke => "Revoca di un token API",
         AuditAction::PolicyChange => "Modifica delle politiche di protocollazione",
+        AuditAction::TitolarioImport => "Importazione di una versione del titolario",
+        AuditAction::RegistrationClassify => "Classificazione di una registrazione",
     }
 }
 
@@ -51,6 +53,7 @@ pub fn object_it(object_type: &str, object_id: &str) -> String {
         "office" => "Ufficio id",
         "api_token" => "Token API id",
         "policy" => return "Politiche di protocollazione".to_owned(),
+        "titolario_version" => "Versione del titolario id",
         other => other,
     };
     format!("{kind} {object_id}")

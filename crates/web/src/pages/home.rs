@@ -45,6 +45,8 @@ pub struct HomePage {
     to_review: String,
     undecided_rejected: String,
     undelivered: String,
+    /// Registrations without a class yet (one row read, see `sigillo_store::titolario`).
+    to_classify: String,
     receipts: Vec<ReceiptProblem>,
     in_error: String,
     intake: Vec<IntakeProblem>,
@@ -80,6 +82,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
     let receipts = sigillo_store::desk::undelivered_receipt_list(&mut conn, LISTED).await?;
     let rejected_queue = sigillo_store::desk::queue_counts(&mut conn, sigillo_store::inbound::MessageState::Rejected).await?;
     let (failed, in_error) = sigillo_store::desk::failed_messages(&mut conn, LISTED).await?;
+    let to_classify = sigillo_store::titolario::to_classify_count(&mut conn, register).await?;
     let blob_check = match sigillo_store::blob_checks::latest(&mut conn).await? {
         None => None,
         Some(check) => {
@@ -125,6 +128,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
         to_review: int_it(c.to_review),
         undecided_rejected: int_it(rejected_queue.undecided),
         undelivered: int_it(undelivered),
+        to_classify: int_it(to_classify),
         receipts: receipts
             .into_iter()
             .map(|r| ReceiptProblem {
