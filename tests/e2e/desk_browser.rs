@@ -1,5 +1,6 @@
 //! A clerk registers a paper letter at the desk in a real browser (Debian's chromium,
-//! playwright-core, `web/tests/desk_register.mjs`) at 1366×768, uploading a PDF; the screenshots are
+//! playwright-core, `web/tests/desk_register.mjs`) at 1366×768, uploading a PDF and choosing
+//! its class of the titolario; the screenshots are
 //! kept under `target/screenshots/`. Needs `npm ci` in web/ and the chromium package.
 
 use sigillo_store::staff::Role;
@@ -16,6 +17,16 @@ async fn a_clerk_registers_a_paper_letter_in_a_real_browser() {
     assert!(std::path::Path::new("/usr/bin/chromium").is_file(), "install Debian's chromium (scripts/test does)");
     let (app, _pki) = spawn_app_with_pki().await;
     app.add_user("sportello", Role::Operatore).await;
+    // The 2005 model titolario, so that the form offers its classes.
+    let csv = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/titolario-comuni-2005.csv")).unwrap();
+    let input = sigillo_protocol::titolario::ImportInput {
+        name: "Piano di classificazione dei Comuni 2005".into(),
+        valid_from: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+        valid_to: None,
+        csv,
+    };
+    let actor = sigillo_store::register::Actor::parse("cli").unwrap();
+    sigillo_protocol::titolario::import(&app.db.pool, &app.register, &actor, input).await.unwrap();
     let pdf = app.data_dir.path().join("lettera-tari.pdf");
     let bytes = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
     std::fs::write(&pdf, bytes).unwrap();
@@ -44,6 +55,13 @@ async fn a_clerk_registers_a_paper_letter_in_a_real_browser() {
     .await
     .unwrap();
     assert_eq!((number, channel.as_str(), delivery.as_str(), paper), (1, "carta", "raccomandata", 2));
+    let class: String = sqlx::query_scalar(
+        "select e.code from registration_classes c join titolario_entries e on e.id = c.entry_id",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(class, "IV.3", "classified at the desk");
     use sha2::Digest;
     assert_eq!(doc_sha, sha2::Sha256::digest(bytes).to_vec(), "the uploaded bytes, hashed");
 }

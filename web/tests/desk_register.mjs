@@ -3,8 +3,9 @@
 //   node web/tests/desk.mjs BASE_URL OUT_DIR PDF_FILE
 // Environment: SIGILLO_E2E_USER / SIGILLO_E2E_PASSWORD (an operatore).
 // Steps: log in, open "Nuova registrazione", fill the form (paper, registered post, a
-// citizen with codice fiscale, two attachments on paper), upload the PDF, register; the
-// record page must show the number, the channel and the document. Screenshots of the filled
+// citizen with codice fiscale, two attachments on paper, a class of the titolario), upload
+// the PDF, register; the record page must show the number, the channel, the document and
+// the class. Screenshots of the filled
 // form and of the record go to OUT_DIR; axe-core runs on both pages.
 // Exits 0 when every step passed, 1 with the failing step otherwise.
 import { chromium } from 'playwright-core';
@@ -61,6 +62,7 @@ try {
   await page.fill('#cf_1', 'RSSMRA85T10A562S');
   await page.fill('#indirizzo_1', 'Via dei Mille 12, 80121 Napoli');
   await page.fill('#allegati_cartacei', '2');
+  await page.selectOption('#classe', 'IV.3');
   await page.setInputFiles('#documenti', pdf);
   await audit('desk-01-modulo', false);
 
@@ -70,7 +72,8 @@ try {
   await page.screenshot({ path: join(out, 'desk-03-registrazione-intera.png'), fullPage: true });
   const text = await page.textContent('main');
   for (const expected of ['Protocollo n. 0000001', 'Richiesta di rimborso della TARI 2025', 'carta (raccomandata)',
-                          'Giulia Esposito', 'RSSMRA85T10A562S', 'lettera-tari.pdf', 'Allegati su carta']) {
+                          'Giulia Esposito', 'RSSMRA85T10A562S', 'lettera-tari.pdf', 'Allegati su carta',
+                          'IV.3 — Gestione delle entrate: accertamento, riscossione, versamento']) {
     if (!text.includes(expected)) throw new Error(`the record page does not show «${expected}»`);
   }
 } catch (e) {

@@ -23,6 +23,9 @@ pub enum Error {
     /// A field of a desk or API registration cannot be registered; nothing was written.
     #[error("{0}")]
     Invalid(crate::desk::FieldError),
+    /// A titolario CSV file with faults, each with its line and column; nothing was imported.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Titolario(Vec<crate::titolario::LineError>),
     /// An idempotency key used again with a different request.
     #[error("the Idempotency-Key {0:?} was already used for a different request")]
     IdempotencyConflict(String),

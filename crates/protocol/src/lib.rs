@@ -30,6 +30,7 @@ pub mod plan;
 pub mod policy;
 pub mod receipt;
 pub mod record;
+pub mod titolario;
 pub mod trust;
 
 pub use error::Error;

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod dev;
 mod trust_lists;
+mod titolario;
 mod token;
 mod user;
 
@@ -52,6 +53,9 @@ enum Command {
     /// The blob store (raw messages and documents).
     #[command(subcommand)]
     Blobs(BlobsCommand),
+    /// The titolario (piano di classificazione) of the AOO.
+    #[command(subcommand)]
+    Titolario(titolario::TitolarioCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -159,6 +163,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => run_async(commands::serve(commands::ServeParts { outbox: !a.no_outbox })),
         Command::User(c) => run_async(user::run(c)),
         Command::Token(c) => run_async(token::run(c)),
+        Command::Titolario(c) => run_async(titolario::run(c)),
         Command::Dev(c) => run_async(dev::run(c)),
         Command::Ingest(a) => run_async(commands::ingest(a.files, a.json)),
         Command::Register(RegisterCommand::Export(a)) => {

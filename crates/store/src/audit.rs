@@ -64,6 +64,10 @@ pub enum AuditAction {
     RegisterCloseDay,
     #[sqlx(rename = "staff.role")]
     StaffRole,
+    #[sqlx(rename = "titolario.import")]
+    TitolarioImport,
+    #[sqlx(rename = "registration.classify")]
+    RegistrationClassify,
 }
 
 impl AuditAction {
@@ -92,14 +96,17 @@ impl AuditAction {
             AuditAction::StaffEnable => "staff.enable",
             AuditAction::StaffRole => "staff.role",
             AuditAction::RegisterCloseDay => "register.close_day",
+            AuditAction::TitolarioImport => "titolario.import",
+            AuditAction::RegistrationClassify => "registration.classify",
         }
     }
 
     /// Every act, in the order the audit page's filter lists them.
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: [AuditAction; 24] = [
         AuditAction::RegistrationCreate,
         AuditAction::RegistrationAnnul,
         AuditAction::RegistrationAssign,
+        AuditAction::RegistrationClassify,
         AuditAction::RegisterCloseDay,
         AuditAction::MessageConfirmRejection,
         AuditAction::MessageRegisterAnyway,
@@ -119,6 +126,7 @@ impl AuditAction {
         AuditAction::ApiTokenCreate,
         AuditAction::ApiTokenRevoke,
         AuditAction::PolicyChange,
+        AuditAction::TitolarioImport,
     ];
 
     /// The act stored as `s` (its schema label), if any.

@@ -113,6 +113,11 @@ pub struct RegisterExport {
     pub registrations: Vec<ExportedRegistration>,
     pub annulments: Vec<ExportedAnnulment>,
     pub assignments: Vec<ExportedAssignment>,
+    /// Classifications made or changed in the period (LG AgID §3.1), which may concern a
+    /// registration of an earlier day. Left out when there are none, so that an export of a
+    /// period without any reads as before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classifications: Vec<crate::titolario::DayChange>,
 }
 
 /// The bounds `[from, to)` of a period in the register's time zone.
@@ -263,6 +268,8 @@ pub async fn collect(
         });
     }
 
+    let classifications = crate::titolario::changes_between(conn, register, from, to).await?;
+
     Ok(RegisterExport {
         ipa_code: register.ipa_code.to_string(),
         aoo_code: register.aoo_code.to_string(),
@@ -277,6 +284,7 @@ pub async fn collect(
         registrations,
         annulments,
         assignments,
+        classifications,
     })
 }
 

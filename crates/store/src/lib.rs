@@ -26,6 +26,7 @@ pub mod register;
 pub mod revocation;
 pub mod seed;
 pub mod staff;
+pub mod titolario;
 #[cfg(feature = "testing")]
 pub mod testing;
 

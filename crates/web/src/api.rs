@@ -57,7 +57,15 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Resu
     let id = RegistrationId::new(parse_id(&id)?);
     let mut conn = state.pool().acquire().await?;
     let r = browse::registration(&mut conn, state.register(), id).await?;
-    serde_json::to_value(r).map(Json).map_err(|e| AppError::Internal(e.to_string()))
+    let class = sigillo_store::titolario::class_of(&mut conn, id).await?;
+    let mut v = serde_json::to_value(r).map_err(|e| AppError::Internal(e.to_string()))?;
+    if let Some(m) = v.as_object_mut() {
+        m.insert(
+            "classification".into(),
+            class.map_or(Value::Null, |c| json!({"code": c.code, "description": c.description, "titolario": c.version})),
+        );
+    }
+    Ok(Json(v))
 }
 
 pub async fn documents(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
@@ -101,7 +109,10 @@ pub async fn openapi() -> Json<Value> {
                             "description": "one registration only (GET /api/v1/registrations/{id})"},
                         "paper_attachments": {"type": "integer", "description": "one registration only"},
                         "correspondents": {"type": "array", "items": {"$ref": "#/components/schemas/Correspondent"},
-                            "description": "one registration only"}}},
+                            "description": "one registration only"},
+                        "classification": {"type": ["object", "null"], "description": "one registration only: its class now, null while da classificare",
+                            "properties": {"code": {"type": "string", "example": "VI.3"}, "description": {"type": "string"},
+                                "titolario": {"type": "string", "description": "the name of the titolario version"}}}}},
                 "Correspondent": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
                     "name": {"type": "string", "maxLength": 300},
                     "tax_code": {"type": ["string", "null"], "description": "codice fiscale (16 characters) or partita IVA (11 digits), checked with its check character"},
@@ -118,7 +129,8 @@ pub async fn openapi() -> Json<Value> {
                         "correspondents": {"type": "array", "maxItems": 100, "items": {"$ref": "#/components/schemas/Correspondent"},
                             "description": "the sender (arrivo) or the recipients (partenza); at least one unless interno"},
                         "paper_attachments": {"type": "integer", "minimum": 0, "maximum": 9999},
-                        "classification": {"type": "null", "description": "not yet supported (titolario): omit it"},
+                        "classification": {"type": "string", "maxLength": 32, "example": "VI.3",
+                            "description": "the flat code (titolo.classe[.sottoclasse]) of an entry without children in the titolario version in force on the registration's day; an unknown code is refused with 422 and field classification. Omitted: the registration is listed as da classificare"},
                         "documents": {"type": "array", "maxItems": 50, "description": "the first is the primary document; 50 MB in all",
                             "items": {"type": "object", "required": ["name", "media_type", "content"], "additionalProperties": false, "properties": {
                                 "name": {"type": "string", "maxLength": 255},
@@ -272,12 +284,8 @@ fn desk_input(body: &Value, tz: chrono_tz::Tz) -> Result<DeskInput, AppError> {
             unprocessable("paper_delivery", format!("«{p}» non è consegna_a_mano, posta o raccomandata"))
         })?),
     };
-    if m.get("classification").is_some_and(|c| !c.is_null()) {
-        return Err(unprocessable(
-            "classification",
-            "la classificazione (titolario) non è ancora gestita da questa versione: ometta il campo",
-        ));
-    }
+    // Checked against the titolario in force by the desk, before any number is taken.
+    let classification = opt_str(m, "", "classification")?.map(str::to_owned);
     let received_at = match opt_str(m, "", "received_at")? {
         None => None,
         Some(s) => Some(parse_instant(s, tz).ok_or_else(|| {
@@ -330,6 +338,7 @@ fn desk_input(body: &Value, tz: chrono_tz::Tz) -> Result<DeskInput, AppError> {
         correspondents,
         paper_attachments,
         documents,
+        classification,
     })
 }
 

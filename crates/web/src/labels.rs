@@ -30,6 +30,8 @@ pub fn action_it(action: AuditAction) -> &'static str {
         AuditAction::ApiTokenRevoke => "Revoca di un token API",
         AuditAction::PolicyChange => "Modifica delle politiche di protocollazione",
         AuditAction::RegisterCloseDay => "Chiusura del registro giornaliero",
+        AuditAction::TitolarioImport => "Importazione di una versione del titolario",
+        AuditAction::RegistrationClassify => "Classificazione di una registrazione",
     }
 }
 
@@ -70,6 +72,7 @@ pub fn object_it(object_type: &str, object_id: &str) -> String {
                 Err(_) => format!("Registro giornaliero del {object_id}"),
             };
         }
+        "titolario_version" => "Versione del titolario id",
         other => other,
     };
     format!("{kind} {object_id}")

@@ -29,6 +29,7 @@ use sigillo_store::register::{
 
 use crate::Error;
 use crate::clock::Clock;
+use crate::titolario;
 
 /// Longest subject (oggetto) accepted.
 pub const MAX_SUBJECT_CHARS: usize = 2000;
@@ -76,6 +77,8 @@ pub struct DeskInput {
     pub correspondents: Vec<CorrespondentInput>,
     pub paper_attachments: i64,
     pub documents: Vec<Upload>,
+    /// The flat code of a class of the titolario in force (`VI.3`), when given at creation.
+    pub classification: Option<String>,
 }
 
 /// A field that cannot be registered: its name as the API spells it (`subject`,
@@ -302,12 +305,19 @@ impl Outcome {
 pub async fn register(ctx: &Desk<'_>, actor: &Actor, input: DeskInput, idem: Option<&Idempotency>) -> Result<Outcome, Error> {
     let now = ctx.clock.now();
     let Checked { mut record, via } = validate(&input, now).map_err(Error::Invalid)?;
+    let classification = input.classification.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned);
     if let Some(idem) = idem {
         // The common retry: answered without touching the documents again.
         let mut conn = ctx.pool.acquire().await.map_err(sigillo_store::Error::from)?;
         if let Some(used) = idempotency::find(&mut conn, idem.token_id, &idem.key).await? {
             return replay(&mut conn, ctx.register, idem, &used).await;
         }
+    }
+    if let Some(code) = &classification {
+        // Refused before any document is stored or number taken; checked again below
+        // against the registration's own day.
+        let mut conn = ctx.pool.acquire().await.map_err(sigillo_store::Error::from)?;
+        titolario::resolve(&mut conn, ctx.register, titolario::day_of(ctx.register, now), code, "classification").await?;
     }
     record.documents = documents(ctx, input.documents, now).await?;
 
@@ -320,6 +330,12 @@ pub async fn register(ctx: &Desk<'_>, actor: &Actor, input: DeskInput, idem: Opt
         }
     }
     let registration = register::register_via(&mut tx, ctx.register, actor, &record, &via, None).await?;
+    if let Some(code) = &classification {
+        // An error here rolls the registration back with its number: no gap.
+        let day = titolario::day_of(ctx.register, registration.registered_at);
+        let entry = titolario::resolve(&mut tx, ctx.register, day, code, "classification").await?;
+        sigillo_store::titolario::classify(&mut tx, registration.id, entry.id, actor, None).await?;
+    }
     if let Some(idem) = idem {
         idempotency::record(&mut tx, idem.token_id, &idem.key, &idem.request_sha256, registration.id).await?;
     }
@@ -402,6 +418,7 @@ mod tests {
             }],
             paper_attachments: 2,
             documents: vec![Upload { name: "lettera.pdf".into(), media_type: "application/pdf".into(), content: b"%PDF".to_vec() }],
+            classification: None,
         }
     }
 

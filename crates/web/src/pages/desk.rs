@@ -48,6 +48,7 @@ pub struct Values {
     sender_protocol_date: String,
     paper_attachments: String,
     correspondents: Vec<(String, String, String)>,
+    classification: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -64,6 +65,8 @@ pub struct DeskPage {
     sender_protocol_date: String,
     paper_attachments: String,
     correspondents: Vec<CorrespondentRow>,
+    /// The classes of the titolario in force today (empty: none imported yet).
+    classes: Vec<super::titolario::ClassOption>,
     error: Option<String>,
     /// The form field at fault, to point the clerk at it.
     error_field: String,
@@ -71,7 +74,13 @@ pub struct DeskPage {
     max_mb: usize,
 }
 
-fn page(user: &CurrentUser, v: Values, error: Option<(String, String)>, had_files: bool) -> DeskPage {
+fn page(
+    user: &CurrentUser,
+    v: Values,
+    classes: Vec<super::titolario::ClassOption>,
+    error: Option<(String, String)>,
+    had_files: bool,
+) -> DeskPage {
     let direction = if v.direction.is_empty() { "arrivo" } else { v.direction.as_str() };
     let channel = if v.channel.is_empty() { "carta" } else { v.channel.as_str() };
     let delivery = if v.paper_delivery.is_empty() { "consegna_a_mano" } else { v.paper_delivery.as_str() };
@@ -117,6 +126,7 @@ fn page(user: &CurrentUser, v: Values, error: Option<(String, String)>, had_file
         sender_protocol_date: v.sender_protocol_date,
         paper_attachments: if v.paper_attachments.is_empty() { "0".into() } else { v.paper_attachments },
         correspondents,
+        classes,
         error,
         error_field,
         had_files,
@@ -124,8 +134,9 @@ fn page(user: &CurrentUser, v: Values, error: Option<(String, String)>, had_file
     }
 }
 
-pub async fn form(user: CurrentUser) -> DeskPage {
-    page(&user, Values::default(), None, false)
+pub async fn form(State(state): State<AppState>, user: CurrentUser) -> Result<DeskPage, AppError> {
+    let classes = super::titolario::desk_options(&state, "").await?;
+    Ok(page(&user, Values::default(), classes, None, false))
 }
 
 /// The form's label of a field named as the domain names it, for the error message.
@@ -147,6 +158,7 @@ fn label_it(field: &str) -> String {
         "tax_code" => "Codice fiscale o partita IVA",
         "address" => "Indirizzo o PEC",
         "documents" => "Documenti",
+        "classification" => "Classificazione",
         _ if doc.is_some() => "Documento",
         other => other,
     };
@@ -187,6 +199,7 @@ async fn read_form(mut form: Multipart) -> Result<(Values, Vec<Upload>), AppErro
             "protocollo_mittente" => v.sender_protocol_number = text,
             "data_protocollo_mittente" => v.sender_protocol_date = text,
             "allegati_cartacei" => v.paper_attachments = text,
+            "classe" => v.classification = text,
             _ => {
                 if let Some(n) = row("nome_") {
                     v.correspondents[n - 1].0 = text;
@@ -264,6 +277,7 @@ fn input(v: &Values, uploads: Vec<Upload>, tz: chrono_tz::Tz) -> Result<DeskInpu
         correspondents,
         paper_attachments,
         documents: uploads,
+        classification: Some(v.classification.clone()).filter(|c| !c.trim().is_empty()),
     })
 }
 
@@ -271,9 +285,10 @@ pub async fn create(State(state): State<AppState>, user: CurrentUser, form: Mult
     let (values, uploads) = read_form(form).await?;
     let had_files = !uploads.is_empty();
     let register = state.register();
+    let classes = super::titolario::desk_options(&state, &values.classification).await?;
     let refuse = |values: Values, e: FieldError| {
         let message = format!("{}: {}", label_it(&e.field), e.message);
-        (StatusCode::UNPROCESSABLE_ENTITY, page(&user, values, Some((e.field, message)), had_files)).into_response()
+        (StatusCode::UNPROCESSABLE_ENTITY, page(&user, values, classes, Some((e.field, message)), had_files)).into_response()
     };
     let input = match input(&values, uploads, register.timezone) {
         Ok(i) => i,

@@ -64,6 +64,8 @@ pub struct HomePage {
     to_review: String,
     undecided_rejected: String,
     undelivered: String,
+    /// Registrations without a class yet (one row read, see `sigillo_store::titolario`).
+    to_classify: String,
     receipts: Vec<ReceiptProblem>,
     in_error: String,
     intake: Vec<IntakeProblem>,
@@ -120,6 +122,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
             }),
         })
         .collect();
+    let to_classify = sigillo_store::titolario::to_classify_count(&mut conn, register).await?;
     let blob_check = match sigillo_store::blob_checks::latest(&mut conn).await? {
         None => None,
         Some(check) => {
@@ -169,6 +172,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
         to_review: int_it(c.to_review),
         undecided_rejected: int_it(rejected_queue.undecided),
         undelivered: int_it(undelivered),
+        to_classify: int_it(to_classify),
         receipts: receipts
             .into_iter()
             .map(|r| ReceiptProblem {

@@ -54,6 +54,16 @@ pub struct DayAssignment {
     pub note: String,
 }
 
+/// A classification made or changed that day.
+pub struct DayClassification {
+    pub number: String,
+    pub at: String,
+    pub by: String,
+    pub old: String,
+    pub new: String,
+    pub reason: String,
+}
+
 /// How a day stands: closed (when, with the hashes of its stored files) or open.
 pub struct DayClosing {
     pub day_iso: String,
@@ -90,6 +100,7 @@ pub struct DayPage {
     rows: Vec<DayRow>,
     annulments: Vec<DayAnnulment>,
     assignments: Vec<DayAssignment>,
+    classifications: Vec<DayClassification>,
     closing: Option<DayClosing>,
     recent: Vec<DayClosing>,
 }
@@ -118,6 +129,18 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Qu
                 by: crate::labels::actor_it(&a.assigned_by),
                 office: format!("{} {}", a.office_code, a.office_name),
                 note: a.note.clone().unwrap_or_default(),
+            })
+            .collect(),
+        classifications: e
+            .classifications
+            .iter()
+            .map(|c| DayClassification {
+                number: format!("{}/{}", c.number, c.year),
+                at: datetime_it(c.change.at, tz),
+                by: crate::labels::actor_it(&c.change.by),
+                old: c.change.old_code.clone().unwrap_or_else(|| "—".into()),
+                new: format!("{} {}", c.change.new_code, c.change.new_description),
+                reason: c.change.reason.clone().unwrap_or_default(),
             })
             .collect(),
         layout: Layout::new(&user, "registro", format!("Registro giornaliero del {}", date_it(day))),

@@ -245,6 +245,8 @@ pub struct DetailPage {
     /// What was sent to the citizen about the message (receipt, notices, re-sends).
     sent: Vec<super::outbox::OutboxView>,
     history: Vec<HistView>,
+    /// The classification block (`super::titolario::panel`), already rendered.
+    classification: String,
     assignments: Vec<AssignView>,
     offices: Vec<staff::Office>,
     notice: Option<&'static str>,
@@ -269,6 +271,7 @@ pub async fn show(
     let history = browse::history(&mut conn, "registration", &id.to_string()).await?;
     let assignments = staff::assignments(&mut conn, id).await?;
     let offices = staff::list_offices(&mut conn).await?.into_iter().filter(|o| o.active).collect();
+    let classification = super::titolario::panel(&mut conn, &state, &user, id, r.registered_at, r.annulment.is_some()).await?;
     let sent = match &r.message {
         Some(m) => super::outbox::views(&mut conn, m.id, tz).await?,
         None => Vec::new(),
@@ -407,6 +410,7 @@ pub async fn show(
                 action: crate::labels::action_it(h.action).to_owned(),
             })
             .collect(),
+        classification,
         assignments: assignments
             .into_iter()
             .map(|a| AssignView {
@@ -420,6 +424,7 @@ pub async fn show(
         notice: match sq.esito.as_deref() {
             Some("annullata") => Some("La registrazione è stata annullata."),
             Some("assegnata") => Some("L'assegnazione è stata registrata."),
+            Some("classificata") => Some("La classificazione è stata registrata."),
             Some("protocollata") => Some("Il messaggio è stato protocollato d'ufficio."),
             Some("registrata") => Some("Il documento è stato registrato a protocollo."),
             Some("reinviata") => Some("Il messaggio al mittente è stato rimesso in coda di invio."),
