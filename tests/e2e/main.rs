@@ -27,6 +27,7 @@ mod pec_sim;
 mod policy_switches;
 mod register_cli;
 mod service_logs;
+mod trusted_list_service;
 mod trusted_lists;
 mod validation_time;
 mod web_accounts;

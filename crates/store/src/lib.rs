@@ -25,6 +25,7 @@ pub mod register;
 pub mod revocation;
 pub mod seed;
 pub mod staff;
+pub mod trusted_lists;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -11,6 +11,7 @@ pub mod print;
 pub mod queue;
 pub mod register_day;
 pub mod registrations;
+pub mod trusted_lists;
 
 use sigillo_store::staff::Role;
 
