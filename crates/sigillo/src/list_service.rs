@@ -226,7 +226,7 @@ fn good(list: &TrustedList, role: ListRole, location: &str, body: Vec<u8>, signe
         issued_at: list.issued,
         next_update: list.next_update,
         services: i32::try_from(list.service_count()).unwrap_or(i32::MAX),
-        signer: signer.subject.clone(),
+        signer: signer.subject.to_string(),
     }
 }
 
