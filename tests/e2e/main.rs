@@ -28,6 +28,7 @@ mod policy_switches;
 mod register_cli;
 mod service_logs;
 mod titolario;
+mod trusted_list_service;
 mod trusted_lists;
 mod validation_time;
 mod web_accounts;

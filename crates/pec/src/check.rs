@@ -39,6 +39,8 @@ impl ValidationTime {
 
 /// Trust anchors; build once, use for many files. The time of judgement is an input of each
 /// check (`*_at`); the methods without `_at` use the default time given to [`Checker::new`].
+/// Cloned to add the anchors of a trusted list's services granted at a given time.
+#[derive(Clone)]
 pub struct Checker {
     pec_trust: TrustStore,
     doc_trust: TrustStore,

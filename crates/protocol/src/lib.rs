@@ -24,6 +24,7 @@
 pub mod anyway;
 pub mod clock;
 pub mod desk;
+pub mod listed;
 mod error;
 pub mod pipeline;
 pub mod plan;

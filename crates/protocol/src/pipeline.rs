@@ -50,6 +50,16 @@ fn check_message(checker: &Checker, label: &str, raw: &[u8], when: ValidationTim
     checker.check_message_at(label, raw, when)
 }
 
+/// The PEC time the attachments were judged at, when the classifier used it.
+fn attachments_judged_at(report: &MessageReport) -> Option<chrono::DateTime<chrono::Utc>> {
+    report
+        .attachments
+        .iter()
+        .filter_map(|a| a.signature.as_ref())
+        .find(|s| s.time_source == sigillo_signature::TimeSource::PecTime)
+        .map(|s| s.judged_at)
+}
+
 /// What happened to one message.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
@@ -280,11 +290,21 @@ impl Pipeline {
     /// Runs the classifier on a blocking thread. Its panics end that thread's task, not the
     /// service: the join error says so and the message is set aside.
     async fn classify(&self, raw: Vec<u8>, label: &str) -> Result<MessageReport, Fault> {
-        let checker = self.checker.current();
+        let in_use = self.checker.in_use();
         let when = ValidationTime::now(self.clock.now());
         let classifier = self.classifier;
         let label = label.to_owned();
-        match tokio::task::spawn_blocking(move || classifier(&checker, &label, &raw, when)).await {
+        // The trusted lists' services are anchors as granted when the documents are judged:
+        // at the PEC's time reference, known once the envelope is read. Classified again in
+        // the rare case where the services granted then differ from those granted now.
+        let classify = move || -> Result<MessageReport, PecError> {
+            let report = classifier(&in_use.at(when.at), &label, &raw, when)?;
+            match attachments_judged_at(&report) {
+                Some(at) if !in_use.same_anchors(when.at, at) => classifier(&in_use.at(at), &label, &raw, when),
+                _ => Ok(report),
+            }
+        };
+        match tokio::task::spawn_blocking(classify).await {
             Ok(Ok(report)) => Ok(report),
             Ok(Err(e)) => Err(Fault(format!("messaggio non classificabile: {e}"))),
             Err(join) if join.is_panic() => {

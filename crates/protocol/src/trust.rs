@@ -12,6 +12,7 @@ use sigillo_pec::Checker;
 use tokio::sync::Notify;
 
 use crate::Error;
+use crate::listed::{InUse, ListedAnchors};
 
 /// A classifier judging at `at`, with the shipped PEC anchors (AgID CA1) and those of
 /// `dir/pec/` (optional) and `dir/signatures/`. A missing `signatures/` folder, or a
@@ -28,26 +29,39 @@ pub fn checker(dir: &Path, at: SystemTime) -> Result<Checker, Error> {
 }
 
 /// The classifier in use, shared by every clone of a pipeline and replaced whole when the
-/// trust directory changes: a message is classified with one set of anchors from start to
-/// end, whichever reload happens meanwhile.
+/// trust directory or the stored trusted lists change: a message is classified with one set
+/// of anchors from start to end, whichever reload happens meanwhile.
 #[derive(Clone)]
-pub struct SharedChecker(Arc<RwLock<Arc<Checker>>>);
+pub struct SharedChecker(Arc<RwLock<Arc<InUse>>>);
 
 impl SharedChecker {
     pub fn new(checker: Checker) -> Self {
-        SharedChecker(Arc::new(RwLock::new(Arc::new(checker))))
+        SharedChecker(Arc::new(RwLock::new(Arc::new(InUse::new(Arc::new(checker), None)))))
     }
 
-    /// The classifier to use now.
+    /// The classifier of the trust directory (without the trusted lists' services).
     pub fn current(&self) -> Arc<Checker> {
+        Arc::clone(self.in_use().base())
+    }
+
+    /// The trust directory's classifier and the lists, as they are now.
+    pub fn in_use(&self) -> Arc<InUse> {
         // A panic while holding the lock can only have happened in `replace`, which swaps an
         // Arc: the value inside is whole either way.
         Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
-    /// Puts `checker` in use for every message classified from now on.
+    /// Puts `checker` in use for every message classified from now on (the lists stay).
     pub fn replace(&self, checker: Checker) {
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(checker);
+        let mut slot = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Arc::new(InUse::new(Arc::new(checker), slot.lists().cloned()));
+    }
+
+    /// Puts the services of `lists` in use as document anchors from now on (the trust
+    /// directory's stay).
+    pub fn set_lists(&self, lists: Option<Arc<ListedAnchors>>) {
+        let mut slot = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Arc::new(InUse::new(Arc::clone(slot.base()), lists));
     }
 }
 

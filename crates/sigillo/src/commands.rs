@@ -242,7 +242,12 @@ async fn pipeline(config: &Config, wake: Option<std::sync::Arc<tokio::sync::Noti
     tracing::info!("revocation of signing certificates: {}", config.revocation.as_str());
     let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
     let pipeline =
-        Pipeline::new(pool, blobs, register.clone(), checker, config.intake_max_attempts).with_policy(config.policy);
+        Pipeline::new(pool.clone(), blobs, register.clone(), checker, config.intake_max_attempts).with_policy(config.policy);
+    // The lists stored by the last refresh, verified again, without the network.
+    if let Some(c) = &config.trusted_list {
+        let source = crate::list_service::Source::from_config(c)?;
+        crate::list_service::load_into(&pool, &source.signers, pipeline.checker()).await;
+    }
     Ok(match outbox_config(config, &register)? {
         Some(outbox) => pipeline.with_outbox(outbox, wake),
         None => pipeline,
@@ -447,12 +452,29 @@ pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
         }
     }
     let mut pollers = Vec::new();
+    let list_source = match &config.trusted_list {
+        Some(c) => Some(crate::list_service::Source::from_config(c)?),
+        None => {
+            tracing::info!(
+                "trusted lists off (SIGILLO_TRUSTED_LIST_SIGNERS not set, or SIGILLO_TRUSTED_LIST_URL empty): \
+                 document signatures trusted by SIGILLO_TRUST_DIR only"
+            );
+            None
+        }
+    };
     if config.mailboxes.is_empty() {
         tracing::info!("IMAP intake off (SIGILLO_IMAP_URL not set)");
+        // Still refreshed here: other instances, and the dashboard, use the stored lists.
+        if let Some(source) = list_source {
+            tokio::spawn(crate::list_service::run(pool.clone(), source, None));
+        }
     } else {
         let pipeline = pipeline(&config, Some(wake.clone())).await?;
         if let Some(dir) = &config.trust_dir {
             watch_trust(dir, &pipeline);
+        }
+        if let Some(source) = list_source {
+            tokio::spawn(crate::list_service::run(pool.clone(), source, Some(pipeline.checker().clone())));
         }
         for mailbox in &config.mailboxes {
             let cfg = std::sync::Arc::new(mailbox.clone());

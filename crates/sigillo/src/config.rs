@@ -36,6 +36,8 @@ pub const KNOWN: &[&str] = &[
     "SIGILLO_TIMEZONE",
     "SIGILLO_TRUST_DIR",
     "SIGILLO_REVOCATION",
+    "SIGILLO_TRUSTED_LIST_URL",
+    "SIGILLO_TRUSTED_LIST_SIGNERS",
     "SIGILLO_INTAKE_MAX_ATTEMPTS",
     // the check of the blob store
     "SIGILLO_BLOB_VERIFY_PERCENT",
@@ -114,6 +116,8 @@ pub struct Config {
     pub revocation: sigillo_revocation::Mode,
     /// Messages set aside after this many failed attempts.
     pub intake_max_attempts: u32,
+    /// The trusted list the service fetches and keeps; `None`: off.
+    pub trusted_list: Option<TrustedListConfig>,
     /// The mailboxes the poller of `sigillo serve` reads; empty when no IMAP URL is set.
     pub mailboxes: Vec<MailboxConfig>,
     /// Automatic receipts and notices; `None` when `SIGILLO_NOTIFY_FROM` is not set.
@@ -125,6 +129,18 @@ pub struct Config {
     pub web: WebConfig,
     /// When the service checks its share of the blob store.
     pub blob_verify: crate::blobs::Schedule,
+}
+
+/// The EU list of trusted lists: the default of `SIGILLO_TRUSTED_LIST_URL`.
+pub const EU_LOTL_URL: &str = "https://ec.europa.eu/tools/lotl/eu-lotl.xml";
+
+/// `SIGILLO_TRUSTED_LIST_URL` and `SIGILLO_TRUSTED_LIST_SIGNERS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedListConfig {
+    /// An http(s) URL, or a path (an offline copy).
+    pub url: String,
+    /// PEM file of the certificates allowed to sign the list at `url`.
+    pub signers: PathBuf,
 }
 
 /// Receipts and notices: who sends them and how.
@@ -276,6 +292,7 @@ pub fn from_vars(
     let mailboxes = if accounts.is_empty() { Vec::new() } else { mailboxes(accounts, &imap_settings(&vars)?) };
     let notify = notify(&vars)?;
     let blob_verify = blob_verify(&vars)?;
+    let trusted_list = trusted_list(&vars)?;
     let Register { data_dir, ipa_code, aoo_code, register_code, timezone, trust_dir, revocation, intake_max_attempts } = register;
     let config = Config {
         database_url,
@@ -289,6 +306,7 @@ pub fn from_vars(
         trust_dir,
         revocation,
         intake_max_attempts,
+        trusted_list,
         mailboxes,
         notify,
         policy,
@@ -395,6 +413,38 @@ fn policy(v: &Vars) -> Result<Policy, ConfigError> {
             d.indeterminate,
         )?,
     })
+}
+
+/// The trusted list: on by default (the EU list of trusted lists) once the certificates
+/// allowed to sign it are given; an empty `SIGILLO_TRUSTED_LIST_URL` (or `off`) turns it off,
+/// for installations without Internet access. A URL set explicitly without signers is an
+/// error: the list could not be verified.
+fn trusted_list(v: &Vars) -> Result<Option<TrustedListConfig>, ConfigError> {
+    const URL: &str = "SIGILLO_TRUSTED_LIST_URL";
+    const SIGNERS: &str = "SIGILLO_TRUSTED_LIST_SIGNERS";
+    // Read raw: set and empty means off, unset means the default.
+    let url = match v.0.get(URL).map(|u| u.trim()) {
+        Some("" | "off") => return Ok(None),
+        Some(u) => {
+            if !(u.starts_with("https://") || u.starts_with("http://") || u.starts_with('/')) {
+                return Err(malformed(URL, format!("{u:?}: an http(s):// URL or an absolute path; empty to turn the lists off")));
+            }
+            Some(u.to_owned())
+        }
+        None => None,
+    };
+    match (url, v.get(SIGNERS)) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::Missing {
+            var: SIGNERS,
+            hint: "SIGILLO_TRUSTED_LIST_URL is set: set the PEM file of the certificates allowed to sign that list",
+        }),
+        (url, Some(signers)) => {
+            let url = url.unwrap_or_else(|| EU_LOTL_URL.to_owned());
+            crate::trust_lists::read_signers(std::path::Path::new(signers)).map_err(|e| malformed(SIGNERS, e))?;
+            Ok(Some(TrustedListConfig { url, signers: PathBuf::from(signers) }))
+        }
+    }
 }
 
 /// The address to listen on and the dashboard's settings. `trust_dir` is the register's:
@@ -965,6 +1015,32 @@ mod tests {
         assert_eq!(c.revocation, Mode::Offline);
         let err = from_vars(complete_and(&[("SIGILLO_REVOCATION", "sometimes")])).unwrap_err().to_string();
         assert!(err.contains("SIGILLO_REVOCATION") && err.contains("online or offline"), "{err}");
+    }
+
+    #[test]
+    fn trusted_lists_are_on_once_their_signers_are_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let signers = dir.path().join("lotl-signers.pem");
+        std::fs::write(&signers, sigillo_testpki::Ca::new_root("Firmatario della LOTL").cert_pem()).unwrap();
+        let pem = signers.to_string_lossy().into_owned();
+        let list = |extra: &[(&str, &str)]| from_vars(complete_and(extra)).map(|(c, _)| c.trusted_list);
+        assert_eq!(list(&[]).unwrap(), None, "no signers: off, nothing fetched");
+        assert_eq!(
+            list(&[("SIGILLO_TRUSTED_LIST_SIGNERS", &pem)]).unwrap(),
+            Some(TrustedListConfig { url: EU_LOTL_URL.to_owned(), signers: signers.clone() })
+        );
+        let own = list(&[("SIGILLO_TRUSTED_LIST_URL", "http://127.0.0.1:9/lotl.xml"), ("SIGILLO_TRUSTED_LIST_SIGNERS", &pem)]).unwrap();
+        assert_eq!(own.unwrap().url, "http://127.0.0.1:9/lotl.xml");
+        for off in ["", " ", "off"] {
+            assert_eq!(list(&[("SIGILLO_TRUSTED_LIST_URL", off), ("SIGILLO_TRUSTED_LIST_SIGNERS", &pem)]).unwrap(), None, "{off:?}");
+        }
+        let e = list(&[("SIGILLO_TRUSTED_LIST_URL", "https://example.invalid/lotl.xml")]).unwrap_err();
+        assert!(e.to_string().starts_with("SIGILLO_TRUSTED_LIST_SIGNERS is missing"), "{e}");
+        let e = list(&[("SIGILLO_TRUSTED_LIST_URL", "ftp://x"), ("SIGILLO_TRUSTED_LIST_SIGNERS", &pem)]).unwrap_err();
+        assert!(e.to_string().starts_with("SIGILLO_TRUSTED_LIST_URL is malformed"), "{e}");
+        let missing = dir.path().join("missing.pem");
+        let e = list(&[("SIGILLO_TRUSTED_LIST_SIGNERS", &missing.to_string_lossy())]).unwrap_err().to_string();
+        assert!(e.starts_with("SIGILLO_TRUSTED_LIST_SIGNERS is malformed") && e.contains("missing.pem") && e.contains("file inesistente"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod check;
 mod commands;
 mod config;
 mod dev;
+mod list_service;
 mod trust_lists;
 mod titolario;
 mod token;

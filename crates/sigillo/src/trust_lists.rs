@@ -14,6 +14,13 @@ pub enum TrustCommand {
     /// Verify trusted lists (ETSI TS 119 612) against the certificates allowed to sign them:
     /// one line per list; exit status 0 only if every list verifies.
     VerifyList(VerifyListArgs),
+    /// Fetch, verify and store now the service's trusted lists (SIGILLO_TRUSTED_LIST_URL and
+    /// the lists it points at): one line per list; exit status 0 only if every list is
+    /// up to date (a list that fails keeps its last good copy).
+    Update,
+    /// The trusted lists stored in the database: territory, sequence number, issue date, next
+    /// update, services, last good fetch and last error.
+    Show,
 }
 
 #[derive(clap::Args, Debug)]
@@ -28,7 +35,49 @@ pub struct VerifyListArgs {
 pub fn run(cmd: &TrustCommand) -> ExitCode {
     match cmd {
         TrustCommand::VerifyList(a) => verify_lists(a),
+        TrustCommand::Update => crate::run_async(update()),
+        TrustCommand::Show => crate::run_async(show()),
     }
+}
+
+async fn update() -> anyhow::Result<ExitCode> {
+    use crate::list_service::{Busy, Source, refresh};
+    let config = crate::commands::load_config()?;
+    let Some(c) = &config.trusted_list else {
+        anyhow::bail!(
+            "liste di fiducia disattivate: impostare SIGILLO_TRUSTED_LIST_SIGNERS (e SIGILLO_TRUSTED_LIST_URL, \
+             se non si usa la lista europea)"
+        );
+    };
+    let source = Source::from_config(c)?;
+    let (pool, _) = crate::commands::open(&config).await?;
+    let mut out = std::io::stdout().lock();
+    match refresh(&pool, &source, chrono::Utc::now()).await? {
+        Err(Busy) => {
+            writeln!(out, "{}", Busy)?;
+            Ok(ExitCode::from(1))
+        }
+        Ok(r) => {
+            for line in &r.lines {
+                writeln!(out, "{line}")?;
+            }
+            Ok(if r.all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+async fn show() -> anyhow::Result<ExitCode> {
+    let config = crate::commands::load_config()?;
+    let (pool, _) = crate::commands::open(&config).await?;
+    let lists = sigillo_store::trusted_lists::summaries(&pool).await?;
+    let mut out = std::io::stdout().lock();
+    if lists.is_empty() {
+        writeln!(out, "nessuna lista di fiducia memorizzata")?;
+    }
+    for l in &lists {
+        writeln!(out, "{}", crate::list_service::show_line(l))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Certificates from a PEM file (one or more `CERTIFICATE` blocks) or a single DER
@@ -109,7 +158,7 @@ fn is_url(given: &str) -> bool {
 
 /// Reads a list given as a path, or downloads it (HTTP or HTTPS, Mozilla roots, timeouts,
 /// size bound).
-async fn read_list(client: &reqwest::Client, given: &str) -> Result<Vec<u8>, String> {
+pub(crate) async fn read_list(client: &reqwest::Client, given: &str) -> Result<Vec<u8>, String> {
     if !is_url(given) {
         return std::fs::read(given).map_err(|e| format!("impossibile leggere il file: {}", io_cause(&e)));
     }
@@ -139,7 +188,7 @@ fn one_line(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn client() -> Result<reqwest::Client, String> {
+pub(crate) fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(10))
         .timeout(std::time::Duration::from_secs(60))

@@ -27,6 +27,7 @@ pub mod revocation;
 pub mod seed;
 pub mod staff;
 pub mod titolario;
+pub mod trusted_lists;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -78,6 +78,14 @@ pub fn object_it(object_type: &str, object_id: &str) -> String {
     format!("{kind} {object_id}")
 }
 
+/// What a stored trusted list is to the service.
+pub fn trusted_list_role_it(role: sigillo_store::trusted_lists::ListRole) -> &'static str {
+    match role {
+        sigillo_store::trusted_lists::ListRole::First => "lista principale (configurata)",
+        sigillo_store::trusted_lists::ListRole::Pointed => "lista nazionale (indicata dalla principale)",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

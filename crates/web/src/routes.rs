@@ -43,7 +43,7 @@ pub const READERS: &[Role] = &[Operatore, Responsabile, Amministratore, Revisore
 pub const DESK: &[Role] = &[Operatore, Responsabile];
 /// Acts that need the responsabile's authority (art. 61 c.3 g DPR 445/2000).
 pub const HEAD: &[Role] = &[Responsabile];
-/// Accounts, offices, API tokens, the policy switches.
+/// Accounts, offices, API tokens, the policy switches, the trusted lists.
 pub const ADMIN: &[Role] = &[Amministratore];
 /// The audit trail.
 pub const OVERSIGHT: &[Role] = &[Responsabile, Amministratore, Revisore];
@@ -116,6 +116,7 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/token-api/{id}/revoca", Staff(ADMIN), post(pages::admin::revoke_token)),
         r(Method::GET, "/politiche", Staff(ADMIN), get(pages::admin::policy_form)),
         r(Method::POST, "/politiche", Staff(ADMIN), post(pages::admin::set_policy)),
+        r(Method::GET, "/liste-di-fiducia", Staff(ADMIN), get(pages::trusted_lists::show)),
         r(Method::GET, "/api/v1/openapi.json", Api, get(api::openapi)),
         r(Method::GET, "/api/v1/registrations", Api, get(api::list)),
         r(

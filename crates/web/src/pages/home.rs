@@ -71,6 +71,8 @@ pub struct HomePage {
     intake: Vec<IntakeProblem>,
     mailboxes: Vec<MailboxView>,
     blob_check: Option<BlobCheckView>,
+    /// A trusted list stale or not refreshed; `None` when all is well.
+    trusted_lists: Option<String>,
 }
 
 /// The latest check of the blob store, as the home page shows it.
@@ -162,7 +164,9 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
         }
     };
     drop(conn);
+    let trusted_lists = super::trusted_lists::home_alert(&state, chrono::Utc::now()).await?;
     Ok(HomePage {
+        trusted_lists,
         layout: Layout::new(&user, "home", "Cruscotto"),
         day: date_it(day),
         iso_day: day.format("%Y-%m-%d").to_string(),

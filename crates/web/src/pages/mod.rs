@@ -12,6 +12,7 @@ pub mod queue;
 pub mod register_day;
 pub mod registrations;
 pub mod titolario;
+pub mod trusted_lists;
 
 use sigillo_store::staff::Role;
 
