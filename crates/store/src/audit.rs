@@ -62,6 +62,16 @@ pub enum AuditAction {
     StaffEnable,
     #[sqlx(rename = "staff.role")]
     StaffRole,
+    #[sqlx(rename = "assignment.take")]
+    AssignmentTake,
+    #[sqlx(rename = "assignment.refuse")]
+    AssignmentRefuse,
+    #[sqlx(rename = "assignment.pass")]
+    AssignmentPass,
+    #[sqlx(rename = "office.member_add")]
+    OfficeMemberAdd,
+    #[sqlx(rename = "office.member_remove")]
+    OfficeMemberRemove,
 }
 
 impl AuditAction {
@@ -89,14 +99,22 @@ impl AuditAction {
             AuditAction::StaffPasswordReset => "staff.password_reset",
             AuditAction::StaffEnable => "staff.enable",
             AuditAction::StaffRole => "staff.role",
+            AuditAction::AssignmentTake => "assignment.take",
+            AuditAction::AssignmentRefuse => "assignment.refuse",
+            AuditAction::AssignmentPass => "assignment.pass",
+            AuditAction::OfficeMemberAdd => "office.member_add",
+            AuditAction::OfficeMemberRemove => "office.member_remove",
         }
     }
 
     /// Every act, in the order the audit page's filter lists them.
-    pub const ALL: [AuditAction; 21] = [
+    pub const ALL: [AuditAction; 26] = [
         AuditAction::RegistrationCreate,
         AuditAction::RegistrationAnnul,
         AuditAction::RegistrationAssign,
+        AuditAction::AssignmentTake,
+        AuditAction::AssignmentRefuse,
+        AuditAction::AssignmentPass,
         AuditAction::MessageConfirmRejection,
         AuditAction::MessageRegisterAnyway,
         AuditAction::MessageResendNotice,
@@ -112,6 +130,8 @@ impl AuditAction {
         AuditAction::StaffEnable,
         AuditAction::OfficeCreate,
         AuditAction::OfficeActive,
+        AuditAction::OfficeMemberAdd,
+        AuditAction::OfficeMemberRemove,
         AuditAction::ApiTokenCreate,
         AuditAction::ApiTokenRevoke,
         AuditAction::PolicyChange,

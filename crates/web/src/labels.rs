@@ -9,7 +9,10 @@ pub fn action_it(action: AuditAction) -> &'static str {
     match action {
         AuditAction::RegistrationCreate => "Registrazione di protocollo",
         AuditAction::RegistrationAnnul => "Annullamento di una registrazione",
-        AuditAction::RegistrationAssign => "Assegnazione a un ufficio",
+        AuditAction::RegistrationAssign => "Assegnazione",
+        AuditAction::AssignmentTake => "Presa in carico",
+        AuditAction::AssignmentRefuse => "Rifiuto di un'assegnazione",
+        AuditAction::AssignmentPass => "Passaggio ad altro assegnatario",
         AuditAction::MessageConfirmRejection => "Conferma dello scarto di un messaggio",
         AuditAction::MessageRegisterAnyway => "Protocollazione d'ufficio di un messaggio scartato",
         AuditAction::MessageResendNotice => "Nuovo invio dell'avviso al mittente",
@@ -25,9 +28,22 @@ pub fn action_it(action: AuditAction) -> &'static str {
         AuditAction::StaffEnable => "Riattivazione di un utente",
         AuditAction::OfficeCreate => "Creazione di un ufficio",
         AuditAction::OfficeActive => "Attivazione o disattivazione di un ufficio",
+        AuditAction::OfficeMemberAdd => "Aggiunta di un componente a un ufficio",
+        AuditAction::OfficeMemberRemove => "Rimozione di un componente da un ufficio",
         AuditAction::ApiTokenCreate => "Creazione di un token API",
         AuditAction::ApiTokenRevoke => "Revoca di un token API",
         AuditAction::PolicyChange => "Modifica delle politiche di protocollazione",
+    }
+}
+
+/// A step of assignment as the daily register stores it (`sigillo_store::export`).
+pub fn assignment_step_it(step: &str) -> &'static str {
+    match step {
+        "assegnazione" => "Assegnazione",
+        "passaggio" => "Passaggio ad altro assegnatario",
+        "presa_in_carico" => "Presa in carico",
+        "rifiuto" => "Rifiuto",
+        _ => "Altro",
     }
 }
 
