@@ -335,6 +335,12 @@ pub struct InboxRow {
     pub actionable: bool,
 }
 
+pub struct OfficeOption {
+    pub id: i64,
+    pub label: String,
+    pub selected: bool,
+}
+
 pub struct Tab {
     pub code: &'static str,
     pub label: &'static str,
@@ -352,8 +358,7 @@ pub struct InboxPage {
     view: &'static str,
     rows: Vec<InboxRow>,
     pager: Pager,
-    offices: Vec<staff::Office>,
-    office: Option<i64>,
+    offices: Vec<OfficeOption>,
     notice: Option<&'static str>,
 }
 
@@ -459,8 +464,10 @@ pub async fn inbox(State(state): State<AppState>, user: CurrentUser, Query(q): Q
             })
             .collect(),
         pager,
-        offices,
-        office,
+        offices: offices
+            .iter()
+            .map(|o| OfficeOption { id: o.id, label: format!("{} — {}", o.code, o.name), selected: office == Some(o.id) })
+            .collect(),
         notice: match q.esito.as_deref() {
             Some("rifiutata") => Some("L'assegnazione è stata rifiutata e torna all'ufficio protocollo."),
             Some("passata") => Some("La registrazione è stata passata al nuovo assegnatario."),
