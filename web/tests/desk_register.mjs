@@ -6,9 +6,6 @@
 // citizen with codice fiscale, two attachments on paper), upload the PDF, register; the
 // record page must show the number, the channel and the document. Screenshots of the filled
 // form and of the record go to OUT_DIR; axe-core runs on both pages.
-// With SIGILLO_E2E_OFFICE_USER (office staff, member of the office SIGILLO_E2E_OFFICE, an
-// office id): the clerk assigns the registration to that office for competenza, logs out;
-// the office user logs in, finds it in "Da prendere in carico" and takes it in charge.
 // Exits 0 when every step passed, 1 with the failing step otherwise.
 import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -75,34 +72,6 @@ try {
   for (const expected of ['Protocollo n. 0000001', 'Richiesta di rimborso della TARI 2025', 'carta (raccomandata)',
                           'Giulia Esposito', 'RSSMRA85T10A562S', 'lettera-tari.pdf', 'Allegati su carta']) {
     if (!text.includes(expected)) throw new Error(`the record page does not show «${expected}»`);
-  }
-
-  const officeUser = process.env.SIGILLO_E2E_OFFICE_USER, office = process.env.SIGILLO_E2E_OFFICE;
-  if (officeUser) {
-    step('assign to the office');
-    await page.selectOption('#tipo', 'competenza');
-    await page.selectOption('#ufficio', office);
-    await page.fill('#nota', 'Per il rimborso');
-    await Promise.all([page.waitForURL(/\/registrazioni\/\d+\?esito=assegnata$/), page.click('#modulo-assegna button[type=submit]')]);
-    if (!(await page.textContent('#assegnazioni-correnti')).includes('Da prendere in carico')) throw new Error('the assignment is not shown');
-    await audit('desk-04-assegnata', true);
-
-    step('log out, log in as office staff');
-    await Promise.all([page.waitForURL(`${base}/accedi`), page.click('form[action="/esci"] button')]);
-    await page.fill('#username', officeUser);
-    await page.fill('#password', password);
-    await Promise.all([page.waitForURL(`${base}/`), page.click('main button[type=submit]')]);
-    if ((await page.textContent('#conteggio-da-prendere')).trim() !== '1') throw new Error('the office home does not count the assignment');
-    if (await page.locator('a.nav-link[href="/revisione"]').count()) throw new Error('office staff see the review queue');
-    await audit('desk-05-cruscotto-ufficio', false);
-
-    step('the inbox, take in charge');
-    await Promise.all([page.waitForURL(/\/assegnazioni\?vista=da-prendere/), page.click('#link-da-prendere')]);
-    await audit('desk-06-da-prendere', false);
-    await Promise.all([page.waitForURL(/\/registrazioni\/\d+\?esito=presa-in-carico$/), page.click('#elenco-assegnazioni button[type=submit]')]);
-    const current = await page.textContent('#assegnazioni-correnti');
-    if (!current.includes(`In carico (${officeUser})`)) throw new Error(`the record does not say it is in charge: ${current}`);
-    await audit('desk-07-in-carico', true);
   }
 } catch (e) {
   problems.push(`passo non riuscito: ${e.message}`);
