@@ -376,6 +376,7 @@ async fn every_staff_form_refuses_a_request_without_the_csrf_token() {
         sessions.insert(role, app.login(name).await);
     }
     let before = count(&app, "select count(*) from audit_log").await;
+    let rag_s = rag.to_string();
     let mut walked = 0;
     for spec in specs() {
         let Access::Staff(roles) = spec.access else { continue };
@@ -384,7 +385,7 @@ async fn every_staff_form_refuses_a_request_without_the_csrf_token() {
         }
         let path = spec.path.replace("{id}", &if spec.path.starts_with("/assegnazioni") { a } else { reg }.to_string()).replace("{username}", "csrf-uff");
         let s = &sessions[&roles[0]];
-        let form = [("motivo", "m"), ("nota", "n"), ("ufficio", &rag.to_string()), ("username", "csrf-uff"), ("atto", "a"), ("passo", "conferma")];
+        let form = [("motivo", "m"), ("nota", "n"), ("ufficio", rag_s.as_str()), ("username", "csrf-uff"), ("atto", "a"), ("passo", "conferma")];
         let res = app.client.post(app.url(&path)).header(COOKIE, &s.cookie).form(&form).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{} without csrf", spec.path);
         assert!(res.text().await.unwrap().contains("Modulo scaduto"), "{}", spec.path);
