@@ -10,6 +10,7 @@
 
 mod web_common;
 
+mod assignments;
 mod blob_processes;
 mod blob_verify;
 mod check_cli;

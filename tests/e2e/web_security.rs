@@ -51,7 +51,7 @@ async fn each_role_reaches_exactly_the_routes_of_its_role() {
     let app = spawn_app().await;
     app.seed("Istanza di prova", "Mario Rossi", "istanza.pdf", b"%PDF-1.7 prova").await;
     for (name, role) in
-        [("op", Role::Operatore), ("resp", Role::Responsabile), ("admin", Role::Amministratore), ("rev", Role::Revisore)]
+        [("op", Role::Operatore), ("resp", Role::Responsabile), ("admin", Role::Amministratore), ("rev", Role::Revisore), ("uff", Role::Ufficio)]
     {
         app.add_user(name, role).await;
         let s = app.login(name).await;

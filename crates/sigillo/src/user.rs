@@ -19,7 +19,7 @@ pub enum UserCommand {
         /// Full name, as shown in the dashboard.
         #[arg(long)]
         name: String,
-        /// operatore, responsabile, amministratore or revisore.
+        /// operatore, responsabile, amministratore, revisore or ufficio (office staff).
         #[arg(long)]
         role: String,
     },

@@ -61,8 +61,9 @@ select r.id as "id: RegistrationId", r.year, r.number, r.registered_at, r.segnat
        r.correspondent_address, r.subject, r.direction as "direction: Direction", r.channel as "channel: Channel",
        exists (select 1 from annulments a where a.registration_id = r.id) as "annulled!",
        cardinality(r.document_hashes) as "documents!",
-       (select o.code from assignments s join offices o on o.id = s.office_id
-        where s.registration_id = r.id order by s.id desc limit 1) as office
+       (select coalesce(o.code, u.username) from assignments s
+        left join offices o on o.id = s.office_id left join staff_users u on u.id = s.user_id
+        where s.registration_id = r.id and s.kind = 'competenza' order by s.id desc limit 1) as office
 from registrations r
 where r.id in (select id from hits)
 order by r.id desc

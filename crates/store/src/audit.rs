@@ -68,6 +68,16 @@ pub enum AuditAction {
     TitolarioImport,
     #[sqlx(rename = "registration.classify")]
     RegistrationClassify,
+    #[sqlx(rename = "assignment.take")]
+    AssignmentTake,
+    #[sqlx(rename = "assignment.refuse")]
+    AssignmentRefuse,
+    #[sqlx(rename = "assignment.pass")]
+    AssignmentPass,
+    #[sqlx(rename = "office.member_add")]
+    OfficeMemberAdd,
+    #[sqlx(rename = "office.member_remove")]
+    OfficeMemberRemove,
 }
 
 impl AuditAction {
@@ -98,16 +108,24 @@ impl AuditAction {
             AuditAction::RegisterCloseDay => "register.close_day",
             AuditAction::TitolarioImport => "titolario.import",
             AuditAction::RegistrationClassify => "registration.classify",
+            AuditAction::AssignmentTake => "assignment.take",
+            AuditAction::AssignmentRefuse => "assignment.refuse",
+            AuditAction::AssignmentPass => "assignment.pass",
+            AuditAction::OfficeMemberAdd => "office.member_add",
+            AuditAction::OfficeMemberRemove => "office.member_remove",
         }
     }
 
     /// Every act, in the order the audit page's filter lists them.
-    pub const ALL: [AuditAction; 24] = [
+    pub const ALL: [AuditAction; 29] = [
         AuditAction::RegistrationCreate,
         AuditAction::RegistrationAnnul,
         AuditAction::RegistrationAssign,
         AuditAction::RegistrationClassify,
         AuditAction::RegisterCloseDay,
+        AuditAction::AssignmentTake,
+        AuditAction::AssignmentRefuse,
+        AuditAction::AssignmentPass,
         AuditAction::MessageConfirmRejection,
         AuditAction::MessageRegisterAnyway,
         AuditAction::MessageResendNotice,
@@ -123,6 +141,8 @@ impl AuditAction {
         AuditAction::StaffEnable,
         AuditAction::OfficeCreate,
         AuditAction::OfficeActive,
+        AuditAction::OfficeMemberAdd,
+        AuditAction::OfficeMemberRemove,
         AuditAction::ApiTokenCreate,
         AuditAction::ApiTokenRevoke,
         AuditAction::PolicyChange,

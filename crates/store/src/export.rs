@@ -87,18 +87,42 @@ pub struct ExportedAnnulment {
     pub authorising_act: String,
 }
 
-/// An assignment to an office (LG AgID §3.1) made in the period, which may concern a
-/// registration of an earlier day.
+/// A step of assignment (LG AgID §3.1) made in the period, which may concern a
+/// registration of an earlier day: an assignment (`step` = `assegnazione`), a passing on to
+/// another assignee (`passaggio`), a taking in charge (`presa_in_carico`) or a refusal with
+/// its reason (`rifiuto`, the reason in `note`). The target is an office or a person.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportedAssignment {
     pub number: ProtocolNumber,
     pub year: i32,
     pub segnatura: String,
+    /// When the step was made.
     pub assigned_at: DateTime<Utc>,
+    /// Who made it.
     pub assigned_by: String,
-    pub office_code: String,
-    pub office_name: String,
+    pub step: String,
+    pub kind: crate::assignment::Kind,
+    pub office_code: Option<String>,
+    pub office_name: Option<String>,
+    /// The username of the person assigned, when the assignment is to a person.
+    pub person: Option<String>,
     pub note: Option<String>,
+}
+
+impl ExportedAssignment {
+    /// The assignee as the CSV and the register page show it: `RAG Ragioneria`, `persona
+    /// m.rossi`, with `(per conoscenza)` when it is.
+    pub fn target_line(&self) -> String {
+        let mut s = match (&self.office_code, &self.office_name, &self.person) {
+            (Some(c), Some(n), _) => format!("{c} {n}"),
+            (_, _, Some(p)) => format!("persona {p}"),
+            _ => String::new(),
+        };
+        if self.kind == crate::assignment::Kind::Conoscenza {
+            s.push_str(" (per conoscenza)");
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -237,36 +261,23 @@ pub async fn collect(
         });
     }
 
-    let rows = sqlx::query!(
-        r#"
-        select r.year, r.number, r.segnatura, s.assigned_at, s.assigned_by, s.note,
-               o.code as office_code, o.name as office_name
-        from assignments s
-        join registrations r on r.id = s.registration_id
-        join offices o on o.id = s.office_id
-        where r.register_id = $1 and s.assigned_at >= $2 and s.assigned_at < $3
-        order by s.assigned_at, s.id
-        "#,
-        register.id,
-        from,
-        to,
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut assignments = Vec::with_capacity(rows.len());
-    for s in rows {
-        let number = ProtocolNumber::parse(s.number)?;
-        assignments.push(ExportedAssignment {
-            number,
+    let assignments = crate::assignment::steps_between(conn, register, from, to)
+        .await?
+        .into_iter()
+        .map(|s| ExportedAssignment {
+            number: s.number,
             year: s.year,
             segnatura: s.segnatura,
-            assigned_at: s.assigned_at,
-            assigned_by: s.assigned_by,
+            assigned_at: s.at,
+            assigned_by: s.by,
+            step: s.step,
+            kind: s.kind,
             office_code: s.office_code,
             office_name: s.office_name,
+            person: s.person,
             note: s.note,
-        });
-    }
+        })
+        .collect();
 
     let classifications = crate::titolario::changes_between(conn, register, from, to).await?;
 
@@ -300,8 +311,8 @@ fn reason_codes(reasons: Option<&serde_json::Value>) -> Vec<String> {
 impl RegisterExport {
     /// Renders the export. CSV has one row per registration (`record` = `registrazione`) and
     /// one per annulment made in the period (`record` = `annullamento`), which may concern a
-    /// registration of an earlier day, and one per assignment made in the period (`record` =
-    /// `assegnazione`).
+    /// registration of an earlier day, and one per step of assignment made in the period (`record` =
+    /// `assegnazione`, `passaggio`, `presa_in_carico` or `rifiuto`).
     pub fn render(&self, format: Format) -> Result<Vec<u8>, Error> {
         match format {
             Format::Json => {
@@ -419,8 +430,8 @@ impl RegisterExport {
             .map_err(csv_err)?;
         }
         for s in &self.assignments {
-            let office = format!("{} {}", s.office_code, s.office_name);
-            let mut row = vec!["assegnazione".to_owned(), s.number.to_string(), s.year.to_string(), s.segnatura.clone()];
+            let office = s.target_line();
+            let mut row = vec![s.step.clone(), s.number.to_string(), s.year.to_string(), s.segnatura.clone()];
             row.extend(std::iter::repeat_n(String::new(), 15));
             row.extend([ts(&s.assigned_at), s.assigned_by.clone(), office, s.note.clone().unwrap_or_default()]);
             row.extend(std::iter::repeat_n(String::new(), 4));

@@ -6,6 +6,7 @@
 //! transaction that writes the registration; registered fields never change; every human
 //! or automatic action is appended to a hash-chained audit trail.
 
+pub mod assignment;
 pub mod audit;
 pub mod blob;
 pub mod blob_checks;

@@ -1,4 +1,5 @@
-//! Staff accounts, sessions, login throttling, offices and assignments, API tokens.
+//! Staff accounts, sessions, login throttling, offices, API tokens (assignments and office
+//! membership: `crate::assignment`).
 //!
 //! Secrets never reach this module in clear: passwords arrive as argon2 PHC strings (hashed
 //! by the web crate), session and API tokens as their SHA-256. Every change made by a person
@@ -10,7 +11,6 @@ use sqlx::PgConnection;
 
 use crate::Error;
 use crate::audit::{self, AuditAction, NewAuditEntry};
-use crate::ids::RegistrationId;
 use crate::register::{Actor, Sha256};
 
 /// The roles of the protocol office (issue 7). What each may do is decided by the web crate.
@@ -22,10 +22,12 @@ pub enum Role {
     Responsabile,
     Amministratore,
     Revisore,
+    /// Office staff (migration 0024): their office's inbox and what is assigned to them.
+    Ufficio,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Operatore, Role::Responsabile, Role::Amministratore, Role::Revisore];
+    pub const ALL: [Role; 5] = [Role::Operatore, Role::Responsabile, Role::Amministratore, Role::Revisore, Role::Ufficio];
 
     pub fn parse(s: &str) -> Result<Self, Error> {
         match s.trim() {
@@ -33,9 +35,10 @@ impl Role {
             "responsabile" => Ok(Role::Responsabile),
             "amministratore" => Ok(Role::Amministratore),
             "revisore" => Ok(Role::Revisore),
+            "ufficio" => Ok(Role::Ufficio),
             other => Err(Error::invalid(
                 "role",
-                format!("{other:?} is not one of operatore, responsabile, amministratore, revisore"),
+                format!("{other:?} is not one of operatore, responsabile, amministratore, revisore, ufficio"),
             )),
         }
     }
@@ -46,6 +49,7 @@ impl Role {
             Role::Responsabile => "responsabile",
             Role::Amministratore => "amministratore",
             Role::Revisore => "revisore",
+            Role::Ufficio => "ufficio",
         }
     }
 }
@@ -640,68 +644,6 @@ pub async fn list_offices(conn: &mut PgConnection) -> Result<Vec<Office>, Error>
     Ok(sqlx::query_as!(Office, "select id, code, name, active from offices order by code")
         .fetch_all(&mut *conn)
         .await?)
-}
-
-/// One assignment of a registration, for its history.
-#[derive(Debug, Clone, Serialize)]
-pub struct Assignment {
-    pub office_code: String,
-    pub office_name: String,
-    pub assigned_at: DateTime<Utc>,
-    pub assigned_by: String,
-    pub note: Option<String>,
-}
-
-/// Assigns a registration to an active office. The previous assignment stays as history.
-pub async fn assign(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    registration_id: RegistrationId,
-    office_id: i64,
-    note: Option<&str>,
-) -> Result<(), Error> {
-    let office = sqlx::query!("select code, active from offices where id = $1", office_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| Error::NotFound { what: format!("office {office_id}") })?;
-    if !office.active {
-        return Err(Error::invalid("office", format!("{} is not active", office.code)));
-    }
-    sqlx::query_scalar!("select id from registrations where id = $1", registration_id.get())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| Error::NotFound { what: format!("registration id {registration_id}") })?;
-    let note = note.map(str::trim).filter(|n| !n.is_empty());
-    sqlx::query!(
-        "insert into assignments (registration_id, office_id, assigned_by, note) values ($1, $2, $3, $4)",
-        registration_id.get(),
-        office_id,
-        actor.as_str(),
-        note,
-    )
-    .execute(&mut *conn)
-    .await?;
-    audit::append(
-        conn,
-        &entry(actor, AuditAction::RegistrationAssign, "registration", registration_id.to_string(), serde_json::json!({ "office": office.code })),
-    )
-    .await?;
-    Ok(())
-}
-
-/// The assignments of a registration, newest first.
-pub async fn assignments(conn: &mut PgConnection, registration_id: RegistrationId) -> Result<Vec<Assignment>, Error> {
-    Ok(sqlx::query_as!(
-        Assignment,
-        r#"
-        select o.code as office_code, o.name as office_name, a.assigned_at, a.assigned_by, a.note
-        from assignments a join offices o on o.id = a.office_id
-        where a.registration_id = $1 order by a.id desc
-        "#,
-        registration_id.get(),
-    )
-    .fetch_all(&mut *conn)
-    .await?)
 }
 
 /// What an API token may do: `read` the register, or also `write` (register through

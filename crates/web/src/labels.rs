@@ -10,7 +10,10 @@ pub fn action_it(action: AuditAction) -> &'static str {
     match action {
         AuditAction::RegistrationCreate => "Registrazione di protocollo",
         AuditAction::RegistrationAnnul => "Annullamento di una registrazione",
-        AuditAction::RegistrationAssign => "Assegnazione a un ufficio",
+        AuditAction::RegistrationAssign => "Assegnazione",
+        AuditAction::AssignmentTake => "Presa in carico",
+        AuditAction::AssignmentRefuse => "Rifiuto di un'assegnazione",
+        AuditAction::AssignmentPass => "Passaggio ad altro assegnatario",
         AuditAction::MessageConfirmRejection => "Conferma dello scarto di un messaggio",
         AuditAction::MessageRegisterAnyway => "Protocollazione d'ufficio di un messaggio scartato",
         AuditAction::MessageResendNotice => "Nuovo invio dell'avviso al mittente",
@@ -26,6 +29,8 @@ pub fn action_it(action: AuditAction) -> &'static str {
         AuditAction::StaffEnable => "Riattivazione di un utente",
         AuditAction::OfficeCreate => "Creazione di un ufficio",
         AuditAction::OfficeActive => "Attivazione o disattivazione di un ufficio",
+        AuditAction::OfficeMemberAdd => "Aggiunta di un componente a un ufficio",
+        AuditAction::OfficeMemberRemove => "Rimozione di un componente da un ufficio",
         AuditAction::ApiTokenCreate => "Creazione di un token API",
         AuditAction::ApiTokenRevoke => "Revoca di un token API",
         AuditAction::PolicyChange => "Modifica delle politiche di protocollazione",
@@ -43,6 +48,17 @@ pub fn mailbox_fault_it(fault: Fault) -> &'static str {
         Fault::Timeout => "il server della casella ha smesso di rispondere",
         Fault::Server => "il server della casella ha rifiutato un comando",
         Fault::Local => "l'archivio o il database di Sigillo non sono utilizzabili",
+    }
+}
+
+/// A step of assignment as the daily register stores it (`sigillo_store::export`).
+pub fn assignment_step_it(step: &str) -> &'static str {
+    match step {
+        "assegnazione" => "Assegnazione",
+        "passaggio" => "Passaggio ad altro assegnatario",
+        "presa_in_carico" => "Presa in carico",
+        "rifiuto" => "Rifiuto",
+        _ => "Altro",
     }
 }
 

@@ -35,10 +35,17 @@ pub struct Route {
     pub handler: MethodRouter<AppState>,
 }
 
-use Role::{Amministratore, Operatore, Responsabile, Revisore};
+use Role::{Amministratore, Operatore, Responsabile, Revisore, Ufficio};
 
-/// Reading the register: everybody with an account.
+/// Reading the register: everybody with an account but office staff.
 pub const READERS: &[Role] = &[Operatore, Responsabile, Amministratore, Revisore];
+/// Every account: the session, the home page, and the record of a registration and its
+/// documents (office staff only those assigned to them or their offices: checked by the
+/// handler, `pages::assignments::ensure_visible`).
+pub const EVERYONE: &[Role] = &[Operatore, Responsabile, Amministratore, Revisore, Ufficio];
+/// Who may be assigned a registration: the inbox, taking in charge, refusing, passing on
+/// (each act only on an assignment to them or their offices: checked by the store).
+pub const ASSIGNEES: &[Role] = &[Operatore, Responsabile, Ufficio];
 /// Day-to-day work on registrations and messages.
 pub const DESK: &[Role] = &[Operatore, Responsabile];
 /// Acts that need the responsabile's authority (art. 61 c.3 g DPR 445/2000).
@@ -57,10 +64,10 @@ pub fn table() -> Vec<Route> {
     vec![
         r(Method::GET, "/accedi", Public, get(auth::login_form)),
         r(Method::POST, "/accedi", Public, post(auth::login)),
-        r(Method::POST, "/esci", Staff(READERS), post(auth::logout)),
-        r(Method::GET, "/password", Staff(READERS), get(auth::password_form)),
-        r(Method::POST, "/password", Staff(READERS), post(auth::change_password)),
-        r(Method::GET, "/", Staff(READERS), get(pages::home::show)),
+        r(Method::POST, "/esci", Staff(EVERYONE), post(auth::logout)),
+        r(Method::GET, "/password", Staff(EVERYONE), get(auth::password_form)),
+        r(Method::POST, "/password", Staff(EVERYONE), post(auth::change_password)),
+        r(Method::GET, "/", Staff(EVERYONE), get(pages::home::show)),
         r(Method::GET, "/registrazioni", Staff(READERS), get(pages::registrations::list)),
         r(Method::GET, "/protocolla", Staff(DESK), get(pages::desk::form)),
         r(
@@ -69,13 +76,12 @@ pub fn table() -> Vec<Route> {
             Staff(DESK),
             post(pages::desk::create).layer(DefaultBodyLimit::max(crate::auth::UPLOAD_LIMIT)),
         ),
-        r(Method::GET, "/registrazioni/{id}", Staff(READERS), get(pages::registrations::show)),
-        r(Method::GET, "/registrazioni/{id}/documenti/{doc}", Staff(READERS), get(pages::registrations::document)),
-        r(Method::GET, "/registrazioni/{id}/messaggio.eml", Staff(READERS), get(pages::registrations::raw_message)),
+        r(Method::GET, "/registrazioni/{id}", Staff(EVERYONE), get(pages::registrations::show)),
+        r(Method::GET, "/registrazioni/{id}/documenti/{doc}", Staff(EVERYONE), get(pages::registrations::document)),
+        r(Method::GET, "/registrazioni/{id}/messaggio.eml", Staff(EVERYONE), get(pages::registrations::raw_message)),
         r(Method::GET, "/registrazioni/{id}/stampa", Staff(READERS), get(pages::print::show)),
         r(Method::GET, "/registrazioni/{id}/annulla", Staff(HEAD), get(pages::registrations::annul_form)),
         r(Method::POST, "/registrazioni/{id}/annulla", Staff(HEAD), post(pages::registrations::annul)),
-        r(Method::POST, "/registrazioni/{id}/assegna", Staff(DESK), post(pages::registrations::assign)),
         r(Method::GET, "/registrazioni/{id}/segnatura.xml", Staff(READERS), get(pages::titolario::segnatura)),
         r(Method::POST, "/registrazioni/{id}/classifica", Staff(DESK), post(pages::titolario::classify)),
         r(Method::GET, "/da-classificare", Staff(READERS), get(pages::titolario::to_classify)),
@@ -86,6 +92,11 @@ pub fn table() -> Vec<Route> {
             Staff(pages::titolario::IMPORTERS),
             post(pages::titolario::import).layer(DefaultBodyLimit::max(sigillo_protocol::titolario::MAX_CSV_BYTES + 64 * 1024)),
         ),
+        r(Method::POST, "/registrazioni/{id}/assegna", Staff(DESK), post(pages::assignments::assign)),
+        r(Method::GET, "/assegnazioni", Staff(ASSIGNEES), get(pages::assignments::inbox)),
+        r(Method::POST, "/assegnazioni/{id}/prendi", Staff(ASSIGNEES), post(pages::assignments::take)),
+        r(Method::POST, "/assegnazioni/{id}/rifiuta", Staff(ASSIGNEES), post(pages::assignments::refuse)),
+        r(Method::POST, "/assegnazioni/{id}/passa", Staff(ASSIGNEES), post(pages::assignments::pass)),
         r(Method::GET, "/registro", Staff(READERS), get(pages::register_day::show)),
         r(Method::GET, "/registro.csv", Staff(READERS), get(pages::register_day::csv)),
         r(Method::GET, "/registro.pdf", Staff(READERS), get(pages::register_day::pdf)),
@@ -104,6 +115,9 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/uffici", Staff(READERS), get(pages::admin::offices)),
         r(Method::POST, "/uffici", Staff(ADMIN), post(pages::admin::create_office)),
         r(Method::POST, "/uffici/{id}/stato", Staff(ADMIN), post(pages::admin::toggle_office)),
+        r(Method::GET, "/uffici/{id}", Staff(READERS), get(pages::assignments::office)),
+        r(Method::POST, "/uffici/{id}/componenti", Staff(ADMIN), post(pages::assignments::add_member)),
+        r(Method::POST, "/uffici/{id}/componenti/{username}/rimuovi", Staff(ADMIN), post(pages::assignments::remove_member)),
         r(Method::GET, "/utenti", Staff(ADMIN), get(pages::admin::users)),
         r(Method::POST, "/utenti", Staff(ADMIN), post(pages::admin::create_user)),
         r(Method::POST, "/utenti/{username}/disattiva", Staff(ADMIN), post(pages::admin::disable_user)),

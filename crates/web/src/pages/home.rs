@@ -73,6 +73,9 @@ pub struct HomePage {
     blob_check: Option<BlobCheckView>,
     /// A trusted list stale or not refreshed; `None` when all is well.
     trusted_lists: Option<String>,
+    /// The logged-in person's assignments (and the protocol office's refused ones).
+    inbox: sigillo_store::assignment::InboxCounts,
+    can_inbox: bool,
 }
 
 /// The latest check of the blob store, as the home page shows it.
@@ -98,7 +101,13 @@ pub struct DamagedView {
     pub still_damaged: bool,
 }
 
-pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<HomePage, AppError> {
+pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    // Office staff see neither the queues nor the register: their home is their inbox.
+    if user.0.role == sigillo_store::staff::Role::Ufficio {
+        return super::assignments::office_home(&state, &user).await;
+    }
+    let inbox = super::assignments::counts(&state, &user).await?;
     let register = state.register();
     let tz = register.timezone;
     let day = today(tz);
@@ -210,5 +219,8 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<Ho
             .collect(),
         mailboxes,
         blob_check,
-    })
+        can_inbox: crate::routes::ASSIGNEES.contains(&user.0.role),
+        inbox,
+    }
+    .into_response())
 }

@@ -2,6 +2,7 @@
 //! logged in, the CSRF token for its forms, the active menu entry, the page title.
 
 pub mod admin;
+pub mod assignments;
 pub mod audit;
 pub mod desk;
 pub mod home;
@@ -17,7 +18,7 @@ pub mod trusted_lists;
 use sigillo_store::staff::Role;
 
 use crate::auth::CurrentUser;
-use crate::routes::{ADMIN, DESK, HEAD, OVERSIGHT};
+use crate::routes::{ADMIN, ASSIGNEES, DESK, HEAD, OVERSIGHT, READERS};
 
 /// What the base template needs.
 #[derive(Debug, Clone)]
@@ -31,6 +32,10 @@ pub struct Layout {
     pub can_head: bool,
     pub can_admin: bool,
     pub can_oversee: bool,
+    /// Reads the whole register and the queues (everybody but office staff).
+    pub can_read: bool,
+    /// Has an inbox of assignments (`/assegnazioni`).
+    pub can_inbox: bool,
 }
 
 impl Layout {
@@ -46,6 +51,8 @@ impl Layout {
             can_head: HEAD.contains(&role),
             can_admin: ADMIN.contains(&role),
             can_oversee: OVERSIGHT.contains(&role),
+            can_read: READERS.contains(&role),
+            can_inbox: ASSIGNEES.contains(&role),
         }
     }
 }

@@ -45,9 +45,10 @@ pub struct DayAnnulment {
     pub act: String,
 }
 
-/// An assignment to an office made that day (an event of the day, like an annulment).
+/// A step of assignment made that day (an event of the day, like an annulment).
 pub struct DayAssignment {
     pub number: String,
+    pub step: &'static str,
     pub at: String,
     pub by: String,
     pub office: String,
@@ -127,7 +128,8 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, Query(q): Qu
                 number: format!("{}/{}", a.number, a.year),
                 at: datetime_it(a.assigned_at, tz),
                 by: crate::labels::actor_it(&a.assigned_by),
-                office: format!("{} {}", a.office_code, a.office_name),
+                step: crate::labels::assignment_step_it(&a.step),
+                office: a.target_line(),
                 note: a.note.clone().unwrap_or_default(),
             })
             .collect(),

@@ -1,4 +1,5 @@
-//! The registrations: list and search, one record, downloads, annulment, assignment.
+//! The registrations: list and search, one record, downloads, annulment (assignment:
+//! `super::assignments`).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -17,7 +18,7 @@ use crate::find::NumberQuery;
 use crate::pager::{Pager, parse_page};
 use sigillo_store::export::{Period, period_bounds};
 use sigillo_store::register::{self, Direction, DocumentRole, NewAnnulment, Sha256};
-use sigillo_store::staff;
+
 
 use super::{Layout, parse_date, parse_id};
 // The templates of this module call `|visible` on what citizens wrote.
@@ -208,13 +209,6 @@ pub struct HistView {
     pub action: String,
 }
 
-pub struct AssignView {
-    pub office: String,
-    pub at: String,
-    pub by: String,
-    pub note: String,
-}
-
 pub struct AnnulView {
     pub at: String,
     pub by: String,
@@ -247,8 +241,7 @@ pub struct DetailPage {
     history: Vec<HistView>,
     /// The classification block (`super::titolario::panel`), already rendered.
     classification: String,
-    assignments: Vec<AssignView>,
-    offices: Vec<staff::Office>,
+    assign: super::assignments::Panel,
     notice: Option<&'static str>,
 }
 
@@ -268,10 +261,10 @@ pub async fn show(
     let tz = register.timezone;
     let mut conn = state.pool().acquire().await?;
     let r = browse::registration(&mut conn, register, id).await?;
+    super::assignments::ensure_visible(&mut conn, &user, id).await?;
     let history = browse::history(&mut conn, "registration", &id.to_string()).await?;
-    let assignments = staff::assignments(&mut conn, id).await?;
-    let offices = staff::list_offices(&mut conn).await?.into_iter().filter(|o| o.active).collect();
     let classification = super::titolario::panel(&mut conn, &state, &user, id, r.registered_at, r.annulment.is_some()).await?;
+    let assign = super::assignments::panel(&mut conn, &user, id, r.annulment.is_some(), tz).await?;
     let sent = match &r.message {
         Some(m) => super::outbox::views(&mut conn, m.id, tz).await?,
         None => Vec::new(),
@@ -411,20 +404,12 @@ pub async fn show(
             })
             .collect(),
         classification,
-        assignments: assignments
-            .into_iter()
-            .map(|a| AssignView {
-                office: format!("{} — {}", a.office_code, a.office_name),
-                at: datetime_it(a.assigned_at, tz),
-                by: crate::labels::actor_it(&a.assigned_by),
-                note: a.note.unwrap_or_default(),
-            })
-            .collect(),
-        offices,
+        assign,
         notice: match sq.esito.as_deref() {
             Some("annullata") => Some("La registrazione è stata annullata."),
             Some("assegnata") => Some("L'assegnazione è stata registrata."),
             Some("classificata") => Some("La classificazione è stata registrata."),
+            Some("presa-in-carico") => Some("La registrazione è ora in carico a lei."),
             Some("protocollata") => Some("Il messaggio è stato protocollato d'ufficio."),
             Some("registrata") => Some("Il documento è stato registrato a protocollo."),
             Some("reinviata") => Some("Il messaggio al mittente è stato rimesso in coda di invio."),
@@ -453,11 +438,12 @@ async fn blob(state: &AppState, hash: Sha256) -> Result<Vec<u8>, AppError> {
 
 pub async fn document(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Path((id, doc)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let (id, doc) = (RegistrationId::new(parse_id(&id)?), parse_id(&doc)?);
     let mut conn = state.pool().acquire().await?;
+    super::assignments::ensure_visible(&mut conn, &user, id).await?;
     let d = browse::document(&mut conn, state.register(), id, doc).await?;
     drop(conn);
     let bytes = blob(&state, d.sha256).await.map_err(|e| e.about(|| format!("Il documento «{}»", d.name)))?;
@@ -466,11 +452,12 @@ pub async fn document(
 
 pub async fn raw_message(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let id = RegistrationId::new(parse_id(&id)?);
     let mut conn = state.pool().acquire().await?;
+    super::assignments::ensure_visible(&mut conn, &user, id).await?;
     let r = browse::registration(&mut conn, state.register(), id).await?;
     drop(conn);
     let m = r.message.ok_or(AppError::NotFound)?;
@@ -557,26 +544,3 @@ pub async fn annul(
     tracing::info!(registration.id = %id, "annulled");
     Ok(Redirect::to(&format!("/registrazioni/{id}?esito=annullata")).into_response())
 }
-
-#[derive(Deserialize)]
-pub struct AssignForm {
-    ufficio: String,
-    nota: Option<String>,
-}
-
-pub async fn assign(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<String>,
-    crate::extract::Form(f): crate::extract::Form<AssignForm>,
-) -> Result<Response, AppError> {
-    let id = RegistrationId::new(parse_id(&id)?);
-    let note = f.nota.as_deref().map(|n| FreeText::parse("nota", TextKind::Reason, n)).transpose()?;
-    let office = f.ufficio.parse::<i64>().map_err(|_| AppError::BadRequest("scelga un ufficio".into()))?;
-    let mut tx = state.pool().begin().await?;
-    browse::registration(&mut tx, state.register(), id).await?;
-    staff::assign(&mut tx, &user.actor()?, id, office, note.as_ref().map(FreeText::as_str)).await?;
-    tx.commit().await?;
-    Ok(Redirect::to(&format!("/registrazioni/{id}?esito=assegnata")).into_response())
-}
-
