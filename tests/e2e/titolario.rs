@@ -40,7 +40,7 @@ async fn import_model(app: &TestApp) {
 }
 
 async fn scalar_i64(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.db.pool).await.unwrap()
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&app.db.pool).await.unwrap()
 }
 
 async fn class_code(app: &TestApp, registration: i64) -> Option<String> {
@@ -443,7 +443,8 @@ async fn segnatura_xml_carries_the_class_of_the_registration() {
     app.add_user("sportello", Role::Operatore).await;
     let id = seed_pec(&app, 1).await[0];
     let s = app.login("sportello").await;
-    let get = || app.get(&s, &format!("/registrazioni/{id}/segnatura.xml"));
+    let path = format!("/registrazioni/{id}/segnatura.xml");
+    let get = || app.get(&s, &path);
     let res = get().await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[CONTENT_TYPE], "application/xml");

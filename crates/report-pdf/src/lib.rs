@@ -530,6 +530,7 @@ mod tests {
                 authorising_act: "Provv. 7/2026".into(),
             }],
             assignments: Vec::new(),
+            classifications: Vec::new(),
         }
     }
 
