@@ -62,7 +62,7 @@ create table assignment_actions (
     acted_by       text not null check (length(btrim(acted_by)) > 0),
     user_id        bigint not null references staff_users (id),
     reason         text,
-    constraint assignment_actions_reason check (step = 'presa_in_carico' or length(btrim(reason)) > 0)
+    constraint assignment_actions_reason check (step = 'presa_in_carico' or (reason is not null and length(btrim(reason)) > 0))
 );
 create unique index assignment_actions_taken_once on assignment_actions (assignment_id) where step = 'presa_in_carico';
 create unique index assignment_actions_ended_once on assignment_actions (assignment_id) where step <> 'presa_in_carico';

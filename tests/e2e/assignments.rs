@@ -244,7 +244,7 @@ async fn passing_on_makes_a_new_competenza_and_the_daily_register_lists_every_st
     );
     assert_eq!(json["assignments"][2]["assigned_by"], "uff2");
     assert_eq!(json["assignments"][0]["kind"], "competenza");
-    let csv = app.get(&op, "/registro.csv").await.text().await.unwrap();
+    let csv = app.get(&op, "/registro.csv?formato=archivio").await.text().await.unwrap();
     assert!(csv.lines().any(|l| l.starts_with("passaggio,")), "{csv}");
     assert!(csv.lines().any(|l| l.starts_with("presa_in_carico,")), "{csv}");
     let day = app.get(&op, "/registro").await.text().await.unwrap();

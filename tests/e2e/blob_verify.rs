@@ -345,7 +345,7 @@ async fn a_damaged_or_missing_file_on_download_gives_a_clear_page_and_a_warning_
     assert!(page.contains("sigillo blobs verify"), "{page}");
 
     for (path, what) in [
-        (format!("/registrazioni/{reg_id}/messaggio.eml"), format!("Il messaggio originale del protocollo n. {number}/{year}")),
+        (format!("/registrazioni/{reg_id}/messaggio.eml"), format!("Il messaggio originale del protocollo n. {number:07}/{year}")),
         (format!("/messaggi/{msg_id}/messaggio.eml"), format!("Il messaggio n. {msg_id} così come è stato ricevuto")),
         (format!("/messaggi/{msg_id}/allegati/1"), format!("Il messaggio n. {msg_id} così come è stato ricevuto")),
     ] {

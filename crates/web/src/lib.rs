@@ -230,7 +230,14 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(error::report))
         .layer(axum::middleware::map_response_with_state(https, security_headers))
         .layer(axum::middleware::from_fn(timing))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // `error::report` logs each failure once with its cause, at error or, for what the
+        // sysadmin must fix but the program handled (a damaged blob), at warn; tower-http's own
+        // line for a 5xx would repeat it at error, so it stays at warn.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
