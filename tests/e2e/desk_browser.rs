@@ -1,7 +1,8 @@
 //! A clerk registers a paper letter at the desk in a real browser (Debian's chromium,
-//! playwright-core, `web/tests/desk_register.mjs`) at 1366×768, uploading a PDF and choosing
-//! its class of the titolario; the screenshots are
-//! kept under `target/screenshots/`. Needs `npm ci` in web/ and the chromium package.
+//! playwright-core, `web/tests/desk_register.mjs`) at 1366×768, uploading a PDF, choosing
+//! its class of the titolario and assigning it to an office, whose member then takes it in
+//! charge; the screenshots are kept under `target/screenshots/`. Needs `npm ci` in web/ and
+//! the chromium package.
 
 use sigillo_store::staff::Role;
 
@@ -17,6 +18,12 @@ async fn a_clerk_registers_a_paper_letter_in_a_real_browser() {
     assert!(std::path::Path::new("/usr/bin/chromium").is_file(), "install Debian's chromium (scripts/test does)");
     let (app, _pki) = spawn_app_with_pki().await;
     app.add_user("sportello", Role::Operatore).await;
+    app.add_user("tributi1", Role::Ufficio).await;
+    let actor = sigillo_store::register::Actor::parse("cli").unwrap();
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    let office = sigillo_store::staff::create_office(&mut conn, &actor, "TRIB", "Ufficio tributi").await.unwrap();
+    sigillo_store::assignment::add_member(&mut conn, &actor, office, "tributi1").await.unwrap();
+    drop(conn);
     // The 2005 model titolario, so that the form offers its classes.
     let csv = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/titolario-comuni-2005.csv")).unwrap();
     let input = sigillo_protocol::titolario::ImportInput {
@@ -25,7 +32,6 @@ async fn a_clerk_registers_a_paper_letter_in_a_real_browser() {
         valid_to: None,
         csv,
     };
-    let actor = sigillo_store::register::Actor::parse("cli").unwrap();
     sigillo_protocol::titolario::import(&app.db.pool, &app.register, &actor, input).await.unwrap();
     let pdf = app.data_dir.path().join("lettera-tari.pdf");
     let bytes = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
@@ -40,11 +46,13 @@ async fn a_clerk_registers_a_paper_letter_in_a_real_browser() {
         .arg(&pdf)
         .env("SIGILLO_E2E_USER", "sportello")
         .env("SIGILLO_E2E_PASSWORD", web_common::PASSWORD)
+        .env("SIGILLO_E2E_OFFICE", office.to_string())
+        .env("SIGILLO_E2E_OFFICE_USER", "tributi1")
         .status()
         .await
         .expect("node must be installed");
     assert!(status.success(), "browser steps failed (see the messages above and {})", out.display());
-    for shot in ["desk-01-modulo", "desk-02-registrazione", "desk-03-registrazione-intera"] {
+    for shot in ["desk-01-modulo", "desk-02-registrazione", "desk-03-registrazione-intera", "desk-04-assegnata", "ufficio-01-da-prendere", "ufficio-02-in-carico"] {
         assert!(out.join(format!("{shot}.png")).is_file(), "{shot}.png missing");
     }
     let (number, channel, delivery, paper, doc_sha): (i32, String, String, i32, Vec<u8>) = sqlx::query_as(
@@ -64,4 +72,13 @@ async fn a_clerk_registers_a_paper_letter_in_a_real_browser() {
     assert_eq!(class, "IV.3", "classified at the desk");
     use sha2::Digest;
     assert_eq!(doc_sha, sha2::Sha256::digest(bytes).to_vec(), "the uploaded bytes, hashed");
+    // The office member took it in charge, as history beside the assignment.
+    let (kind, office_of, step, by): (String, i64, String, String) = sqlx::query_as(
+        "select a.kind::text, a.office_id, t.step::text, u.username
+         from assignments a join assignment_actions t on t.assignment_id = a.id join staff_users u on u.id = t.user_id",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((kind.as_str(), office_of, step.as_str(), by.as_str()), ("competenza", office, "presa_in_carico", "tributi1"));
 }

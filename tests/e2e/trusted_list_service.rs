@@ -3,7 +3,8 @@
 //! update` stores them; `sigillo ingest` then registers a PEC whose document was signed
 //! under a CA granted at the PEC time, and not one withdrawn before it; a broken or unsigned
 //! replacement keeps the last good lists and records the error; two updates at once do not
-//! both fetch; the amministratore's page and the home page show the lists.
+//! both fetch; the amministratore's page and the home page show the lists; the running
+//! service's desk (its API) judges uploaded documents with the stored lists too.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -336,4 +337,77 @@ async fn the_amministratore_sees_the_lists_and_the_home_page_warns_of_a_failure(
 
     let operatore = app.login("operatore").await;
     assert_eq!(app.get(&operatore, "/liste-di-fiducia").await.status(), StatusCode::FORBIDDEN);
+}
+
+/// The dashboard's desk and API judge documents with the stored lists too, as the intake
+/// does: one classifier in the service, loaded at its start.
+#[tokio::test]
+async fn the_services_desk_judges_uploaded_documents_with_the_stored_lists() {
+    use base64::Engine as _;
+    let server = ListServer::start().await;
+    let f = fixture(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let signers = write(dir.path(), "lotl-signers.pem", f.eu.cert_pem().as_bytes());
+    let env = list_env(&server, &signers);
+    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let s = setup(&extra).await;
+    server.put("/lotl.xml", f.lotl.signed(&f.eu.key, f.eu.cert_der()));
+    server.put("/TSL-IT.xml", f.national.signed(&f.it.key, f.it.cert_der()));
+    let out = s.app.run(&["trust", "update"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let out = s.app.run(&["token", "add", "suap", "--scope", "write"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_owned();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let _service = s.app.serve(&[("SIGILLO_LISTEN", listen.as_str())]);
+    let base = format!("http://{listen}");
+    let client = reqwest::Client::new();
+    sigillo_e2e::wait_for(30, "the service answers", || {
+        let (client, url) = (client.clone(), format!("{base}/healthz"));
+        async move { client.get(url).send().await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+
+    // Judged now (after June 2026): the granted CA vouches, the one withdrawn in June does not.
+    let mut verdicts = Vec::new();
+    for (key, ca) in [("k-granted", &f.granted), ("k-withdrawn", &f.withdrawn_after)] {
+        let doc = signed_doc(ca, "Segnalazione certificata di inizio attività\n");
+        let body = serde_json::json!({
+            "direction": "arrivo",
+            "channel": "peo",
+            "subject": "SCIA",
+            "correspondents": [{"name": "Mario Rossi", "address": "mario.rossi@example.it"}],
+            "documents": [{"name": "scia.pdf.p7m", "media_type": "application/pkcs7-mime",
+                           "content": base64::engine::general_purpose::STANDARD.encode(&doc)}],
+        });
+        let res = client
+            .post(format!("{base}/api/v1/registrations"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&body).unwrap())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let answer: serde_json::Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let id = answer["id"].as_i64().unwrap();
+        let (verdict, service): (String, Option<String>) = sqlx::query_as(
+            "select signature_report->>'verdict', signature_report->'signers'->0->'trust_service'->>'name' \
+             from documents where registration_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&s.app.db.pool)
+        .await
+        .unwrap();
+        verdicts.push((verdict, service));
+    }
+    assert_eq!(
+        verdicts,
+        [("TOTAL_PASSED".to_owned(), Some("Granted CA".to_owned())), ("INDETERMINATE".to_owned(), None)],
+        "the desk uses the stored lists, judged at the time of registration"
+    );
 }

@@ -1,5 +1,6 @@
-//! `sigillo user add|passwd|disable` through the real binary: the password from standard
-//! input, the account in the database, and the refusals.
+//! `sigillo user add|passwd|disable` and `sigillo office …` through the real binary: the
+//! password from standard input, the account and the offices in the database, and the
+//! refusals.
 
 use std::process::{Output, Stdio};
 
@@ -85,4 +86,44 @@ async fn user_add_passwd_disable() {
     assert!(disabled);
     let audit: i64 = sqlx::query_scalar("select count(*) from audit_log where actor = 'cli'").fetch_one(&app.db.pool).await.unwrap();
     assert!(audit >= 3, "add, passwd and disable are in the audit trail ({audit})");
+}
+
+#[tokio::test]
+async fn office_add_list_and_members() {
+    let app = Instance::new().await;
+    assert!(app.run(&["migrate"]).await.status.success());
+    let out = run_stdin(&app, &["user", "add", "tributi1", "--name", "Teresa Tributi", "--role", "ufficio"], "una password lunga abbastanza\n").await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = app.run(&["office", "add", "TRIB", "Ufficio tributi"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = app.run(&["office", "add-member", "TRIB", "tributi1"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = app.run(&["office", "list"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim_end(), "TRIB\tUfficio tributi\tattivo\ttributi1");
+
+    // refusals, each one line naming the cause, nothing changed
+    let again = app.run(&["office", "add-member", "TRIB", "tributi1"]).await;
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(stderr(&again).contains("già"), "{}", stderr(&again));
+    let unknown = app.run(&["office", "add-member", "RAG", "tributi1"]).await;
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("RAG") && stderr(&unknown).contains("does not exist"), "{}", stderr(&unknown));
+    let nobody = app.run(&["office", "add-member", "TRIB", "nessuno"]).await;
+    assert_eq!(nobody.status.code(), Some(2));
+    let bad = app.run(&["office", "add", "T R", "Ufficio"]).await;
+    assert_eq!(bad.status.code(), Some(2));
+    let dup = app.run(&["office", "add", "TRIB", "Altro"]).await;
+    assert_eq!(dup.status.code(), Some(2));
+    assert_eq!(stderr(&dup).lines().count(), 1, "{}", stderr(&dup));
+
+    let out = app.run(&["office", "remove-member", "TRIB", "tributi1"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&app.run(&["office", "list"]).await), "TRIB\tUfficio tributi\tattivo\t\n", "no members left");
+    let audit: Vec<String> = sqlx::query_scalar("select action::text from audit_log where actor = 'cli' and action::text like 'office.%' order by id")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(audit, ["office.create", "office.member_add", "office.member_remove"]);
 }

@@ -1,12 +1,14 @@
 // A clerk of the protocol office registers a paper letter at the desk, in a real browser
 // (Debian's chromium driven by playwright-core), at 1366×768, the usual office screen.
 //   node web/tests/desk.mjs BASE_URL OUT_DIR PDF_FILE
-// Environment: SIGILLO_E2E_USER / SIGILLO_E2E_PASSWORD (an operatore).
+// Environment: SIGILLO_E2E_USER / SIGILLO_E2E_PASSWORD (an operatore); SIGILLO_E2E_OFFICE
+// (an office id) and SIGILLO_E2E_OFFICE_USER (a member of it, same password).
 // Steps: log in, open "Nuova registrazione", fill the form (paper, registered post, a
 // citizen with codice fiscale, two attachments on paper, a class of the titolario), upload
 // the PDF, register; the record page must show the number, the channel, the document and
-// the class. Screenshots of the filled
-// form and of the record go to OUT_DIR; axe-core runs on both pages.
+// the class. The clerk assigns it to the office for competenza and logs out; the office
+// user logs in, finds it in the office inbox, opens it and takes it in charge. Screenshots
+// of every page go to OUT_DIR; axe-core runs on each.
 // Exits 0 when every step passed, 1 with the failing step otherwise.
 import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -19,6 +21,7 @@ mkdirSync(out, { recursive: true });
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const user = process.env.SIGILLO_E2E_USER, password = process.env.SIGILLO_E2E_PASSWORD;
+const office = process.env.SIGILLO_E2E_OFFICE, officeUser = process.env.SIGILLO_E2E_OFFICE_USER;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -41,12 +44,16 @@ async function audit(name, fullPage) {
 }
 function step(name) { console.log(`step: ${name}`); }
 
-try {
-  step('login');
+async function login(who) {
   await page.goto(`${base}/accedi`);
-  await page.fill('#username', user);
+  await page.fill('#username', who);
   await page.fill('#password', password);
   await Promise.all([page.waitForURL(`${base}/`), page.click('main button[type=submit]')]);
+}
+
+try {
+  step('login');
+  await login(user);
 
   step('open the desk form');
   await Promise.all([page.waitForURL(`${base}/protocolla`), page.click('a.nav-link[href="/protocolla"]')]);
@@ -75,6 +82,36 @@ try {
                           'Giulia Esposito', 'RSSMRA85T10A562S', 'lettera-tari.pdf', 'Allegati su carta',
                           'IV.3 — Gestione delle entrate: accertamento, riscossione, versamento']) {
     if (!text.includes(expected)) throw new Error(`the record page does not show «${expected}»`);
+  }
+
+  if (office && officeUser) {
+    const record = new URL(page.url()).pathname;
+    step('assign it to the office for competenza');
+    await page.selectOption('#tipo', 'competenza');
+    await page.selectOption('#ufficio', office);
+    await page.fill('#nota', 'Istruttoria del rimborso');
+    await Promise.all([page.waitForURL(/\?esito=assegnata$/), page.click('#modulo-assegna button[type=submit]')]);
+    await audit('desk-04-assegnata', false);
+    if (!(await page.textContent('#assegnazioni-correnti')).includes('Da prendere in carico')) {
+      throw new Error('the record does not show the assignment waiting to be taken in charge');
+    }
+
+    step('log out');
+    await Promise.all([page.waitForURL(`${base}/accedi`), page.click('form[action="/esci"] button[type=submit]')]);
+
+    step('the office user logs in and opens the inbox');
+    await login(officeUser);
+    await Promise.all([page.waitForURL(/\/assegnazioni/), page.click('a.nav-link[href="/assegnazioni"]')]);
+    await audit('ufficio-01-da-prendere', false);
+    const row = page.locator(`#elenco-assegnazioni a[href="${record}"]`);
+    if (await row.count() !== 1) throw new Error('the office inbox does not list the registration');
+
+    step('open it and take it in charge');
+    await Promise.all([page.waitForURL(`${base}${record}`), row.click()]);
+    await Promise.all([page.waitForURL(/\?esito=presa-in-carico$/), page.click('.azioni-assegnazione button[id^="prendi-"]')]);
+    await audit('ufficio-02-in-carico', false);
+    const state = await page.textContent('#assegnazioni-correnti');
+    if (!state.includes('In carico')) throw new Error(`the record does not show it in charge: ${state}`);
   }
 } catch (e) {
   problems.push(`passo non riuscito: ${e.message}`);

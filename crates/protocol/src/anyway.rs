@@ -2,17 +2,18 @@
 //!
 //! The intake keeps the documents' bytes only for the messages it registers, so for a rejected
 //! or review message they are taken again from its stored raw bytes (write-once, addressed by
-//! `inbound_messages.raw_sha256`) by the same classifier the intake runs, with the trust
-//! directory's anchors, the time of the override and, when configured, online revocation. The registration then carries documents,
+//! `inbound_messages.raw_sha256`) by the same classifier the intake runs (the trust
+//! directory's anchors, the trusted lists' and, when configured, online revocation), at the
+//! time of the override. The registration then carries documents,
 //! hashes and signature reports exactly as an automatic one does (the same
 //! [`registration_from_report`]); the classifier is deterministic on the same bytes, so the
 //! hashes are those the pipeline saw. The registration, the decision, their audit entries and
 //! the citizen's receipt commit together.
 
-use std::path::Path;
-
 use sigillo_notify::outbox::{NoticeOutcome, OutboxConfig, enqueue_receipt_for_override};
-use sigillo_pec::MessageReport;
+use std::sync::Arc;
+
+use sigillo_pec::{Checker, MessageReport, ValidationTime};
 use sigillo_store::PgPool;
 use sigillo_store::blob::BlobStore;
 use sigillo_store::decisions;
@@ -28,13 +29,11 @@ pub struct Override<'a> {
     pub pool: &'a PgPool,
     pub blobs: &'a BlobStore,
     pub register: &'a Register,
-    /// `SIGILLO_TRUST_DIR`; without it no signature can be judged and the override is refused.
-    pub trust_dir: Option<&'a Path>,
+    /// The classifier in use ([`crate::trust::SharedChecker::current`]); without a trust
+    /// directory no signature can be judged and the override is refused.
+    pub checker: Option<Arc<Checker>>,
     /// Who answers citizens; `None`: nobody is answered.
     pub outbox: Option<&'a OutboxConfig>,
-    /// The online revocation source when `SIGILLO_REVOCATION=online`, as the intake uses it:
-    /// the registration's signature reports then say what the intake would say now.
-    pub revocation: Option<sigillo_pec::SharedSource>,
 }
 
 /// The registration made, and whether a receipt is pending for the outbox worker (wake it).
@@ -45,7 +44,7 @@ pub struct Registered {
 
 /// Registers message `message_id` anyway, with the responsabile's written `reason`.
 pub async fn register_anyway(ctx: &Override<'_>, actor: &Actor, message_id: InboundId, reason: &str) -> Result<Registered, Error> {
-    let Some(trust) = ctx.trust_dir.map(Path::to_path_buf) else {
+    let Some(checker) = ctx.checker.clone() else {
         return Err(Error::NoTrust);
     };
     let raw_sha256 = {
@@ -53,15 +52,12 @@ pub async fn register_anyway(ctx: &Override<'_>, actor: &Actor, message_id: Inbo
         inbound::by_id(&mut conn, message_id).await?.raw_sha256
     };
     let blobs = ctx.blobs.clone();
-    let revocation = ctx.revocation.clone();
     // On a blocking thread: an online source answers by driving its requests on this
     // runtime, which it must not be called from.
     let report = tokio::task::spawn_blocking(move || -> Result<MessageReport, Error> {
         let raw = blobs.get(&raw_sha256)?;
-        let mut checker = crate::trust::checker(&trust, std::time::SystemTime::now())?;
-        checker.set_revocation(revocation);
         let report = checker
-            .check_message(&format!("inbound-{message_id}"), &raw)
+            .check_message_at(&format!("inbound-{message_id}"), &raw, ValidationTime::now(chrono::Utc::now()))
             .map_err(|e| Error::Unreadable(e.to_string()))?;
         // Content-addressed: storing them again on a retry costs nothing.
         for a in &report.attachments {

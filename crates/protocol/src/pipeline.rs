@@ -50,16 +50,6 @@ fn check_message(checker: &Checker, label: &str, raw: &[u8], when: ValidationTim
     checker.check_message_at(label, raw, when)
 }
 
-/// The PEC time the attachments were judged at, when the classifier used it.
-fn attachments_judged_at(report: &MessageReport) -> Option<chrono::DateTime<chrono::Utc>> {
-    report
-        .attachments
-        .iter()
-        .filter_map(|a| a.signature.as_ref())
-        .find(|s| s.time_source == sigillo_signature::TimeSource::PecTime)
-        .map(|s| s.judged_at)
-}
-
 /// What happened to one message.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
@@ -105,12 +95,14 @@ pub struct Pipeline {
 struct Fault(String);
 
 impl Pipeline {
-    pub fn new(pool: PgPool, blobs: BlobStore, register: Register, checker: Checker, max_attempts: u32) -> Self {
+    /// `checker`: a [`Checker`] of its own, or the service's [`SharedChecker`], which the
+    /// dashboard uses too and a reload replaces for all.
+    pub fn new(pool: PgPool, blobs: BlobStore, register: Register, checker: impl Into<SharedChecker>, max_attempts: u32) -> Self {
         Pipeline {
             pool,
             blobs,
             register,
-            checker: SharedChecker::new(checker),
+            checker: checker.into(),
             clock: Arc::new(SystemClock),
             classifier: check_message,
             // A fixed, valid literal: parse cannot fail.
@@ -290,20 +282,13 @@ impl Pipeline {
     /// Runs the classifier on a blocking thread. Its panics end that thread's task, not the
     /// service: the join error says so and the message is set aside.
     async fn classify(&self, raw: Vec<u8>, label: &str) -> Result<MessageReport, Fault> {
-        let in_use = self.checker.in_use();
+        // The trusted lists' services are in it, each an anchor for the signatures judged
+        // while it was granted (the attachments at the PEC's time, a timestamp at its own).
+        let checker = self.checker.current();
         let when = ValidationTime::now(self.clock.now());
         let classifier = self.classifier;
         let label = label.to_owned();
-        // The trusted lists' services are anchors as granted when the documents are judged:
-        // at the PEC's time reference, known once the envelope is read. Classified again in
-        // the rare case where the services granted then differ from those granted now.
-        let classify = move || -> Result<MessageReport, PecError> {
-            let report = classifier(&in_use.at(when.at), &label, &raw, when)?;
-            match attachments_judged_at(&report) {
-                Some(at) if !in_use.same_anchors(when.at, at) => classifier(&in_use.at(at), &label, &raw, when),
-                _ => Ok(report),
-            }
-        };
+        let classify = move || -> Result<MessageReport, PecError> { classifier(&checker, &label, &raw, when) };
         match tokio::task::spawn_blocking(classify).await {
             Ok(Ok(report)) => Ok(report),
             Ok(Err(e)) => Err(Fault(format!("messaggio non classificabile: {e}"))),

@@ -2,7 +2,8 @@
 //! certificates (envelopes) beside the shipped AgID CA1 ([`sigillo_pec::anchors`]), and is
 //! optional; `DIR/signatures/` the CAs of document signatures; each file PEM or DER, one or
 //! more certificates. The service, `sigillo check` and the office's "register anyway" all
-//! load it here, so they trust the same things.
+//! load it here, so they trust the same things; the service shares one loaded classifier
+//! ([`SharedChecker`]) between the intake and the dashboard.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -12,7 +13,7 @@ use sigillo_pec::Checker;
 use tokio::sync::Notify;
 
 use crate::Error;
-use crate::listed::{InUse, ListedAnchors};
+use sigillo_signature::ListedAnchor;
 
 /// A classifier judging at `at`, with the shipped PEC anchors (AgID CA1) and those of
 /// `dir/pec/` (optional) and `dir/signatures/`. A missing `signatures/` folder, or a
@@ -28,40 +29,71 @@ pub fn checker(dir: &Path, at: SystemTime) -> Result<Checker, Error> {
     Ok(checker)
 }
 
-/// The classifier in use, shared by every clone of a pipeline and replaced whole when the
-/// trust directory or the stored trusted lists change: a message is classified with one set
-/// of anchors from start to end, whichever reload happens meanwhile.
+/// The classifier in use, shared by every clone of a pipeline and by the dashboard's
+/// "register anyway" and desk, and replaced whole when the trust directory or the stored
+/// trusted lists change: a message is classified with one set of anchors from start to end,
+/// whichever reload happens meanwhile.
 #[derive(Clone)]
-pub struct SharedChecker(Arc<RwLock<Arc<InUse>>>);
+pub struct SharedChecker(Arc<RwLock<InUse>>);
+
+impl From<Checker> for SharedChecker {
+    fn from(checker: Checker) -> Self {
+        SharedChecker::new(checker)
+    }
+}
+
+/// The trust directory's classifier, the trusted lists' anchors, and the two together.
+struct InUse {
+    /// The trust directory (and the revocation source), without the lists.
+    base: Arc<Checker>,
+    /// Every CA/QC service of the stored lists with the periods it was granted.
+    listed: Arc<[ListedAnchor]>,
+    /// `base` with `listed` added: each signature is judged with the services granted at
+    /// its own time of judgement (the PEC's time, a timestamp), inside the one check.
+    combined: Arc<Checker>,
+}
+
+impl InUse {
+    fn new(base: Arc<Checker>, listed: Arc<[ListedAnchor]>) -> Self {
+        let combined = if listed.is_empty() {
+            Arc::clone(&base)
+        } else {
+            let mut c = (*base).clone();
+            c.add_listed_anchors(listed.iter().cloned());
+            Arc::new(c)
+        };
+        InUse { base, listed, combined }
+    }
+}
 
 impl SharedChecker {
     pub fn new(checker: Checker) -> Self {
-        SharedChecker(Arc::new(RwLock::new(Arc::new(InUse::new(Arc::new(checker), None)))))
+        SharedChecker(Arc::new(RwLock::new(InUse::new(Arc::new(checker), Arc::from(Vec::new())))))
     }
 
-    /// The classifier of the trust directory (without the trusted lists' services).
+    /// The classifier in use now: the trust directory's anchors and the trusted lists'.
     pub fn current(&self) -> Arc<Checker> {
-        Arc::clone(self.in_use().base())
+        // A panic while holding the lock can only have happened in a swap of Arcs: the
+        // value inside is whole either way.
+        Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).combined)
     }
 
-    /// The trust directory's classifier and the lists, as they are now.
-    pub fn in_use(&self) -> Arc<InUse> {
-        // A panic while holding the lock can only have happened in `replace`, which swaps an
-        // Arc: the value inside is whole either way.
-        Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    /// How many trusted-list anchors are in use.
+    pub fn listed_count(&self) -> usize {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).listed.len()
     }
 
     /// Puts `checker` in use for every message classified from now on (the lists stay).
     pub fn replace(&self, checker: Checker) {
         let mut slot = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *slot = Arc::new(InUse::new(Arc::new(checker), slot.lists().cloned()));
+        *slot = InUse::new(Arc::new(checker), Arc::clone(&slot.listed));
     }
 
-    /// Puts the services of `lists` in use as document anchors from now on (the trust
-    /// directory's stay).
-    pub fn set_lists(&self, lists: Option<Arc<ListedAnchors>>) {
+    /// Puts the anchors of the trusted lists (`TrustSet::listed_anchors`) in use from now
+    /// on, in place of the previous lists' (the trust directory's stay).
+    pub fn set_listed(&self, listed: Vec<ListedAnchor>) {
         let mut slot = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *slot = Arc::new(InUse::new(Arc::clone(slot.base()), lists));
+        *slot = InUse::new(Arc::clone(&slot.base), Arc::from(listed));
     }
 }
 

@@ -171,14 +171,10 @@ async fn register_anyway_asks_revocation_online_like_the_intake() {
 
     let limits = Limits { connect_timeout: Duration::from_secs(2), timeout: Duration::from_secs(5), ..Limits::default() };
     let source = OnlineRevocation::new(tokio::runtime::Handle::current(), Some(db.pool.clone()), limits).unwrap();
-    let ctx = Override {
-        pool: &db.pool,
-        blobs: &blobs,
-        register: &register,
-        trust_dir: Some(&trust),
-        outbox: None,
-        revocation: Some(Arc::new(source)),
-    };
+    // The service's classifier: the same trust directory, revocation online.
+    let mut online = sigillo_protocol::trust::checker(&trust, now.into()).unwrap();
+    online.set_revocation(Some(Arc::new(source)));
+    let ctx = Override { pool: &db.pool, blobs: &blobs, register: &register, checker: Some(Arc::new(online)), outbox: None };
     let actor = sigillo_store::register::Actor::parse("responsabile").unwrap();
     let done = register_anyway(&ctx, &actor, o.inbound_id, "istanza ammessa (CAD art. 65)").await.unwrap();
     let reports: Vec<serde_json::Value> =

@@ -9,6 +9,7 @@ use sigillo_store::audit::Verification;
 use sigillo_store::closing;
 use sigillo_store::export::{Format, Period};
 use sigillo_store::register::{Actor, Register};
+use sigillo_protocol::trust::SharedChecker;
 use sigillo_protocol::{Outcome, Pipeline};
 use sigillo_pec::Checker;
 use sigillo_store::inbound::{MessageState, Origin};
@@ -235,19 +236,31 @@ fn revocation_source(config: &Config, pool: &sigillo_store::PgPool) -> anyhow::R
     Ok(Some(std::sync::Arc::new(source)))
 }
 
-async fn pipeline(config: &Config, wake: Option<std::sync::Arc<tokio::sync::Notify>>) -> anyhow::Result<Pipeline> {
+/// The service's classifier: the trust directory, online revocation when configured, and the
+/// trusted lists stored by the last refresh (verified again, without the network).
+async fn shared_checker(config: &Config, pool: &PgPool) -> anyhow::Result<SharedChecker> {
     let mut checker = checker(config)?;
-    let (pool, register) = open(config).await?;
-    checker.set_revocation(revocation_source(config, &pool)?);
+    checker.set_revocation(revocation_source(config, pool)?);
     tracing::info!("revocation of signing certificates: {}", config.revocation.as_str());
-    let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
-    let pipeline =
-        Pipeline::new(pool.clone(), blobs, register.clone(), checker, config.intake_max_attempts).with_policy(config.policy);
-    // The lists stored by the last refresh, verified again, without the network.
+    let shared = SharedChecker::new(checker);
     if let Some(c) = &config.trusted_list {
         let source = crate::list_service::Source::from_config(c)?;
-        crate::list_service::load_into(&pool, &source.signers, pipeline.checker()).await;
+        crate::list_service::load_into(pool, &source.signers, &shared).await;
     }
+    Ok(shared)
+}
+
+/// The intake's pipeline; `trust`: the service's classifier, shared with the dashboard
+/// (`None`: one of its own).
+async fn pipeline(config: &Config, wake: Option<std::sync::Arc<tokio::sync::Notify>>, trust: Option<SharedChecker>) -> anyhow::Result<Pipeline> {
+    let (pool, register) = open(config).await?;
+    let trust = match trust {
+        Some(t) => t,
+        None => shared_checker(config, &pool).await?,
+    };
+    let blobs = BlobStore::open(&config.data_dir).context("cannot open the data directory (SIGILLO_DATA_DIR)")?;
+    let pipeline =
+        Pipeline::new(pool.clone(), blobs, register.clone(), trust, config.intake_max_attempts).with_policy(config.policy);
     Ok(match outbox_config(config, &register)? {
         Some(outbox) => pipeline.with_outbox(outbox, wake),
         None => pipeline,
@@ -322,7 +335,7 @@ pub async fn ingest(files: Vec<PathBuf>, json: bool) -> anyhow::Result<ExitCode>
     use std::io::Write as _;
     let config = load_config()?;
     // Answers are queued with the decisions; the worker of `sigillo serve` sends them.
-    let pipeline = pipeline(&config, None).await?;
+    let pipeline = pipeline(&config, None, None).await?;
     let register = pipeline.register().clone();
     let mut all_ok = true;
     let mut out = std::io::stdout().lock();
@@ -425,10 +438,20 @@ pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
     let closer_task = tokio::spawn(closer(pool.clone(), blobs.clone(), register.clone(), stop_rx.clone()));
     let blob_check_task =
         tokio::spawn(crate::blobs::scheduler(pool.clone(), blobs.clone(), config.blob_verify, register.timezone, stop_rx.clone()));
+    // One classifier for the intake and the dashboard ("register anyway", the desk's
+    // documents), kept in step with the trust directory and the stored trusted lists.
+    let trust = match &config.trust_dir {
+        Some(dir) => {
+            let trust = shared_checker(&config, &pool).await?;
+            watch_trust(dir, &trust);
+            Some(trust)
+        }
+        None => None,
+    };
     let web = sigillo_web::router(
         sigillo_web::AppState::new(pool.clone(), register, blobs, config.web.clone())
             .with_outbox(web_outbox, Some(wake.clone()))
-            .with_revocation(revocation_source(&config, &pool)?),
+            .with_trust(trust.clone()),
     );
     let mut worker_task = None;
     match config.notify.as_ref().map(|n| (n, &n.smtp)) {
@@ -466,13 +489,10 @@ pub async fn serve(parts: ServeParts) -> anyhow::Result<ExitCode> {
         tracing::info!("IMAP intake off (SIGILLO_IMAP_URL not set)");
         // Still refreshed here: other instances, and the dashboard, use the stored lists.
         if let Some(source) = list_source {
-            tokio::spawn(crate::list_service::run(pool.clone(), source, None));
+            tokio::spawn(crate::list_service::run(pool.clone(), source, trust.clone()));
         }
     } else {
-        let pipeline = pipeline(&config, Some(wake.clone())).await?;
-        if let Some(dir) = &config.trust_dir {
-            watch_trust(dir, &pipeline);
-        }
+        let pipeline = pipeline(&config, Some(wake.clone()), trust.clone()).await?;
         if let Some(source) = list_source {
             tokio::spawn(crate::list_service::run(pool.clone(), source, Some(pipeline.checker().clone())));
         }
@@ -524,7 +544,7 @@ const TRUST_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 /// Keeps the intake's trust in step with `SIGILLO_TRUST_DIR` without a restart: its files
 /// are looked at every few seconds, and SIGHUP loads it again at once. A directory that does
 /// not load leaves the previous trust in use (logged with the file and the cause).
-fn watch_trust(dir: &std::path::Path, pipeline: &Pipeline) {
+fn watch_trust(dir: &std::path::Path, trust: &SharedChecker) {
     use sigillo_protocol::trust::TrustWatcher;
     let hup = std::sync::Arc::new(tokio::sync::Notify::new());
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
@@ -539,7 +559,7 @@ fn watch_trust(dir: &std::path::Path, pipeline: &Pipeline) {
         }
         Err(e) => tracing::warn!("SIGHUP not handled ({e}): the trust directory is still looked at every few seconds"),
     }
-    tokio::spawn(TrustWatcher::new(dir, pipeline.checker().clone()).run(TRUST_POLL, hup));
+    tokio::spawn(TrustWatcher::new(dir, trust.clone()).run(TRUST_POLL, hup));
 }
 
 /// How long `/healthz` takes at most to answer.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use sigillo_protocol::listed::{ListedAnchors, load_stored};
+use sigillo_protocol::listed::load_stored;
 use sigillo_protocol::trust::SharedChecker;
 use sigillo_signature::cert::Certificate;
 use sigillo_store::PgPool;
@@ -267,8 +267,8 @@ pub async fn load_into(pool: &PgPool, signers: &[Certificate], shared: &SharedCh
     match load_stored(pool, signers).await {
         Ok(Some(set)) => {
             let n = set.lists.len();
-            shared.set_lists(Some(Arc::new(ListedAnchors::new(set))));
-            tracing::info!("trusted lists in use: {n}");
+            shared.set_listed(set.listed_anchors());
+            tracing::info!("trusted lists in use: {n}, {} services' certificates", shared.listed_count());
         }
         Ok(None) => tracing::info!("no trusted list stored yet"),
         Err(e) => tracing::warn!("stored trusted lists not used: {e}"),

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod dev;
 mod list_service;
+mod office;
 mod trust_lists;
 mod titolario;
 mod token;
@@ -35,6 +36,9 @@ enum Command {
     /// API tokens for back-office systems.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Offices registrations are assigned to, and their members.
+    #[command(subcommand)]
+    Office(office::OfficeCommand),
     /// Developer tools (benchmark data).
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -164,6 +168,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => run_async(commands::serve(commands::ServeParts { outbox: !a.no_outbox })),
         Command::User(c) => run_async(user::run(c)),
         Command::Token(c) => run_async(token::run(c)),
+        Command::Office(c) => run_async(office::run(c)),
         Command::Titolario(c) => run_async(titolario::run(c)),
         Command::Dev(c) => run_async(dev::run(c)),
         Command::Ingest(a) => run_async(commands::ingest(a.files, a.json)),

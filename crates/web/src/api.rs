@@ -377,8 +377,7 @@ pub async fn create(
     let register = state.register();
     let input = desk_input(&value, register.timezone)?;
     let actor = Actor::parse(&format!("api:{}", client.name))?;
-    let trust_dir = state.config().trust_dir.clone();
-    let ctx = Desk { pool: state.pool(), blobs: state.blobs(), register, trust_dir: trust_dir.as_deref(), clock: &SystemClock };
+    let ctx = Desk { pool: state.pool(), blobs: state.blobs(), register, checker: state.desk_checker(), clock: &SystemClock };
     let idem = Idempotency { token_id: client.id, key, request_sha256 };
     let outcome = desk::register(&ctx, &actor, input, Some(&idem)).await?;
     let status = match outcome {

@@ -53,7 +53,9 @@ pub struct WebConfig {
     /// socket peer is the client.
     pub trusted_proxies: TrustedProxies,
     /// The trust directory (with `pec/` and `signatures/`): the anchors the classifier needs
-    /// when the responsabile registers a rejected message anyway. `None`: that is refused.
+    /// when the responsabile registers a rejected message anyway, and for the desk's
+    /// documents, when no classifier of the service is given ([`AppState::with_trust`]).
+    /// `None` and no such classifier: registering anyway is refused.
     pub trust_dir: Option<PathBuf>,
     /// The configuration's policy switches (`SIGILLO_POLICY_*`): in force, and shown on the
     /// admin page, until an amministratore sets one there (stored in the database).
@@ -74,8 +76,9 @@ struct Inner {
     outbox: Option<OutboxConfig>,
     wake: Option<Arc<tokio::sync::Notify>>,
     hashing: Arc<Hashing>,
-    /// Online revocation (`SIGILLO_REVOCATION=online`) for registering anyway.
-    revocation: Option<sigillo_pec::SharedSource>,
+    /// The service's classifier (trust directory, trusted lists, online revocation), the
+    /// one the intake uses.
+    trust: Option<sigillo_protocol::trust::SharedChecker>,
 }
 
 /// Password hashing (argon2id: tens of milliseconds of CPU and 19 MiB each) runs on the
@@ -111,7 +114,7 @@ impl AppState {
                 outbox: None,
                 wake: None,
                 hashing: Arc::new(Hashing::new()),
-                revocation: None,
+                trust: None,
             }),
         }
     }
@@ -130,14 +133,14 @@ impl AppState {
                 outbox,
                 wake,
                 hashing: i.hashing.clone(),
-                revocation: i.revocation.clone(),
+                trust: i.trust.clone(),
             }),
         }
     }
 
-    /// Registering anyway asks `source` for revocation status, as the intake does
-    /// (`SIGILLO_REVOCATION=online`).
-    pub fn with_revocation(self, source: Option<sigillo_pec::SharedSource>) -> Self {
+    /// Registering anyway and the desk's documents are judged by the service's classifier,
+    /// as the intake judges: its trust directory, its trusted lists, its revocation source.
+    pub fn with_trust(self, trust: Option<sigillo_protocol::trust::SharedChecker>) -> Self {
         let i = &self.inner;
         AppState {
             inner: Arc::new(Inner {
@@ -148,14 +151,31 @@ impl AppState {
                 outbox: i.outbox.clone(),
                 wake: i.wake.clone(),
                 hashing: i.hashing.clone(),
-                revocation: source,
+                trust,
             }),
         }
     }
 
-    /// The online revocation source, when configured.
-    pub fn revocation(&self) -> Option<sigillo_pec::SharedSource> {
-        self.inner.revocation.clone()
+    /// The classifier for registering anyway and the desk's documents: the service's
+    /// ([`AppState::with_trust`]), else the trust directory's, loaded now; `None` without
+    /// either.
+    pub(crate) fn checker(&self) -> Result<Option<Arc<sigillo_pec::Checker>>, sigillo_protocol::Error> {
+        if let Some(trust) = &self.inner.trust {
+            return Ok(Some(trust.current()));
+        }
+        let Some(dir) = self.inner.config.trust_dir.as_deref() else { return Ok(None) };
+        sigillo_protocol::trust::checker(dir, std::time::SystemTime::now()).map(|c| Some(Arc::new(c)))
+    }
+
+    /// [`AppState::checker`] for the desk: a trust directory that does not load must not
+    /// stop it. The documents are still registered, their signatures then reach no trusted
+    /// anchor (INDETERMINATE, shown on the record), and the cause is logged for the
+    /// administrator.
+    pub(crate) fn desk_checker(&self) -> Option<Arc<sigillo_pec::Checker>> {
+        self.checker().unwrap_or_else(|e| {
+            tracing::warn!("trust directory not usable for desk documents: {e}");
+            None
+        })
     }
 
     /// Checks a password against its PHC string within the bound on concurrent hashing;

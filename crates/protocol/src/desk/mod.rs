@@ -15,7 +15,7 @@
 
 pub mod tax_code;
 
-use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sigillo_pec::{Checker, ValidationTime};
@@ -277,10 +277,10 @@ pub struct Desk<'a> {
     pub pool: &'a PgPool,
     pub blobs: &'a BlobStore,
     pub register: &'a Register,
-    /// `SIGILLO_TRUST_DIR`: the anchors document signatures are judged against. Without it
-    /// signatures are still read and checked, and none reaches a trusted anchor
-    /// (INDETERMINATE), which the record then shows.
-    pub trust_dir: Option<&'a Path>,
+    /// The classifier in use ([`crate::trust::SharedChecker::current`]): the anchors document
+    /// signatures are judged against. Without it signatures are still read and checked, and
+    /// none reaches a trusted anchor (INDETERMINATE), which the record then shows.
+    pub checker: Option<Arc<Checker>>,
     pub clock: &'a dyn Clock,
 }
 
@@ -363,19 +363,8 @@ async fn documents(ctx: &Desk<'_>, uploads: Vec<Upload>, now: DateTime<Utc>) -> 
         return Ok(Vec::new());
     }
     let blobs = ctx.blobs.clone();
-    let trust = ctx.trust_dir.map(Path::to_path_buf);
+    let checker = ctx.checker.clone().unwrap_or_else(|| Arc::new(Checker::new(now.into())));
     tokio::task::spawn_blocking(move || -> Result<Vec<NewDocument>, Error> {
-        // A trust directory that does not load must not stop the desk: the documents are
-        // still registered, their signatures then reach no trusted anchor (INDETERMINATE,
-        // shown on the record), and the cause is logged for the administrator.
-        let checker = match trust.as_deref().map(|dir| crate::trust::checker(dir, now.into())) {
-            Some(Ok(c)) => c,
-            Some(Err(e)) => {
-                tracing::warn!("trust directory not usable for desk documents: {e}");
-                Checker::new(now.into())
-            }
-            None => Checker::new(now.into()),
-        };
         let files = uploads.into_iter().map(|u| (u.name, u.media_type, u.content)).collect();
         let attachments = sigillo_pec::attachments::from_files(files);
         let reports = checker.attachment_reports_at(&attachments, ValidationTime::now(now));

@@ -294,8 +294,7 @@ pub async fn create(State(state): State<AppState>, user: CurrentUser, form: Mult
         Ok(i) => i,
         Err(e) => return Ok(refuse(values, e)),
     };
-    let trust_dir = state.config().trust_dir.clone();
-    let ctx = Desk { pool: state.pool(), blobs: state.blobs(), register, trust_dir: trust_dir.as_deref(), clock: &SystemClock };
+    let ctx = Desk { pool: state.pool(), blobs: state.blobs(), register, checker: state.desk_checker(), clock: &SystemClock };
     match desk::register(&ctx, &user.actor()?, input, None).await {
         Ok(outcome) => {
             let id = outcome.registration().id;

@@ -320,9 +320,8 @@ pub async fn register_anyway(
         pool: state.pool(),
         blobs: state.blobs(),
         register: state.register(),
-        trust_dir: state.config().trust_dir.as_deref(),
+        checker: state.checker()?,
         outbox: state.outbox(),
-        revocation: state.revocation(),
     };
     let done = sigillo_protocol::anyway::register_anyway(&ctx, &user.actor()?, id, &reason).await?;
     if done.receipt_queued {

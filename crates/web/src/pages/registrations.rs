@@ -239,8 +239,8 @@ pub struct DetailPage {
     /// What was sent to the citizen about the message (receipt, notices, re-sends).
     sent: Vec<super::outbox::OutboxView>,
     history: Vec<HistView>,
-    /// The classification block (`super::titolario::panel`), already rendered.
-    classification: String,
+    /// The classification block (`classification_panel.html`).
+    classification: super::titolario::Panel,
     assign: super::assignments::Panel,
     notice: Option<&'static str>,
 }

@@ -310,21 +310,19 @@ pub struct ChangeView {
     pub reason: String,
 }
 
-/// The classification block of the record page (rendered into it).
-#[derive(Template)]
-#[template(path = "classification_panel.html")]
+/// The classification block of the record page (`classification_panel.html`, included in it).
 pub struct Panel {
-    id: RegistrationId,
-    csrf: String,
-    class: Option<String>,
-    version: Option<String>,
-    history: Vec<ChangeView>,
+    pub(super) id: RegistrationId,
+    pub(super) csrf: String,
+    pub(super) class: Option<String>,
+    pub(super) version: Option<String>,
+    pub(super) history: Vec<ChangeView>,
     /// The classes the clerk may choose (empty: no form).
-    options: Vec<ClassOption>,
-    can_classify: bool,
+    pub(super) options: Vec<ClassOption>,
+    pub(super) can_classify: bool,
     /// Why the form is not offered, when the clerk could classify.
-    unavailable: Option<String>,
-    has_segnatura: bool,
+    pub(super) unavailable: Option<String>,
+    pub(super) has_segnatura: bool,
 }
 
 /// The record page's classification block for `id`, registered at `registered_at`.
@@ -335,7 +333,7 @@ pub async fn panel(
     id: RegistrationId,
     registered_at: chrono::DateTime<chrono::Utc>,
     annulled: bool,
-) -> Result<String, AppError> {
+) -> Result<Panel, AppError> {
     let register = state.register();
     let tz = register.timezone;
     let class = store::class_of(conn, id).await?;
@@ -350,7 +348,7 @@ pub async fn panel(
     } else {
         (Vec::new(), None)
     };
-    let panel = Panel {
+    Ok(Panel {
         id,
         csrf: user.0.csrf_token.clone(),
         class: class.as_ref().map(|c| format!("{} — {}", c.code, c.description)),
@@ -372,8 +370,7 @@ pub async fn panel(
         can_classify,
         unavailable,
         has_segnatura: state.outbox().is_some_and(|o| o.seal.is_some()),
-    };
-    Ok(panel.render()?)
+    })
 }
 
 #[derive(Debug, Deserialize)]
