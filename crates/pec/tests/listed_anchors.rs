@@ -30,6 +30,7 @@ fn listed(ca: &Ca, name: &str, granted: Vec<(DateTime<Utc>, Option<DateTime<Utc>
             provider: "Test Provider S.p.A.".into(),
             territory: "IT".into(),
             type_id: CA_QC.into(),
+            qualifications: Vec::new(),
         }),
         granted,
     }
@@ -152,4 +153,63 @@ fn a_signature_is_qualified_only_with_qc_statements_and_a_ca_qc_service() {
     assert_eq!(json["trust_service"]["name"], "Withdrawn CA");
     assert_eq!(json["trust_service"]["territory"], "IT");
     assert_eq!(json["trust_service"]["type"], CA_QC);
+}
+
+/// What the trusted list says of the certificates its service issued (the `Qualifications`
+/// extension) overrides what a certificate says of itself, for the certificates that meet
+/// the criteria (ETSI TS 119 612 §5.5.9.2, TS 119 615).
+#[test]
+fn the_lists_qualifications_override_what_the_certificate_says() {
+    use sigillo_signature::qualification::{Assert, Criteria, Criterion, Qualification, Qualifier};
+    const POLICY: &str = "1.3.76.38.1.1.1";
+    let f = fixture();
+    let policy = |oid: &str| Criteria {
+        assert: Assert::All,
+        items: vec![Criterion::PolicySet(vec![sigillo_signature::oids::from_dotted(oid).unwrap()])],
+    };
+    let with = |qualifications: Vec<Qualification>| {
+        let mut c = Checker::new(t(2030, 1, 1).into());
+        let mut anchor = listed(&f.withdrawn_ca, "Withdrawn CA", vec![(t(2018, 1, 1), Some(t(2022, 3, 1)))]);
+        anchor.service = Arc::new(TrustService { qualifications, ..(*anchor.service).clone() });
+        c.add_listed_anchors([anchor]);
+        c
+    };
+    let qualified_signature = |checker: &Checker, leaf: &Leaf| {
+        let doc = sign_attached(leaf, b"Istanza\n", &SignOptions { signing_time: Some(t(2020, 12, 1)), ..SignOptions::default() });
+        match checker.check_at("doc.p7m", &doc, ValidationTime::given(t(2021, 1, 1))).unwrap() {
+            FileReport::Document(d) => {
+                assert_eq!(d.signature.verdict, Indication::TotalPassed, "{}", d.signature.detail);
+                d.signature.signers[0].qualified_signature
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    // A qualified certificate that does not state its key is on a QSCD, under the policy the
+    // provider uses for remote signing.
+    let remote = f.withdrawn_ca.issue(LeafSpec {
+        no_qscd: true,
+        policies: vec![POLICY.into()],
+        ..LeafSpec::person("Mario", "Rossi", "TINIT-RSSMRA80A01H501U").validity(t(2017, 1, 1), t(2035, 1, 1))
+    });
+    let full = person(&f.withdrawn_ca);
+    let managed = Qualification { qualifiers: vec![Qualifier::WithQscd], criteria: policy(POLICY) };
+    assert!(!qualified_signature(&with(vec![]), &remote), "no QcSSCD and the list says nothing");
+    assert!(qualified_signature(&with(vec![managed.clone()]), &remote), "QCQSCDManagedOnBehalf for its policy");
+    // A qualification for another policy does not apply.
+    let other = Qualification { qualifiers: vec![Qualifier::WithQscd], criteria: policy("1.3.76.38.1.1.2") };
+    assert!(!qualified_signature(&with(vec![other]), &remote));
+    // NotQualified, or issued to a legal person, takes a certificate's own claim away.
+    let all_nonrep = |q: Qualifier| Qualification {
+        qualifiers: vec![q],
+        criteria: Criteria { assert: Assert::AtLeastOne, items: vec![Criterion::KeyUsage(vec![(1, true)])] },
+    };
+    assert!(qualified_signature(&with(vec![]), &full));
+    assert!(!qualified_signature(&with(vec![all_nonrep(Qualifier::NotQualified)]), &full));
+    assert!(!qualified_signature(&with(vec![all_nonrep(Qualifier::ForLegalPerson)]), &full));
+    // A criterion we cannot evaluate never applies its qualifiers, even under assert="none".
+    let unknown = Qualification {
+        qualifiers: vec![Qualifier::NotQualified],
+        criteria: Criteria { assert: Assert::None, items: vec![Criterion::Unsupported] },
+    };
+    assert!(qualified_signature(&with(vec![unknown]), &full));
 }

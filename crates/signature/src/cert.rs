@@ -221,6 +221,9 @@ pub struct Certificate {
     pub key_bits: Vec<u8>,
     /// extendedKeyUsage purposes (OID content octets), empty when the extension is absent.
     pub extended_key_usage: Vec<Vec<u8>>,
+    /// certificatePolicies identifiers (OID content octets), in stored order: what a trusted
+    /// list's qualifications select certificates by.
+    pub policies: Vec<Vec<u8>>,
 }
 
 impl Certificate {
@@ -273,6 +276,7 @@ impl Certificate {
                 .and_then(|k| k.get(1).and_then(|b| b.bit_string_bytes().ok()).map(<[u8]>::to_vec))
                 .unwrap_or_default(),
             extended_key_usage: Vec::new(),
+            policies: Vec::new(),
         };
         if let Some(email) = cert.subject.get(&oids::AT_EMAIL) {
             cert.emails.push(email.to_owned());
@@ -312,6 +316,13 @@ impl Certificate {
             }
         } else if oids::is(oid, &oids::EXT_EXTENDED_KEY_USAGE) {
             self.extended_key_usage = inner.children()?.iter().filter(|p| p.tag == ber::OID).map(|p| p.content.to_vec()).collect();
+        } else if oids::is(oid, &oids::EXT_CERTIFICATE_POLICIES) {
+            // PolicyInformation ::= SEQUENCE { policyIdentifier OID, policyQualifiers … }
+            for info in inner.children()? {
+                if let Some(id) = info.children()?.first().filter(|i| i.tag == ber::OID) {
+                    self.policies.push(id.content.to_vec());
+                }
+            }
         } else if oids::is(oid, &oids::EXT_NAME_CONSTRAINTS) {
             self.name_constraints = Some(NameConstraints::parse(&inner).map_err(|e| e.to_string()));
         } else if oids::is(oid, &oids::EXT_AUTHORITY_INFO_ACCESS) {

@@ -36,6 +36,7 @@ mod mime;
 pub mod names;
 mod pdf;
 pub mod oids;
+pub mod qualification;
 pub mod report;
 pub mod revocation;
 pub mod signed_data;

@@ -57,6 +57,7 @@ pub const EXT_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
 pub const EXT_SUBJECT_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.17");
 pub const EXT_BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
 pub const EXT_NAME_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.30");
+pub const EXT_CERTIFICATE_POLICIES: Oid = Oid::new_unwrap("2.5.29.32");
 pub const EXT_CRL_DISTRIBUTION_POINTS: Oid = Oid::new_unwrap("2.5.29.31");
 pub const EXT_AUTHORITY_INFO_ACCESS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.1");
 pub const AD_OCSP: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1");
@@ -80,6 +81,12 @@ pub const QCS_PKIX_SYNTAX_V2: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.11.2");
 /// Whether `tlv` is an OBJECT IDENTIFIER equal to `oid`.
 pub fn is(tlv: &crate::ber::Tlv<'_>, oid: &Oid) -> bool {
     tlv.tag == crate::ber::OID && tlv.content == oid.as_bytes()
+}
+
+/// The content octets of the OID written `dotted` ("1.3.76.38.1.1.1"); `None` when it is
+/// not one.
+pub fn from_dotted(dotted: &str) -> Option<Vec<u8>> {
+    Oid::new(dotted.trim()).ok().map(|o| o.as_bytes().to_vec())
 }
 
 /// Dotted form of an OID TLV (for reports); "?" when not decodable.

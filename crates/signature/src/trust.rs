@@ -113,6 +113,10 @@ pub struct TrustService {
     /// qualified certificates).
     #[serde(rename = "type")]
     pub type_id: String,
+    /// What the list says of the certificates the service issued (its `Qualifications`
+    /// extension); reports name the service, not these.
+    #[serde(skip)]
+    pub qualifications: Vec<crate::qualification::Qualification>,
 }
 
 /// A certificate of a trust service, an anchor during the periods its service was granted

@@ -49,8 +49,7 @@ pub fn judge(check: &SignerCheck, role: SignerRole, layer: usize, ctx: &Context<
         report.qualified = c.qc_compliance;
         report.qc_statements.clone_from(&c.qc_statements);
         report.qualified_signature = verdict == Indication::TotalPassed
-            && service.as_ref().is_some_and(|s| s.type_id == CA_QC)
-            && qualified_for_esig(c);
+            && service.as_ref().is_some_and(|s| s.type_id == CA_QC && crate::qualification::qualified_for_esig(c, &s.qualifications));
     }
     report.trust_service = service.map(|s| s.as_ref().clone());
     let mut out = vec![report];
@@ -62,17 +61,6 @@ pub fn judge(check: &SignerCheck, role: SignerRole, layer: usize, ctx: &Context<
 
 /// The service type of a CA issuing qualified certificates (ETSI TS 119 612 §5.5.1.1).
 const CA_QC: &str = "http://uri.etsi.org/TrstSvc/Svctype/CA/QC";
-
-/// What the signer certificate says of itself for a qualified electronic signature (ETSI
-/// TS 119 615 §4.3, EN 319 412-5): a qualified certificate (QcCompliance) whose key is on a
-/// qualified signature creation device (QcSSCD), for electronic signatures (QcType esign,
-/// or no QcType: before 2016 every qualified certificate was one for signatures). The
-/// trusted list's own qualifiers (ServiceInformationExtensions) are not read: without them a certificate
-/// counts only for what it states.
-fn qualified_for_esig(c: &Certificate) -> bool {
-    let types: Vec<&String> = c.qc_statements.iter().filter(|s| s.starts_with("QcType")).collect();
-    c.qc_compliance && c.qc_sscd && (types.is_empty() || types.iter().any(|t| *t == "QcType-esign"))
-}
 
 /// A CAdES-T signature timestamp that is present but broken fails the signature: its
 /// imprint not matching the signature value (HASH_FAILURE) or its own signature not

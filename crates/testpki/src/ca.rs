@@ -317,12 +317,16 @@ impl Ca {
         if spec.qualified {
             // QcCompliance, QcSSCD and QcType-esign, as Italian qualified signature
             // certificates carry them (ETSI EN 319 412-5).
-            let qc = der::seq(&[
-                &der::seq(&[&der::oid(oids::QC_COMPLIANCE)]),
-                &der::seq(&[&der::oid(oids::QC_SSCD)]),
-                &der::seq(&[&der::oid(oids::QC_TYPE), &der::seq(&[&der::oid(oids::QC_TYPE_ESIGN)])]),
-            ]);
+            let compliance = der::seq(&[&der::oid(oids::QC_COMPLIANCE)]);
+            let sscd = der::seq(&[&der::oid(oids::QC_SSCD)]);
+            let esign = der::seq(&[&der::oid(oids::QC_TYPE), &der::seq(&[&der::oid(oids::QC_TYPE_ESIGN)])]);
+            let qc = if spec.no_qscd { der::seq(&[&compliance, &esign]) } else { der::seq(&[&compliance, &sscd, &esign]) };
             extensions.push(ext(oids::EXT_QC_STATEMENTS, false, &qc));
+        }
+        if !spec.policies.is_empty() {
+            let infos: Vec<Vec<u8>> = spec.policies.iter().map(|p| der::seq(&[&der::oid(p)])).collect();
+            let refs: Vec<&[u8]> = infos.iter().map(Vec::as_slice).collect();
+            extensions.push(ext(oids::EXT_CERTIFICATE_POLICIES, false, &der::seq(&refs)));
         }
         let serial = next_serial();
         let cert_der = build_cert(
@@ -446,6 +450,10 @@ pub struct LeafSpec {
     pub key: KeyKind,
     /// Adds a qcStatements extension with QcCompliance, QcSSCD and QcType-esign.
     pub qualified: bool,
+    /// With `qualified`: leaves QcSSCD out (the key's device is not stated).
+    pub no_qscd: bool,
+    /// certificatePolicies identifiers, dotted.
+    pub policies: Vec<String>,
     /// Adds a critical extendedKeyUsage id-kp-timeStamping (for a TSA).
     pub time_stamping: bool,
     /// Digest of the certificate signature; the CA's default when `None`.
@@ -477,6 +485,8 @@ impl LeafSpec {
             not_after: None,
             key: KeyKind::Rsa2048,
             qualified: false,
+            no_qscd: false,
+            policies: Vec::new(),
             time_stamping: false,
             cert_digest: None,
             ocsp_url: None,

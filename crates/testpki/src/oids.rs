@@ -49,6 +49,7 @@ pub const EXT_BASIC_CONSTRAINTS: &str = "2.5.29.19";
 pub const EXT_AUTHORITY_KEY_ID: &str = "2.5.29.35";
 pub const EXT_EXTENDED_KEY_USAGE: &str = "2.5.29.37";
 pub const EXT_QC_STATEMENTS: &str = "1.3.6.1.5.5.7.1.3";
+pub const EXT_CERTIFICATE_POLICIES: &str = "2.5.29.32";
 pub const EXT_CRL_NUMBER: &str = "2.5.29.20";
 pub const EXT_NAME_CONSTRAINTS: &str = "2.5.29.30";
 pub const EXT_CRL_DISTRIBUTION_POINTS: &str = "2.5.29.31";

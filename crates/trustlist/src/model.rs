@@ -84,6 +84,9 @@ pub struct Service {
     pub certificates: Vec<Certificate>,
     /// Earlier states, newest first as the list gives them.
     pub history: Vec<HistoryEntry>,
+    /// What the list says of the certificates the service issues (its current
+    /// `Qualifications` extension).
+    pub qualifications: Vec<sigillo_signature::qualification::Qualification>,
 }
 
 /// A ServiceHistoryInstance.
@@ -203,6 +206,7 @@ mod tests {
                     since: *since,
                 })
                 .collect(),
+            qualifications: Vec::new(),
         }
     }
 

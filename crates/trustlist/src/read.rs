@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sigillo_signature::cert::Certificate;
+use sigillo_signature::qualification::{Assert, Criteria, Criterion, Qualification, Qualifier};
 use sigillo_signature::xmldsig::{Document, NodeId, element_children, text};
 
 use crate::model::{HistoryEntry, Pointer, Provider, Service, ServiceStatus, TrustedList};
@@ -166,5 +167,103 @@ fn service(doc: &Document<'_>, svc: NodeId, provider: &str, unreadable: &mut Vec
             history.push(HistoryEntry { type_id, status: ServiceStatus::from_uri(&status_uri), status_uri, since });
         }
     }
-    Ok(Service { type_id, name, status: ServiceStatus::from_uri(&status_uri), status_uri, since, certificates, history })
+    let qualifications = qualifications(doc, info);
+    Ok(Service { type_id, name, status: ServiceStatus::from_uri(&status_uri), status_uri, since, certificates, history, qualifications })
+}
+
+/// The namespace of the `Qualifications` extension (ETSI TS 119 612 §5.5.9.2).
+const ECC_NS: &str = "http://uri.etsi.org/TrstSvc/SvcInfoExt/eSigDir-1999-93-EC-TrustedList/#";
+/// XAdES 1.3.2, whose `Identifier` names a policy.
+const XADES_NS: &str = "http://uri.etsi.org/01903/v1.3.2#";
+
+fn ns_children(doc: &Document<'_>, id: NodeId, ns: &str, local: &str) -> Vec<NodeId> {
+    element_children(doc, id).into_iter().filter(|c| doc.element(*c).is_some_and(|e| e.name.matches(Some(ns), local))).collect()
+}
+
+fn attr(doc: &Document<'_>, id: NodeId, local: &str) -> Option<String> {
+    doc.element(id)?.attributes.iter().find(|a| a.name.local_name == local).map(|a| a.value.trim().to_owned())
+}
+
+/// The current `Qualifications` of a service (ServiceInformationExtensions). Informative
+/// for the verdict's "qualified" only: an element we cannot read is a criterion never met.
+fn qualifications(doc: &Document<'_>, info: NodeId) -> Vec<Qualification> {
+    let mut out = Vec::new();
+    let Some(exts) = child(doc, info, "ServiceInformationExtensions") else { return out };
+    for ext in children(doc, exts, "Extension") {
+        for q in ns_children(doc, ext, ECC_NS, "Qualifications") {
+            for el in ns_children(doc, q, ECC_NS, "QualificationElement") {
+                let qualifiers = ns_children(doc, el, ECC_NS, "Qualifiers")
+                    .into_iter()
+                    .flat_map(|qs| ns_children(doc, qs, ECC_NS, "Qualifier"))
+                    .filter_map(|q| attr(doc, q, "uri").and_then(|u| Qualifier::from_uri(&u)))
+                    .collect();
+                if let Some(list) = ns_children(doc, el, ECC_NS, "CriteriaList").first() {
+                    out.push(Qualification { qualifiers, criteria: criteria(doc, *list) });
+                }
+            }
+        }
+    }
+    out
+}
+
+const KEY_USAGE_BITS: [&str; 9] = [
+    "digitalSignature",
+    "nonRepudiation",
+    "keyEncipherment",
+    "dataEncipherment",
+    "keyAgreement",
+    "keyCertSign",
+    "crlSign",
+    "encipherOnly",
+    "decipherOnly",
+];
+
+fn criteria(doc: &Document<'_>, list: NodeId) -> Criteria {
+    let assert = match attr(doc, list, "assert").as_deref() {
+        Some("all") => Assert::All,
+        Some("atLeastOne") => Assert::AtLeastOne,
+        Some("none") => Assert::None,
+        _ => return Criteria { assert: Assert::All, items: vec![Criterion::Unsupported] },
+    };
+    let mut items = Vec::new();
+    for c in element_children(doc, list) {
+        let Some(e) = doc.element(c) else { continue };
+        let item = if e.name.matches(Some(ECC_NS), "Description") {
+            continue;
+        } else if e.name.matches(Some(ECC_NS), "KeyUsage") {
+            let bits: Option<Vec<(u8, bool)>> = ns_children(doc, c, ECC_NS, "KeyUsageBit")
+                .into_iter()
+                .map(|b| {
+                    let name = attr(doc, b, "name")?;
+                    let bit = KEY_USAGE_BITS.iter().position(|n| *n == name || (name == "contentCommitment" && *n == "nonRepudiation"))?;
+                    let set = match trimmed(doc, b).as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return None,
+                    };
+                    Some((u8::try_from(bit).ok()?, set))
+                })
+                .collect();
+            bits.map_or(Criterion::Unsupported, Criterion::KeyUsage)
+        } else if e.name.matches(Some(ECC_NS), "PolicySet") {
+            let oids: Option<Vec<Vec<u8>>> = ns_children(doc, c, ECC_NS, "PolicyIdentifier")
+                .into_iter()
+                .flat_map(|p| ns_children(doc, p, XADES_NS, "Identifier"))
+                .map(|i| {
+                    let t = trimmed(doc, i);
+                    sigillo_signature::oids::from_dotted(t.strip_prefix("urn:oid:").unwrap_or(&t))
+                })
+                .collect();
+            match oids {
+                Some(o) if !o.is_empty() => Criterion::PolicySet(o),
+                _ => Criterion::Unsupported,
+            }
+        } else if e.name.matches(Some(ECC_NS), "CriteriaList") {
+            Criterion::List(criteria(doc, c))
+        } else {
+            Criterion::Unsupported
+        };
+        items.push(item);
+    }
+    Criteria { assert, items }
 }

@@ -133,6 +133,7 @@ impl TrustSet {
                         provider: p.name.clone(),
                         territory: l.list.territory.clone(),
                         type_id: svc_type::CA_QC.to_owned(),
+                        qualifications: s.qualifications.clone(),
                     });
                     for c in &s.certificates {
                         out.push(ListedAnchor { certificate: c.clone(), service: Arc::clone(&service), granted: granted.clone() });

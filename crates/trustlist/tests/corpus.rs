@@ -213,3 +213,36 @@ fn xmlsec1_agrees_on_every_file() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The services' `Qualifications` (ETSI TS 119 612 §5.5.9.2), with the counts an independent
+/// reading of the same files gave (Python's ElementTree over
+/// ServiceInformation/…/QualificationElement): Italy's list names policies as `urn:oid:…`,
+/// the Czech list as bare dotted OIDs.
+#[test]
+fn the_services_qualifications_are_read_with_their_criteria() {
+    use sigillo_signature::qualification::{Criterion, Qualifier};
+    let Some(dir) = corpus() else { return };
+    for (file, territory, services, elements, counts) in [
+        ("IT.xml", "IT", 23, 24, [(Qualifier::WithQscd, 23), (Qualifier::ForLegalPerson, 1), (Qualifier::NoQscd, 0), (Qualifier::QscdAsInCert, 0)]),
+        ("CZ.xml", "CZ", 18, 19, [(Qualifier::WithQscd, 1), (Qualifier::ForLegalPerson, 0), (Qualifier::NoQscd, 7), (Qualifier::QscdAsInCert, 11)]),
+    ] {
+        let list = verify_list(&read(&dir, file), &pointer_certs(&dir, territory)).unwrap().list;
+        let all: Vec<_> = list.providers.iter().flat_map(|p| &p.services).collect();
+        assert_eq!(all.iter().filter(|s| !s.qualifications.is_empty()).count(), services, "{file}");
+        let quals: Vec<_> = all.iter().flat_map(|s| &s.qualifications).collect();
+        assert_eq!(quals.len(), elements, "{file}");
+        for (q, n) in counts {
+            assert_eq!(quals.iter().flat_map(|x| &x.qualifiers).filter(|x| **x == q).count(), n, "{file} {q:?}");
+        }
+        // Every criterion of these lists is one we evaluate (policy sets, key usage, lists).
+        fn supported(c: &sigillo_signature::qualification::Criteria) -> bool {
+            c.items.iter().all(|i| match i {
+                Criterion::Unsupported => false,
+                Criterion::List(inner) => supported(inner),
+                _ => true,
+            })
+        }
+        assert!(quals.iter().all(|q| supported(&q.criteria)), "{file}");
+        assert!(quals.iter().any(|q| q.criteria.items.iter().any(|i| matches!(i, Criterion::PolicySet(p) if !p.is_empty()))), "{file}");
+    }
+}
