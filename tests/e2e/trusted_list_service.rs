@@ -166,8 +166,17 @@ fn list_env(server: &ListServer, signers: &Path) -> [(&'static str, String); 3] 
     ]
 }
 
-#[tokio::test]
-async fn stored_lists_make_granted_services_document_anchors_at_the_pec_time() {
+/// A loopback server publishing the fixture's LOTL and Italian list (signed), and an
+/// instance whose `sigillo` fetches them from it.
+struct Published {
+    server: ListServer,
+    f: Fixture,
+    s: crate::intake_ingest::Setup,
+    it_xml: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn published() -> Published {
     let server = ListServer::start().await;
     let f = fixture(&server);
     let dir = tempfile::tempdir().unwrap();
@@ -175,10 +184,15 @@ async fn stored_lists_make_granted_services_document_anchors_at_the_pec_time() {
     let env = list_env(&server, &signers);
     let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let s = setup(&extra).await;
-    let lotl_xml = f.lotl.signed(&f.eu.key, f.eu.cert_der());
     let it_xml = f.national.signed(&f.it.key, f.it.cert_der());
-    server.put("/lotl.xml", lotl_xml.clone());
+    server.put("/lotl.xml", f.lotl.signed(&f.eu.key, f.eu.cert_der()));
     server.put("/TSL-IT.xml", it_xml.clone());
+    Published { server, f, s, it_xml, _dir: dir }
+}
+
+#[tokio::test]
+async fn stored_lists_make_granted_services_document_anchors_at_the_pec_time() {
+    let Published { server, f, s, it_xml, _dir } = published().await;
 
     let pec = |ident: &str, ca: &Ca| {
         let doc = signed_doc(ca, &format!("Istanza {ident}\n"));
@@ -266,15 +280,7 @@ async fn stored_lists_make_granted_services_document_anchors_at_the_pec_time() {
 
 #[tokio::test]
 async fn two_updates_at_once_fetch_the_lists_once() {
-    let server = ListServer::start().await;
-    let f = fixture(&server);
-    let dir = tempfile::tempdir().unwrap();
-    let signers = write(dir.path(), "lotl-signers.pem", f.eu.cert_pem().as_bytes());
-    let env = list_env(&server, &signers);
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let s = setup(&extra).await;
-    server.put("/lotl.xml", f.lotl.signed(&f.eu.key, f.eu.cert_der()));
-    server.put("/TSL-IT.xml", f.national.signed(&f.it.key, f.it.cert_der()));
+    let Published { server, s, _dir, .. } = published().await;
     *server.delay.lock().unwrap() = Duration::from_millis(1500);
 
     let (a, b) = tokio::join!(s.app.run(&["trust", "update"]), s.app.run(&["trust", "update"]));
@@ -344,15 +350,7 @@ async fn the_amministratore_sees_the_lists_and_the_home_page_warns_of_a_failure(
 #[tokio::test]
 async fn the_services_desk_judges_uploaded_documents_with_the_stored_lists() {
     use base64::Engine as _;
-    let server = ListServer::start().await;
-    let f = fixture(&server);
-    let dir = tempfile::tempdir().unwrap();
-    let signers = write(dir.path(), "lotl-signers.pem", f.eu.cert_pem().as_bytes());
-    let env = list_env(&server, &signers);
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let s = setup(&extra).await;
-    server.put("/lotl.xml", f.lotl.signed(&f.eu.key, f.eu.cert_der()));
-    server.put("/TSL-IT.xml", f.national.signed(&f.it.key, f.it.cert_der()));
+    let Published { f, s, _dir, .. } = published().await;
     let out = s.app.run(&["trust", "update"]).await;
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
     let out = s.app.run(&["token", "add", "suap", "--scope", "write"]).await;
