@@ -120,6 +120,8 @@ async fn main() {
         })
         .collect();
     std::fs::write(p("index.txt"), index).unwrap();
+    // Without it openssl refuses an index whose entries share a subject, and exits.
+    std::fs::write(p("index.txt.attr"), "unique_subject = no\n").unwrap();
     std::fs::write(p("ca.pem"), pki.citizen_ca.cert_pem()).unwrap();
     std::fs::write(p("ca.key"), pki.citizen_ca.key().to_pkcs8_pem()).unwrap();
     let mut responder = tokio::process::Command::new("openssl")
@@ -141,9 +143,12 @@ async fn main() {
     {
         use tokio::io::AsyncBufReadExt;
         let mut lines = tokio::io::BufReader::new(responder.stderr.take().expect("stderr")).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("waiting for OCSP client connections") {
-                break;
+        let mut said = Vec::new();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) if line.contains("waiting for OCSP client connections") => break,
+                Ok(Some(line)) => said.push(line),
+                _ => panic!("openssl ocsp did not start: {}", said.join(" | ")),
             }
         }
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
