@@ -17,6 +17,7 @@ mod check_cli;
 mod closed_day;
 mod desk_browser;
 mod desk_registrations;
+mod fascicoli;
 mod health_db_down;
 mod check_documents;
 mod intake_imap;

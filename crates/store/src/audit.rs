@@ -78,6 +78,14 @@ pub enum AuditAction {
     OfficeMemberAdd,
     #[sqlx(rename = "office.member_remove")]
     OfficeMemberRemove,
+    #[sqlx(rename = "fascicolo.create")]
+    FascicoloCreate,
+    #[sqlx(rename = "fascicolo.close")]
+    FascicoloClose,
+    #[sqlx(rename = "fascicolo.reopen")]
+    FascicoloReopen,
+    #[sqlx(rename = "fascicolo.add")]
+    FascicoloAdd,
 }
 
 impl AuditAction {
@@ -113,11 +121,15 @@ impl AuditAction {
             AuditAction::AssignmentPass => "assignment.pass",
             AuditAction::OfficeMemberAdd => "office.member_add",
             AuditAction::OfficeMemberRemove => "office.member_remove",
+            AuditAction::FascicoloCreate => "fascicolo.create",
+            AuditAction::FascicoloClose => "fascicolo.close",
+            AuditAction::FascicoloReopen => "fascicolo.reopen",
+            AuditAction::FascicoloAdd => "fascicolo.add",
         }
     }
 
     /// Every act, in the order the audit page's filter lists them.
-    pub const ALL: [AuditAction; 29] = [
+    pub const ALL: [AuditAction; 33] = [
         AuditAction::RegistrationCreate,
         AuditAction::RegistrationAnnul,
         AuditAction::RegistrationAssign,
@@ -126,6 +138,10 @@ impl AuditAction {
         AuditAction::AssignmentTake,
         AuditAction::AssignmentRefuse,
         AuditAction::AssignmentPass,
+        AuditAction::FascicoloCreate,
+        AuditAction::FascicoloAdd,
+        AuditAction::FascicoloClose,
+        AuditAction::FascicoloReopen,
         AuditAction::MessageConfirmRejection,
         AuditAction::MessageRegisterAnyway,
         AuditAction::MessageResendNotice,

@@ -44,3 +44,7 @@ id!(
     /// A row of `outbox`: a receipt or notice we send.
     OutboxId
 );
+id!(
+    /// A row of `fascicoli`.
+    FascicoloId
+);

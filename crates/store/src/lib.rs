@@ -17,6 +17,7 @@ pub mod decisions;
 pub mod desk;
 mod error;
 pub mod export;
+pub mod fascicolo;
 pub mod idempotency;
 pub mod ids;
 pub mod inbound;

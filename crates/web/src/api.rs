@@ -58,11 +58,19 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Resu
     let mut conn = state.pool().acquire().await?;
     let r = browse::registration(&mut conn, state.register(), id).await?;
     let class = sigillo_store::titolario::class_of(&mut conn, id).await?;
+    let fascicoli = sigillo_store::fascicolo::of_registration(&mut conn, id).await?;
     let mut v = serde_json::to_value(r).map_err(|e| AppError::Internal(e.to_string()))?;
     if let Some(m) = v.as_object_mut() {
         m.insert(
             "classification".into(),
             class.map_or(Value::Null, |c| json!({"code": c.code, "description": c.description, "titolario": c.version})),
+        );
+        m.insert(
+            "fascicoli".into(),
+            fascicoli
+                .iter()
+                .map(|f| json!({"id": f.id, "identifier": f.identifier.to_string(), "subject": f.subject}))
+                .collect(),
         );
     }
     Ok(Json(v))
@@ -112,7 +120,14 @@ pub async fn openapi() -> Json<Value> {
                             "description": "one registration only"},
                         "classification": {"type": ["object", "null"], "description": "one registration only: its class now, null while da classificare",
                             "properties": {"code": {"type": "string", "example": "VI.3"}, "description": {"type": "string"},
-                                "titolario": {"type": "string", "description": "the name of the titolario version"}}}}},
+                                "titolario": {"type": "string", "description": "the name of the titolario version"}}},
+                        "fascicoli": {"type": "array", "description": "one registration only: the fascicoli it sits in, in the order it was added to them",
+                            "items": {"$ref": "#/components/schemas/FascicoloRef"}}}},
+                "FascicoloRef": {"type": "object", "required": ["id", "identifier", "subject"], "properties": {
+                    "id": {"type": "integer"},
+                    "identifier": {"type": "string", "example": "VI.3/2026.4",
+                        "description": "<classifica>/<anno>.<numero>: the class of the titolario, the year of opening, the number in that class and year"},
+                    "subject": {"type": "string"}}},
                 "Correspondent": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
                     "name": {"type": "string", "maxLength": 300},
                     "tax_code": {"type": ["string", "null"], "description": "codice fiscale (16 characters) or partita IVA (11 digits), checked with its check character"},

@@ -37,6 +37,10 @@ pub fn action_it(action: AuditAction) -> &'static str {
         AuditAction::RegisterCloseDay => "Chiusura del registro giornaliero",
         AuditAction::TitolarioImport => "Importazione di una versione del titolario",
         AuditAction::RegistrationClassify => "Classificazione di una registrazione",
+        AuditAction::FascicoloCreate => "Apertura di un fascicolo",
+        AuditAction::FascicoloClose => "Chiusura di un fascicolo",
+        AuditAction::FascicoloReopen => "Riapertura di un fascicolo",
+        AuditAction::FascicoloAdd => "Inserimento di una registrazione in un fascicolo",
     }
 }
 
@@ -89,6 +93,7 @@ pub fn object_it(object_type: &str, object_id: &str) -> String {
             };
         }
         "titolario_version" => "Versione del titolario id",
+        "fascicolo" => "Fascicolo id",
         other => other,
     };
     format!("{kind} {object_id}")

@@ -48,6 +48,9 @@ pub const EVERYONE: &[Role] = &[Operatore, Responsabile, Amministratore, Revisor
 pub const ASSIGNEES: &[Role] = &[Operatore, Responsabile, Ufficio];
 /// Day-to-day work on registrations and messages.
 pub const DESK: &[Role] = &[Operatore, Responsabile];
+/// Opening, closing and reopening fascicoli and filing registrations in them: the protocol
+/// office and the amministratore (office staff see the fascicoli: [`EVERYONE`]).
+pub const FILING: &[Role] = &[Operatore, Responsabile, Amministratore];
 /// Acts that need the responsabile's authority (art. 61 c.3 g DPR 445/2000).
 pub const HEAD: &[Role] = &[Responsabile];
 /// Accounts, offices, API tokens, the policy switches, the trusted lists.
@@ -97,6 +100,12 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/assegnazioni/{id}/prendi", Staff(ASSIGNEES), post(pages::assignments::take)),
         r(Method::POST, "/assegnazioni/{id}/rifiuta", Staff(ASSIGNEES), post(pages::assignments::refuse)),
         r(Method::POST, "/assegnazioni/{id}/passa", Staff(ASSIGNEES), post(pages::assignments::pass)),
+        r(Method::GET, "/fascicoli", Staff(EVERYONE), get(pages::fascicoli::list)),
+        r(Method::POST, "/fascicoli", Staff(FILING), post(pages::fascicoli::create)),
+        r(Method::GET, "/fascicoli/{id}", Staff(EVERYONE), get(pages::fascicoli::show)),
+        r(Method::POST, "/fascicoli/{id}/chiudi", Staff(FILING), post(pages::fascicoli::close)),
+        r(Method::POST, "/fascicoli/{id}/riapri", Staff(FILING), post(pages::fascicoli::reopen)),
+        r(Method::POST, "/registrazioni/{id}/fascicoli", Staff(FILING), post(pages::fascicoli::add)),
         r(Method::GET, "/registro", Staff(READERS), get(pages::register_day::show)),
         r(Method::GET, "/registro.csv", Staff(READERS), get(pages::register_day::csv)),
         r(Method::GET, "/registro.pdf", Staff(READERS), get(pages::register_day::pdf)),

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod assignments;
 pub mod audit;
 pub mod desk;
+pub mod fascicoli;
 pub mod home;
 pub mod message;
 pub mod outbox;

@@ -242,6 +242,8 @@ pub struct DetailPage {
     /// The classification block (`classification_panel.html`).
     classification: super::titolario::Panel,
     assign: super::assignments::Panel,
+    /// The "Fascicoli" panel (`fascicoli_panel.html`).
+    fasc: super::fascicoli::Panel,
     notice: Option<&'static str>,
 }
 
@@ -265,6 +267,7 @@ pub async fn show(
     let history = browse::history(&mut conn, "registration", &id.to_string()).await?;
     let classification = super::titolario::panel(&mut conn, &state, &user, id, r.registered_at, r.annulment.is_some()).await?;
     let assign = super::assignments::panel(&mut conn, &user, id, r.annulment.is_some(), tz).await?;
+    let fasc = super::fascicoli::panel(&mut conn, &state, &user, id, r.annulment.is_some()).await?;
     let sent = match &r.message {
         Some(m) => super::outbox::views(&mut conn, m.id, tz).await?,
         None => Vec::new(),
@@ -405,8 +408,10 @@ pub async fn show(
             .collect(),
         classification,
         assign,
+        fasc,
         notice: match sq.esito.as_deref() {
             Some("annullata") => Some("La registrazione è stata annullata."),
+            Some("fascicolata") => Some("La registrazione è stata inserita nel fascicolo."),
             Some("assegnata") => Some("L'assegnazione è stata registrata."),
             Some("classificata") => Some("La classificazione è stata registrata."),
             Some("presa-in-carico") => Some("La registrazione è ora in carico a lei."),
