@@ -78,6 +78,8 @@ pub enum AuditAction {
     OfficeMemberAdd,
     #[sqlx(rename = "office.member_remove")]
     OfficeMemberRemove,
+    #[sqlx(rename = "registration.send_pec")]
+    RegistrationSendPec,
 }
 
 impl AuditAction {
@@ -113,15 +115,17 @@ impl AuditAction {
             AuditAction::AssignmentPass => "assignment.pass",
             AuditAction::OfficeMemberAdd => "office.member_add",
             AuditAction::OfficeMemberRemove => "office.member_remove",
+            AuditAction::RegistrationSendPec => "registration.send_pec",
         }
     }
 
     /// Every act, in the order the audit page's filter lists them.
-    pub const ALL: [AuditAction; 29] = [
+    pub const ALL: [AuditAction; 30] = [
         AuditAction::RegistrationCreate,
         AuditAction::RegistrationAnnul,
         AuditAction::RegistrationAssign,
         AuditAction::RegistrationClassify,
+        AuditAction::RegistrationSendPec,
         AuditAction::RegisterCloseDay,
         AuditAction::AssignmentTake,
         AuditAction::AssignmentRefuse,

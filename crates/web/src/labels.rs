@@ -37,6 +37,7 @@ pub fn action_it(action: AuditAction) -> &'static str {
         AuditAction::RegisterCloseDay => "Chiusura del registro giornaliero",
         AuditAction::TitolarioImport => "Importazione di una versione del titolario",
         AuditAction::RegistrationClassify => "Classificazione di una registrazione",
+        AuditAction::RegistrationSendPec => "Invio via PEC di una registrazione in partenza",
     }
 }
 

@@ -8,6 +8,7 @@ pub mod desk;
 pub mod home;
 pub mod message;
 pub mod outbox;
+pub mod outgoing;
 pub mod print;
 pub mod queue;
 pub mod register_day;

@@ -241,6 +241,8 @@ pub struct DetailPage {
     history: Vec<HistView>,
     /// The classification block (`super::titolario::panel`), already rendered.
     classification: String,
+    /// The "Invio PEC" block of a registration in partenza (`super::outgoing::panel`).
+    outgoing: String,
     assign: super::assignments::Panel,
     notice: Option<&'static str>,
 }
@@ -269,6 +271,7 @@ pub async fn show(
         Some(m) => super::outbox::views(&mut conn, m.id, tz).await?,
         None => Vec::new(),
     };
+    let outgoing = super::outgoing::panel(&mut conn, &state, &user, &r).await?;
     drop(conn);
     // Every stored file of the record is read and hashed for the page: a flipped bit shows
     // here at once, not at the next night's check nor only when someone downloads the file.
@@ -404,6 +407,7 @@ pub async fn show(
             })
             .collect(),
         classification,
+        outgoing,
         assign,
         notice: match sq.esito.as_deref() {
             Some("annullata") => Some("La registrazione è stata annullata."),
@@ -413,6 +417,7 @@ pub async fn show(
             Some("protocollata") => Some("Il messaggio è stato protocollato d'ufficio."),
             Some("registrata") => Some("Il documento è stato registrato a protocollo."),
             Some("reinviata") => Some("Il messaggio al mittente è stato rimesso in coda di invio."),
+            Some("inviata-pec") => Some("La registrazione è in coda di invio via PEC: un messaggio per destinatario."),
             _ => None,
         },
     })
