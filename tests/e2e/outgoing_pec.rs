@@ -300,6 +300,15 @@ async fn an_outgoing_pec_to_two_recipients_gets_each_ones_receipts_and_the_missi
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = res.text().await.unwrap();
     assert!(body.contains("già stata inviata"), "{body}");
+    // Nor through the outbox's "send again" of his delivered row.
+    let mario_row: i64 = sqlx::query_scalar("select id from outbox where kind = 'partenza' and recipient = $1")
+        .bind(MARIO)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let res = oper.post(&format!("/invii/{mario_row}/reinvia"), &[]).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("non è fallito"));
     let res = oper.post(&format!("{record}/invia-pec"), &[("destinatari", NESSUNO)]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(scalar(&app, "select count(*) from outbox where kind = 'partenza'").await, 3);

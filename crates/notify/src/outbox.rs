@@ -418,6 +418,10 @@ pub fn strip_brackets(id: &str) -> &str {
 /// so the provider's receipts of the two stay apart. Returns the id of the row to be sent.
 pub async fn resend(conn: &mut PgConnection, outbox_id: OutboxId, actor: &Actor) -> Result<OutboxId, Error> {
     let row = rows::lock(conn, outbox_id).await?;
+    // An outgoing registration goes to a recipient again only after that send failed.
+    if row.kind == rows::OutboxKind::Partenza && !rows::outgoing_failed(row.state, row.delivery) {
+        return Err(Error::Invalid { field: "outbox row", cause: format!("{outbox_id} was not a failed outgoing send") });
+    }
     let pending_id = match row.state {
         OutboxState::Failed | OutboxState::Suppressed => {
             rows::requeue(conn, outbox_id).await?;

@@ -224,6 +224,13 @@ async fn forged_guard(
 /// Re-sends one row inside the caller's transaction, after the checks that give the person
 /// an answer in Italian; `sigillo_notify::outbox::resend` writes the audit entry.
 async fn resend_row(conn: &mut PgConnection, user: &CurrentUser, row: &OutboxRow) -> Result<OutboxId, AppError> {
+    if row.kind == OutboxKind::Partenza && !outbox::outgoing_failed(row.state, row.delivery) {
+        return Err(AppError::BadRequest(
+            "L'invio PEC a questo destinatario non è fallito: si invia di nuovo solo dopo una mancata consegna, una \
+             mancata accettazione o un errore di invio."
+                .into(),
+        ));
+    }
     if row.state == OutboxState::Pending {
         return Err(AppError::BadRequest(format!(
             "La {} è già in coda di invio: non serve inviarla di nuovo.",
