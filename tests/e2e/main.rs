@@ -24,6 +24,7 @@ mod intake_imap;
 mod intake_ingest;
 mod intake_nul;
 mod notify_e2e;
+mod outgoing_pec;
 mod pec_anchors;
 mod pec_sim;
 mod policy_switches;

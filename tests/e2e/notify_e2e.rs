@@ -175,7 +175,7 @@ fn nanos() -> u128 {
 }
 
 /// An outer header of a message, unfolded.
-fn header(raw: &[u8], name: &str) -> Option<String> {
+pub(crate) fn header(raw: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
     let head = text.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n ", " ").replace("\r\n\t", " ");
     head.lines().find_map(|l| {
@@ -271,7 +271,7 @@ async fn a_body_only_pec_under_a_seal_is_registered_and_its_segnatura_names_the_
 
 /// The AgID schema of Segnatura.xml, beside the checkout (`../shared/specs`) or at the
 /// development machines' absolute path.
-fn assert_schema_valid(xml: &[u8]) {
+pub(crate) fn assert_schema_valid(xml: &[u8]) {
     let near = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/specs/segnatura/segnatura_protocollo.xsd");
     let xsd = if near.exists() { near } else { PathBuf::from("/work/shared/specs/segnatura/segnatura_protocollo.xsd") };
     let file = tempfile::NamedTempFile::new().unwrap();
@@ -292,7 +292,7 @@ fn assert_schema_valid(xml: &[u8]) {
 /// The decoded `Segnatura.xml` attached to the receipt inside a delivered PEC envelope: the
 /// body of the part whose header names it, in its transfer encoding (lettre picks base64,
 /// quoted-printable or 7bit by content).
-fn segnatura_of(envelope: &[u8]) -> Vec<u8> {
+pub(crate) fn segnatura_of(envelope: &[u8]) -> Vec<u8> {
     use base64::Engine as _;
     let text = String::from_utf8_lossy(envelope).replace("\r\n", "\n");
     let at = text.find("filename=\"Segnatura.xml\"").or_else(|| text.find("filename=Segnatura.xml")).expect("Segnatura.xml in the receipt");

@@ -17,7 +17,7 @@ use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart};
 
 use crate::Error;
-use crate::model::{Composed, Context, Ente, Notice, NoticeReason, Office, Receipt};
+use crate::model::{Composed, Context, Ente, Notice, NoticeReason, Office, Outgoing, Receipt};
 
 /// The date and the Message-ID of one outgoing message.
 #[derive(Debug, Clone)]
@@ -117,6 +117,55 @@ pub fn notice_with(ctx: &Context, notice: &Notice, stamp: &Stamp) -> Result<Comp
         stamp,
         MultiPart::alternative_plain_html(text, html),
     )
+}
+
+/// "{segnatura} - oggetto": the subject of an outgoing registration.
+pub fn outgoing_subject(outgoing: &Outgoing) -> String {
+    one_line(&format!("{} - {}", outgoing.segnatura, subject_or_none(&outgoing.subject)))
+}
+
+/// A registration in partenza as a message to one recipient: a short text, the
+/// registration's documents and, when given, `Segnatura.xml`. Not `Auto-Submitted`: it is
+/// the comune's own correspondence, which the recipient's protocol is expected to register.
+pub fn outgoing(ctx: &Context, outgoing: &Outgoing, segnatura_xml: Option<&[u8]>) -> Result<Composed, Error> {
+    outgoing_with(ctx, outgoing, segnatura_xml, &Stamp::new(ctx))
+}
+
+/// [`outgoing`] with a given date and Message-ID.
+pub fn outgoing_with(ctx: &Context, outgoing: &Outgoing, segnatura_xml: Option<&[u8]>, stamp: &Stamp) -> Result<Composed, Error> {
+    let registered = outgoing.registered_at.with_timezone(&ctx.ente.timezone);
+    let view = OutgoingView {
+        ente: &ctx.ente,
+        office: &ctx.office,
+        number: format!("{:07}", outgoing.number),
+        date: registered.format("%d/%m/%Y").to_string(),
+        segnatura: &outgoing.segnatura,
+        oggetto: subject_or_none(&outgoing.subject),
+        documents: outgoing
+            .files
+            .iter()
+            .map(|f| DocumentView {
+                name: &f.document.name,
+                primary: f.document.primary,
+                size: italian_size(f.document.size),
+                sha256: &f.document.sha256,
+            })
+            .collect(),
+        has_segnatura: segnatura_xml.is_some(),
+    };
+    let text = render(&OutgoingText(&view), "partenza.txt")?;
+    let mut body = MultiPart::mixed().singlepart(lettre::message::SinglePart::plain(text));
+    for f in &outgoing.files {
+        let media_type = f.document.media_type.as_deref().unwrap_or("application/octet-stream");
+        let ct = content_type(media_type).or_else(|_| content_type("application/octet-stream"))?;
+        body = body.singlepart(Attachment::new(f.document.name.clone()).body(f.content.clone(), ct));
+    }
+    if let Some(xml) = segnatura_xml {
+        body = body.singlepart(
+            Attachment::new(crate::segnatura::FILE_NAME.to_owned()).body(xml.to_vec(), content_type(crate::segnatura::MEDIA_TYPE)?),
+        );
+    }
+    message(ctx, &outgoing.to, outgoing_subject(outgoing), None, Kind::Partenza, stamp, body)
 }
 
 /// One reason of a notice in plain Italian.
@@ -225,6 +274,7 @@ pub fn reason_text(ctx: &Context, reason: &NoticeReason) -> ReasonText {
 enum Kind {
     Ricevuta,
     Notifica,
+    Partenza,
 }
 
 fn message(
@@ -251,8 +301,10 @@ fn message(
         .subject(subject.clone())
         .date(SystemTime::from(stamp.date))
         .message_id(Some(format!("<{message_id}>")))
-        .header(AutoSubmitted)
         .header(SigilloKind(kind));
+    if !matches!(kind, Kind::Partenza) {
+        builder = builder.header(AutoSubmitted);
+    }
     if let Some(id) = in_reply_to.map(|s| s.trim().trim_matches(|c| c == '<' || c == '>')).filter(|s| !s.is_empty()) {
         if id.contains(|c: char| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
             return Err(Error::Invalid { field: "in_reply_to", cause: "not a Message-ID".into() });
@@ -292,6 +344,7 @@ impl Header for SigilloKind {
         match s.trim() {
             "ricevuta" => Ok(SigilloKind(Kind::Ricevuta)),
             "notifica" => Ok(SigilloKind(Kind::Notifica)),
+            "partenza" => Ok(SigilloKind(Kind::Partenza)),
             other => Err(format!("unknown X-Sigillo-Kind {other:?}").into()),
         }
     }
@@ -299,6 +352,7 @@ impl Header for SigilloKind {
         let v = match self.0 {
             Kind::Ricevuta => "ricevuta",
             Kind::Notifica => "notifica",
+            Kind::Partenza => "partenza",
         };
         HeaderValue::new(Self::name(), v.to_owned())
     }
@@ -364,6 +418,17 @@ struct ReceiptView<'a> {
     has_segnatura: bool,
 }
 
+struct OutgoingView<'a> {
+    ente: &'a Ente,
+    office: &'a Office,
+    number: String,
+    date: String,
+    segnatura: &'a str,
+    oggetto: &'a str,
+    documents: Vec<DocumentView<'a>>,
+    has_segnatura: bool,
+}
+
 struct NoticeView<'a> {
     ente: &'a Ente,
     office: &'a Office,
@@ -379,6 +444,10 @@ struct ReceiptText<'a>(&'a ReceiptView<'a>);
 #[derive(askama::Template)]
 #[template(path = "ricevuta.html")]
 struct ReceiptHtml<'a>(&'a ReceiptView<'a>);
+
+#[derive(askama::Template)]
+#[template(path = "partenza.txt")]
+struct OutgoingText<'a>(&'a OutgoingView<'a>);
 
 #[derive(askama::Template)]
 #[template(path = "notifica.txt")]
@@ -399,4 +468,10 @@ macro_rules! view_deref {
         }
     )*};
 }
-view_deref!(ReceiptText => ReceiptView, ReceiptHtml => ReceiptView, NoticeText => NoticeView, NoticeHtml => NoticeView);
+view_deref!(
+    ReceiptText => ReceiptView,
+    ReceiptHtml => ReceiptView,
+    NoticeText => NoticeView,
+    NoticeHtml => NoticeView,
+    OutgoingText => OutgoingView
+);

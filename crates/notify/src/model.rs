@@ -105,3 +105,43 @@ pub struct Composed {
     /// RFC 5322 bytes, CRLF line ends.
     pub raw: Vec<u8>,
 }
+
+/// A registration in partenza sent by PEC to one recipient: the documents go as attachments.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The recipient's PEC address.
+    pub to: String,
+    pub number: i32,
+    pub year: i32,
+    pub registered_at: DateTime<Utc>,
+    /// The segnatura string as stored with the registration; it prefixes the subject.
+    pub segnatura: String,
+    pub subject: String,
+    /// The registration's documents, in order (the first one primary), with their bytes.
+    pub files: Vec<OutgoingFile>,
+}
+
+/// One document of an outgoing registration.
+#[derive(Debug, Clone)]
+pub struct OutgoingFile {
+    pub document: Document,
+    pub content: Vec<u8>,
+}
+
+impl Outgoing {
+    /// The registration as [`crate::segnatura::build`] reads it (the recipient as `to`).
+    pub fn as_receipt(&self) -> Receipt {
+        Receipt {
+            to: self.to.clone(),
+            number: self.number,
+            year: self.year,
+            registered_at: self.registered_at,
+            segnatura: self.segnatura.clone(),
+            subject: self.subject.clone(),
+            pec_delivered_at: None,
+            pec_identificativo: None,
+            in_reply_to: None,
+            documents: self.files.iter().map(|f| f.document.clone()).collect(),
+        }
+    }
+}

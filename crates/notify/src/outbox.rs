@@ -17,9 +17,9 @@ use sigillo_store::register::Actor;
 use sqlx::PgConnection;
 
 use crate::Error;
-use crate::model::{Composed, Context, Document, Notice, NoticeReason, Receipt};
+use crate::model::{Composed, Context, Document, Notice, NoticeReason, Outgoing, Receipt};
 use crate::policy::{self, NoticeKind, SkipReason, Verdict};
-use crate::segnatura::{Options, Seal};
+use crate::segnatura::{Classifica, Options, Seal};
 
 /// The rate limit: at most `per_hour` automatic messages to one address in any hour (rows
 /// suppressed by the limit are not counted). A loop between two automatic systems that
@@ -143,7 +143,7 @@ async fn enqueue(
         None => None,
     };
     let new = NewOutbox {
-        inbound_message_id: inbound_id,
+        inbound_message_id: Some(inbound_id),
         registration_id: registration.map(|r| r.id).filter(|_| kind == NoticeKind::Ricevuta),
         kind,
         recipient: to,
@@ -222,6 +222,9 @@ fn compose(
         (NoticeKind::Ricevuta, None) => {
             Err(Error::Invalid { field: "registration", cause: "a receipt needs the registration it certifies".into() })
         }
+        (NoticeKind::Partenza, _) => {
+            Err(Error::Invalid { field: "kind", cause: "an outgoing registration is queued by enqueue_outgoing".into() })
+        }
         (NoticeKind::Notifica, _) => {
             let notice = Notice {
                 to: to.to_owned(),
@@ -267,6 +270,67 @@ fn notice_reasons(report: &MessageReport) -> Vec<NoticeReason> {
             NoticeReason { code, file, detail: Some(r.detail.clone()).filter(|d| !d.is_empty()) }
         })
         .collect()
+}
+
+/// Composes and queues a registration in partenza, one message per recipient (`outgoing.to`
+/// is ignored: each recipient gets its own copy, its own Message-ID and so its own provider
+/// receipts), inside the caller's transaction. Segnatura.xml is attached, sealed, when a seal
+/// is configured and the registration has a document (the schema requires a primary one).
+/// The caller has checked the registration and the recipients, and writes the audit entry.
+pub async fn enqueue_outgoing(
+    conn: &mut PgConnection,
+    config: &OutboxConfig,
+    registration_id: RegistrationId,
+    outgoing: &Outgoing,
+    recipients: &[String],
+    classifica: Option<&Classifica>,
+    actor: &Actor,
+) -> Result<Vec<OutboxId>, Error> {
+    if recipients.is_empty() {
+        return Err(Error::Invalid { field: "recipients", cause: "no recipient".into() });
+    }
+    let mut ids = Vec::with_capacity(recipients.len());
+    for to in recipients {
+        let message = Outgoing { to: to.clone(), ..outgoing.clone() };
+        let xml = match &config.seal {
+            None => None,
+            Some(_) if message.files.is_empty() => {
+                tracing::warn!("outgoing PEC sent without Segnatura.xml: the registration has no document");
+                None
+            }
+            Some(seal) => {
+                let opts = Options { seal: Some(seal), signing_time: Utc::now(), classifica };
+                match crate::segnatura::build_outgoing(&config.ctx, &message.as_receipt(), &opts) {
+                    Ok(xml) => Some(xml),
+                    Err(Error::Seal(cause)) => {
+                        tracing::warn!("outgoing PEC sent without Segnatura.xml: {cause}");
+                        None
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let composed = crate::compose::outgoing(&config.ctx, &message, xml.as_deref())?;
+        let new = NewOutbox {
+            inbound_message_id: None,
+            registration_id: Some(registration_id),
+            kind: rows::OutboxKind::Partenza,
+            recipient: Some(composed.to.clone()),
+            message_id: Some(strip_brackets(&composed.message_id).to_owned()),
+            subject: Some(composed.subject.clone()),
+            raw: Some(composed.raw),
+            state: OutboxState::Pending,
+            suppressed_reason: None,
+            created_by: actor.as_str().to_owned(),
+            resend_of: None,
+        };
+        let id = rows::insert(conn, &new).await?.ok_or_else(|| Error::Invalid {
+            field: "actor",
+            cause: format!("{:?} is reserved for automatic messages", rows::AUTOMATIC),
+        })?;
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 /// What [`link_provider_receipt`] did.
@@ -354,6 +418,10 @@ pub fn strip_brackets(id: &str) -> &str {
 /// so the provider's receipts of the two stay apart. Returns the id of the row to be sent.
 pub async fn resend(conn: &mut PgConnection, outbox_id: OutboxId, actor: &Actor) -> Result<OutboxId, Error> {
     let row = rows::lock(conn, outbox_id).await?;
+    // An outgoing registration goes to a recipient again only after that send failed.
+    if row.kind == rows::OutboxKind::Partenza && !rows::outgoing_failed(row.state, row.delivery) {
+        return Err(Error::Invalid { field: "outbox row", cause: format!("{outbox_id} was not a failed outgoing send") });
+    }
     let pending_id = match row.state {
         OutboxState::Failed | OutboxState::Suppressed => {
             rows::requeue(conn, outbox_id).await?;

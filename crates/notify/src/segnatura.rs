@@ -143,6 +143,16 @@ pub const MEDIA_TYPE: &str = "application/xml";
 
 /// Writes the sealed `Segnatura.xml` of a registration (UTF-8, with an XML declaration).
 pub fn build(ctx: &Context, receipt: &Receipt, opts: &Options<'_>) -> Result<Vec<u8>, Error> {
+    build_directed(ctx, receipt, opts, false)
+}
+
+/// [`build`] for a registration in partenza sent to `receipt.to`: the ente and its AOO are the
+/// `Mittente`, the recipient (a `PersonaFisica` known by its PEC address) the `Destinatario`.
+pub fn build_outgoing(ctx: &Context, receipt: &Receipt, opts: &Options<'_>) -> Result<Vec<u8>, Error> {
+    build_directed(ctx, receipt, opts, true)
+}
+
+fn build_directed(ctx: &Context, receipt: &Receipt, opts: &Options<'_>, outgoing: bool) -> Result<Vec<u8>, Error> {
     let seal = opts.seal.ok_or_else(|| {
         Error::Seal(
             "no qualified electronic seal configured: Segnatura.xml requires a signature \
@@ -156,6 +166,7 @@ pub fn build(ctx: &Context, receipt: &Receipt, opts: &Options<'_>) -> Result<Vec
     }
 
     let mut body = body_template(ctx, receipt, opts)?;
+    body.outgoing = outgoing;
     // The enveloped-signature transform removes ds:Signature and nothing else, so the signed
     // document is this same template with an empty signature.
     let unsigned = render(&body, "segnatura/segnatura.xml")?;
@@ -231,6 +242,7 @@ fn body_template<'a>(ctx: &'a Context, receipt: &'a Receipt, opts: &Options<'a>)
     };
     Ok(SegnaturaXml {
         declaration: false,
+        outgoing: false,
         ente,
         number: format!("{:07}", receipt.number),
         date: local.format("%Y-%m-%d").to_string(),
@@ -304,6 +316,8 @@ pub(crate) fn sha256_from_hex(hex: &str) -> Result<[u8; 32], Error> {
 #[template(path = "segnatura/segnatura.xml")]
 struct SegnaturaXml<'a> {
     declaration: bool,
+    /// A registration in partenza: the ente sends, the correspondent receives.
+    outgoing: bool,
     ente: &'a crate::model::Ente,
     number: String,
     date: String,

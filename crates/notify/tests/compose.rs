@@ -359,3 +359,42 @@ fn receipt_carries_a_real_sealed_segnatura() {
     assert_eq!((ct.ctype(), ct.subtype()), ("application", Some("xml")));
     assert_eq!(att[0].contents(), xml.as_slice());
 }
+
+/// A registration in partenza: the subject is the segnatura and the oggetto, the documents
+/// go as they are, then Segnatura.xml; it is the comune's correspondence, not an automatic
+/// reply (no Auto-Submitted, which would make the recipient's protocol ignore it).
+#[test]
+fn an_outgoing_registration_carries_its_documents_and_segnatura() {
+    use sigillo_notify::model::{Outgoing, OutgoingFile};
+    let pdf = b"%PDF-1.4\n% lettera\n%%EOF\n".to_vec();
+    let outgoing = Outgoing {
+        to: "mario.rossi@pec.example.it".into(),
+        number: 42,
+        year: 2026,
+        registered_at: Utc.with_ymd_and_hms(2026, 11, 22, 13, 3, 8).unwrap(),
+        segnatura: "c_h501|A1B2C3D|PG|2026-11-22|42".into(),
+        subject: "Comunicazione di avvio del procedimento".into(),
+        files: vec![OutgoingFile {
+            document: Document {
+                name: "avvio.pdf".into(),
+                media_type: Some("application/pdf".into()),
+                size: pdf.len() as i64,
+                sha256: "ab".repeat(32),
+                primary: true,
+            },
+            content: pdf.clone(),
+        }],
+    };
+    let c = compose::outgoing_with(&ctx(), &outgoing, Some(b"<xml/>"), &stamp()).unwrap();
+    assert_eq!(c.subject, "c_h501|A1B2C3D|PG|2026-11-22|42 - Comunicazione di avvio del procedimento");
+    assert_eq!(c.to, "mario.rossi@pec.example.it");
+    let m = MessageParser::default().parse(&c.raw).unwrap();
+    assert_eq!(m.header_raw("X-Sigillo-Kind").map(str::trim), Some("partenza"));
+    assert!(m.header_raw("Auto-Submitted").is_none());
+    let text = m.body_text(0).unwrap().into_owned();
+    assert!(text.contains("Protocollo n. 0000042 del 22/11/2026") && text.contains("avvio.pdf"), "{text}");
+    let att: Vec<_> = m.attachments().collect();
+    assert_eq!(att.len(), 2);
+    assert_eq!((att[0].attachment_name(), att[0].contents()), (Some("avvio.pdf"), pdf.as_slice()));
+    assert_eq!((att[1].attachment_name(), att[1].contents()), (Some("Segnatura.xml"), b"<xml/>".as_slice()));
+}

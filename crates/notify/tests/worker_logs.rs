@@ -82,7 +82,7 @@ async fn send_once_logging_at(level: tracing::Level) -> (String, Option<String>,
     let mut c = db.pool.acquire().await.unwrap();
     let inbound_id = inbound::record(&mut c, &Sha256::of(b"worker-logs"), 10, &Origin::default()).await.unwrap().0.id;
     let new = NewOutbox {
-        inbound_message_id: inbound_id,
+        inbound_message_id: Some(inbound_id),
         registration_id: None,
         kind: NoticeKind::Notifica,
         recipient: Some(CITIZEN.into()),

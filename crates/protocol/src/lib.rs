@@ -25,6 +25,7 @@ pub mod anyway;
 pub mod clock;
 pub mod desk;
 pub mod listed;
+pub mod outgoing;
 mod error;
 pub mod pipeline;
 pub mod plan;

@@ -86,6 +86,8 @@ pub enum AuditAction {
     FascicoloReopen,
     #[sqlx(rename = "fascicolo.add")]
     FascicoloAdd,
+    #[sqlx(rename = "registration.send_pec")]
+    RegistrationSendPec,
 }
 
 impl AuditAction {
@@ -125,15 +127,17 @@ impl AuditAction {
             AuditAction::FascicoloClose => "fascicolo.close",
             AuditAction::FascicoloReopen => "fascicolo.reopen",
             AuditAction::FascicoloAdd => "fascicolo.add",
+            AuditAction::RegistrationSendPec => "registration.send_pec",
         }
     }
 
     /// Every act, in the order the audit page's filter lists them.
-    pub const ALL: [AuditAction; 33] = [
+    pub const ALL: [AuditAction; 34] = [
         AuditAction::RegistrationCreate,
         AuditAction::RegistrationAnnul,
         AuditAction::RegistrationAssign,
         AuditAction::RegistrationClassify,
+        AuditAction::RegistrationSendPec,
         AuditAction::RegisterCloseDay,
         AuditAction::AssignmentTake,
         AuditAction::AssignmentRefuse,

@@ -38,6 +38,9 @@ pub enum OutboxKind {
     Ricevuta,
     /// Comunicazione di mancata protocollazione: the message was rejected.
     Notifica,
+    /// A registration in partenza sent by PEC to one of its recipients (migration 0026): no
+    /// inbound message, always a registration.
+    Partenza,
 }
 
 impl OutboxKind {
@@ -45,6 +48,7 @@ impl OutboxKind {
         match self {
             OutboxKind::Ricevuta => "ricevuta",
             OutboxKind::Notifica => "notifica",
+            OutboxKind::Partenza => "partenza",
         }
     }
 }
@@ -78,7 +82,8 @@ pub enum Delivery {
 /// A row to write.
 #[derive(Debug, Clone)]
 pub struct NewOutbox {
-    pub inbound_message_id: InboundId,
+    /// The message a receipt or notice answers; `None` for an outgoing registration.
+    pub inbound_message_id: Option<InboundId>,
     pub registration_id: Option<RegistrationId>,
     pub kind: OutboxKind,
     pub recipient: Option<String>,
@@ -97,7 +102,8 @@ pub struct NewOutbox {
 #[derive(Debug, Clone, Serialize)]
 pub struct OutboxRow {
     pub id: OutboxId,
-    pub inbound_message_id: InboundId,
+    /// `None` for an outgoing registration (kind `partenza`).
+    pub inbound_message_id: Option<InboundId>,
     pub registration_id: Option<RegistrationId>,
     pub kind: OutboxKind,
     pub recipient: Option<String>,
@@ -131,7 +137,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewOutbox) -> Result<Option<O
         on conflict (inbound_message_id) where created_by = 'intake' do nothing
         returning id as "id: OutboxId"
         "#,
-        new.inbound_message_id.get(),
+        new.inbound_message_id.map(InboundId::get),
         new.registration_id.map(RegistrationId::get),
         new.kind as OutboxKind,
         new.recipient,
@@ -309,7 +315,7 @@ pub async fn get(conn: &mut PgConnection, id: OutboxId) -> Result<OutboxRow, Err
     let row = sqlx::query_as!(
         OutboxRow,
         r#"
-        select id as "id: OutboxId", inbound_message_id as "inbound_message_id: InboundId",
+        select id as "id: OutboxId", inbound_message_id as "inbound_message_id?: InboundId",
                registration_id as "registration_id: RegistrationId", kind as "kind: OutboxKind", recipient,
                message_id, subject, state as "state: OutboxState",
                suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
@@ -331,7 +337,7 @@ pub async fn for_inbound(conn: &mut PgConnection, inbound_id: InboundId) -> Resu
     let rows = sqlx::query_as!(
         OutboxRow,
         r#"
-        select id as "id: OutboxId", inbound_message_id as "inbound_message_id: InboundId",
+        select id as "id: OutboxId", inbound_message_id as "inbound_message_id?: InboundId",
                registration_id as "registration_id: RegistrationId", kind as "kind: OutboxKind", recipient,
                message_id, subject, state as "state: OutboxState",
                suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
@@ -360,7 +366,7 @@ pub async fn lock(conn: &mut PgConnection, id: OutboxId) -> Result<OutboxRow, Er
     let row = sqlx::query_as!(
         OutboxRow,
         r#"
-        select id as "id: OutboxId", inbound_message_id as "inbound_message_id: InboundId",
+        select id as "id: OutboxId", inbound_message_id as "inbound_message_id?: InboundId",
                registration_id as "registration_id: RegistrationId", kind as "kind: OutboxKind", recipient,
                message_id, subject, state as "state: OutboxState",
                suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
@@ -516,4 +522,102 @@ pub async fn receipts_of(conn: &mut PgConnection, outbox_id: OutboxId) -> Result
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows)
+}
+
+/// Serialises the sends of one registration (a transaction-scoped advisory lock): two clerks
+/// sending it to the same recipient at once cannot both pass the "already sent" check. Call
+/// inside the transaction that writes the rows.
+pub async fn lock_outgoing(conn: &mut PgConnection, registration_id: RegistrationId) -> Result<(), Error> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('sigillo.outbox.partenza:' || $1::bigint::text, 0))",
+        registration_id.get()
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The outgoing messages (kind `partenza`) of a registration, one row per recipient and send,
+/// oldest first.
+pub async fn outgoing_of(conn: &mut PgConnection, registration_id: RegistrationId) -> Result<Vec<OutboxRow>, Error> {
+    let rows = sqlx::query_as!(
+        OutboxRow,
+        r#"
+        select id as "id: OutboxId", inbound_message_id as "inbound_message_id?: InboundId",
+               registration_id as "registration_id: RegistrationId", kind as "kind: OutboxKind", recipient,
+               message_id, subject, state as "state: OutboxState",
+               suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
+               last_error, created_at, sent_at, created_by, resend_of as "resend_of: OutboxId", pec_identificativo,
+               delivery as "delivery: Delivery", delivery_at
+        from outbox where registration_id = $1 and inbound_message_id is null order by id
+        "#,
+        registration_id.get()
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
+}
+
+/// Whether an outgoing row has failed for good: out of attempts (or a permanent SMTP error),
+/// or a provider receipt that certifies it was not accepted or not delivered. A recipient
+/// whose latest send failed may be sent to again.
+pub fn outgoing_failed(state: OutboxState, delivery: Option<Delivery>) -> bool {
+    state == OutboxState::Failed
+        || matches!(delivery, Some(Delivery::ErroreConsegna | Delivery::NonAccettazione | Delivery::RilevazioneVirus))
+}
+
+/// An outgoing send whose latest attempt for its recipient failed, for the home page.
+#[derive(Debug, Clone)]
+pub struct OutgoingFailure {
+    pub outbox_id: OutboxId,
+    pub registration_id: RegistrationId,
+    pub number: i32,
+    pub year: i32,
+    pub recipient: Option<String>,
+    pub state: OutboxState,
+    pub delivery: Option<Delivery>,
+    pub at: DateTime<Utc>,
+}
+
+/// The newest failed outgoing sends (see [`outgoing_failed`]): only the latest row of each
+/// registration and recipient counts, so one sent again successfully leaves the list.
+pub async fn outgoing_failures(conn: &mut PgConnection, limit: i64) -> Result<(Vec<OutgoingFailure>, i64), Error> {
+    let rows = sqlx::query!(
+        r#"
+        with latest as (
+            select distinct on (o.registration_id, lower(o.recipient)) o.*
+            from outbox o
+            where o.inbound_message_id is null and o.registration_id is not null
+            order by o.registration_id, lower(o.recipient), o.id desc
+        )
+        select l.id as "outbox_id!: OutboxId", l.registration_id as "registration_id!: RegistrationId",
+               r.number as "number!", r.year as "year!", l.recipient as "recipient?", l.state as "state!: OutboxState",
+               l.delivery as "delivery?: Delivery", coalesce(l.delivery_at, l.created_at) as "at!",
+               count(*) over () as "total!"
+        from latest l join registrations r on r.id = l.registration_id
+        where l.state = 'failed'
+           or l.delivery in ('errore-consegna', 'non-accettazione', 'rilevazione-virus')
+        order by l.id desc
+        limit $1
+        "#,
+        limit,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.total);
+    Ok((
+        rows.into_iter()
+            .map(|r| OutgoingFailure {
+                outbox_id: r.outbox_id,
+                registration_id: r.registration_id,
+                number: r.number,
+                year: r.year,
+                recipient: r.recipient,
+                state: r.state,
+                delivery: r.delivery,
+                at: r.at,
+            })
+            .collect(),
+        total,
+    ))
 }

@@ -41,6 +41,7 @@ pub fn action_it(action: AuditAction) -> &'static str {
         AuditAction::FascicoloClose => "Chiusura di un fascicolo",
         AuditAction::FascicoloReopen => "Riapertura di un fascicolo",
         AuditAction::FascicoloAdd => "Inserimento di una registrazione in un fascicolo",
+        AuditAction::RegistrationSendPec => "Invio via PEC di una registrazione in partenza",
     }
 }
 

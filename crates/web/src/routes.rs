@@ -87,6 +87,7 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/registrazioni/{id}/annulla", Staff(HEAD), post(pages::registrations::annul)),
         r(Method::GET, "/registrazioni/{id}/segnatura.xml", Staff(READERS), get(pages::titolario::segnatura)),
         r(Method::POST, "/registrazioni/{id}/classifica", Staff(DESK), post(pages::titolario::classify)),
+        r(Method::POST, "/registrazioni/{id}/invia-pec", Staff(DESK), post(pages::outgoing::send)),
         r(Method::GET, "/da-classificare", Staff(READERS), get(pages::titolario::to_classify)),
         r(Method::GET, "/titolario", Staff(READERS), get(pages::titolario::show)),
         r(

@@ -119,7 +119,7 @@ fn line(field: &str, value: &str, max: usize) -> Result<Option<String>, FieldErr
 }
 
 /// A plausible e-mail address (PEC or ordinary): one `@`, a local part, a domain with a dot.
-fn is_email(s: &str) -> bool {
+pub(crate) fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else { return false };
     !local.is_empty()
         && !domain.contains('@')

@@ -67,6 +67,9 @@ pub struct HomePage {
     /// Registrations without a class yet (one row read, see `sigillo_store::titolario`).
     to_classify: String,
     receipts: Vec<ReceiptProblem>,
+    /// Registrations in partenza whose PEC to a recipient failed (`super::outgoing::failures`).
+    outgoing_failed: Vec<super::outgoing::FailureView>,
+    outgoing_failed_count: String,
     in_error: String,
     intake: Vec<IntakeProblem>,
     mailboxes: Vec<MailboxView>,
@@ -116,6 +119,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<ax
     let c = sigillo_store::browse::day_counts(&mut conn, register, from, to).await?;
     let undelivered = sigillo_store::browse::undelivered_receipts(&mut conn).await?;
     let receipts = sigillo_store::desk::undelivered_receipt_list(&mut conn, LISTED).await?;
+    let (outgoing_failed, outgoing_failed_count) = super::outgoing::failures(&mut conn, tz, LISTED).await?;
     let rejected_queue = sigillo_store::desk::queue_counts(&mut conn, sigillo_store::inbound::MessageState::Rejected).await?;
     let (failed, in_error) = sigillo_store::desk::failed_messages(&mut conn, LISTED).await?;
     let mailboxes = sigillo_store::mailbox_health::all(&mut conn)
@@ -207,6 +211,8 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<ax
                 at: datetime_it(r.created_at, tz),
             })
             .collect(),
+        outgoing_failed,
+        outgoing_failed_count: int_it(outgoing_failed_count),
         in_error: int_it(in_error),
         intake: failed
             .into_iter()

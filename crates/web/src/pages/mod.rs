@@ -9,6 +9,7 @@ pub mod fascicoli;
 pub mod home;
 pub mod message;
 pub mod outbox;
+pub mod outgoing;
 pub mod print;
 pub mod queue;
 pub mod register_day;

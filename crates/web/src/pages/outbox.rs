@@ -50,6 +50,7 @@ pub fn kind_it(kind: OutboxKind) -> &'static str {
     match kind {
         OutboxKind::Ricevuta => "Ricevuta di protocollazione",
         OutboxKind::Notifica => "Comunicazione di mancata protocollazione",
+        OutboxKind::Partenza => "Registrazione in partenza inviata via PEC",
     }
 }
 
@@ -193,7 +194,11 @@ async fn forged_guard(
     // The row's reason is cleared once it is queued again, so the message's own reasons are
     // read too: a notice of a forged message stays one after a first re-send.
     let forged = row.suppressed_reason == Some(SuppressedReason::ForgedEnvelope)
-        || super::queue::envelope_forged(&browse::message_detail(conn, row.inbound_message_id).await?.reasons);
+        || match row.inbound_message_id {
+            Some(m) => super::queue::envelope_forged(&browse::message_detail(conn, m).await?.reasons),
+            // An outgoing registration answers no message.
+            None => false,
+        };
     if !forged {
         return Ok(None);
     }
@@ -219,6 +224,13 @@ async fn forged_guard(
 /// Re-sends one row inside the caller's transaction, after the checks that give the person
 /// an answer in Italian; `sigillo_notify::outbox::resend` writes the audit entry.
 async fn resend_row(conn: &mut PgConnection, user: &CurrentUser, row: &OutboxRow) -> Result<OutboxId, AppError> {
+    if row.kind == OutboxKind::Partenza && !outbox::outgoing_failed(row.state, row.delivery) {
+        return Err(AppError::BadRequest(
+            "L'invio PEC a questo destinatario non è fallito: si invia di nuovo solo dopo una mancata consegna, una \
+             mancata accettazione o un errore di invio."
+                .into(),
+        ));
+    }
     if row.state == OutboxState::Pending {
         return Err(AppError::BadRequest(format!(
             "La {} è già in coda di invio: non serve inviarla di nuovo.",
@@ -247,9 +259,14 @@ pub async fn resend(
     let id = OutboxId::new(parse_id(&id)?);
     let mut tx = state.pool().begin().await?;
     let row = outbox::lock(&mut tx, id).await?;
-    let registration = browse::message_detail(&mut tx, row.inbound_message_id).await?.registration_id;
+    let outgoing = row.inbound_message_id.is_none();
+    let registration = match row.inbound_message_id {
+        Some(m) => browse::message_detail(&mut tx, m).await?.registration_id,
+        None => row.registration_id,
+    };
+    let anchor = if outgoing { "invio-pec" } else { "ricevuta" };
     let back = match registration {
-        Some(r) => format!("/registrazioni/{r}#ricevuta"),
+        Some(r) => format!("/registrazioni/{r}#{anchor}"),
         None => "/scartati".to_owned(),
     };
     let confirm = ForgedConfirm { confirmed: f.confirmed(), action: format!("/invii/{id}/reinvia"), back };
@@ -261,7 +278,7 @@ pub async fn resend(
     state.wake_outbox();
     tracing::info!(outbox_id = %id, queued = %queued, "outbox row sent again by staff");
     let to = match registration {
-        Some(r) => format!("/registrazioni/{r}?esito=reinviata#ricevuta"),
+        Some(r) => format!("/registrazioni/{r}?esito=reinviata#{anchor}"),
         None => "/scartati?esito=avviso-reinviato".to_owned(),
     };
     Ok(Redirect::to(&to).into_response())

@@ -241,6 +241,8 @@ pub struct DetailPage {
     history: Vec<HistView>,
     /// The classification block (`classification_panel.html`).
     classification: super::titolario::Panel,
+    /// The "Invio PEC" block (`outgoing_panel.html`), for a registration in partenza.
+    outgoing: Option<super::outgoing::Panel>,
     assign: super::assignments::Panel,
     /// The "Fascicoli" panel (`fascicoli_panel.html`).
     fasc: super::fascicoli::Panel,
@@ -272,6 +274,7 @@ pub async fn show(
         Some(m) => super::outbox::views(&mut conn, m.id, tz).await?,
         None => Vec::new(),
     };
+    let outgoing = super::outgoing::panel(&mut conn, &state, &user, &r).await?;
     drop(conn);
     // Every stored file of the record is read and hashed for the page: a flipped bit shows
     // here at once, not at the next night's check nor only when someone downloads the file.
@@ -407,6 +410,7 @@ pub async fn show(
             })
             .collect(),
         classification,
+        outgoing,
         assign,
         fasc,
         notice: match sq.esito.as_deref() {
@@ -418,6 +422,7 @@ pub async fn show(
             Some("protocollata") => Some("Il messaggio è stato protocollato d'ufficio."),
             Some("registrata") => Some("Il documento è stato registrato a protocollo."),
             Some("reinviata") => Some("Il messaggio al mittente è stato rimesso in coda di invio."),
+            Some("inviata-pec") => Some("La registrazione è in coda di invio via PEC: un messaggio per destinatario."),
             _ => None,
         },
     })
