@@ -3,7 +3,6 @@
 //! recipient, the state of each send with the provider's receipts; the send itself; and the
 //! failed sends the home page lists.
 
-use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -22,7 +21,6 @@ use crate::auth::CurrentUser;
 use crate::extract::{Form, Path};
 // The panel calls `|visible` on the addresses typed by the clerk.
 use crate::format::datetime_it;
-use crate::format::filters;
 use crate::routes::DESK;
 use crate::{AppError, AppState};
 
