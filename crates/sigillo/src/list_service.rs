@@ -10,7 +10,6 @@
 //! then takes the CA/QC services granted at the time of judgement as document anchors.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use sigillo_protocol::listed::load_stored;
