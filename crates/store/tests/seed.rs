@@ -63,6 +63,33 @@ async fn seed_keeps_counters_and_the_search_finds_its_rows() {
     }
     let filter = ListFilter { text: SearchText::parse("zanzibar").unwrap(), ..ListFilter::default() };
     assert!(browse::list(&mut conn, &reg, &filter, 20).await.unwrap().0.is_empty());
+
+    // The total of a search: exact below the cap, the cap above it, with the filters applied,
+    // a registration counted once however many of its branches and documents match. Checked
+    // against the four conditions OR-ed in one plain statement.
+    let since = Utc::now() - chrono::Duration::days(200);
+    for (text, from) in [("permesso di costruire", None), ("garib", None), ("planimetria", None), ("planimetria", Some(since)), ("zanzibar", None)] {
+        let t = SearchText::parse(text).unwrap().unwrap();
+        let truth: i64 = sqlx::query_scalar(
+            "select count(*) from registrations r
+             where r.register_id = $1 and ($4::timestamptz is null or r.registered_at >= $4)
+               and (r.search_vector @@ websearch_to_tsquery('italian'::regconfig, $2)
+                    or r.subject_lower like lower($3) or r.correspondent_lower like lower($3)
+                    or exists (select 1 from documents d where d.registration_id = r.id and d.name ilike $3))",
+        )
+        .bind(reg.id)
+        .bind(t.text())
+        .bind(t.like())
+        .bind(from)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        let filter = ListFilter { text: Some(t), from, ..ListFilter::default() };
+        let exact = sigillo_store::desk::count_registrations(&mut conn, &reg, &filter, 1_000_000).await.unwrap();
+        assert_eq!(exact, truth, "{text:?} from {from:?}: the total below the cap");
+        let capped = sigillo_store::desk::count_registrations(&mut conn, &reg, &filter, 7).await.unwrap();
+        assert_eq!(capped, truth.min(7), "{text:?} from {from:?}: the total stops at the cap");
+    }
     let hits: Vec<(String,)> = sqlx::query_as("select subject from registrations where subject ilike '%garib%' limit 1")
         .fetch_all(&db.pool)
         .await
