@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use reqwest::StatusCode;
 use sigillo_e2e::{Instance, run_with_env, stderr, stdout};
 use sigillo_store::staff::Role;
-use sigillo_testpki::trustlist::{CA_QC, GENERIC, GRANTED, LOTL, TestList, TestPointer, TestService, WITHDRAWN};
+use sigillo_testpki::trustlist::{GENERIC, GRANTED, LOTL, TestList, TestPointer, TestService, WITHDRAWN};
 use sigillo_testpki::{Ca, CaSpec, Leaf, LeafSpec, SignOptions, sign_attached};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -120,15 +120,7 @@ fn fixture(server: &ListServer) -> Fixture {
         }],
         services: vec![],
     };
-    let svc = |c: &Ca, name: &str, status: &str, since, history| TestService {
-        provider: "Test Provider S.p.A.".into(),
-        name: name.into(),
-        type_id: CA_QC.into(),
-        cert_der: c.cert_der().to_vec(),
-        status: status.into(),
-        since,
-        history,
-    };
+    let svc = |c: &Ca, name: &str, status: &str, since, history| TestService::ca_qc(c.cert_der(), name, status, since, history);
     let national = TestList {
         territory: "IT".into(),
         tsl_type: GENERIC.into(),

@@ -149,15 +149,7 @@ fn lists_pointing_at(it_location: &str) -> Lists {
         }],
         services: vec![],
     };
-    let svc = |c: &Ca, name: &str, status: &str, since, history| TestService {
-        provider: "Test Provider S.p.A.".into(),
-        name: name.into(),
-        type_id: CA_QC.into(),
-        cert_der: c.cert_der().to_vec(),
-        status: status.into(),
-        since,
-        history,
-    };
+    let svc = |c: &Ca, name: &str, status: &str, since, history| TestService::ca_qc(c.cert_der(), name, status, since, history);
     let national = TestList {
         territory: "IT".into(),
         tsl_type: GENERIC.into(),

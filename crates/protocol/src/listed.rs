@@ -40,7 +40,7 @@ mod tests {
 
     use chrono::{DateTime, TimeZone as _, Utc};
     use sigillo_pec::Checker;
-    use sigillo_testpki::trustlist::{CA_QC, GENERIC, GRANTED, TestList, TestService, WITHDRAWN};
+    use sigillo_testpki::trustlist::{GENERIC, GRANTED, TestList, TestService, WITHDRAWN};
     use sigillo_testpki::{Ca, LeafSpec};
 
     use crate::trust::SharedChecker;
@@ -54,15 +54,7 @@ mod tests {
         let operator = Ca::new_root("Radice degli operatori di prova").issue(LeafSpec::new("Operatore dello schema di prova"));
         let granted = Ca::new_root("CA qualificata concessa");
         let withdrawn = Ca::new_root("CA qualificata revocata");
-        let service = |name: &str, ca: &Ca, status: &str, since, history| TestService {
-            provider: format!("Prestatore {name}"),
-            name: name.into(),
-            type_id: CA_QC.into(),
-            cert_der: ca.cert_der().to_vec(),
-            status: status.into(),
-            since,
-            history,
-        };
+        let service = |name: &str, ca: &Ca, status: &str, since, history| TestService::ca_qc(ca.cert_der(), name, status, since, history);
         let list = TestList {
             territory: "IT".into(),
             tsl_type: GENERIC.into(),

@@ -57,6 +57,22 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+impl TestService {
+    /// A CA/QC service of "Test Provider S.p.A." whose certificate is `cert_der`, in
+    /// `status` since `since`, with its earlier (status, since) entries.
+    pub fn ca_qc(cert_der: &[u8], name: &str, status: &str, since: DateTime<Utc>, history: Vec<(String, DateTime<Utc>)>) -> TestService {
+        TestService {
+            provider: "Test Provider S.p.A.".into(),
+            name: name.into(),
+            type_id: CA_QC.into(),
+            cert_der: cert_der.to_vec(),
+            status: status.into(),
+            since,
+            history,
+        }
+    }
+}
+
 impl TestList {
     /// The unsigned XML.
     pub fn xml(&self) -> String {

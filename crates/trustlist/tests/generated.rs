@@ -8,7 +8,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use sigillo_signature::cert::Certificate;
 use sigillo_signature::xmldsig::XmlSigFailure;
-use sigillo_testpki::trustlist::{CA_QC, GENERIC, GRANTED, LOTL, TestList, TestPointer, TestService, WITHDRAWN};
+use sigillo_testpki::trustlist::{GENERIC, GRANTED, LOTL, TestList, TestPointer, TestService, WITHDRAWN};
 use sigillo_testpki::{Ca, Leaf, LeafSpec};
 use sigillo_trustlist::{TrustListError, TrustSet, verify_list};
 
@@ -56,14 +56,8 @@ fn lotl(f: &Fixture) -> TestList {
 }
 
 fn national(f: &Fixture) -> TestList {
-    let svc = |ca: &Ca, name: &str, status: &str, since, history: Vec<(String, DateTime<Utc>)>| TestService {
-        provider: "Test Provider S.p.A.".into(),
-        name: name.into(),
-        type_id: CA_QC.into(),
-        cert_der: ca.cert_der().to_vec(),
-        status: status.into(),
-        since,
-        history,
+    let svc = |ca: &Ca, name: &str, status: &str, since, history: Vec<(String, DateTime<Utc>)>| {
+        TestService::ca_qc(ca.cert_der(), name, status, since, history)
     };
     TestList {
         territory: "IT".into(),
