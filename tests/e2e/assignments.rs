@@ -186,6 +186,59 @@ async fn a_refusal_needs_a_reason_and_goes_back_to_the_protocol_office() {
     // The assignee still opens what they refused (they acted on it).
     assert_eq!(app.get(&uff1, &format!("/registrazioni/{reg}")).await.status(), StatusCode::OK);
     assert_eq!(count(&app, "select count(*) from audit_log where action = 'assignment.refuse' and actor = 'uff1'").await, 1);
+    // Assigned again: off the protocol office's list, and the refusal stays in the history.
+    let res = app.post(&op, &format!("/registrazioni/{reg}/assegna"), &[("persona", &uff1_id)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let home = app.get(&op, "/").await.text().await.unwrap();
+    assert_eq!(counter(&home, "conteggio-rifiutate"), "0");
+    let list = app.get(&op, "/assegnazioni?vista=rifiutate").await.text().await.unwrap();
+    assert!(!list.contains(&format!("href=\"/registrazioni/{reg}\"")), "{list}");
+    let inbox = app.get(&uff1, "/assegnazioni").await.text().await.unwrap();
+    assert!(inbox.contains(&format!("/assegnazioni/{}/prendi", latest_assignment(&app, reg).await)), "{inbox}");
+}
+
+/// An office that has accumulated more than a thousand lines: the counters stop at 1.000
+/// ("1.000+", "più di 1.000"), the list still pages newest first, and what the office
+/// accumulated elsewhere does not leak into another list or another office.
+#[tokio::test]
+async fn a_long_inbox_counts_to_a_thousand_and_pages_newest_first() {
+    let Setup { app, reg, rag, tec, op, uff1, uff2, .. } = setup().await;
+    // 1,203 conoscenza rows for RAG (each one is in force), written as the store writes them
+    // but in one statement: the HTTP form would take minutes.
+    sqlx::query(
+        "insert into assignments (registration_id, office_id, kind, assigned_by, note)
+         select $1, $2, 'conoscenza', 'op', 'copia ' || n from generate_series(1, 1203) n",
+    )
+    .bind(reg)
+    .bind(rag)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let home = app.get(&uff1, "/").await.text().await.unwrap();
+    assert_eq!(counter(&home, "conteggio-conoscenza"), "1.000+");
+    assert_eq!(counter(&home, "conteggio-da-prendere"), "0");
+    let first = app.get(&uff1, "/assegnazioni?vista=conoscenza").await.text().await.unwrap();
+    assert!(first.contains("più di 1.000 assegnazioni"), "{first}");
+    assert!(first.contains("copia 1203<") && first.contains("copia 1154<") && !first.contains("copia 1153<"), "{first}");
+    // Past the count's limit the pages go on, newest first, to the oldest row.
+    let last = app.get(&uff1, "/assegnazioni?vista=conoscenza&pagina=25").await.text().await.unwrap();
+    assert!(last.contains("copia 3<") && last.contains("copia 1<") && !last.contains("copia 4<"), "{last}");
+    let beyond = app.get(&uff1, "/assegnazioni?vista=conoscenza&pagina=26").await.text().await.unwrap();
+    assert!(beyond.contains("nessuna-assegnazione"), "{beyond}");
+    // The office's own list counts the same; TEC and its member see none of it.
+    let office = app.get(&op, &format!("/assegnazioni?ufficio={rag}&vista=conoscenza")).await.text().await.unwrap();
+    assert!(office.contains("più di 1.000 assegnazioni") && office.contains("copia 1203<"), "{office}");
+    let other = app.get(&op, &format!("/assegnazioni?ufficio={tec}&vista=conoscenza")).await.text().await.unwrap();
+    assert!(other.contains("nessuna-assegnazione"), "{other}");
+    let home2 = app.get(&uff2, "/").await.text().await.unwrap();
+    assert_eq!(counter(&home2, "conteggio-conoscenza"), "0");
+    // A competenza among them is counted exactly, and only in its own list.
+    let res = app.post(&op, &format!("/registrazioni/{reg}/assegna"), &[("ufficio", &rag.to_string()), ("tipo", "competenza")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let home = app.get(&uff1, "/").await.text().await.unwrap();
+    assert_eq!(counter(&home, "conteggio-da-prendere"), "1");
+    let to_take = app.get(&uff1, "/assegnazioni").await.text().await.unwrap();
+    assert!(to_take.contains("1 assegnazione") && !to_take.contains("copia "), "{to_take}");
 }
 
 #[tokio::test]

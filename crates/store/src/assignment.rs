@@ -76,21 +76,29 @@ pub enum Target {
     Person(i64),
 }
 
-/// The state of an assignment, derived from its rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The state of an assignment, derived from its rows by the view `assignment_states`
+/// (migration 0027), the one place that rule is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "assignment_state")]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Competenza, waiting for the assignee (da prendere in carico).
+    #[sqlx(rename = "da_prendere")]
     Pending,
     /// Competenza, taken in charge by a person.
+    #[sqlx(rename = "in_carico")]
     InCharge,
     /// Refused by the assignee: back to the protocol office.
+    #[sqlx(rename = "rifiutata")]
     Refused,
     /// Passed on by the assignee to another office or person.
+    #[sqlx(rename = "passata")]
     Passed,
     /// A newer competenza assignment replaced it.
+    #[sqlx(rename = "superata")]
     Superseded,
     /// Conoscenza: the office or person knows about it.
+    #[sqlx(rename = "conoscenza")]
     ForInformation,
 }
 
@@ -126,18 +134,12 @@ pub struct Assignment {
     pub ended_by: Option<String>,
     pub end_reason: Option<String>,
     pub superseded: bool,
+    pub state: State,
 }
 
 impl Assignment {
     pub fn state(&self) -> State {
-        match (self.kind, self.end_step) {
-            (Kind::Conoscenza, _) => State::ForInformation,
-            (_, Some(Step::Rifiuto)) => State::Refused,
-            (_, Some(Step::Passaggio)) => State::Passed,
-            _ if self.superseded => State::Superseded,
-            _ if self.taken_at.is_some() => State::InCharge,
-            _ => State::Pending,
-        }
+        self.state
     }
 
     /// "RAG — Ragioneria" or "Mario Rossi (m.rossi)".
@@ -415,20 +417,17 @@ pub async fn pass(
 pub async fn of_registration(conn: &mut PgConnection, registration_id: RegistrationId) -> Result<Vec<Assignment>, Error> {
     let rows = sqlx::query!(
         r#"
-        select a.id, a.registration_id, a.kind as "kind: Kind", a.office_id, o.code as "office_code?", o.name as "office_name?",
-               a.user_id, u.username as "username?", u.full_name as "full_name?", a.assigned_at, a.assigned_by, a.note,
-               a.passed_from, t.acted_at as "taken_at?", t.acted_by as "taken_by?", t.user_id as "taken_user?",
-               e.step as "end_step?: Step", e.acted_at as "ended_at?", e.acted_by as "ended_by?", e.reason as "end_reason?",
-               (a.kind = 'competenza' and exists (
-                   select 1 from assignments n
-                   where n.registration_id = a.registration_id and n.kind = 'competenza' and n.id > a.id)) as "superseded!"
-        from assignments a
-        left join offices o on o.id = a.office_id
-        left join staff_users u on u.id = a.user_id
-        left join assignment_actions t on t.assignment_id = a.id and t.step = 'presa_in_carico'
-        left join assignment_actions e on e.assignment_id = a.id and e.step <> 'presa_in_carico'
-        where a.registration_id = $1
-        order by a.id
+        select s.id as "id!", s.registration_id as "registration_id!", s.kind as "kind!: Kind", s.office_id,
+               o.code as "office_code?", o.name as "office_name?",
+               s.user_id, u.username as "username?", u.full_name as "full_name?",
+               s.assigned_at as "assigned_at!", s.assigned_by as "assigned_by!", s.note, s.passed_from,
+               s.taken_at, s.taken_by, s.taken_user, s.end_step as "end_step?: Step", s.ended_at, s.ended_by, s.end_reason,
+               s.superseded as "superseded!", s.state as "state!: State"
+        from assignment_states s
+        left join offices o on o.id = s.office_id
+        left join staff_users u on u.id = s.user_id
+        where s.registration_id = $1
+        order by s.id
         "#,
         registration_id.get(),
     )
@@ -458,6 +457,7 @@ pub async fn of_registration(conn: &mut PgConnection, registration_id: Registrat
             ended_by: r.ended_by,
             end_reason: r.end_reason,
             superseded: r.superseded,
+            state: r.state,
         })
         .collect())
 }
@@ -503,14 +503,89 @@ pub enum InboxView {
 }
 
 impl InboxView {
-    fn as_sql(self) -> &'static str {
+    /// The state of the assignments the list shows.
+    fn state(self) -> State {
         match self {
-            InboxView::ToTake => "da_prendere",
-            InboxView::InCharge => "in_carico",
-            InboxView::ForInformation => "conoscenza",
-            InboxView::Refused => "rifiutate",
+            InboxView::ToTake => State::Pending,
+            InboxView::InCharge => State::InCharge,
+            InboxView::ForInformation => State::ForInformation,
+            InboxView::Refused => State::Refused,
         }
     }
+}
+
+/// Whose list: a person's own (what is addressed to them or to their offices, what they
+/// took in charge, all the refusals for the protocol office) or one office's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxOf {
+    Person(i64),
+    Office(i64),
+}
+
+/// Where a list's rows come from. Each source is read newest first through its own index
+/// and stops after the rows wanted, so a list costs what it shows, not what the office has
+/// accumulated over the years: an office by `assignments_office`, a person by
+/// `assignments_user`, what a person took by `assignment_actions_user`, the refusals by
+/// `assignment_actions_refused`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Sources {
+    offices: Vec<i64>,
+    user: Option<i64>,
+    taken_by: Option<i64>,
+    all_refused: bool,
+}
+
+async fn sources(conn: &mut PgConnection, of: InboxOf, view: InboxView) -> Result<Sources, Error> {
+    Ok(match (of, view) {
+        (InboxOf::Office(o), _) => Sources { offices: vec![o], ..Sources::default() },
+        (InboxOf::Person(u), InboxView::ToTake | InboxView::ForInformation) => {
+            Sources { offices: offices_of(conn, u).await?, user: Some(u), ..Sources::default() }
+        }
+        (InboxOf::Person(u), InboxView::InCharge) => Sources { taken_by: Some(u), ..Sources::default() },
+        (InboxOf::Person(_), InboxView::Refused) => Sources { all_refused: true, ..Sources::default() },
+    })
+}
+
+/// The ids of the newest `limit` assignments of a list, newest first.
+async fn list_ids(conn: &mut PgConnection, register: &Register, view: InboxView, from: &Sources, limit: i64) -> Result<Vec<i64>, Error> {
+    // A superseded assignment is in none of the lists; of the states shown only a refusal
+    // can be superseded (assigned again by the protocol office), the others become
+    // `superata`.
+    Ok(sqlx::query_scalar!(
+        r#"
+        select x.id as "id!" from (
+            select s.id
+            from unnest($3::bigint[]) as o(office_id)
+            cross join lateral (
+                select s.id from assignment_states s
+                where s.office_id = o.office_id and s.register_id = $1 and s.state = $2 and not s.superseded
+                order by s.id desc limit $7) s
+            union all
+            (select s.id from assignment_states s
+             where s.user_id = $4 and s.register_id = $1 and s.state = $2 and not s.superseded
+             order by s.id desc limit $7)
+            union all
+            (select s.id from assignment_states s
+             where s.taken_user = $5 and s.register_id = $1 and s.state = $2 and not s.superseded
+             order by s.id desc limit $7)
+            union all
+            (select s.id from assignment_states s
+             where $6 and s.end_step = 'rifiuto' and s.register_id = $1 and s.state = $2 and not s.superseded
+             order by s.id desc limit $7)
+        ) x
+        order by x.id desc
+        limit $7
+        "#,
+        register.id,
+        view.state() as State,
+        &from.offices,
+        from.user,
+        from.taken_by,
+        from.all_refused,
+        limit,
+    )
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// One line of an inbox list.
@@ -533,61 +608,49 @@ pub struct InboxItem {
     pub ended_by: Option<String>,
 }
 
-/// A page of an inbox list, newest assignment first, and the number of lines in all.
-/// `office`: that office's list instead of the person's own (whether they may see it is the
-/// caller's question).
+/// A count that stops at a limit, as the lists show it ("più di 1.000").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counted {
+    pub count: i64,
+    /// The counting stopped: there are more than `count`.
+    pub more: bool,
+}
+
+/// A page of an inbox list, newest assignment first, and how many lines it has in all,
+/// counted up to `count_cap` (or to the end of the page, when that is further).
 pub async fn inbox(
     conn: &mut PgConnection,
     register: &Register,
-    user_id: i64,
+    of: InboxOf,
     view: InboxView,
-    office: Option<i64>,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<InboxItem>, i64), Error> {
+    count_cap: i64,
+) -> Result<(Vec<InboxItem>, Counted), Error> {
+    let offset = offset.max(0);
+    let from = sources(conn, of, view).await?;
+    let cap = count_cap.max(offset + limit);
+    let ids = list_ids(conn, register, view, &from, cap + 1).await?;
+    let total = Counted { count: (ids.len() as i64).min(cap), more: ids.len() as i64 > cap };
+    let page: Vec<i64> = ids.into_iter().skip(offset as usize).take(limit.max(0) as usize).collect();
     let rows = sqlx::query!(
         r#"
-        select a.id, a.registration_id, r.year, r.number, r.subject, r.registered_at,
+        select s.id as "id!", s.registration_id as "registration_id!", r.year, r.number, r.subject, r.registered_at,
                exists (select 1 from annulments n where n.registration_id = r.id) as "annulled!",
-               a.kind as "kind: Kind", a.assigned_at, a.assigned_by, a.note,
+               s.kind as "kind!: Kind", s.assigned_at as "assigned_at!", s.assigned_by as "assigned_by!", s.note,
                coalesce(o.code || ' — ' || o.name, u.full_name || ' (' || u.username || ')') as "target!",
-               t.acted_by as "taken_by?", e.reason as "end_reason?", e.acted_by as "ended_by?",
-               count(*) over () as "total!"
-        from assignments a
-        join registrations r on r.id = a.registration_id
-        left join offices o on o.id = a.office_id
-        left join staff_users u on u.id = a.user_id
-        left join assignment_actions t on t.assignment_id = a.id and t.step = 'presa_in_carico'
-        left join assignment_actions e on e.assignment_id = a.id and e.step <> 'presa_in_carico'
-        where r.register_id = $1
-          and not (a.kind = 'competenza' and exists (
-              select 1 from assignments s
-              where s.registration_id = a.registration_id and s.kind = 'competenza' and s.id > a.id))
-          and case $3::text
-              when 'da_prendere' then a.kind = 'competenza' and t.id is null and e.id is null
-              when 'in_carico' then a.kind = 'competenza' and t.id is not null and e.id is null
-                   and ($4::bigint is not null or t.user_id = $2)
-              when 'conoscenza' then a.kind = 'conoscenza'
-              when 'rifiutate' then e.step = 'rifiuto'
-              else false end
-          and case when $3::text = 'rifiutate' then $4::bigint is null or a.office_id = $4
-                   when $4::bigint is not null then a.office_id = $4
-                   when $3::text = 'in_carico' then true
-                   else a.user_id = $2 or a.office_id in (select m.office_id from office_members m where m.user_id = $2)
-              end
-        order by a.id desc
-        limit $5 offset $6
+               s.taken_by, s.end_reason, s.ended_by
+        from assignment_states s
+        join registrations r on r.id = s.registration_id
+        left join offices o on o.id = s.office_id
+        left join staff_users u on u.id = s.user_id
+        where s.id = any($1)
+        order by s.id desc
         "#,
-        register.id,
-        user_id,
-        view.as_sql(),
-        office,
-        limit,
-        offset.max(0),
+        &page,
     )
     .fetch_all(&mut *conn)
     .await?;
-    let total = rows.first().map_or(0, |r| r.total);
     let mut items = Vec::with_capacity(rows.len());
     for r in rows {
         items.push(InboxItem {
@@ -611,42 +674,30 @@ pub async fn inbox(
     Ok((items, total))
 }
 
-/// The counters of a person's inbox (and the protocol office's refused list).
+/// The counters of a person's inbox (and the protocol office's refused list), each counted
+/// up to `count_cap`.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct InboxCounts {
-    pub to_take: i64,
-    pub in_charge: i64,
-    pub for_information: i64,
-    pub refused: i64,
+    pub to_take: Counted,
+    pub in_charge: Counted,
+    pub for_information: Counted,
+    pub refused: Counted,
 }
 
-pub async fn inbox_counts(conn: &mut PgConnection, register: &Register, user_id: i64) -> Result<InboxCounts, Error> {
-    let r = sqlx::query!(
-        r#"
-        with mine as (select office_id from office_members where user_id = $2)
-        select
-            count(*) filter (where a.kind = 'competenza' and t.id is null and e.id is null
-                             and (a.user_id = $2 or a.office_id in (select office_id from mine))) as "to_take!",
-            count(*) filter (where a.kind = 'competenza' and t.user_id = $2 and e.id is null) as "in_charge!",
-            count(*) filter (where a.kind = 'conoscenza'
-                             and (a.user_id = $2 or a.office_id in (select office_id from mine))) as "for_information!",
-            count(*) filter (where e.step = 'rifiuto') as "refused!"
-        from assignments a
-        join registrations r on r.id = a.registration_id
-        left join assignment_actions t on t.assignment_id = a.id and t.step = 'presa_in_carico'
-        left join assignment_actions e on e.assignment_id = a.id and e.step <> 'presa_in_carico'
-        where r.register_id = $1
-          and (a.user_id = $2 or a.office_id in (select office_id from mine) or t.user_id = $2 or e.step = 'rifiuto')
-          and not (a.kind = 'competenza' and exists (
-              select 1 from assignments s
-              where s.registration_id = a.registration_id and s.kind = 'competenza' and s.id > a.id))
-        "#,
-        register.id,
-        user_id,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(InboxCounts { to_take: r.to_take, in_charge: r.in_charge, for_information: r.for_information, refused: r.refused })
+pub async fn inbox_counts(conn: &mut PgConnection, register: &Register, user_id: i64, count_cap: i64) -> Result<InboxCounts, Error> {
+    let of = InboxOf::Person(user_id);
+    Ok(InboxCounts {
+        to_take: counted(conn, register, of, InboxView::ToTake, count_cap).await?,
+        in_charge: counted(conn, register, of, InboxView::InCharge, count_cap).await?,
+        for_information: counted(conn, register, of, InboxView::ForInformation, count_cap).await?,
+        refused: counted(conn, register, of, InboxView::Refused, count_cap).await?,
+    })
+}
+
+async fn counted(conn: &mut PgConnection, register: &Register, of: InboxOf, view: InboxView, cap: i64) -> Result<Counted, Error> {
+    let from = sources(conn, of, view).await?;
+    let n = list_ids(conn, register, view, &from, cap + 1).await?.len() as i64;
+    Ok(Counted { count: n.min(cap), more: n > cap })
 }
 
 /// A step of assignment made in a period (the daily register lists them): an assignment

@@ -13,6 +13,11 @@ pub fn date_it(d: NaiveDate) -> String {
     d.format("%d/%m/%Y").to_string()
 }
 
+/// A count that stopped at its limit: `1.000+`.
+pub fn counted_it(c: sigillo_store::assignment::Counted) -> String {
+    if c.more { format!("{}+", int_it(c.count)) } else { int_it(c.count) }
+}
+
 /// `1.234.567`: Italian digit grouping.
 pub fn int_it(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();

@@ -6,6 +6,12 @@ use askama::Template;
 
 use crate::format::int_it;
 
+/// Counting stops here: a word found in a thousand registrations, an inbox with a thousand
+/// lines, says "più di 1.000" (twenty pages; the clerk narrows the search). Counting on to
+/// 10,000 cost 95 ms of Postgres per search of a frequent phrase on a million registrations,
+/// more than the page's own SQL several times over (docs/benchmarks.md).
+pub const COUNT_CAP: i64 = 1_000;
+
 /// One link of the pager.
 pub struct PageLink {
     pub number: i64,

@@ -8,7 +8,7 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use sigillo_store::assignment::{self, Assignment, InboxCounts, InboxView, Kind, State as AState, Step, Target};
+use sigillo_store::assignment::{self, Assignment, InboxOf, InboxView, Kind, State as AState, Step, Target};
 use sigillo_store::ids::RegistrationId;
 use sigillo_store::staff::{self, Role};
 use sqlx::PgConnection;
@@ -18,8 +18,8 @@ use crate::auth::CurrentUser;
 use crate::extract::{Form, Path, Query};
 // The templates of this module call `|visible` on what citizens and staff wrote.
 use crate::format::filters;
-use crate::format::{datetime_it, int_it};
-use crate::pager::{Pager, parse_page};
+use crate::format::{counted_it, datetime_it};
+use crate::pager::{COUNT_CAP, Pager, parse_page};
 use crate::routes::DESK;
 use crate::text::{FreeText, TextKind};
 use crate::{AppError, AppState};
@@ -402,8 +402,9 @@ pub async fn inbox(State(state): State<AppState>, user: CurrentUser, Query(q): Q
     }
     let all_offices = staff::list_offices(&mut conn).await?;
     let offices: Vec<staff::Office> = all_offices.into_iter().filter(|o| desk || mine.contains(&o.id)).collect();
-    let (items, total) = assignment::inbox(&mut conn, register, user.0.user_id, view, office, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
-    let counts = assignment::inbox_counts(&mut conn, register, user.0.user_id).await?;
+    let of = office.map_or(InboxOf::Person(user.0.user_id), InboxOf::Office);
+    let (items, total) = assignment::inbox(&mut conn, register, of, view, PAGE_SIZE, (page - 1) * PAGE_SIZE, COUNT_CAP).await?;
+    let counts = assignment::inbox_counts(&mut conn, register, user.0.user_id, COUNT_CAP).await?;
     drop(conn);
     let link = |vista: &str, n: i64| {
         let mut params = vec![("vista", vista.to_owned())];
@@ -423,7 +424,7 @@ pub async fn inbox(State(state): State<AppState>, user: CurrentUser, Query(q): Q
     if desk {
         tabs.push(("rifiutate", "Rifiutate", counts.refused));
     }
-    let pager = Pager::new(page, PAGE_SIZE, total, false, ("assegnazione", "assegnazioni"), |n| link(code, n), None);
+    let pager = Pager::new(page, PAGE_SIZE, total.count + i64::from(total.more), total.more, ("assegnazione", "assegnazioni"), |n| link(code, n), None);
     let office_name = office.and_then(|o| offices.iter().find(|x| x.id == o)).map(|o| format!("{} — {}", o.code, o.name));
     Ok(InboxPage {
         layout: Layout::new(&user, "assegnazioni", "Assegnazioni"),
@@ -437,7 +438,7 @@ pub async fn inbox(State(state): State<AppState>, user: CurrentUser, Query(q): Q
                 code: c,
                 // The counters are the person's own; an office's lists say their total below.
                 label: if c == "in-carico" && office.is_some() { "In carico" } else { label },
-                count: int_it(n),
+                count: counted_it(n),
                 href: link(c, 1),
                 current: c == code,
             })
@@ -476,10 +477,23 @@ pub async fn inbox(State(state): State<AppState>, user: CurrentUser, Query(q): Q
     })
 }
 
-/// The counters the home pages show.
-pub async fn counts(state: &AppState, user: &CurrentUser) -> Result<InboxCounts, AppError> {
+/// The counters the home pages show ("1.000+" past the count's limit).
+pub struct CountsView {
+    pub to_take: String,
+    pub in_charge: String,
+    pub for_information: String,
+    pub refused: String,
+}
+
+pub async fn counts(state: &AppState, user: &CurrentUser) -> Result<CountsView, AppError> {
     let mut conn = state.pool().acquire().await?;
-    Ok(assignment::inbox_counts(&mut conn, state.register(), user.0.user_id).await?)
+    let c = assignment::inbox_counts(&mut conn, state.register(), user.0.user_id, COUNT_CAP).await?;
+    Ok(CountsView {
+        to_take: counted_it(c.to_take),
+        in_charge: counted_it(c.in_charge),
+        for_information: counted_it(c.for_information),
+        refused: counted_it(c.refused),
+    })
 }
 
 #[derive(Template, WebTemplate)]
@@ -500,9 +514,9 @@ pub async fn office_home(state: &AppState, user: &CurrentUser) -> Result<Respons
     let offices = staff::list_offices(&mut conn).await?.into_iter().filter(|o| mine.contains(&o.id)).collect();
     Ok(OfficeHome {
         layout: Layout::new(user, "home", "Cruscotto"),
-        to_take: int_it(c.to_take),
-        in_charge: int_it(c.in_charge),
-        for_information: int_it(c.for_information),
+        to_take: c.to_take,
+        in_charge: c.in_charge,
+        for_information: c.for_information,
         offices,
     }
     .into_response())

@@ -77,7 +77,7 @@ pub struct HomePage {
     /// A trusted list stale or not refreshed; `None` when all is well.
     trusted_lists: Option<String>,
     /// The logged-in person's assignments (and the protocol office's refused ones).
-    inbox: sigillo_store::assignment::InboxCounts,
+    inbox: super::assignments::CountsView,
     can_inbox: bool,
 }
 

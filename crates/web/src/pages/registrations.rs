@@ -15,7 +15,7 @@ use sigillo_store::browse::{self, ListFilter, SearchText, StateFilter};
 use sigillo_store::desk;
 
 use crate::find::NumberQuery;
-use crate::pager::{Pager, parse_page};
+use crate::pager::{COUNT_CAP, Pager, parse_page};
 use sigillo_store::export::{Period, period_bounds};
 use sigillo_store::register::{self, Direction, DocumentRole, NewAnnulment, Sha256};
 
@@ -38,12 +38,6 @@ pub struct ListQuery {
     q: Option<String>,
     pagina: Option<String>,
 }
-
-/// Counting stops here: a word found in a thousand registrations says "più di 1.000" (twenty
-/// pages; the clerk narrows the search). Counting on to 10,000 cost 95 ms of Postgres per
-/// search of a frequent phrase on a million registrations, more than the page's own SQL
-/// several times over (docs/benchmarks.md).
-const COUNT_CAP: i64 = 1_000;
 
 pub struct RowView {
     pub id: RegistrationId,
