@@ -45,7 +45,14 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations"
 /// restarted server or a dropped link shows there, not as a failed query); one that was just
 /// returned is not: the dashboard takes a connection twice per page (session, then the
 /// page), and a ping each time was two more round trips per page for both processes.
+///
+/// JIT compilation is off for these connections. Every statement here reads a handful of
+/// rows through indexes, but a plan whose estimate passes `jit_above_cost` (an inbox read
+/// newest first through a large office: the planner cannot know it stops after a page) was
+/// compiled on each execution: 90 ms of JIT for 10 ms of execution, the whole of the
+/// office inbox's time in the dashboard benchmark (docs/benchmarks.md).
 pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, Error> {
+    let options = database_url.parse::<sqlx::postgres::PgConnectOptions>()?.options([("jit", "off")]);
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(std::time::Duration::from_secs(10))
@@ -58,7 +65,7 @@ pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool,
                 Ok(true)
             })
         })
-        .connect(database_url)
+        .connect_with(options)
         .await?;
     Ok(pool)
 }
