@@ -272,7 +272,15 @@ impl PublicKey {
                     DigestAlg::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
                     DigestAlg::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
                 };
-                k.verify(scheme, hashed, signature).map_err(|e| format!("RSA PKCS#1 v1.5: {e}"))
+                if scheme.hash_len.is_some_and(|len| len != hashed.len()) {
+                    return Err(format!("RSA PKCS#1 v1.5: {}", rsa::Error::InputNotHashed));
+                }
+                use rsa::traits::PublicKeyParts;
+                match crate::rsa_verify::pkcs1v15(&k.n().to_bytes_be(), &k.e().to_bytes_be(), &scheme.prefix, hashed, signature) {
+                    Some(true) => Ok(()),
+                    Some(false) => Err(format!("RSA PKCS#1 v1.5: {}", rsa::Error::Verification)),
+                    None => k.verify(scheme, hashed, signature).map_err(|e| format!("RSA PKCS#1 v1.5: {e}")),
+                }
             }
             (PublicKey::Rsa(k), SigAlg::RsaPss { digest: d, salt_len }) => {
                 if d != digest {

@@ -39,6 +39,7 @@ pub mod oids;
 pub mod qualification;
 pub mod report;
 pub mod revocation;
+mod rsa_verify;
 pub mod signed_data;
 pub mod signer;
 pub mod trust;
