@@ -313,6 +313,106 @@ async fn an_outgoing_pec_to_two_recipients_gets_each_ones_receipts_and_the_missi
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(scalar(&app, "select count(*) from outbox where kind = 'partenza'").await, 3);
     assert_eq!(scalar(&app, "select count(*) from registrations").await, 1);
+
+    one_message_to_both(&app, &dovecot, &client, &base, &token, &oper).await;
+}
+
+/// The second way of sending: one message to both recipients. One SMTP transaction, both in
+/// To and in Segnatura.xml; one accettazione shown for both, and each recipient's own
+/// consegna or mancata consegna on its own row.
+async fn one_message_to_both(app: &Instance, dovecot: &Dovecot, client: &reqwest::Client, base: &str, token: &str, oper: &Browser) {
+    let res = client
+        .post(format!("{base}/api/v1/registrations"))
+        .bearer_auth(token)
+        .header(CONTENT_TYPE, "application/json")
+        .header("Idempotency-Key", "avvio-procedimento-2")
+        .body(
+            json!({
+                "direction": "partenza",
+                "channel": "pec",
+                "subject": "Convocazione della conferenza di servizi",
+                "correspondents": [{"name": "Mario Rossi", "address": MARIO}],
+                "documents": [{"name": "convocazione.pdf", "media_type": "application/pdf", "content": b64(PDF)}]
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    let reg_id = created["id"].as_i64().unwrap();
+    let record = format!("/registrazioni/{reg_id}");
+    let (_, page) = oper.get(&record).await;
+    assert!(page.contains("id=\"modalita-unico\" value=\"unico\""), "{page}");
+
+    // An unknown mode is refused and queues nothing.
+    let before = scalar(app, "select count(*) from outbox").await;
+    let res = oper.post(&format!("{record}/invia-pec"), &[("destinatari", MARIO), ("modalita", "tutti")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("modalità di invio"));
+    assert_eq!(scalar(app, "select count(*) from outbox").await, before);
+
+    let mario_before = dovecot.bodies(MARIO, "INBOX").await.len();
+    let res = oper
+        .post(&format!("{record}/invia-pec"), &[("destinatari", &format!("{MARIO}\n{NESSUNO}")), ("modalita", "unico")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
+    let q = format!(
+        "select o.recipient, o.state::text, o.delivery::text, (o.message_id is not null)::int::int8
+         from outbox o where o.registration_id = {reg_id} order by o.id"
+    );
+    let rows = || async {
+        sqlx::query_as::<_, (String, String, Option<String>, i64)>(sqlx::AssertSqlSafe(q.clone())).fetch_all(&app.db.pool).await.unwrap()
+    };
+    wait_for(90, "one message's receipts linked to both recipients", || async {
+        let r = rows().await;
+        r.len() == 2 && r.iter().all(|(_, _, d, _)| matches!(d.as_deref(), Some("consegnata" | "errore-consegna")))
+    })
+    .await;
+    assert_eq!(
+        rows().await,
+        vec![
+            (MARIO.to_owned(), "sent".to_owned(), Some("consegnata".to_owned()), 1),
+            (NESSUNO.to_owned(), "sent".to_owned(), Some("errore-consegna".to_owned()), 0),
+        ],
+        "one message (one Message-ID), a delivery state each"
+    );
+    // One accettazione for the message, one avvenuta-consegna, one errore-consegna.
+    let linked = format!("select count(*) from outbox_receipts x join outbox o on o.id = x.outbox_id where o.registration_id = {reg_id}");
+    wait_for(30, "the three receipts linked", || async { scalar(app, &linked).await == 3 }).await;
+    assert_eq!(
+        scalar(app, &format!("select count(*) from outbox_receipts x join outbox o on o.id = x.outbox_id where o.registration_id = {reg_id} and x.kind = 'accettazione'")).await,
+        1,
+        "one accettazione for the one message"
+    );
+
+    // Mario's copy names both recipients, in To and in the sealed Segnatura.xml.
+    let delivered: Vec<Vec<u8>> = dovecot
+        .bodies(MARIO, "INBOX")
+        .await
+        .into_iter()
+        .filter(|m| header(m, "X-Trasporto").as_deref() == Some("posta-certificata"))
+        .collect();
+    assert_eq!(dovecot.bodies(MARIO, "INBOX").await.len(), mario_before + 1);
+    let envelope = delivered.iter().find(|m| String::from_utf8_lossy(m).contains("Convocazione della conferenza")).unwrap();
+    let to = header(envelope, "To").unwrap_or_default();
+    assert!(to.contains(MARIO) && to.contains(NESSUNO), "{to}");
+    let xml = String::from_utf8(segnatura_of(envelope)).unwrap();
+    assert_eq!(xml.matches("<prot:Destinatario ").count(), 2, "{xml}");
+    assert!(xml.contains(MARIO) && xml.contains(NESSUNO), "{xml}");
+    assert_schema_valid(xml.as_bytes());
+
+    // The record page: both rows say it was one message; the accettazione shows on both.
+    let (_, page) = oper.get(&record).await;
+    let mario_row = row_of(&page, MARIO);
+    assert!(mario_row.contains(">consegnato<") && mario_row.contains("messaggio unico a 2 destinatari"), "{mario_row}");
+    assert!(mario_row.contains("Ricevuta di accettazione") && mario_row.contains("Ricevuta di avvenuta consegna"), "{mario_row}");
+    let nessuno_row = row_of(&page, NESSUNO);
+    assert!(nessuno_row.contains(">mancata consegna<") && nessuno_row.contains("messaggio unico a 2 destinatari"), "{nessuno_row}");
+    assert!(nessuno_row.contains("Ricevuta di accettazione") && nessuno_row.contains("Avviso di mancata consegna"), "{nessuno_row}");
+    assert!(!nessuno_row.contains("avvenuta consegna"), "{nessuno_row}");
+    assert_eq!(scalar(app, &format!("select count(*) from audit_log where action = 'registration.send_pec' and object_id = '{reg_id}' and (details->>'one_message')::boolean")).await, 1);
 }
 
 /// Sending is refused, in Italian, for a registration in arrivo and for an annulled one; and

@@ -92,6 +92,7 @@ async fn the_registration_page_shows_the_receipt_and_the_desk_sends_it_again() {
             delivery: Some(outbox::Delivery::Consegnata),
             received_at: delivered_at,
             pec_identificativo: Some("opec.cons@pec.test.it".into()),
+            for_message: false,
         };
         assert!(outbox::link_receipt(&mut conn, &linked).await.unwrap());
     }

@@ -89,7 +89,7 @@ pub fn receipt_with(
         ),
         None => alternative,
     };
-    message(ctx, &receipt.to, receipt_subject(ctx, receipt), receipt.in_reply_to.as_deref(), Kind::Ricevuta, stamp, body)
+    message(ctx, &[receipt.to.as_str()], receipt_subject(ctx, receipt), receipt.in_reply_to.as_deref(), Kind::Ricevuta, stamp, body)
 }
 
 /// The "comunicazione di mancata protocollazione".
@@ -110,7 +110,7 @@ pub fn notice_with(ctx: &Context, notice: &Notice, stamp: &Stamp) -> Result<Comp
     let html = render(&NoticeHtml(&view), "notifica.html")?;
     message(
         ctx,
-        &notice.to,
+        &[notice.to.as_str()],
         notice_subject(notice),
         notice.in_reply_to.as_deref(),
         Kind::Notifica,
@@ -165,7 +165,8 @@ pub fn outgoing_with(ctx: &Context, outgoing: &Outgoing, segnatura_xml: Option<&
             Attachment::new(crate::segnatura::FILE_NAME.to_owned()).body(xml.to_vec(), content_type(crate::segnatura::MEDIA_TYPE)?),
         );
     }
-    message(ctx, &outgoing.to, outgoing_subject(outgoing), None, Kind::Partenza, stamp, body)
+    let to: Vec<&str> = outgoing.to.iter().map(String::as_str).collect();
+    message(ctx, &to, outgoing_subject(outgoing), None, Kind::Partenza, stamp, body)
 }
 
 /// One reason of a notice in plain Italian.
@@ -279,7 +280,7 @@ enum Kind {
 
 fn message(
     ctx: &Context,
-    to: &str,
+    to: &[&str],
     subject: String,
     in_reply_to: Option<&str>,
     kind: Kind,
@@ -291,13 +292,21 @@ fn message(
         .trim()
         .parse()
         .map_err(|e| Error::Invalid { field: "from", cause: format!("{e}") })?;
-    let to_mailbox: Mailbox =
-        to.trim().parse().map_err(|e| Error::Invalid { field: "to", cause: format!("{e}") })?;
-    let recipient = to_mailbox.email.to_string();
+    if to.is_empty() {
+        return Err(Error::Invalid { field: "to", cause: "no recipient".into() });
+    }
+    let to_mailboxes = to
+        .iter()
+        .map(|a| a.trim().parse::<Mailbox>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Invalid { field: "to", cause: format!("{e}") })?;
+    let recipients = to_mailboxes.iter().map(|m| m.email.to_string()).collect();
     let message_id = stamp.message_id.trim_matches(|c| c == '<' || c == '>').to_owned();
-    let mut builder = Message::builder()
-        .from(Mailbox::new(Some(one_line(&ctx.ente.name)), from_address))
-        .to(to_mailbox)
+    let mut builder = Message::builder().from(Mailbox::new(Some(one_line(&ctx.ente.name)), from_address));
+    for m in to_mailboxes {
+        builder = builder.to(m);
+    }
+    builder = builder
         .subject(subject.clone())
         .date(SystemTime::from(stamp.date))
         .message_id(Some(format!("<{message_id}>")))
@@ -312,8 +321,8 @@ fn message(
         builder = builder.in_reply_to(format!("<{id}>")).references(format!("<{id}>"));
     }
     let message = builder.multipart(body).map_err(|e| Error::Invalid { field: "message", cause: e.to_string() })?;
-    // The bare address: what SMTP's RCPT TO and the outbox need.
-    Ok(Composed { message_id, to: recipient, subject, raw: message.formatted() })
+    // The bare addresses: what SMTP's RCPT TO and the outbox need.
+    Ok(Composed { message_id, to: recipients, subject, raw: message.formatted() })
 }
 
 /// `Auto-Submitted: auto-replied` (RFC 3834 §5).

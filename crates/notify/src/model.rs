@@ -100,17 +100,20 @@ pub struct Notice {
 pub struct Composed {
     /// Without angle brackets; provider receipts refer to it (daticert `msgid`).
     pub message_id: String,
-    pub to: String,
+    /// The bare addresses of the To field, in order: one, except for an outgoing
+    /// registration sent as one message to several recipients.
+    pub to: Vec<String>,
     pub subject: String,
     /// RFC 5322 bytes, CRLF line ends.
     pub raw: Vec<u8>,
 }
 
-/// A registration in partenza sent by PEC to one recipient: the documents go as attachments.
+/// A registration in partenza sent by PEC to one or several recipients in one message: the
+/// documents go as attachments.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    /// The recipient's PEC address.
-    pub to: String,
+    /// The recipients' PEC addresses (To).
+    pub to: Vec<String>,
     pub number: i32,
     pub year: i32,
     pub registered_at: DateTime<Utc>,
@@ -129,10 +132,10 @@ pub struct OutgoingFile {
 }
 
 impl Outgoing {
-    /// The registration as [`crate::segnatura::build`] reads it (the recipient as `to`).
+    /// The registration as [`crate::segnatura::build`] reads it (the first recipient as `to`).
     pub fn as_receipt(&self) -> Receipt {
         Receipt {
-            to: self.to.clone(),
+            to: self.to.first().cloned().unwrap_or_default(),
             number: self.number,
             year: self.year,
             registered_at: self.registered_at,

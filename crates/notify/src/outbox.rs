@@ -154,6 +154,7 @@ async fn enqueue(
         suppressed_reason: suppressed.and_then(SkipReason::suppressed),
         created_by: created_by.to_owned(),
         resend_of: None,
+        carrier_id: None,
     };
     let Some(outbox_id) = rows::insert(conn, &new).await? else {
         return Ok(NoticeOutcome::Skipped(SkipReason::Duplicate));
@@ -272,26 +273,34 @@ fn notice_reasons(report: &MessageReport) -> Vec<NoticeReason> {
         .collect()
 }
 
-/// Composes and queues a registration in partenza, one message per recipient (`outgoing.to`
-/// is ignored: each recipient gets its own copy, its own Message-ID and so its own provider
-/// receipts), inside the caller's transaction. Segnatura.xml is attached, sealed, when a seal
-/// is configured and the registration has a document (the schema requires a primary one).
-/// The caller has checked the registration and the recipients, and writes the audit entry.
+/// Composes and queues a registration in partenza inside the caller's transaction, either one
+/// message per recipient (each its own Message-ID, so its own provider receipts) or, with
+/// `one_message`, one message to all of them (one To listing them all, one Segnatura.xml with
+/// a Destinatario each): its first recipient's row carries it and the others' rows point to
+/// that one, so each recipient still has its own row and delivery state. `outgoing.to` is
+/// ignored. Segnatura.xml is attached, sealed, when a seal is configured and the
+/// registration has a document (the schema requires a primary one). The caller has checked
+/// the registration and the recipients, and writes the audit entry. Returns the rows, one per
+/// recipient, in the order given.
+#[allow(clippy::too_many_arguments)] // one call site, every argument named there
 pub async fn enqueue_outgoing(
     conn: &mut PgConnection,
     config: &OutboxConfig,
     registration_id: RegistrationId,
     outgoing: &Outgoing,
     recipients: &[String],
+    one_message: bool,
     classifica: Option<&Classifica>,
     actor: &Actor,
 ) -> Result<Vec<OutboxId>, Error> {
     if recipients.is_empty() {
         return Err(Error::Invalid { field: "recipients", cause: "no recipient".into() });
     }
+    let messages: Vec<&[String]> =
+        if one_message { vec![recipients] } else { recipients.chunks(1).collect() };
     let mut ids = Vec::with_capacity(recipients.len());
-    for to in recipients {
-        let message = Outgoing { to: to.clone(), ..outgoing.clone() };
+    for to in messages {
+        let message = Outgoing { to: to.to_vec(), ..outgoing.clone() };
         let xml = match &config.seal {
             None => None,
             Some(_) if message.files.is_empty() => {
@@ -300,7 +309,7 @@ pub async fn enqueue_outgoing(
             }
             Some(seal) => {
                 let opts = Options { seal: Some(seal), signing_time: Utc::now(), classifica };
-                match crate::segnatura::build_outgoing(&config.ctx, &message.as_receipt(), &opts) {
+                match crate::segnatura::build_outgoing(&config.ctx, &message, &opts) {
                     Ok(xml) => Some(xml),
                     Err(Error::Seal(cause)) => {
                         tracing::warn!("outgoing PEC sent without Segnatura.xml: {cause}");
@@ -311,24 +320,30 @@ pub async fn enqueue_outgoing(
             }
         };
         let composed = crate::compose::outgoing(&config.ctx, &message, xml.as_deref())?;
-        let new = NewOutbox {
-            inbound_message_id: None,
-            registration_id: Some(registration_id),
-            kind: rows::OutboxKind::Partenza,
-            recipient: Some(composed.to.clone()),
-            message_id: Some(strip_brackets(&composed.message_id).to_owned()),
-            subject: Some(composed.subject.clone()),
-            raw: Some(composed.raw),
-            state: OutboxState::Pending,
-            suppressed_reason: None,
-            created_by: actor.as_str().to_owned(),
-            resend_of: None,
-        };
-        let id = rows::insert(conn, &new).await?.ok_or_else(|| Error::Invalid {
-            field: "actor",
-            cause: format!("{:?} is reserved for automatic messages", rows::AUTOMATIC),
-        })?;
-        ids.push(id);
+        let mut carrier = None;
+        for (i, address) in composed.to.iter().enumerate() {
+            let first = i == 0;
+            let new = NewOutbox {
+                inbound_message_id: None,
+                registration_id: Some(registration_id),
+                kind: rows::OutboxKind::Partenza,
+                recipient: Some(address.clone()),
+                message_id: first.then(|| strip_brackets(&composed.message_id).to_owned()),
+                subject: Some(composed.subject.clone()),
+                raw: first.then(|| composed.raw.clone()),
+                state: OutboxState::Pending,
+                suppressed_reason: None,
+                created_by: actor.as_str().to_owned(),
+                resend_of: None,
+                carrier_id: carrier,
+            };
+            let id = rows::insert(conn, &new).await?.ok_or_else(|| Error::Invalid {
+                field: "actor",
+                cause: format!("{:?} is reserved for automatic messages", rows::AUTOMATIC),
+            })?;
+            carrier = carrier.or(Some(id));
+            ids.push(id);
+        }
     }
     Ok(ids)
 }
@@ -372,7 +387,8 @@ pub async fn link_provider_receipt(
         .map(strip_brackets)
         .filter(|m| !m.is_empty());
     let ident = daticert.and_then(|d| d.identificativo.as_deref()).map(str::trim).filter(|i| !i.is_empty());
-    let Some(outbox_id) = rows::find_for_receipt(conn, msgid, ident).await? else {
+    let consegna = daticert.and_then(|d| d.consegna.as_deref()).map(str::trim).filter(|c| !c.is_empty());
+    let Some(outbox_id) = rows::find_for_receipt(conn, msgid, ident, consegna).await? else {
         tracing::debug!(%inbound_id, "receipt matches nothing in the outbox");
         return Ok(LinkOutcome::Unmatched);
     };
@@ -384,6 +400,7 @@ pub async fn link_provider_receipt(
         kind,
         received_at: daticert.and_then(|d| d.data).map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
         pec_identificativo: ident.map(str::to_owned),
+        for_message: consegna.is_none(),
     };
     Ok(if rows::link_receipt(conn, &linked).await? {
         LinkOutcome::Linked { outbox_id }
@@ -414,24 +431,32 @@ pub fn strip_brackets(id: &str) -> &str {
 
 /// Re-sends a row on a staff request, inside the caller's transaction, with an audit entry.
 /// A failed (or suppressed, if it was composed) row goes back to the queue as it is; a sent
-/// one is sent again as a new message (new Message-ID and Date, `resend_of` the original),
-/// so the provider's receipts of the two stay apart. Returns the id of the row to be sent.
+/// one, or one recipient of a message to several, is sent again as a new message to its
+/// recipient (new Message-ID and Date, `resend_of` the original), so the provider's receipts
+/// of the two stay apart. Returns the id of the row to be sent.
 pub async fn resend(conn: &mut PgConnection, outbox_id: OutboxId, actor: &Actor) -> Result<OutboxId, Error> {
     let row = rows::lock(conn, outbox_id).await?;
     // An outgoing registration goes to a recipient again only after that send failed.
     if row.kind == rows::OutboxKind::Partenza && !rows::outgoing_failed(row.state, row.delivery) {
         return Err(Error::Invalid { field: "outbox row", cause: format!("{outbox_id} was not a failed outgoing send") });
     }
+    // A recipient of one message to several is sent to again alone, as a new message: putting
+    // the shared message back in the queue would send it to the others again too.
+    let shared = row.carrier_id.is_some() || (row.kind == rows::OutboxKind::Partenza && rows::has_members(conn, outbox_id).await?);
     let pending_id = match row.state {
-        OutboxState::Failed | OutboxState::Suppressed => {
+        OutboxState::Failed | OutboxState::Suppressed if !shared => {
             rows::requeue(conn, outbox_id).await?;
             outbox_id
         }
-        OutboxState::Sent => {
+        OutboxState::Sent | OutboxState::Failed | OutboxState::Suppressed => {
             let raw = rows::raw(conn, outbox_id)
                 .await?
                 .ok_or_else(|| Error::Invalid { field: "outbox row", cause: format!("{outbox_id} has no message") })?;
-            let message_id = new_message_id(row.message_id.as_deref().unwrap_or(""));
+            let like = match row.carrier_id {
+                Some(carrier) => rows::get(conn, carrier).await?.message_id,
+                None => row.message_id.clone(),
+            };
+            let message_id = new_message_id(like.as_deref().unwrap_or(""));
             let raw = rewrite_headers(&raw, &message_id, Utc::now())?;
             let new = NewOutbox {
                 inbound_message_id: row.inbound_message_id,
@@ -445,6 +470,7 @@ pub async fn resend(conn: &mut PgConnection, outbox_id: OutboxId, actor: &Actor)
                 suppressed_reason: None,
                 created_by: actor.as_str().to_owned(),
                 resend_of: Some(outbox_id),
+                carrier_id: None,
             };
             rows::insert(conn, &new).await?.ok_or_else(|| Error::Invalid {
                 field: "actor",

@@ -47,7 +47,7 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
 
 use crate::Error;
-use crate::model::{Context, Document, Receipt};
+use crate::model::{Context, Document, Outgoing, Receipt};
 
 /// The ente's qualified electronic seal: an RSA private key and its certificate.
 #[derive(Clone)]
@@ -143,16 +143,20 @@ pub const MEDIA_TYPE: &str = "application/xml";
 
 /// Writes the sealed `Segnatura.xml` of a registration (UTF-8, with an XML declaration).
 pub fn build(ctx: &Context, receipt: &Receipt, opts: &Options<'_>) -> Result<Vec<u8>, Error> {
-    build_directed(ctx, receipt, opts, false)
+    build_directed(ctx, receipt, opts, None)
 }
 
-/// [`build`] for a registration in partenza sent to `receipt.to`: the ente and its AOO are the
-/// `Mittente`, the recipient (a `PersonaFisica` known by its PEC address) the `Destinatario`.
-pub fn build_outgoing(ctx: &Context, receipt: &Receipt, opts: &Options<'_>) -> Result<Vec<u8>, Error> {
-    build_directed(ctx, receipt, opts, true)
+/// [`build`] for a registration in partenza sent to `outgoing.to`: the ente and its AOO are the
+/// `Mittente`, each recipient (a `PersonaFisica` known by its PEC address) a `Destinatario`.
+pub fn build_outgoing(ctx: &Context, outgoing: &Outgoing, opts: &Options<'_>) -> Result<Vec<u8>, Error> {
+    if outgoing.to.is_empty() {
+        return Err(Error::Invalid { field: "outgoing.to", cause: "no recipient".into() });
+    }
+    build_directed(ctx, &outgoing.as_receipt(), opts, Some(&outgoing.to))
 }
 
-fn build_directed(ctx: &Context, receipt: &Receipt, opts: &Options<'_>, outgoing: bool) -> Result<Vec<u8>, Error> {
+/// `recipients` is `Some` for a registration in partenza.
+fn build_directed(ctx: &Context, receipt: &Receipt, opts: &Options<'_>, recipients: Option<&[String]>) -> Result<Vec<u8>, Error> {
     let seal = opts.seal.ok_or_else(|| {
         Error::Seal(
             "no qualified electronic seal configured: Segnatura.xml requires a signature \
@@ -166,7 +170,10 @@ fn build_directed(ctx: &Context, receipt: &Receipt, opts: &Options<'_>, outgoing
     }
 
     let mut body = body_template(ctx, receipt, opts)?;
-    body.outgoing = outgoing;
+    if let Some(recipients) = recipients {
+        body.outgoing = true;
+        body.destinatari = recipients.iter().map(String::as_str).collect();
+    }
     // The enveloped-signature transform removes ds:Signature and nothing else, so the signed
     // document is this same template with an empty signature.
     let unsigned = render(&body, "segnatura/segnatura.xml")?;
@@ -252,6 +259,7 @@ fn body_template<'a>(ctx: &'a Context, receipt: &'a Receipt, opts: &Options<'a>)
         classifica_code,
         mittente: &receipt.to,
         destinatario: &ctx.from,
+        destinatari: Vec::new(),
         primary: DocumentXml::new(primary)?,
         allegati,
         signature: String::new(),
@@ -327,6 +335,8 @@ struct SegnaturaXml<'a> {
     classifica_code: &'a str,
     mittente: &'a str,
     destinatario: &'a str,
+    /// The recipients of a registration in partenza, one `Destinatario` each.
+    destinatari: Vec<&'a str>,
     primary: DocumentXml<'a>,
     allegati: Vec<DocumentXml<'a>>,
     signature: String,

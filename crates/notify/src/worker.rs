@@ -264,11 +264,13 @@ impl Worker {
     }
 
     async fn send(&self, row: &rows::Claimed) -> Result<(), Failure> {
-        let to: Address = row
-            .recipient
-            .parse()
+        let to = row
+            .recipients
+            .iter()
+            .map(|r| r.parse::<Address>())
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Failure::local(format!("indirizzo del destinatario non valido: {e}"), true))?;
-        let envelope = Envelope::new(Some(self.from.clone()), vec![to])
+        let envelope = Envelope::new(Some(self.from.clone()), to)
             .map_err(|e| Failure::local(format!("busta SMTP non valida: {e}"), true))?;
         match self.transport.send_raw(&envelope, &row.raw).await {
             Ok(_) => Ok(()),

@@ -175,7 +175,7 @@ fn parsed(composed: &Composed) -> Value {
         ct.map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or_default()))
     };
     json!({
-        "composed": { "message_id": composed.message_id, "to": composed.to, "subject": composed.subject },
+        "composed": { "message_id": composed.message_id, "to": composed.to.join(", "), "subject": composed.subject },
         "headers": {
             "from": addr(m.from()),
             "to": addr(m.to()),
@@ -368,7 +368,7 @@ fn an_outgoing_registration_carries_its_documents_and_segnatura() {
     use sigillo_notify::model::{Outgoing, OutgoingFile};
     let pdf = b"%PDF-1.4\n% lettera\n%%EOF\n".to_vec();
     let outgoing = Outgoing {
-        to: "mario.rossi@pec.example.it".into(),
+        to: vec!["mario.rossi@pec.example.it".into()],
         number: 42,
         year: 2026,
         registered_at: Utc.with_ymd_and_hms(2026, 11, 22, 13, 3, 8).unwrap(),
@@ -387,7 +387,7 @@ fn an_outgoing_registration_carries_its_documents_and_segnatura() {
     };
     let c = compose::outgoing_with(&ctx(), &outgoing, Some(b"<xml/>"), &stamp()).unwrap();
     assert_eq!(c.subject, "c_h501|A1B2C3D|PG|2026-11-22|42 - Comunicazione di avvio del procedimento");
-    assert_eq!(c.to, "mario.rossi@pec.example.it");
+    assert_eq!(c.to, ["mario.rossi@pec.example.it"]);
     let m = MessageParser::default().parse(&c.raw).unwrap();
     assert_eq!(m.header_raw("X-Sigillo-Kind").map(str::trim), Some("partenza"));
     assert!(m.header_raw("Auto-Submitted").is_none());
@@ -397,4 +397,16 @@ fn an_outgoing_registration_carries_its_documents_and_segnatura() {
     assert_eq!(att.len(), 2);
     assert_eq!((att[0].attachment_name(), att[0].contents()), (Some("avvio.pdf"), pdf.as_slice()));
     assert_eq!((att[1].attachment_name(), att[1].contents()), (Some("Segnatura.xml"), b"<xml/>".as_slice()));
+
+    // One message to two recipients: both in To, in order, and both for RCPT TO.
+    let both = Outgoing { to: vec!["mario.rossi@pec.example.it".into(), "Anna.Bianchi@PEC.example.it".into()], ..outgoing };
+    let c = compose::outgoing_with(&ctx(), &both, None, &stamp()).unwrap();
+    assert_eq!(c.to, ["mario.rossi@pec.example.it", "Anna.Bianchi@PEC.example.it"]);
+    let m = MessageParser::default().parse(&c.raw).unwrap();
+    let to: Vec<_> = m.to().unwrap().iter().map(|a| a.address().unwrap().to_owned()).collect();
+    assert_eq!(to, ["mario.rossi@pec.example.it", "Anna.Bianchi@PEC.example.it"]);
+    assert_eq!(m.attachments().count(), 1, "no Segnatura.xml given");
+    // No recipient: an error, not a message without To.
+    let none = Outgoing { to: Vec::new(), ..both };
+    assert!(compose::outgoing_with(&ctx(), &none, None, &stamp()).is_err());
 }

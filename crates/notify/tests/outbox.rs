@@ -155,6 +155,7 @@ async fn one_automatic_answer_per_message() {
         suppressed_reason: None,
         created_by: rows::AUTOMATIC.into(),
         resend_of: None,
+        carrier_id: None,
     };
     assert_eq!(rows::insert(&mut c, &again).await.unwrap(), None);
     assert_eq!(count(&db).await, 1);
@@ -577,4 +578,144 @@ async fn registering_a_rejected_message_anyway_sends_a_receipt_beside_the_notice
     let row = rows::get(&mut c, outbox_id).await.unwrap();
     assert_eq!((row.created_by.as_str(), row.registration_id), ("m.bianchi", Some(reg.id)));
     assert_eq!(rows::for_inbound(&mut c, id).await.unwrap().len(), 2);
+}
+
+/// One outgoing message to two recipients (issue 17): one row per recipient, the first
+/// carrying the message; the worker claims it once with both RCPTs; the sending state is
+/// shared, the delivery state is each recipient's own (daticert `consegna`); a recipient's
+/// failed delivery is sent again to that recipient alone.
+#[tokio::test]
+async fn one_message_to_two_recipients_has_one_send_and_a_delivery_state_each() {
+    use sigillo_notify::model::{Outgoing, OutgoingFile};
+    const A: &str = "mario.rossi@pec.example.it";
+    const B: &str = "anna.bianchi@pec.example.it";
+    let db = TestDb::new(4).await.unwrap();
+    let cfg = config(20);
+    let reg_book = db.test_register().await.unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    let new = NewRegistration {
+        direction: Direction::Outgoing,
+        correspondent_name: None,
+        correspondent_address: None,
+        subject: "Comunicazione di avvio del procedimento".into(),
+        sender_protocol_number: None,
+        sender_protocol_date: None,
+        received_at: None,
+        inbound_message_id: None,
+        documents: vec![],
+    };
+    let clerk = Actor::parse("m.bianchi").unwrap();
+    let reg = register::register(&mut tx, &reg_book, &clerk, &new, None).await.unwrap();
+    let pdf = b"%PDF-1.4\n%%EOF\n".to_vec();
+    let outgoing = Outgoing {
+        to: Vec::new(),
+        number: reg.number.get(),
+        year: reg.year,
+        registered_at: reg.registered_at,
+        segnatura: reg.segnatura.clone(),
+        subject: new.subject.clone(),
+        files: vec![OutgoingFile {
+            document: Document {
+                name: "avvio.pdf".into(),
+                media_type: Some("application/pdf".into()),
+                size: pdf.len() as i64,
+                sha256: "11".repeat(32),
+                primary: true,
+            },
+            content: pdf,
+        }],
+    };
+    let recipients = [A.to_owned(), B.to_owned()];
+    let ids = outbox::enqueue_outgoing(&mut tx, &cfg, reg.id, &outgoing, &recipients, true, None, &clerk).await.unwrap();
+    tx.commit().await.unwrap();
+    let [carrier, member] = ids[..] else { panic!("{ids:?}") };
+
+    let mut c = db.pool.acquire().await.unwrap();
+    let (cr, mr) = (rows::get(&mut c, carrier).await.unwrap(), rows::get(&mut c, member).await.unwrap());
+    assert_eq!((cr.recipient.as_deref(), cr.carrier_id), (Some(A), None));
+    assert_eq!((mr.recipient.as_deref(), mr.carrier_id, mr.message_id.as_deref()), (Some(B), Some(carrier), None));
+    let mid = cr.message_id.unwrap();
+    let raw = rows::raw(&mut c, carrier).await.unwrap().unwrap();
+    assert_eq!(rows::raw(&mut c, member).await.unwrap().unwrap(), raw, "the member's bytes are its carrier's");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains(A) && text.contains(B), "both in To: {text}");
+
+    // One claim, both recipients; the member is never claimed on its own, and it follows
+    // its carrier through a failed attempt and the send.
+    let claimed = rows::claim_due(&mut c, Duration::from_secs(600)).await.unwrap().unwrap();
+    assert_eq!((claimed.id, claimed.recipients.clone()), (carrier, vec![A.to_owned(), B.to_owned()]));
+    assert!(rows::claim_due(&mut c, Duration::from_secs(600)).await.unwrap().is_none());
+    assert_eq!(rows::get(&mut c, member).await.unwrap().state, OutboxState::Sending);
+    assert!(rows::mark_attempt_failed(&mut c, carrier, claimed.attempt, "timeout", Duration::ZERO, false).await.unwrap());
+    let m = rows::get(&mut c, member).await.unwrap();
+    assert_eq!((m.state, m.attempts, m.last_error.as_deref()), (OutboxState::Pending, 1, Some("timeout")));
+    let claimed = rows::claim_due(&mut c, Duration::from_secs(600)).await.unwrap().unwrap();
+    assert_eq!((claimed.id, claimed.attempt), (carrier, 2));
+    assert!(rows::mark_sent(&mut c, carrier, claimed.attempt).await.unwrap());
+    let m = rows::get(&mut c, member).await.unwrap();
+    assert_eq!((m.state, m.last_error), (OutboxState::Sent, None));
+    assert!(m.sent_at.is_some());
+    drop(c);
+
+    let link = |r: MessageReport| {
+        let pool = db.pool.clone();
+        async move {
+            let id = inbound_row_in(&pool).await;
+            let mut tx = pool.begin().await.unwrap();
+            let o = outbox::link_provider_receipt(&mut tx, &r, id).await.unwrap();
+            tx.commit().await.unwrap();
+            o
+        }
+    };
+    let ident = "opec.uno@pec.example.it";
+    // The accettazione is about the message: both recipients are accepted.
+    let acc = provider_receipt(ReceiptType::Accettazione, Some(&format!("<{mid}>")), Some(ident), "2026-11-23T10:00:00+01:00");
+    assert_eq!(link(acc).await, LinkOutcome::Linked { outbox_id: carrier });
+    let mut c = db.pool.acquire().await.unwrap();
+    assert_eq!(rows::get(&mut c, carrier).await.unwrap().delivery, Some(Delivery::Accettata));
+    assert_eq!(rows::get(&mut c, member).await.unwrap().delivery, Some(Delivery::Accettata));
+    // Each consegna names its recipient (any case): B delivered, A not, found by the
+    // identificativo alone.
+    let mut cons = provider_receipt(ReceiptType::AvvenutaConsegna, Some(&mid), Some(ident), "2026-11-23T10:00:05+01:00");
+    cons.pec.daticert.as_mut().unwrap().consegna = Some(B.to_uppercase());
+    assert_eq!(link(cons).await, LinkOutcome::Linked { outbox_id: member });
+    let mut err = provider_receipt(ReceiptType::ErroreConsegna, None, Some(ident), "2026-11-23T10:00:06+01:00");
+    err.pec.daticert.as_mut().unwrap().consegna = Some(A.to_owned());
+    assert_eq!(link(err).await, LinkOutcome::Linked { outbox_id: carrier });
+    assert_eq!(rows::get(&mut c, carrier).await.unwrap().delivery, Some(Delivery::ErroreConsegna));
+    assert_eq!(rows::get(&mut c, member).await.unwrap().delivery, Some(Delivery::Consegnata));
+    let kinds = |v: Vec<rows::ReceiptRow>| v.into_iter().map(|r| r.kind).collect::<Vec<_>>();
+    assert_eq!(kinds(rows::receipts_of(&mut c, carrier).await.unwrap()), ["accettazione", "errore-consegna"]);
+    assert_eq!(kinds(rows::receipts_of(&mut c, member).await.unwrap()), ["accettazione", "avvenuta-consegna"]);
+    drop(c);
+
+    // A failed: sent again to A alone, as a new message; B, delivered, is refused.
+    let mut tx = db.pool.begin().await.unwrap();
+    let refused = outbox::resend(&mut tx, member, &clerk).await.unwrap_err();
+    assert!(refused.to_string().contains("not a failed outgoing send"), "{refused}");
+    let again = outbox::resend(&mut tx, carrier, &clerk).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut c = db.pool.acquire().await.unwrap();
+    let n = rows::get(&mut c, again).await.unwrap();
+    assert_ne!(again, carrier);
+    assert_eq!((n.recipient.as_deref(), n.carrier_id, n.state, n.resend_of), (Some(A), None, OutboxState::Pending, Some(carrier)));
+    assert_ne!(n.message_id.as_deref(), Some(mid.as_str()));
+    assert_eq!(rows::get(&mut c, member).await.unwrap().state, OutboxState::Sent, "B is not sent again");
+    let claimed = rows::claim_due(&mut c, Duration::from_secs(600)).await.unwrap().unwrap();
+    assert_eq!((claimed.id, claimed.recipients), (again, vec![A.to_owned()]));
+
+    // A member without its carrier, or with bytes of its own, is refused by the schema.
+    let bad = sqlx::query("insert into outbox (kind, registration_id, recipient, raw, carrier_id, created_by) values ('partenza', $1, 'x@pec.example.it', 'x', $2, 'm.bianchi')")
+        .bind(reg.id.get())
+        .bind(carrier.get())
+        .execute(&db.pool)
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("outbox_sendable"), "{bad}");
+}
+
+async fn inbound_row_in(pool: &sigillo_store::PgPool) -> InboundId {
+    let mut c = pool.acquire().await.unwrap();
+    let sha = Sha256::of(uuid_like().as_bytes());
+    inbound::record(&mut c, &sha, 10, &Origin::default()).await.unwrap().0.id
 }

@@ -14,7 +14,7 @@ use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, LineEnding};
 use rsa::signature::Verifier;
 use sha2::{Digest, Sha256};
 use sigillo_notify::Error;
-use sigillo_notify::model::{Context, Document, Ente, Office, Receipt};
+use sigillo_notify::model::{Context, Document, Ente, Office, Outgoing, OutgoingFile, Receipt};
 use sigillo_notify::segnatura::{self, Classifica, Options, Seal};
 use sigillo_testpki::{Ca, LeafSpec, PrivateKey};
 use x509_cert::der::{Decode, Encode};
@@ -191,6 +191,37 @@ fn segnatura_carries_the_registration() {
     let allegati = xpath_string(xml.as_bytes(), "string(//*[local-name()='Allegato'][2]/*[local-name()='Impronta'])");
     assert_eq!(allegati, BASE64.encode(Sha256::digest(b"attachment 2")));
     assert!(xml.contains(r#"prot:mimeType="application/octet-stream" prot:nomeFile="foto.jpg""#));
+}
+
+/// A registration in partenza sent as one message to two recipients: the ente is the
+/// Mittente, each recipient a Destinatario in the order given, and the file validates.
+#[test]
+fn an_outgoing_segnatura_names_every_recipient() {
+    let seal = test_seal();
+    let r = receipt("Comunicazione di avvio del procedimento", registered());
+    let outgoing = Outgoing {
+        to: vec!["mario.rossi@pec.example.it".into(), "anna.bianchi@pec.example.it".into()],
+        number: r.number,
+        year: r.year,
+        registered_at: r.registered_at,
+        segnatura: r.segnatura.clone(),
+        subject: r.subject.clone(),
+        files: r.documents.iter().map(|d| OutgoingFile { document: d.clone(), content: Vec::new() }).collect(),
+    };
+    let xml = String::from_utf8(segnatura::build_outgoing(&ctx(), &outgoing, &options(&seal.seal)).unwrap()).unwrap();
+    assert_schema_valid(xml.as_bytes(), "segnatura_protocollo.xsd");
+    assert_schema_valid(xml.as_bytes(), "pec_message.xsd");
+    let mittente = element(&xml, "prot:Mittente");
+    assert!(mittente.contains("<prot:Amministrazione>") && mittente.contains("protocollo@pec.comune.example.it"), "{mittente}");
+    let destinatari = xpath_string(
+        xml.as_bytes(),
+        "concat(//*[local-name()='Destinatario'][1]//*[local-name()='IndirizzoTelematico'], ' ', \
+         //*[local-name()='Destinatario'][2]//*[local-name()='IndirizzoTelematico'], ' ', count(//*[local-name()='Destinatario']))",
+    );
+    assert_eq!(destinatari, "mario.rossi@pec.example.it anna.bianchi@pec.example.it 2");
+    // No recipient at all is refused: the schema wants at least one Destinatario.
+    let nobody = Outgoing { to: Vec::new(), ..outgoing };
+    assert!(matches!(segnatura::build_outgoing(&ctx(), &nobody, &options(&seal.seal)), Err(Error::Invalid { .. })));
 }
 
 #[test]

@@ -93,6 +93,7 @@ async fn send_once_logging_at(level: tracing::Level) -> (String, Option<String>,
         suppressed_reason: None,
         created_by: rows::AUTOMATIC.into(),
         resend_of: None,
+        carrier_id: None,
     };
     let outbox_id = rows::insert(&mut c, &new).await.unwrap().unwrap();
 

@@ -1,5 +1,6 @@
 //! A registration in partenza sent by PEC from the comune's account (issue 17), through the
-//! outbox: one message per recipient, the registration's documents and Segnatura.xml attached,
+//! outbox: one message per recipient or one message to all of them ([`SendAs`]), the
+//! registration's documents and Segnatura.xml attached,
 //! queued in one transaction with its audit entry. The outbox worker sends the rows; the
 //! provider's receipts (accettazione, avvenuta-consegna, errore-consegna) come back through
 //! the intake and are linked to each row by `sigillo_notify::outbox::link_provider_receipt`,
@@ -26,6 +27,16 @@ pub struct Sender<'a> {
     pub register: &'a Register,
     /// The comune's account and seal; `None` when the outbox is not configured (no SMTP).
     pub outbox: Option<&'a OutboxConfig>,
+}
+
+/// How a send to several recipients goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendAs {
+    /// Each recipient gets a message of their own (the others are not named in it).
+    MessagePerRecipient,
+    /// One message, every recipient in its To and a Destinatario each in its Segnatura.xml;
+    /// the provider still certifies the delivery to each recipient on its own.
+    OneMessage,
 }
 
 fn refused(field: &str, message: impl Into<String>) -> Error {
@@ -62,7 +73,13 @@ pub fn parse_recipients(recipients: &[String]) -> Result<Vec<String>, FieldError
 /// partenza, an annulled one, and a recipient it was already sent to unless that send failed
 /// (not accepted, not delivered, out of attempts). Returns the outbox rows queued, one per
 /// recipient; wake the outbox worker after.
-pub async fn send_outgoing(ctx: &Sender<'_>, id: RegistrationId, recipients: &[String], actor: &Actor) -> Result<Vec<OutboxId>, Error> {
+pub async fn send_outgoing(
+    ctx: &Sender<'_>,
+    id: RegistrationId,
+    recipients: &[String],
+    send_as: SendAs,
+    actor: &Actor,
+) -> Result<Vec<OutboxId>, Error> {
     let Some(config) = ctx.outbox else {
         return Err(refused(
             "registration",
@@ -97,7 +114,7 @@ pub async fn send_outgoing(ctx: &Sender<'_>, id: RegistrationId, recipients: &[S
     .await
     .map_err(|e| Error::Task(format!("reading the documents interrupted: {e}")))??;
     let outgoing = Outgoing {
-        to: String::new(),
+        to: Vec::new(),
         number: r.number.get(),
         year: r.year,
         registered_at: r.registered_at,
@@ -128,8 +145,18 @@ pub async fn send_outgoing(ctx: &Sender<'_>, id: RegistrationId, recipients: &[S
     let classifica = sigillo_store::titolario::class_of(&mut tx, id)
         .await?
         .map(|c| Classifica { code: c.code, name: c.description });
-    let ids =
-        sigillo_notify::outbox::enqueue_outgoing(&mut tx, config, id, &outgoing, &recipients, classifica.as_ref(), actor).await?;
+    let one_message = send_as == SendAs::OneMessage && recipients.len() > 1;
+    let ids = sigillo_notify::outbox::enqueue_outgoing(
+        &mut tx,
+        config,
+        id,
+        &outgoing,
+        &recipients,
+        one_message,
+        classifica.as_ref(),
+        actor,
+    )
+    .await?;
     audit::append(
         &mut tx,
         &NewAuditEntry {
@@ -138,7 +165,7 @@ pub async fn send_outgoing(ctx: &Sender<'_>, id: RegistrationId, recipients: &[S
             object_type: "registration".to_owned(),
             object_id: id.to_string(),
             // The outbox rows name the recipients; the trail keeps how many and which rows.
-            details: serde_json::json!({ "recipients": recipients.len(), "outbox_ids": ids }),
+            details: serde_json::json!({ "recipients": recipients.len(), "one_message": one_message, "outbox_ids": ids }),
         },
     )
     .await?;

@@ -96,6 +96,9 @@ pub struct NewOutbox {
     pub suppressed_reason: Option<SuppressedReason>,
     pub created_by: String,
     pub resend_of: Option<OutboxId>,
+    /// For another recipient of one outgoing message: the row that carries it (then
+    /// `message_id` and `raw` are `None`).
+    pub carrier_id: Option<OutboxId>,
 }
 
 /// An outbox row, without its bytes.
@@ -121,6 +124,9 @@ pub struct OutboxRow {
     pub pec_identificativo: Option<String>,
     pub delivery: Option<Delivery>,
     pub delivery_at: Option<DateTime<Utc>>,
+    /// The row that carries the message when one message went to several recipients (this
+    /// row is one of its other recipients, without bytes of its own).
+    pub carrier_id: Option<OutboxId>,
 }
 
 /// Writes a row inside the caller's transaction. Returns `None` when it is automatic and the
@@ -132,8 +138,8 @@ pub async fn insert(conn: &mut PgConnection, new: &NewOutbox) -> Result<Option<O
     let id = sqlx::query_scalar!(
         r#"
         insert into outbox (inbound_message_id, registration_id, kind, recipient, message_id,
-                            subject, raw, state, suppressed_reason, created_by, resend_of)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                            subject, raw, state, suppressed_reason, created_by, resend_of, carrier_id)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         on conflict (inbound_message_id) where created_by = 'intake' do nothing
         returning id as "id: OutboxId"
         "#,
@@ -148,6 +154,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewOutbox) -> Result<Option<O
         new.suppressed_reason as Option<SuppressedReason>,
         new.created_by,
         new.resend_of.map(OutboxId::get),
+        new.carrier_id.map(OutboxId::get),
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -194,7 +201,9 @@ pub async fn count_recent(conn: &mut PgConnection, recipient: &str, window_secs:
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: OutboxId,
-    pub recipient: String,
+    /// The SMTP recipients: the row's own and, for one message to several recipients, those
+    /// of its other rows, in the order they were written.
+    pub recipients: Vec<String>,
     pub message_id: String,
     pub raw: Vec<u8>,
     /// Attempts so far, this one included. It is also the claim's token: the outcome is
@@ -226,13 +235,16 @@ pub async fn claim_due(conn: &mut PgConnection, confirm_window: std::time::Durat
             next_attempt_at = now() + $1::bigint * interval '1 microsecond'
         from (
             select id, state from outbox
-            where state in ('pending', 'sending') and next_attempt_at <= now()
+            where state in ('pending', 'sending') and next_attempt_at <= now() and carrier_id is null
             order by next_attempt_at, id
             limit 1
             for update skip locked
         ) due
         where o.id = due.id
-        returning o.id as "id: OutboxId", o.recipient as "recipient!", o.message_id as "message_id!",
+        returning o.id as "id: OutboxId",
+                  array_prepend(o.recipient, array(select m.recipient from outbox m where m.carrier_id = o.id order by m.id))
+                      as "recipients!: Vec<String>",
+                  o.message_id as "message_id!",
                   o.raw as "raw!", o.attempts, due.state as "previous!: OutboxState"
         "#,
         micros,
@@ -241,7 +253,7 @@ pub async fn claim_due(conn: &mut PgConnection, confirm_window: std::time::Durat
     .await?;
     Ok(row.map(|r| Claimed {
         id: r.id,
-        recipient: r.recipient,
+        recipients: r.recipients,
         message_id: r.message_id,
         raw: r.raw,
         attempt: r.attempts,
@@ -255,7 +267,7 @@ pub async fn next_due_in(conn: &mut PgConnection) -> Result<Option<std::time::Du
     let micros = sqlx::query_scalar!(
         r#"
         select greatest(0, (extract(epoch from (min(next_attempt_at) - now())) * 1000000))::bigint
-        from outbox where state in ('pending', 'sending')
+        from outbox where state in ('pending', 'sending') and carrier_id is null
         "#
     )
     .fetch_one(&mut *conn)
@@ -320,7 +332,7 @@ pub async fn get(conn: &mut PgConnection, id: OutboxId) -> Result<OutboxRow, Err
                message_id, subject, state as "state: OutboxState",
                suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
                last_error, created_at, sent_at, created_by, resend_of as "resend_of: OutboxId", pec_identificativo,
-               delivery as "delivery: Delivery", delivery_at
+               delivery as "delivery: Delivery", delivery_at, carrier_id as "carrier_id: OutboxId"
         from outbox where id = $1
         "#,
         id.get()
@@ -342,7 +354,7 @@ pub async fn for_inbound(conn: &mut PgConnection, inbound_id: InboundId) -> Resu
                message_id, subject, state as "state: OutboxState",
                suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
                last_error, created_at, sent_at, created_by, resend_of as "resend_of: OutboxId", pec_identificativo,
-               delivery as "delivery: Delivery", delivery_at
+               delivery as "delivery: Delivery", delivery_at, carrier_id as "carrier_id: OutboxId"
         from outbox where inbound_message_id = $1 order by id
         "#,
         inbound_id.get()
@@ -352,9 +364,13 @@ pub async fn for_inbound(conn: &mut PgConnection, inbound_id: InboundId) -> Resu
     Ok(rows)
 }
 
-/// The exact bytes of a row (for a re-send and for the dashboard's download).
+/// The exact bytes of a row (for a re-send and for the dashboard's download); for another
+/// recipient of one message to several, its carrier's.
 pub async fn raw(conn: &mut PgConnection, id: OutboxId) -> Result<Option<Vec<u8>>, Error> {
-    let raw = sqlx::query_scalar!("select raw from outbox where id = $1", id.get())
+    let raw = sqlx::query_scalar!(
+        "select coalesce(o.raw, c.raw) from outbox o left join outbox c on c.id = o.carrier_id where o.id = $1",
+        id.get()
+    )
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| Error::NotFound { what: format!("outbox row {id}") })?;
@@ -371,7 +387,7 @@ pub async fn lock(conn: &mut PgConnection, id: OutboxId) -> Result<OutboxRow, Er
                message_id, subject, state as "state: OutboxState",
                suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
                last_error, created_at, sent_at, created_by, resend_of as "resend_of: OutboxId", pec_identificativo,
-               delivery as "delivery: Delivery", delivery_at
+               delivery as "delivery: Delivery", delivery_at, carrier_id as "carrier_id: OutboxId"
         from outbox where id = $1 for update
         "#,
         id.get()
@@ -380,6 +396,14 @@ pub async fn lock(conn: &mut PgConnection, id: OutboxId) -> Result<OutboxRow, Er
     .await?
     .ok_or_else(|| Error::NotFound { what: format!("outbox row {id}") })?;
     Ok(row)
+}
+
+/// Whether other recipients' rows share this row's message (one message to several).
+pub async fn has_members(conn: &mut PgConnection, id: OutboxId) -> Result<bool, Error> {
+    let found = sqlx::query_scalar!(r#"select exists (select 1 from outbox where carrier_id = $1) as "found!""#, id.get())
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(found)
 }
 
 /// Puts a failed (or suppressed, still composed) row back in the queue, due now, with a
@@ -402,31 +426,52 @@ pub async fn requeue(conn: &mut PgConnection, id: OutboxId) -> Result<(), Error>
     Ok(())
 }
 
-/// The row a provider receipt certifies: by our Message-ID (without angle brackets) first,
-/// then by the provider's identificativo learned from an earlier receipt.
+/// The row a provider receipt certifies. The message is found by our Message-ID (without
+/// angle brackets) first, then by the provider's identificativo learned from an earlier
+/// receipt. A receipt about one recipient (daticert `consegna`) of a message sent to several
+/// goes to that recipient's row; anything else to the row that carries the message.
 pub async fn find_for_receipt(
     conn: &mut PgConnection,
     message_id: Option<&str>,
     identificativo: Option<&str>,
+    consegna: Option<&str>,
 ) -> Result<Option<OutboxId>, Error> {
+    let mut carrier = None;
     if let Some(mid) = message_id {
-        let id = sqlx::query_scalar!(r#"select id as "id: OutboxId" from outbox where message_id = $1"#, mid)
+        carrier = sqlx::query_scalar!(r#"select id as "id: OutboxId" from outbox where message_id = $1"#, mid)
             .fetch_optional(&mut *conn)
             .await?;
-        if id.is_some() {
-            return Ok(id);
-        }
     }
-    if let Some(ident) = identificativo {
-        let id = sqlx::query_scalar!(
-            r#"select id as "id: OutboxId" from outbox where pec_identificativo = $1 order by id desc limit 1"#,
+    if carrier.is_none()
+        && let Some(ident) = identificativo
+    {
+        carrier = sqlx::query_scalar!(
+            r#"
+            select coalesce(carrier_id, id) as "id!: OutboxId" from outbox
+            where pec_identificativo = $1 order by id desc limit 1
+            "#,
             ident
         )
         .fetch_optional(&mut *conn)
         .await?;
-        return Ok(id);
     }
-    Ok(None)
+    let Some(carrier) = carrier else { return Ok(None) };
+    if let Some(to) = consegna {
+        let member = sqlx::query_scalar!(
+            r#"
+            select id as "id: OutboxId" from outbox
+            where carrier_id = $1 and lower(recipient) = lower($2) order by id limit 1
+            "#,
+            carrier.get(),
+            to.trim()
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if member.is_some() {
+            return Ok(member);
+        }
+    }
+    Ok(Some(carrier))
 }
 
 /// A provider receipt to record against an outbox row.
@@ -440,15 +485,19 @@ pub struct LinkedReceipt {
     pub delivery: Option<Delivery>,
     pub received_at: DateTime<Utc>,
     pub pec_identificativo: Option<String>,
+    /// About the message as a whole (no daticert `consegna`), not one recipient: its delivery
+    /// state goes to every recipient's row of the message.
+    pub for_message: bool,
 }
 
-/// Records the receipt and moves the row's delivery state forward (never back). Returns
-/// false when this receipt message was already linked.
+/// Records the receipt and moves the delivery state forward (never back): of the row, or of
+/// every recipient's row for a receipt about the whole message. Returns false when this
+/// receipt message was already linked.
 pub async fn link_receipt(conn: &mut PgConnection, r: &LinkedReceipt) -> Result<bool, Error> {
     let inserted = sqlx::query_scalar!(
         r#"
-        insert into outbox_receipts (outbox_id, inbound_message_id, kind, received_at)
-        values ($1, $2, $3, $4)
+        insert into outbox_receipts (outbox_id, inbound_message_id, kind, received_at, for_message)
+        values ($1, $2, $3, $4, $5)
         on conflict (inbound_message_id) do nothing
         returning id
         "#,
@@ -456,6 +505,7 @@ pub async fn link_receipt(conn: &mut PgConnection, r: &LinkedReceipt) -> Result<
         r.inbound_message_id.get(),
         r.kind,
         r.received_at,
+        r.for_message,
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -466,7 +516,9 @@ pub async fn link_receipt(conn: &mut PgConnection, r: &LinkedReceipt) -> Result<
     // later stage) is the proof a send went through: a row still `sending` (a crash between
     // the SMTP transaction and its commit), or `pending`/`failed` after an error the
     // provider did not actually mean (a timeout after the end of DATA), is `sent`, and is
-    // never sent again. A non-accettazione or a virus report proves no acceptance.
+    // never sent again. A non-accettazione or a virus report proves no acceptance. The
+    // sending state is the message's: its carrier's row (the trigger of migration 0028 passes
+    // it on to the other recipients' rows).
     let accepted = matches!(
         r.delivery,
         Some(
@@ -477,24 +529,35 @@ pub async fn link_receipt(conn: &mut PgConnection, r: &LinkedReceipt) -> Result<
                 | Delivery::ErroreConsegna
         )
     );
+    if accepted {
+        sqlx::query!(
+            r#"
+            update outbox
+            set state = 'sent', sent_at = coalesce(sent_at, send_started_at, $2), last_error = null
+            where id = (select coalesce(carrier_id, id) from outbox where id = $1)
+              and state in ('pending', 'sending', 'failed')
+            "#,
+            r.outbox_id.get(),
+            r.received_at,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query!(
         r#"
         update outbox
-        set state = case when $5 and state in ('pending', 'sending', 'failed') then 'sent'::outbox_state else state end,
-            sent_at = case when $5 and state in ('pending', 'sending', 'failed') then coalesce(sent_at, send_started_at, $4) else sent_at end,
-            last_error = case when $5 and state in ('pending', 'sending', 'failed') then null else last_error end,
-            pec_identificativo = coalesce(pec_identificativo, $2),
+        set pec_identificativo = coalesce(pec_identificativo, $2),
             delivery = case when coalesce(outbox_delivery_rank($3), 0) > coalesce(outbox_delivery_rank(delivery), 0)
                             then $3 else delivery end,
             delivery_at = case when coalesce(outbox_delivery_rank($3), 0) > coalesce(outbox_delivery_rank(delivery), 0)
                                then $4 else delivery_at end
-        where id = $1
+        where id = $1 or ($5 and carrier_id = $1)
         "#,
         r.outbox_id.get(),
         r.pec_identificativo,
         r.delivery as Option<Delivery>,
         r.received_at,
-        accepted,
+        r.for_message,
     )
     .execute(&mut *conn)
     .await?;
@@ -509,13 +572,16 @@ pub struct ReceiptRow {
     pub received_at: DateTime<Utc>,
 }
 
-/// The receipts of a row, in the order the provider issued them.
+/// The receipts of a row, in the order the provider issued them: its own and, for another
+/// recipient of one message to several, those about the whole message.
 pub async fn receipts_of(conn: &mut PgConnection, outbox_id: OutboxId) -> Result<Vec<ReceiptRow>, Error> {
     let rows = sqlx::query_as!(
         ReceiptRow,
         r#"
         select inbound_message_id as "inbound_message_id: InboundId", kind, received_at from outbox_receipts
-        where outbox_id = $1 order by received_at, id
+        where outbox_id = $1
+           or (for_message and outbox_id = (select carrier_id from outbox where id = $1))
+        order by received_at, id
         "#,
         outbox_id.get()
     )
@@ -548,7 +614,7 @@ pub async fn outgoing_of(conn: &mut PgConnection, registration_id: RegistrationI
                message_id, subject, state as "state: OutboxState",
                suppressed_reason as "suppressed_reason: SuppressedReason", attempts, next_attempt_at,
                last_error, created_at, sent_at, created_by, resend_of as "resend_of: OutboxId", pec_identificativo,
-               delivery as "delivery: Delivery", delivery_at
+               delivery as "delivery: Delivery", delivery_at, carrier_id as "carrier_id: OutboxId"
         from outbox where registration_id = $1 and inbound_message_id is null order by id
         "#,
         registration_id.get()

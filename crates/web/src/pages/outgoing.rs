@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono_tz::Tz;
 use serde::Deserialize;
-use sigillo_protocol::outgoing::{Sender, send_outgoing};
+use sigillo_protocol::outgoing::{SendAs, Sender, send_outgoing};
 use sigillo_store::browse::RegistrationDetail;
 use sigillo_store::ids::{InboundId, OutboxId, RegistrationId};
 use sigillo_store::outbox::{self, Delivery, OutboxRow, OutboxState};
@@ -57,6 +57,8 @@ pub struct SendView {
     pub attempts: i32,
     pub last_error: String,
     pub receipts: Vec<ReceiptLink>,
+    /// How many recipients the message had (more than one: one message to several).
+    pub message_recipients: usize,
 }
 
 /// The record page's "Invio PEC" block (`outgoing_panel.html`, included in it).
@@ -74,7 +76,13 @@ pub struct Panel {
 async fn send_views(conn: &mut PgConnection, rows: Vec<OutboxRow>, tz: Tz) -> Result<Vec<SendView>, AppError> {
     let mut out = Vec::with_capacity(rows.len());
     let dash = || "—".to_owned();
+    let message_of = |r: &OutboxRow| r.carrier_id.unwrap_or(r.id);
+    let mut per_message = std::collections::HashMap::<OutboxId, usize>::new();
+    for r in &rows {
+        *per_message.entry(message_of(r)).or_default() += 1;
+    }
     for r in rows {
+        let message_recipients = per_message.get(&message_of(&r)).copied().unwrap_or(1);
         let receipts = outbox::receipts_of(conn, r.id)
             .await?
             .into_iter()
@@ -92,6 +100,7 @@ async fn send_views(conn: &mut PgConnection, rows: Vec<OutboxRow>, tz: Tz) -> Re
             attempts: r.attempts,
             last_error: r.last_error.unwrap_or_default(),
             receipts,
+            message_recipients,
         });
     }
     Ok(out)
@@ -133,9 +142,13 @@ pub async fn panel(conn: &mut PgConnection, state: &AppState, user: &CurrentUser
 pub struct SendForm {
     #[serde(default)]
     destinatari: String,
+    /// `separati` (the default) or `unico`.
+    #[serde(default)]
+    modalita: String,
 }
 
-/// `POST /registrazioni/{id}/invia-pec`: queues one PEC per recipient (one address a line).
+/// `POST /registrazioni/{id}/invia-pec`: queues one PEC per recipient, or one PEC to them all
+/// (`modalita=unico`); one address a line.
 pub async fn send(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -144,8 +157,19 @@ pub async fn send(
 ) -> Result<Response, AppError> {
     let id = RegistrationId::new(parse_id(&id)?);
     let recipients: Vec<String> = form.destinatari.split(['\n', ',', ';']).map(|s| s.trim().to_owned()).collect();
+    let send_as = match form.modalita.trim() {
+        "" | "separati" => SendAs::MessagePerRecipient,
+        "unico" => SendAs::OneMessage,
+        other => {
+            return Err(AppError::Field {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                field: "Modalità".into(),
+                message: format!("modalità di invio «{other}» sconosciuta: «separati» o «unico»"),
+            });
+        }
+    };
     let ctx = Sender { pool: state.pool(), blobs: state.blobs(), register: state.register(), outbox: state.outbox() };
-    match send_outgoing(&ctx, id, &recipients, &user.actor()?).await {
+    match send_outgoing(&ctx, id, &recipients, send_as, &user.actor()?).await {
         Ok(_) => {
             state.wake_outbox();
             Ok(Redirect::to(&format!("/registrazioni/{id}?esito=inviata-pec#invio-pec")).into_response())
