@@ -10,9 +10,52 @@
 //!
 //! Only public values are handled here (key, signature, digest), so nothing needs to run in
 //! constant time.
+//!
+//! The Montgomery parameters of a modulus (R² mod n by a bit-serial division) cost more than
+//! the exponentiation with e = 65537 itself, and the moduli repeat from message to message:
+//! the provider's key on every envelope, a CA's key under every signer's certificate. The
+//! last few are kept.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
 
 use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
 use crypto_bigint::{U64, Uint};
+
+/// How many moduli of each width keep their parameters: more than the providers and CAs an
+/// intake run meets, few enough that a linear search costs nothing beside one verification.
+const KEPT: usize = 32;
+
+/// The parameters of the moduli seen last, newest first.
+struct Kept<const L: usize>(Mutex<VecDeque<(Uint<L>, DynResidueParams<L>)>>);
+
+impl<const L: usize> Kept<L> {
+    const fn new() -> Self {
+        Kept(Mutex::new(VecDeque::new()))
+    }
+
+    fn params(&self, modulus: &Uint<L>) -> DynResidueParams<L> {
+        // A poisoned lock only means another thread panicked mid-update of a cache: compute.
+        if let Ok(kept) = self.0.lock()
+            && let Some((_, p)) = kept.iter().find(|(m, _)| m == modulus)
+        {
+            return *p;
+        }
+        // The caller checked that the modulus is odd, which `DynResidueParams::new` needs.
+        let params = DynResidueParams::new(modulus);
+        if let Ok(mut kept) = self.0.lock() {
+            if kept.len() == KEPT {
+                kept.pop_back();
+            }
+            kept.push_front((*modulus, params));
+        }
+        params
+    }
+}
+
+static KEPT_2048: Kept<{ 2048 / 64 }> = Kept::new();
+static KEPT_3072: Kept<{ 3072 / 64 }> = Kept::new();
+static KEPT_4096: Kept<{ 4096 / 64 }> = Kept::new();
 
 /// Whether `signature` is the PKCS#1 v1.5 signature of the digest `hashed` (with its
 /// DigestInfo `prefix`) under the key (`n`, `e`), big-endian. `None`: a key this module does
@@ -29,9 +72,9 @@ pub(crate) fn pkcs1v15(n: &[u8], e: &[u8], prefix: &[u8], hashed: &[u8], signatu
         return Some(false);
     }
     let em = match k {
-        ..=256 => public_op::<{ 2048 / 64 }>(n, e, signature),
-        257..=384 => public_op::<{ 3072 / 64 }>(n, e, signature),
-        385..=512 => public_op::<{ 4096 / 64 }>(n, e, signature),
+        ..=256 => public_op(&KEPT_2048, n, e, signature),
+        257..=384 => public_op(&KEPT_3072, n, e, signature),
+        385..=512 => public_op(&KEPT_4096, n, e, signature),
         _ => return None,
     };
     Some(em.is_some_and(|em| em == encoded(k, prefix, hashed)))
@@ -39,7 +82,7 @@ pub(crate) fn pkcs1v15(n: &[u8], e: &[u8], prefix: &[u8], hashed: &[u8], signatu
 
 /// `s^e mod n` as `n.len()` bytes, big-endian; `None` when `s` is not below `n` (step 2.b
 /// of RFC 8017 §8.2.2: an invalid signature). `L` limbs of 64 bits hold `n`.
-fn public_op<const L: usize>(n: &[u8], e: &[u8], s: &[u8]) -> Option<Vec<u8>> {
+fn public_op<const L: usize>(kept: &Kept<L>, n: &[u8], e: &[u8], s: &[u8]) -> Option<Vec<u8>> {
     let width = Uint::<L>::BYTES;
     let modulus = Uint::<L>::from_be_slice(&left_pad(n, width));
     let base = Uint::<L>::from_be_slice(&left_pad(s, width));
@@ -47,8 +90,7 @@ fn public_op<const L: usize>(n: &[u8], e: &[u8], s: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let exponent = U64::from_be_slice(&left_pad(e, U64::BYTES));
-    // The caller checked that the modulus is odd, which `DynResidueParams::new` needs.
-    let params = DynResidueParams::new(&modulus);
+    let params = kept.params(&modulus);
     let m = DynResidue::new(&base, params).pow_bounded_exp(&exponent, exponent.bits()).retrieve();
     let mut out = Vec::with_capacity(width);
     for word in m.as_words().iter().rev() {
@@ -129,6 +171,20 @@ mod tests {
             assert!(public.verify(scheme(), &hashed, &flipped).is_err());
             assert!(public.verify(scheme(), &other, &signature).is_err());
         }
+    }
+
+    /// Past the bound the oldest modulus goes, and whatever is kept, a lookup gives the
+    /// parameters of the modulus asked for, never a neighbour's.
+    #[test]
+    fn kept_parameters_are_those_of_their_modulus() {
+        let kept = Kept::<4>::new();
+        let moduli: Vec<Uint<4>> = (0..KEPT as u64 + 5).map(|i| Uint::<4>::from_u64(1_000_003 + 2 * i)).collect();
+        for m in moduli.iter().chain(moduli.iter().rev()).chain(moduli.iter()) {
+            assert_eq!(kept.params(m), DynResidueParams::new(m));
+        }
+        let held = kept.0.lock().unwrap();
+        assert_eq!(held.len(), KEPT);
+        assert_eq!(held.front().map(|(m, _)| *m), moduli.last().copied(), "newest first");
     }
 
     #[test]
