@@ -462,7 +462,10 @@ async fn pass(
             bodies.sort_unstable_by_key(|(u, _)| *u);
             bodies.dedup_by_key(|(u, _)| *u);
 
-            let results: Vec<(u32, Result<Outcome, Error>)> = futures_util::stream::iter(bodies)
+            // Unordered: a big message at the head of the batch must not keep the other
+            // workers idle (`buffered` starts the next one only when the head is done); the
+            // order by UID is restored before acting.
+            let mut results: Vec<(u32, Result<Outcome, Error>)> = futures_util::stream::iter(bodies)
                 .map(|(uid, raw)| async move {
                     let origin = Origin {
                         account: Some(account.to_owned()),
@@ -473,9 +476,10 @@ async fn pass(
                     let label = format!("{}/{uidvalidity}/{uid}", cfg.mailbox);
                     (uid, pipeline.ingest(raw, &label, &origin).await.map_err(Error::from))
                 })
-                .buffered(cfg.workers.max(1))
+                .buffer_unordered(cfg.workers.max(1))
                 .collect()
                 .await;
+            results.sort_unstable_by_key(|(uid, _)| *uid);
 
             // Only what committed is acted upon, and the last UID moves only over an
             // unbroken run of committed messages: what follows a failure is read again.
