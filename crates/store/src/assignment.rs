@@ -514,11 +514,12 @@ impl InboxView {
     }
 }
 
-/// Whose list: a person's own (what is addressed to them or to their offices, what they
-/// took in charge, all the refusals for the protocol office) or one office's.
+/// Whose list: a person's own (what is addressed to them or to their `offices`, as
+/// [`offices_of`] gives them, what they took in charge, all the refusals for the protocol
+/// office) or one office's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboxOf {
-    Person(i64),
+pub enum InboxOf<'a> {
+    Person { user: i64, offices: &'a [i64] },
     Office(i64),
 }
 
@@ -535,15 +536,15 @@ struct Sources {
     all_refused: bool,
 }
 
-async fn sources(conn: &mut PgConnection, of: InboxOf, view: InboxView) -> Result<Sources, Error> {
-    Ok(match (of, view) {
+fn sources(of: InboxOf<'_>, view: InboxView) -> Sources {
+    match (of, view) {
         (InboxOf::Office(o), _) => Sources { offices: vec![o], ..Sources::default() },
-        (InboxOf::Person(u), InboxView::ToTake | InboxView::ForInformation) => {
-            Sources { offices: offices_of(conn, u).await?, user: Some(u), ..Sources::default() }
+        (InboxOf::Person { user, offices }, InboxView::ToTake | InboxView::ForInformation) => {
+            Sources { offices: offices.to_vec(), user: Some(user), ..Sources::default() }
         }
-        (InboxOf::Person(u), InboxView::InCharge) => Sources { taken_by: Some(u), ..Sources::default() },
-        (InboxOf::Person(_), InboxView::Refused) => Sources { all_refused: true, ..Sources::default() },
-    })
+        (InboxOf::Person { user, .. }, InboxView::InCharge) => Sources { taken_by: Some(user), ..Sources::default() },
+        (InboxOf::Person { .. }, InboxView::Refused) => Sources { all_refused: true, ..Sources::default() },
+    }
 }
 
 /// The ids of the newest `limit` assignments of a list, newest first.
@@ -621,14 +622,14 @@ pub struct Counted {
 pub async fn inbox(
     conn: &mut PgConnection,
     register: &Register,
-    of: InboxOf,
+    of: InboxOf<'_>,
     view: InboxView,
     limit: i64,
     offset: i64,
     count_cap: i64,
 ) -> Result<(Vec<InboxItem>, Counted), Error> {
     let offset = offset.max(0);
-    let from = sources(conn, of, view).await?;
+    let from = sources(of, view);
     let cap = count_cap.max(offset + limit);
     let ids = list_ids(conn, register, view, &from, cap + 1).await?;
     let total = Counted { count: (ids.len() as i64).min(cap), more: ids.len() as i64 > cap };
@@ -681,21 +682,32 @@ pub struct InboxCounts {
     pub to_take: Counted,
     pub in_charge: Counted,
     pub for_information: Counted,
-    pub refused: Counted,
+    /// Counted only when asked for: only the protocol office sees that list.
+    pub refused: Option<Counted>,
 }
 
-pub async fn inbox_counts(conn: &mut PgConnection, register: &Register, user_id: i64, count_cap: i64) -> Result<InboxCounts, Error> {
-    let of = InboxOf::Person(user_id);
+/// The counters of the inbox of `person` (a [`InboxOf::Person`]), with the refused list's
+/// when `with_refused`.
+pub async fn inbox_counts(
+    conn: &mut PgConnection,
+    register: &Register,
+    person: InboxOf<'_>,
+    with_refused: bool,
+    count_cap: i64,
+) -> Result<InboxCounts, Error> {
     Ok(InboxCounts {
-        to_take: counted(conn, register, of, InboxView::ToTake, count_cap).await?,
-        in_charge: counted(conn, register, of, InboxView::InCharge, count_cap).await?,
-        for_information: counted(conn, register, of, InboxView::ForInformation, count_cap).await?,
-        refused: counted(conn, register, of, InboxView::Refused, count_cap).await?,
+        to_take: counted(conn, register, person, InboxView::ToTake, count_cap).await?,
+        in_charge: counted(conn, register, person, InboxView::InCharge, count_cap).await?,
+        for_information: counted(conn, register, person, InboxView::ForInformation, count_cap).await?,
+        refused: match with_refused {
+            true => Some(counted(conn, register, person, InboxView::Refused, count_cap).await?),
+            false => None,
+        },
     })
 }
 
-async fn counted(conn: &mut PgConnection, register: &Register, of: InboxOf, view: InboxView, cap: i64) -> Result<Counted, Error> {
-    let from = sources(conn, of, view).await?;
+async fn counted(conn: &mut PgConnection, register: &Register, of: InboxOf<'_>, view: InboxView, cap: i64) -> Result<Counted, Error> {
+    let from = sources(of, view);
     let n = list_ids(conn, register, view, &from, cap + 1).await?.len() as i64;
     Ok(Counted { count: n.min(cap), more: n > cap })
 }

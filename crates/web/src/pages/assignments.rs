@@ -402,9 +402,10 @@ pub async fn inbox(State(state): State<AppState>, user: CurrentUser, Query(q): Q
     }
     let all_offices = staff::list_offices(&mut conn).await?;
     let offices: Vec<staff::Office> = all_offices.into_iter().filter(|o| desk || mine.contains(&o.id)).collect();
-    let of = office.map_or(InboxOf::Person(user.0.user_id), InboxOf::Office);
+    let person = InboxOf::Person { user: user.0.user_id, offices: &mine };
+    let of = office.map_or(person, InboxOf::Office);
     let (items, total) = assignment::inbox(&mut conn, register, of, view, PAGE_SIZE, (page - 1) * PAGE_SIZE, COUNT_CAP).await?;
-    let counts = assignment::inbox_counts(&mut conn, register, user.0.user_id, COUNT_CAP).await?;
+    let counts = assignment::inbox_counts(&mut conn, register, person, desk, COUNT_CAP).await?;
     drop(conn);
     let link = |vista: &str, n: i64| {
         let mut params = vec![("vista", vista.to_owned())];
@@ -422,7 +423,7 @@ pub async fn inbox(State(state): State<AppState>, user: CurrentUser, Query(q): Q
         ("conoscenza", "Per conoscenza", counts.for_information),
     ];
     if desk {
-        tabs.push(("rifiutate", "Rifiutate", counts.refused));
+        tabs.push(("rifiutate", "Rifiutate", counts.refused.unwrap_or_default()));
     }
     let pager = Pager::new(page, PAGE_SIZE, total.count + i64::from(total.more), total.more, ("assegnazione", "assegnazioni"), |n| link(code, n), None);
     let office_name = office.and_then(|o| offices.iter().find(|x| x.id == o)).map(|o| format!("{} — {}", o.code, o.name));
@@ -482,17 +483,20 @@ pub struct CountsView {
     pub to_take: String,
     pub in_charge: String,
     pub for_information: String,
+    /// Empty for those who do not see the refused list (everyone but the protocol office).
     pub refused: String,
 }
 
-pub async fn counts(state: &AppState, user: &CurrentUser) -> Result<CountsView, AppError> {
-    let mut conn = state.pool().acquire().await?;
-    let c = assignment::inbox_counts(&mut conn, state.register(), user.0.user_id, COUNT_CAP).await?;
+/// The counters of `user`'s inbox; `offices` are theirs ([`assignment::offices_of`]).
+pub async fn counts(conn: &mut PgConnection, state: &AppState, user: &CurrentUser, offices: &[i64]) -> Result<CountsView, AppError> {
+    let person = InboxOf::Person { user: user.0.user_id, offices };
+    let desk = DESK.contains(&user.0.role);
+    let c = assignment::inbox_counts(conn, state.register(), person, desk, COUNT_CAP).await?;
     Ok(CountsView {
         to_take: counted_it(c.to_take),
         in_charge: counted_it(c.in_charge),
         for_information: counted_it(c.for_information),
-        refused: counted_it(c.refused),
+        refused: c.refused.map(counted_it).unwrap_or_default(),
     })
 }
 
@@ -508,9 +512,9 @@ pub struct OfficeHome {
 
 /// The home page of office staff: their inbox's counters and their offices.
 pub async fn office_home(state: &AppState, user: &CurrentUser) -> Result<Response, AppError> {
-    let c = counts(state, user).await?;
     let mut conn = state.pool().acquire().await?;
     let mine = assignment::offices_of(&mut conn, user.0.user_id).await?;
+    let c = counts(&mut conn, state, user, &mine).await?;
     let offices = staff::list_offices(&mut conn).await?.into_iter().filter(|o| mine.contains(&o.id)).collect();
     Ok(OfficeHome {
         layout: Layout::new(user, "home", "Cruscotto"),

@@ -110,12 +110,13 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser) -> Result<ax
     if user.0.role == sigillo_store::staff::Role::Ufficio {
         return super::assignments::office_home(&state, &user).await;
     }
-    let inbox = super::assignments::counts(&state, &user).await?;
     let register = state.register();
     let tz = register.timezone;
     let day = today(tz);
     let (from, to) = period_bounds(register, Period::Day(day))?;
     let mut conn = state.pool().acquire().await?;
+    let mine = sigillo_store::assignment::offices_of(&mut conn, user.0.user_id).await?;
+    let inbox = super::assignments::counts(&mut conn, &state, &user, &mine).await?;
     let c = sigillo_store::browse::day_counts(&mut conn, register, from, to).await?;
     let undelivered = sigillo_store::browse::undelivered_receipts(&mut conn).await?;
     let receipts = sigillo_store::desk::undelivered_receipt_list(&mut conn, LISTED).await?;
