@@ -97,6 +97,24 @@ impl Browser {
     }
 }
 
+/// Registers a document in partenza by PEC through the API (`fields` add to direction and
+/// channel) and returns the 201's body.
+async fn register_partenza(client: &reqwest::Client, base: &str, token: &str, key: &str, fields: Value) -> Value {
+    let mut body = json!({"direction": "partenza", "channel": "pec"});
+    body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+    let res = client
+        .post(format!("{base}/api/v1/registrations"))
+        .bearer_auth(token)
+        .header(CONTENT_TYPE, "application/json")
+        .header("Idempotency-Key", key)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    serde_json::from_slice(&res.bytes().await.unwrap()).unwrap()
+}
+
 /// `(recipient, state, delivery, receipts linked)` of the outgoing rows, oldest first.
 async fn sends(app: &Instance) -> Vec<(String, String, Option<String>, i64)> {
     sqlx::query_as(
@@ -164,29 +182,21 @@ async fn an_outgoing_pec_to_two_recipients_gets_each_ones_receipts_and_the_missi
     wait_for(120, "the service to answer", || async { client.get(format!("{base}/accedi")).send().await.is_ok() }).await;
 
     // A registration in partenza, to Mario and to a mailbox that does not exist.
-    let res = client
-        .post(format!("{base}/api/v1/registrations"))
-        .bearer_auth(&token)
-        .header(CONTENT_TYPE, "application/json")
-        .header("Idempotency-Key", "avvio-procedimento-1")
-        .body(
-            json!({
-                "direction": "partenza",
-                "channel": "pec",
-                "subject": "Comunicazione di avvio del procedimento",
-                "correspondents": [
-                    {"name": "Mario Rossi", "address": MARIO},
-                    {"name": "Destinatario inesistente", "address": NESSUNO}
-                ],
-                "documents": [{"name": "avvio.pdf", "media_type": "application/pdf", "content": b64(PDF)}]
-            })
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let created: Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    let created = register_partenza(
+        &client,
+        &base,
+        &token,
+        "avvio-procedimento-1",
+        json!({
+            "subject": "Comunicazione di avvio del procedimento",
+            "correspondents": [
+                {"name": "Mario Rossi", "address": MARIO},
+                {"name": "Destinatario inesistente", "address": NESSUNO}
+            ],
+            "documents": [{"name": "avvio.pdf", "media_type": "application/pdf", "content": b64(PDF)}]
+        }),
+    )
+    .await;
     let reg_id = created["id"].as_i64().unwrap();
     // The number as the API writes it, zero-padded.
     assert_eq!(created["protocol"]["number"], "0000001", "{created}");
@@ -321,26 +331,18 @@ async fn an_outgoing_pec_to_two_recipients_gets_each_ones_receipts_and_the_missi
 /// To and in Segnatura.xml; one accettazione shown for both, and each recipient's own
 /// consegna or mancata consegna on its own row.
 async fn one_message_to_both(app: &Instance, dovecot: &Dovecot, client: &reqwest::Client, base: &str, token: &str, oper: &Browser) {
-    let res = client
-        .post(format!("{base}/api/v1/registrations"))
-        .bearer_auth(token)
-        .header(CONTENT_TYPE, "application/json")
-        .header("Idempotency-Key", "avvio-procedimento-2")
-        .body(
-            json!({
-                "direction": "partenza",
-                "channel": "pec",
-                "subject": "Convocazione della conferenza di servizi",
-                "correspondents": [{"name": "Mario Rossi", "address": MARIO}],
-                "documents": [{"name": "convocazione.pdf", "media_type": "application/pdf", "content": b64(PDF)}]
-            })
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let created: Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    let created = register_partenza(
+        client,
+        base,
+        token,
+        "avvio-procedimento-2",
+        json!({
+            "subject": "Convocazione della conferenza di servizi",
+            "correspondents": [{"name": "Mario Rossi", "address": MARIO}],
+            "documents": [{"name": "convocazione.pdf", "media_type": "application/pdf", "content": b64(PDF)}]
+        }),
+    )
+    .await;
     let reg_id = created["id"].as_i64().unwrap();
     let record = format!("/registrazioni/{reg_id}");
     let (_, page) = oper.get(&record).await;
