@@ -115,6 +115,16 @@ async fn register_partenza(client: &reqwest::Client, base: &str, token: &str, ke
     serde_json::from_slice(&res.bytes().await.unwrap()).unwrap()
 }
 
+/// The PEC transport envelopes (`X-Trasporto: posta-certificata`) in `user`'s INBOX.
+async fn transport_envelopes(dovecot: &Dovecot, user: &str) -> Vec<Vec<u8>> {
+    dovecot
+        .bodies(user, "INBOX")
+        .await
+        .into_iter()
+        .filter(|m| header(m, "X-Trasporto").as_deref() == Some("posta-certificata"))
+        .collect()
+}
+
 /// `(recipient, state, delivery, receipts linked)` of the outgoing rows, oldest first.
 async fn sends(app: &Instance) -> Vec<(String, String, Option<String>, i64)> {
     sqlx::query_as(
@@ -245,12 +255,7 @@ async fn an_outgoing_pec_to_two_recipients_gets_each_ones_receipts_and_the_missi
 
     // Mario's box has the PEC: subject prefixed by the segnatura, the document, and a sealed,
     // schema-valid Segnatura.xml with the comune as Mittente and Mario as Destinatario.
-    let delivered: Vec<Vec<u8>> = dovecot
-        .bodies(MARIO, "INBOX")
-        .await
-        .into_iter()
-        .filter(|m| header(m, "X-Trasporto").as_deref() == Some("posta-certificata"))
-        .collect();
+    let delivered = transport_envelopes(&dovecot, MARIO).await;
     assert_eq!(delivered.len(), 1);
     let envelope = &delivered[0];
     let text = String::from_utf8_lossy(envelope);
@@ -390,12 +395,7 @@ async fn one_message_to_both(app: &Instance, dovecot: &Dovecot, client: &reqwest
     );
 
     // Mario's copy names both recipients, in To and in the sealed Segnatura.xml.
-    let delivered: Vec<Vec<u8>> = dovecot
-        .bodies(MARIO, "INBOX")
-        .await
-        .into_iter()
-        .filter(|m| header(m, "X-Trasporto").as_deref() == Some("posta-certificata"))
-        .collect();
+    let delivered = transport_envelopes(dovecot, MARIO).await;
     assert_eq!(dovecot.bodies(MARIO, "INBOX").await.len(), mario_before + 1);
     let envelope = delivered.iter().find(|m| String::from_utf8_lossy(m).contains("Convocazione della conferenza")).unwrap();
     let to = header(envelope, "To").unwrap_or_default();
