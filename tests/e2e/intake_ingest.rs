@@ -117,6 +117,39 @@ async fn a_signed_pec_is_registered_once_whatever_the_copies() {
     assert_eq!(lines[0]["protocol"]["number"], 2);
 }
 
+/// Copies of one PEC (other outer bytes, the same daticert identificativo and msgid), each
+/// ingested by its own process at the same moment: the decisions race on the unique index of
+/// the PEC, one takes a number and the others are recorded as its duplicates, with no number
+/// lost (the register's counter stays at 1).
+#[tokio::test]
+async fn copies_of_one_pec_ingested_at_once_take_one_number() {
+    let s = setup(&[]).await;
+    let raw = s.pki.transport("opec.gara@pec.test.it", "Istanza concorrente", &[Attachment::SignedP7m { size: 4096 }]);
+    const COPIES: usize = 6;
+    let files: Vec<PathBuf> = (0..COPIES)
+        .map(|i| {
+            let mut copy = format!("Delivered-To: casella{i}@pec.comune.test.it\r\n").into_bytes();
+            copy.extend_from_slice(&raw);
+            write(s.files.path(), &format!("copia-{i}.eml"), &copy)
+        })
+        .collect();
+    let runs = files.iter().map(|f| async { ingest(&s.app, &[f.as_path()]).await });
+    let results = futures_util::future::join_all(runs).await;
+    let mut duplicates = 0;
+    for (out, lines) in &results {
+        assert!(out.status.success(), "{}", stderr(out));
+        assert_eq!(lines[0]["decision"], "register", "{}", lines[0]);
+        assert_eq!(lines[0]["protocol"]["number"], 1, "{}", lines[0]);
+        duplicates += usize::from(lines[0]["duplicate"] == true);
+    }
+    assert_eq!(duplicates, COPIES - 1);
+    assert_eq!(scalar(&s.app, "select count(*) from registrations").await, 1);
+    assert_eq!(scalar(&s.app, "select coalesce(max(last_number), 0)::bigint from register_counters").await, 1);
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages").await, COPIES as i64);
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages where duplicate_of is not null").await, COPIES as i64 - 1);
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages where state = 'registered'").await, COPIES as i64);
+}
+
 #[tokio::test]
 async fn each_kind_of_message_lands_in_its_state_with_reasons() {
     let s = setup(&[]).await;

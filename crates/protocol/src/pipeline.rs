@@ -352,6 +352,23 @@ impl Pipeline {
             });
         }
 
+        // The decision is written first: registering takes the register's lock, held until the
+        // commit, and every registration of the AOO waits for it, so the transaction does its
+        // other work before taking it (the outbox's receipt needs the number, so it follows).
+        let decided = Decided {
+            state: plan.state,
+            reasons: plan.reasons.clone(),
+            sender: report.pec.sender(),
+            subject: report.pec.subject(),
+            pec_type: Some(plan.pec_type),
+            pec_receipt: plan.pec_receipt.clone(),
+            pec_identificativo: ident,
+            pec_msgid: msgid,
+            duplicate_of: None,
+            report: serde_json::to_value(report).ok(),
+        };
+        inbound::decide(&mut tx, id, &decided).await.map_err(classify_store)?;
+
         let mut registered = None;
         let protocol = if plan.state == MessageState::Registered {
             let new = registration_from_report(report, id);
@@ -384,19 +401,6 @@ impl Pipeline {
                 _ => {}
             }
         }
-        let decided = Decided {
-            state: plan.state,
-            reasons: plan.reasons.clone(),
-            sender: report.pec.sender(),
-            subject: report.pec.subject(),
-            pec_type: Some(plan.pec_type),
-            pec_receipt: plan.pec_receipt.clone(),
-            pec_identificativo: ident,
-            pec_msgid: msgid,
-            duplicate_of: None,
-            report: serde_json::to_value(report).ok(),
-        };
-        inbound::decide(&mut tx, id, &decided).await.map_err(classify_store)?;
         tx.commit().await.map_err(classify_sqlx)?;
         if queued && let Some(wake) = &self.wake {
             wake.notify_one();
