@@ -146,18 +146,8 @@ impl Setup {
         wait_for(secs, &format!("{sql} >= {least}"), || async { self.scalar(sql).await >= least }).await;
     }
 
-    /// The messages in `user`'s INBOX whose outer header `X-Trasporto` is `posta-certificata`
-    /// and whose Subject mentions `subject_part`.
     async fn envelopes_for(&self, user: &str, subject_part: &str) -> Vec<Vec<u8>> {
-        self.dovecot
-            .bodies(user, "INBOX")
-            .await
-            .into_iter()
-            .filter(|m| {
-                header(m, "X-Trasporto").as_deref() == Some("posta-certificata")
-                    && header(m, "Subject").is_some_and(|s| s.contains(subject_part))
-            })
-            .collect()
+        envelopes_for(&self.dovecot, user, subject_part).await
     }
 
     /// `sigillo check --trust PKI/trust --json` on one message.
@@ -175,6 +165,20 @@ fn nanos() -> u128 {
 }
 
 /// An outer header of a message, unfolded.
+/// The messages in `user`'s INBOX whose outer header `X-Trasporto` is `posta-certificata`
+/// (PEC transport envelopes) and whose Subject mentions `subject_part`.
+pub(crate) async fn envelopes_for(dovecot: &Dovecot, user: &str, subject_part: &str) -> Vec<Vec<u8>> {
+    dovecot
+        .bodies(user, "INBOX")
+        .await
+        .into_iter()
+        .filter(|m| {
+            header(m, "X-Trasporto").as_deref() == Some("posta-certificata")
+                && header(m, "Subject").is_some_and(|s| s.contains(subject_part))
+        })
+        .collect()
+}
+
 pub(crate) fn header(raw: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
     let head = text.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n ", " ").replace("\r\n\t", " ");

@@ -21,7 +21,7 @@ use sigillo_e2e::{Instance, run_with_env, stderr, stdout, wait_for};
 use sigillo_store::register::{self, Actor, Direction, DocumentRole, NewAnnulment, NewDocument, NewRegistration};
 use sigillo_store::staff::{self, Role, Username};
 
-use crate::notify_e2e::{assert_schema_valid, header, segnatura_of};
+use crate::notify_e2e::{assert_schema_valid, envelopes_for, header, segnatura_of};
 use crate::web_common::{csrf_in, location, spawn_app_with_notify};
 
 const COMUNE: &str = "protocollo@pec.comune.test";
@@ -113,16 +113,6 @@ async fn register_partenza(client: &reqwest::Client, base: &str, token: &str, ke
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     serde_json::from_slice(&res.bytes().await.unwrap()).unwrap()
-}
-
-/// The PEC transport envelopes (`X-Trasporto: posta-certificata`) in `user`'s INBOX.
-async fn transport_envelopes(dovecot: &Dovecot, user: &str) -> Vec<Vec<u8>> {
-    dovecot
-        .bodies(user, "INBOX")
-        .await
-        .into_iter()
-        .filter(|m| header(m, "X-Trasporto").as_deref() == Some("posta-certificata"))
-        .collect()
 }
 
 /// `(recipient, state, delivery, receipts linked)` of the outgoing rows, oldest first.
@@ -255,7 +245,7 @@ async fn an_outgoing_pec_to_two_recipients_gets_each_ones_receipts_and_the_missi
 
     // Mario's box has the PEC: subject prefixed by the segnatura, the document, and a sealed,
     // schema-valid Segnatura.xml with the comune as Mittente and Mario as Destinatario.
-    let delivered = transport_envelopes(&dovecot, MARIO).await;
+    let delivered = envelopes_for(&dovecot, MARIO, "").await;
     assert_eq!(delivered.len(), 1);
     let envelope = &delivered[0];
     let text = String::from_utf8_lossy(envelope);
@@ -395,9 +385,10 @@ async fn one_message_to_both(app: &Instance, dovecot: &Dovecot, client: &reqwest
     );
 
     // Mario's copy names both recipients, in To and in the sealed Segnatura.xml.
-    let delivered = transport_envelopes(dovecot, MARIO).await;
     assert_eq!(dovecot.bodies(MARIO, "INBOX").await.len(), mario_before + 1);
-    let envelope = delivered.iter().find(|m| String::from_utf8_lossy(m).contains("Convocazione della conferenza")).unwrap();
+    let delivered = envelopes_for(dovecot, MARIO, "Convocazione della conferenza").await;
+    assert_eq!(delivered.len(), 1);
+    let envelope = &delivered[0];
     let to = header(envelope, "To").unwrap_or_default();
     assert!(to.contains(MARIO) && to.contains(NESSUNO), "{to}");
     let xml = String::from_utf8(segnatura_of(envelope)).unwrap();

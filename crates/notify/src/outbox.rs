@@ -320,17 +320,19 @@ pub async fn enqueue_outgoing(
             }
         };
         let composed = crate::compose::outgoing(&config.ctx, &message, xml.as_deref())?;
+        // The first recipient's row carries the message (its bytes, once); the others point to it.
         let mut carrier = None;
-        for (i, address) in composed.to.iter().enumerate() {
-            let first = i == 0;
+        let mut message_id = Some(strip_brackets(&composed.message_id).to_owned());
+        let mut raw = Some(composed.raw);
+        for address in composed.to {
             let new = NewOutbox {
                 inbound_message_id: None,
                 registration_id: Some(registration_id),
                 kind: rows::OutboxKind::Partenza,
-                recipient: Some(address.clone()),
-                message_id: first.then(|| strip_brackets(&composed.message_id).to_owned()),
+                recipient: Some(address),
+                message_id: message_id.take(),
                 subject: Some(composed.subject.clone()),
-                raw: first.then(|| composed.raw.clone()),
+                raw: raw.take(),
                 state: OutboxState::Pending,
                 suppressed_reason: None,
                 created_by: actor.as_str().to_owned(),

@@ -699,10 +699,7 @@ pub async fn inbox_counts(
         to_take: counted(conn, register, person, InboxView::ToTake, count_cap).await?,
         in_charge: counted(conn, register, person, InboxView::InCharge, count_cap).await?,
         for_information: counted(conn, register, person, InboxView::ForInformation, count_cap).await?,
-        refused: match with_refused {
-            true => Some(counted(conn, register, person, InboxView::Refused, count_cap).await?),
-            false => None,
-        },
+        refused: if with_refused { Some(counted(conn, register, person, InboxView::Refused, count_cap).await?) } else { None },
     })
 }
 
