@@ -20,7 +20,9 @@
 //! (`register::register` in its own transaction, 1 and WORKERS writers, 5 s each) and the
 //! storage floor (the blob store alone writing blobs of the sizes the intake wrote, on as many
 //! threads as the intake has workers, CPU per message), and checks the goal: the intake at
-//! least 75% of the slowest of the three. `big` appends one PEC carrying a signed .p7m of MEGABYTES MB and
+//! least 75% of the slowest of the three. With `BENCH_LINK_MB_S=N`, the bare fetch and the
+//! service reach Dovecot through a proxy that carries N MB/s per connection (a provider's
+//! link), which does not bank the bandwidth of an idle moment. `big` appends one PEC carrying a signed .p7m of MEGABYTES MB and
 //! reports the time and the peak RSS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -30,6 +32,7 @@ use futures_util::TryStreamExt;
 use sigillo_e2e::dovecot::{Dovecot, PASSWORD};
 use sigillo_e2e::pec_mail::{Attachment, Pki};
 use sigillo_e2e::pec_sim::{Provider, pki_init};
+use sigillo_e2e::tcp_proxy::TcpProxy;
 use sigillo_e2e::{Instance, stderr};
 use sigillo_testpki::pdf::{PdfSignOptions, minimal_pdf, sign_pdf};
 use sigillo_testpki::{Ca, CaSpec, Leaf, LeafSpec, SignOptions};
@@ -164,9 +167,9 @@ async fn setup() -> Setup {
     ] {
         app.env.insert(k.into(), v);
     }
-    // Anything else (SIGILLO_IMAP_BATCH, SIGILLO_INTAKE_WORKERS, ...) passes through.
+    // Anything else (SIGILLO_IMAP_BATCH, SIGILLO_INTAKE_WORKERS, SIGILLO_LOG, ...) passes through.
     for (k, v) in std::env::vars() {
-        if k.starts_with("SIGILLO_IMAP_") || k.starts_with("SIGILLO_INTAKE_") {
+        if k.starts_with("SIGILLO_IMAP_") || k.starts_with("SIGILLO_INTAKE_") || k == "SIGILLO_LOG" {
             app.env.insert(k, v);
         }
     }
@@ -226,8 +229,11 @@ async fn states(app: &Instance) -> String {
 }
 
 /// Bare fetch of a whole mailbox on one session, streamed: (messages, bytes, seconds).
-async fn bare_fetch(dovecot: &Dovecot, mailbox: &str) -> (u64, u64, f64) {
-    let mut session = dovecot.session(USER).await;
+async fn bare_fetch(addr: &str, mailbox: &str) -> (u64, u64, f64) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut client = async_imap::Client::new(tcp);
+    let _ = client.read_response().await;
+    let mut session = client.login(USER, PASSWORD).await.map_err(|(e, _)| e).unwrap();
     session.examine(mailbox).await.unwrap();
     let start = Instant::now();
     let (mut n, mut bytes) = (0u64, 0u64);
@@ -274,8 +280,24 @@ async fn bulk(n: usize, latency_msgs: usize) {
     let ok = std::process::Command::new("sync").status().is_ok_and(|s| s.success());
     println!("sync after the preload: {} in {:.1} s", if ok { "done" } else { "FAILED" }, synced.elapsed().as_secs_f64());
 
+    // The link to the provider: loopback, or `BENCH_LINK_MB_S` megabytes per second per
+    // connection through a throttling proxy (a provider's link and throttling), for the bare
+    // fetch and the service alike.
+    let link = std::env::var("BENCH_LINK_MB_S").ok().map(|v| v.parse::<u64>().expect("BENCH_LINK_MB_S: megabytes per second"));
+    let proxy = match link {
+        Some(mb) => {
+            let p = TcpProxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], s.dovecot.port))).await;
+            p.throttle(Some(mb * 1_000_000));
+            println!("link: {mb} MB/s per connection, through a throttling proxy");
+            Some(p)
+        }
+        None => None,
+    };
+    let imap_addr = proxy.as_ref().map_or_else(|| format!("127.0.0.1:{}", s.dovecot.port), TcpProxy::addr);
+    let imap_url = format!("imap://{imap_addr}");
+
     // 2. The IMAP limit: the bare fetch of the same mailbox.
-    let (fetched, fbytes, fsecs) = bare_fetch(&s.dovecot, "INBOX").await;
+    let (fetched, fbytes, fsecs) = bare_fetch(&imap_addr, "INBOX").await;
     let fetch_rate = fetched as f64 / fsecs;
     println!(
         "bare IMAP fetch: {fetched} messages, {:.1} MB in {fsecs:.2} s = {:.0} msg/s, {:.1} MB/s; load {}",
@@ -286,7 +308,7 @@ async fn bulk(n: usize, latency_msgs: usize) {
     );
 
     // 3. The intake.
-    let mut service = s.app.serve(&[]);
+    let mut service = s.app.serve(&[("SIGILLO_IMAP_URL", &imap_url)]);
     let pid = service.child.id().unwrap();
     let (cpu_before, busy_before) = cpu_by_command();
     let start = Instant::now();
@@ -364,6 +386,7 @@ async fn bulk(n: usize, latency_msgs: usize) {
         let seal_cert = pki.join("comune/seal-cert.pem").display().to_string();
         let seal_key = pki.join("comune/seal-key.pem").display().to_string();
         service = s.app.serve(&[
+            ("SIGILLO_IMAP_URL", &imap_url),
             ("SIGILLO_SMTP_URL", &smtp_url),
             ("SIGILLO_SMTP_USER", &comune),
             ("SIGILLO_SMTP_PASSWORD", PASSWORD),

@@ -178,6 +178,12 @@ async fn pump(
             continue;
         }
         if rate != 0 {
+            // A link idle for a while does not bank the bandwidth it did not use: the
+            // accounting starts again when the bytes arrive late (a burst of at most 20 ms).
+            let now = Instant::now();
+            if since + Duration::from_secs_f64(sent as f64 / rate as f64) + Duration::from_millis(20) < now {
+                (since, sent) = (now, 0);
+            }
             sent += n as u64;
             let due = since + Duration::from_secs_f64(sent as f64 / rate as f64);
             tokio::time::sleep_until(due.into()).await;

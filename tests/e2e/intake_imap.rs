@@ -552,3 +552,38 @@ async fn a_mailbox_that_cannot_be_read_is_recorded_for_the_home_page_until_it_is
     assert_gapless(&s.app, 2).await;
     service.kill().await;
 }
+
+#[tokio::test]
+async fn a_batch_fetched_ahead_is_not_decided_after_a_failure_before_it() {
+    // One message per batch: while message 2 is decided, message 3 is fetched ahead. Message
+    // 2's blob cannot be written (a directory stands where its file goes), so its batch fails.
+    let s = setup(&[("SIGILLO_IMAP_BATCH", "1")]).await;
+    let pec = |i: usize| s.pki.transport(&format!("opec.ahead{i}@pec.test.it"), "Istanza", &[]);
+    let messages: Vec<Vec<u8>> = (1..=3).map(pec).collect();
+    let blocked = sigillo_store::blob::BlobStore::open(s.app.data_dir.path())
+        .unwrap()
+        .path_of(&sigillo_store::register::Sha256::of(&messages[1]));
+    std::fs::create_dir_all(&blocked).unwrap();
+    s.dovecot.append(USER, "INBOX", &messages).await;
+    let mut service = s.app.serve(&[]);
+    wait_for(60, "registration 1", || async { registered(&s.app).await == 1 }).await;
+    // Several rounds of the intake's pause (its delay is at most 1 s here).
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(registered(&s.app).await, 1);
+    assert_eq!(scalar(&s.app, "select count(*) from inbound_messages").await, 1, "message 3 was decided past message 2");
+    assert_eq!(s.dovecot.count(USER, "INBOX").await, 2);
+
+    std::fs::remove_dir(&blocked).unwrap();
+    wait_for(60, "registrations 2 and 3", || async { registered(&s.app).await == 3 }).await;
+    wait_count(&s, "INBOX", 0, 30).await;
+    assert_gapless(&s.app, 3).await;
+    // Numbered in the order of their UIDs: the one fetched ahead waited for the one before it.
+    let order: Vec<i64> = sqlx::query_scalar(
+        "select r.number::bigint from registrations r join inbound_messages m on m.id = r.inbound_message_id order by m.uid",
+    )
+    .fetch_all(&s.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(order, [1, 2, 3]);
+    stop(&mut service).await;
+}

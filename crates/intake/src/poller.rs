@@ -4,8 +4,9 @@
 //! sizes, fetches them in batches bounded in count and bytes (`UID FETCH … BODY.PEEK[]`, so
 //! nothing is marked as read by fetching; a message bigger than the bound alone), runs them
 //! through the pipeline, and only then moves (or flags) the decided ones and stores the new
-//! last UID. A crash anywhere leaves either a message still in the mailbox (read again,
-//! recognised by its hash, moved) or a message already moved (done).
+//! last UID; the connection does that for one batch and fetches the next while the workers
+//! decide the one between them. A crash anywhere leaves either a message still in the mailbox
+//! (read again, recognised by its hash, moved) or a message already moved (done).
 //!
 //! Messages in error stay in the mailbox (`in_mailbox` on their row) and are retried from the
 //! blob store when their own delay is due (it doubles at every attempt), until they are
@@ -409,6 +410,13 @@ struct Caps {
 
 /// Reads every message above `last_uid`, batch after batch, until none is left. With
 /// `probe`, the first batch is a single message.
+///
+/// The batches overlap: while the workers decide one, the connection moves the one before it
+/// and fetches the one after it, so neither the IMAP round trips nor the database's updates
+/// of the mailbox leave the workers idle. A batch is acted upon only once every message of it
+/// committed, in UID order, and a batch that had a failure is settled at once and ends the
+/// pass: nothing after it is decided. A message bigger than the batch bound is not fetched
+/// ahead (two of them would be held at once).
 #[allow(clippy::too_many_arguments)]
 async fn pass(
     pipeline: &Pipeline,
@@ -422,98 +430,182 @@ async fn pass(
     shutdown: &watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let t = cfg.op_timeout;
+    let mut mailbox = Settle { pipeline, cfg, account, uidvalidity, last_uid: &mut last_uid, progressed };
     loop {
         // `n:*` always matches the last message, even below n: filter.
         let Conn { s, activity, .. } = &mut *c;
         let listing: Vec<(u32, u64)> = timed(account, "UID FETCH (RFC822.SIZE)", t, activity, async {
-            let stream = s.uid_fetch(format!("{}:*", last_uid + 1), "(UID RFC822.SIZE)").await?;
+            let stream = s.uid_fetch(format!("{}:*", *mailbox.last_uid + 1), "(UID RFC822.SIZE)").await?;
             stream
                 .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, u64::from(f.size.unwrap_or(0))))) })
                 .try_collect()
                 .await
         })
         .await?;
-        let mut pending: Vec<(u32, u64)> = listing.into_iter().filter(|(u, _)| i64::from(*u) > last_uid).collect();
+        let last = *mailbox.last_uid;
+        let mut pending: Vec<(u32, u64)> = listing.into_iter().filter(|(u, _)| i64::from(*u) > last).collect();
         if pending.is_empty() {
             return Ok(());
         }
         pending.sort_unstable();
-        let all = if probe && !*progressed {
+        let probing = probe && !*mailbox.progressed;
+        let all = if probing {
             let mut b = vec![&pending[..1]];
             b.extend(batches(&pending[1..], cfg.batch_size, cfg.batch_bytes));
             b
         } else {
             batches(&pending, cfg.batch_size, cfg.batch_bytes)
         };
-        for batch in all {
+        // Decided and committed, not yet acted upon.
+        let mut unsettled: Option<Decided> = None;
+        let mut fetched: Option<Vec<(u32, Vec<u8>)>> = None;
+        for (i, batch) in all.iter().enumerate() {
             if *shutdown.borrow() {
-                return Ok(());
+                break;
             }
-            let set = uid_set(batch.iter().map(|(u, _)| *u));
-            let Conn { s, activity, .. } = &mut *c;
-            let mut bodies: Vec<(u32, Vec<u8>)> = timed(account, "UID FETCH (BODY.PEEK[])", t, activity, async {
-                let stream = s.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
-                stream
-                    .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, f.body().map(<[u8]>::to_vec).unwrap_or_default()))) })
-                    .try_collect()
-                    .await
-            })
-            .await?;
-            bodies.sort_unstable_by_key(|(u, _)| *u);
-            bodies.dedup_by_key(|(u, _)| *u);
-
-            // Unordered: a big message at the head of the batch must not keep the other
-            // workers idle (`buffered` starts the next one only when the head is done); the
-            // order by UID is restored before acting.
-            let mut results: Vec<(u32, Result<Outcome, Error>)> = futures_util::stream::iter(bodies)
-                .map(|(uid, raw)| async move {
-                    let origin = Origin {
-                        account: Some(account.to_owned()),
-                        mailbox: Some(cfg.mailbox.clone()),
-                        uidvalidity: Some(uidvalidity),
-                        uid: Some(i64::from(uid)),
-                    };
-                    let label = format!("{}/{uidvalidity}/{uid}", cfg.mailbox);
-                    (uid, pipeline.ingest(raw, &label, &origin).await.map_err(Error::from))
-                })
-                .buffer_unordered(cfg.workers.max(1))
-                .collect()
-                .await;
-            results.sort_unstable_by_key(|(uid, _)| *uid);
-
-            // Only what committed is acted upon, and the last UID moves only over an
-            // unbroken run of committed messages: what follows a failure is read again.
-            let mut done: Vec<(u32, Outcome)> = Vec::new();
-            let mut failure = None;
-            for (uid, r) in results {
-                match r {
-                    Ok(o) if failure.is_none() => done.push((uid, o)),
-                    Ok(_) => {}
-                    Err(e) => {
-                        failure.get_or_insert(e);
+            let bodies = match fetched.take() {
+                Some(b) => b,
+                None => {
+                    if let Some(d) = unsettled.take() {
+                        mailbox.settle(c, d).await?;
                     }
+                    fetch(account, t, c, batch).await?
                 }
-            }
-            let counts = done.iter().fold(BTreeMap::<&str, usize>::new(), |mut m, (_, o)| {
-                *m.entry(state_name(o)).or_default() += 1;
-                m
-            });
-            let acted = act(cfg, account, c, done.iter().map(|(u, o)| (*u, o.inbound_id, o.state, o.quarantined))).await?;
-            if let Some((uid, _)) = done.last() {
-                last_uid = i64::from(*uid);
-                let mut conn = pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
-                for (uid, o) in done.iter().filter(|(_, o)| target(&cfg.folders, o.state, o.quarantined).is_none()) {
-                    let copy = MailboxCopy { account, mailbox: &cfg.mailbox, uidvalidity, uid: i64::from(*uid) };
-                    inbound::leave_in_mailbox(&mut conn, o.inbound_id, &copy).await?;
+            };
+            // The probe's single message is decided alone: what it probes (a full disk, say)
+            // would fail the batch fetched beside it too.
+            let ahead = all
+                .get(i + 1)
+                .filter(|b| !(probing && i == 0) && b.iter().map(|(_, s)| s).sum::<u64>() <= cfg.batch_bytes);
+            let previous = unsettled.take();
+            let connection = async {
+                if let Some(d) = previous {
+                    mailbox.settle(c, d).await?;
                 }
-                inbound::acted_in_mailbox(&mut conn, account, &cfg.mailbox, &acted).await?;
-                inbound::save_mailbox_state(&mut conn, account, &cfg.mailbox, MailboxState { uidvalidity, last_uid }).await?;
-                *progressed = true;
+                match ahead {
+                    Some(next) => fetch(account, t, c, next).await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            let (decided, next) = futures_util::join!(decide(pipeline, cfg, account, uidvalidity, bodies), connection);
+            // A connection that failed leaves this batch decided but in the mailbox: the next
+            // session reads it again and recognises it by its hash.
+            fetched = next?;
+            if decided.failure.is_some() {
+                return mailbox.settle(c, decided).await;
             }
-            tracing::info!(mailbox = %cfg.mailbox, "intake {account}: batch of {} up to UID {last_uid}: {counts:?}", done.len());
-            if let Some(e) = failure {
-                return Err(e);
+            unsettled = Some(decided);
+        }
+        if let Some(d) = unsettled.take() {
+            mailbox.settle(c, d).await?;
+        }
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+    }
+}
+
+async fn fetch(account: &str, t: Duration, c: &mut Conn, batch: &[(u32, u64)]) -> Result<Vec<(u32, Vec<u8>)>, Error> {
+    let set = uid_set(batch.iter().map(|(u, _)| *u));
+    let Conn { s, activity, .. } = c;
+    let mut bodies: Vec<(u32, Vec<u8>)> = timed(account, "UID FETCH (BODY.PEEK[])", t, activity, async {
+        let stream = s.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+        stream
+            .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, f.body().map(<[u8]>::to_vec).unwrap_or_default()))) })
+            .try_collect()
+            .await
+    })
+    .await?;
+    bodies.sort_unstable_by_key(|(u, _)| *u);
+    bodies.dedup_by_key(|(u, _)| *u);
+    Ok(bodies)
+}
+
+/// A batch after the pipeline: the unbroken run of committed messages from its first UID, and
+/// the failure that ended the run, if any.
+struct Decided {
+    done: Vec<(u32, Outcome)>,
+    failure: Option<Error>,
+}
+
+async fn decide(
+    pipeline: &Pipeline,
+    cfg: &MailboxConfig,
+    account: &str,
+    uidvalidity: i64,
+    bodies: Vec<(u32, Vec<u8>)>,
+) -> Decided {
+    // Unordered: a big message at the head of the batch must not keep the other workers idle
+    // (`buffered` starts the next one only when the head is done); the order by UID is
+    // restored before acting.
+    let mut results: Vec<(u32, Result<Outcome, Error>)> = futures_util::stream::iter(bodies)
+        .map(|(uid, raw)| async move {
+            let origin = Origin {
+                account: Some(account.to_owned()),
+                mailbox: Some(cfg.mailbox.clone()),
+                uidvalidity: Some(uidvalidity),
+                uid: Some(i64::from(uid)),
+            };
+            let label = format!("{}/{uidvalidity}/{uid}", cfg.mailbox);
+            (uid, pipeline.ingest(raw, &label, &origin).await.map_err(Error::from))
+        })
+        .buffer_unordered(cfg.workers.max(1))
+        .collect()
+        .await;
+    results.sort_unstable_by_key(|(uid, _)| *uid);
+
+    // Only what committed is acted upon, and the last UID moves only over an unbroken run of
+    // committed messages: what follows a failure is read again.
+    let mut decided = Decided { done: Vec::new(), failure: None };
+    for (uid, r) in results {
+        match r {
+            Ok(o) if decided.failure.is_none() => decided.done.push((uid, o)),
+            Ok(_) => {}
+            Err(e) => {
+                decided.failure.get_or_insert(e);
             }
+        }
+    }
+    decided
+}
+
+/// What acting on a decided batch needs besides the connection.
+struct Settle<'a> {
+    pipeline: &'a Pipeline,
+    cfg: &'a MailboxConfig,
+    account: &'a str,
+    uidvalidity: i64,
+    last_uid: &'a mut i64,
+    progressed: &'a mut bool,
+}
+
+impl Settle<'_> {
+    /// Moves or flags the batch's committed messages, stores the new last UID, and returns the
+    /// batch's failure.
+    async fn settle(&mut self, c: &mut Conn, decided: Decided) -> Result<(), Error> {
+        let Decided { done, failure } = decided;
+        let (cfg, account, uidvalidity) = (self.cfg, self.account, self.uidvalidity);
+        let counts = done.iter().fold(BTreeMap::<&str, usize>::new(), |mut m, (_, o)| {
+            *m.entry(state_name(o)).or_default() += 1;
+            m
+        });
+        let acted = act(cfg, account, c, done.iter().map(|(u, o)| (*u, o.inbound_id, o.state, o.quarantined))).await?;
+        if let Some((uid, _)) = done.last() {
+            *self.last_uid = i64::from(*uid);
+            let mut conn = self.pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
+            for (uid, o) in done.iter().filter(|(_, o)| target(&cfg.folders, o.state, o.quarantined).is_none()) {
+                let copy = MailboxCopy { account, mailbox: &cfg.mailbox, uidvalidity, uid: i64::from(*uid) };
+                inbound::leave_in_mailbox(&mut conn, o.inbound_id, &copy).await?;
+            }
+            inbound::acted_in_mailbox(&mut conn, account, &cfg.mailbox, &acted).await?;
+            let state = MailboxState { uidvalidity, last_uid: *self.last_uid };
+            inbound::save_mailbox_state(&mut conn, account, &cfg.mailbox, state).await?;
+            *self.progressed = true;
+        }
+        tracing::info!(mailbox = %cfg.mailbox, "intake {account}: batch of {} up to UID {}: {counts:?}", done.len(), *self.last_uid);
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 }
