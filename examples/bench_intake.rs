@@ -22,14 +22,14 @@
 //! threads as the intake has workers, CPU per message), and checks the goal: the intake at
 //! least 75% of the slowest of the three. With `BENCH_LINK_MB_S=N`, the bare fetch and the
 //! service reach Dovecot through a proxy that carries N MB/s per connection (a provider's
-//! link), which does not bank the bandwidth of an idle moment. `big` appends one PEC carrying a signed .p7m of MEGABYTES MB and
-//! reports the time and the peak RSS.
+//! link), which does not bank the bandwidth of an idle moment. `big` appends one PEC
+//! carrying a signed .p7m of MEGABYTES MB and reports the time and the peak RSS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::TryStreamExt;
-use sigillo_e2e::dovecot::{Dovecot, PASSWORD};
+use sigillo_e2e::dovecot::{Dovecot, PASSWORD, session_at};
 use sigillo_e2e::pec_mail::{Attachment, Pki};
 use sigillo_e2e::pec_sim::{Provider, pki_init};
 use sigillo_e2e::tcp_proxy::TcpProxy;
@@ -230,10 +230,7 @@ async fn states(app: &Instance) -> String {
 
 /// Bare fetch of a whole mailbox on one session, streamed: (messages, bytes, seconds).
 async fn bare_fetch(addr: &str, mailbox: &str) -> (u64, u64, f64) {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut client = async_imap::Client::new(tcp);
-    let _ = client.read_response().await;
-    let mut session = client.login(USER, PASSWORD).await.map_err(|(e, _)| e).unwrap();
+    let mut session = session_at(addr, USER).await;
     session.examine(mailbox).await.unwrap();
     let start = Instant::now();
     let (mut n, mut bytes) = (0u64, 0u64);

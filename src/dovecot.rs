@@ -185,10 +185,7 @@ impl Dovecot {
     }
 
     pub async fn session(&self, user: &str) -> async_imap::Session<TcpStream> {
-        let tcp = TcpStream::connect(("127.0.0.1", self.port)).await.unwrap_or_else(|e| panic!("{e}"));
-        let mut client = async_imap::Client::new(tcp);
-        let _ = client.read_response().await;
-        client.login(user, PASSWORD).await.map_err(|(e, _)| e).unwrap_or_else(|e| panic!("login {user}: {e}"))
+        session_at(&format!("127.0.0.1:{}", self.port), user).await
     }
 
     /// Appends messages to a mailbox (created if missing), in order.
@@ -281,4 +278,13 @@ fn make_tls_files(dir: &Path) {
             .unwrap_or_else(|e| panic!("openssl (scripts/test installs it): {e}"));
         assert!(out.status.success(), "openssl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
     }
+}
+
+/// A logged-in session of `user` with the IMAP server at `addr` (a Dovecot of these tests, or
+/// a proxy in front of one).
+pub async fn session_at(addr: &str, user: &str) -> async_imap::Session<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{addr}: {e}"));
+    let mut client = async_imap::Client::new(tcp);
+    let _ = client.read_response().await;
+    client.login(user, PASSWORD).await.map_err(|(e, _)| e).unwrap_or_else(|e| panic!("login {user}: {e}"))
 }

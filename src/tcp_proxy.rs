@@ -3,7 +3,8 @@
 //! server that refuses connections. It counts the connections and the bytes it carried.
 //!
 //! * [`TcpProxy::throttle`]: every connection carries at most N bytes per second in each
-//!   direction (a provider's per-connection throttling).
+//!   direction (a provider's per-connection throttling); an idle moment does not let it
+//!   send faster afterwards.
 //! * [`TcpProxy::black_hole`]: the connections open now die without a word (a NAT that forgot
 //!   them, a black-holed route): their bytes are read and dropped, in both directions, for good,
 //!   and nothing is closed. New connections are accepted but get nothing until
