@@ -424,25 +424,25 @@ async fn pass(
     account: &str,
     c: &mut Conn,
     uidvalidity: i64,
-    mut last_uid: i64,
+    last_uid: i64,
     probe: bool,
     progressed: &mut bool,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let t = cfg.op_timeout;
-    let mut mailbox = Settle { pipeline, cfg, account, uidvalidity, last_uid: &mut last_uid, progressed };
+    let mut mailbox = Settle { pipeline, cfg, account, uidvalidity, last_uid, progressed };
     loop {
         // `n:*` always matches the last message, even below n: filter.
         let Conn { s, activity, .. } = &mut *c;
         let listing: Vec<(u32, u64)> = timed(account, "UID FETCH (RFC822.SIZE)", t, activity, async {
-            let stream = s.uid_fetch(format!("{}:*", *mailbox.last_uid + 1), "(UID RFC822.SIZE)").await?;
+            let stream = s.uid_fetch(format!("{}:*", mailbox.last_uid + 1), "(UID RFC822.SIZE)").await?;
             stream
                 .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, u64::from(f.size.unwrap_or(0))))) })
                 .try_collect()
                 .await
         })
         .await?;
-        let last = *mailbox.last_uid;
+        let last = mailbox.last_uid;
         let mut pending: Vec<(u32, u64)> = listing.into_iter().filter(|(u, _)| i64::from(*u) > last).collect();
         if pending.is_empty() {
             return Ok(());
@@ -575,7 +575,7 @@ struct Settle<'a> {
     cfg: &'a MailboxConfig,
     account: &'a str,
     uidvalidity: i64,
-    last_uid: &'a mut i64,
+    last_uid: i64,
     progressed: &'a mut bool,
 }
 
@@ -591,18 +591,18 @@ impl Settle<'_> {
         });
         let acted = act(cfg, account, c, done.iter().map(|(u, o)| (*u, o.inbound_id, o.state, o.quarantined))).await?;
         if let Some((uid, _)) = done.last() {
-            *self.last_uid = i64::from(*uid);
+            self.last_uid = i64::from(*uid);
             let mut conn = self.pipeline.pool().acquire().await.map_err(sigillo_store::Error::from)?;
             for (uid, o) in done.iter().filter(|(_, o)| target(&cfg.folders, o.state, o.quarantined).is_none()) {
                 let copy = MailboxCopy { account, mailbox: &cfg.mailbox, uidvalidity, uid: i64::from(*uid) };
                 inbound::leave_in_mailbox(&mut conn, o.inbound_id, &copy).await?;
             }
             inbound::acted_in_mailbox(&mut conn, account, &cfg.mailbox, &acted).await?;
-            let state = MailboxState { uidvalidity, last_uid: *self.last_uid };
+            let state = MailboxState { uidvalidity, last_uid: self.last_uid };
             inbound::save_mailbox_state(&mut conn, account, &cfg.mailbox, state).await?;
             *self.progressed = true;
         }
-        tracing::info!(mailbox = %cfg.mailbox, "intake {account}: batch of {} up to UID {}: {counts:?}", done.len(), *self.last_uid);
+        tracing::info!(mailbox = %cfg.mailbox, "intake {account}: batch of {} up to UID {}: {counts:?}", done.len(), self.last_uid);
         match failure {
             Some(e) => Err(e),
             None => Ok(()),
