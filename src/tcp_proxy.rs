@@ -155,13 +155,13 @@ async fn pump(
     dir: Direction,
 ) {
     let mut buf = vec![0_u8; 16 * 1024];
-    // Rate accounting since the last change of rate.
-    let (mut since, mut sent, mut rate_then) = (Instant::now(), 0_u64, u64::MAX);
+    // When the link is free again: each chunk takes its length / rate after the one before,
+    // and a link idle for a while does not bank the bandwidth it did not use (it may send
+    // ahead by at most BURST).
+    const BURST: Duration = Duration::from_millis(20);
+    let mut free_at = Instant::now();
     loop {
         let rate = s.rate.load(Ordering::SeqCst);
-        if rate != rate_then {
-            (since, sent, rate_then) = (Instant::now(), 0, rate);
-        }
         // Small reads under a limit, so that the rate holds over short spans too.
         let max = if rate == 0 { buf.len() } else { buf.len().min((rate / 50).max(512) as usize) };
         let n = match from.read(&mut buf[..max]).await {
@@ -179,15 +179,9 @@ async fn pump(
             continue;
         }
         if rate != 0 {
-            // A link idle for a while does not bank the bandwidth it did not use: the
-            // accounting starts again when the bytes arrive late (a burst of at most 20 ms).
             let now = Instant::now();
-            if since + Duration::from_secs_f64(sent as f64 / rate as f64) + Duration::from_millis(20) < now {
-                (since, sent) = (now, 0);
-            }
-            sent += n as u64;
-            let due = since + Duration::from_secs_f64(sent as f64 / rate as f64);
-            tokio::time::sleep_until(due.into()).await;
+            free_at = free_at.max(now.checked_sub(BURST).unwrap_or(now)) + Duration::from_secs_f64(n as f64 / rate as f64);
+            tokio::time::sleep_until(free_at.into()).await;
         }
         if dead.load(Ordering::SeqCst) {
             continue;

@@ -164,7 +164,6 @@ fn nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
-/// An outer header of a message, unfolded.
 /// The messages in `user`'s INBOX whose outer header `X-Trasporto` is `posta-certificata`
 /// (PEC transport envelopes) and whose Subject mentions `subject_part`.
 pub(crate) async fn envelopes_for(dovecot: &Dovecot, user: &str, subject_part: &str) -> Vec<Vec<u8>> {
@@ -179,6 +178,7 @@ pub(crate) async fn envelopes_for(dovecot: &Dovecot, user: &str, subject_part: &
         .collect()
 }
 
+/// An outer header of a message, unfolded.
 pub(crate) fn header(raw: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
     let head = text.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n ", " ").replace("\r\n\t", " ");
